@@ -1,0 +1,1 @@
+"""ava_tx.meta_architectures."""
