@@ -1,0 +1,94 @@
+"""The "Tx+I3D" head (paper Table 3): the I3D head regresses boxes, the Tx head classifies.
+
+Both branches read the same trunk map and proposals; only the Tx feature feeds the action
+logits and only the I3D tube feature feeds the box encodings (so no variable is left without a
+gradient).
+"""
+
+from ava_tx.core import standard_fields
+from ava_tx.core.tf_setup import keras
+from ava_tx.layers import action_transformer
+from ava_tx.layers import i3d_head
+
+
+class TxI3DHead(keras.layers.Layer):
+  """Tx classification + I3D box regression.
+
+  Constructor (keyword-only):
+    num_logits: int, action logits per proposal (num_classes + 1 with a background logit).
+    num_box_classes: None for class-agnostic boxes, else int for class-specific boxes.
+    mixed5_block, mixed5_output_key, i3d_dropout_rate: the I3D branch (see
+      i3d_head.I3DTubeFeatures; i3d_dropout_rate is its dropout_rate).
+    crop_size, pooled_size: RoI pooling sizes of both branches (14, 7).
+    num_heads, num_layers, query_size, ffn_hidden_size, dropout_rate, query_preprocessor,
+      highres_reduced_channels, use_location_embedding, location_embedding_hidden_size,
+      location_embedding_size: the Tx branch (see action_transformer.ActionTransformerFeatures).
+    **kwargs: keras.layers.Layer arguments (name, dtype, ...).
+
+  call(features, proposal_boxes, *, training) -> dict keyed by PredictionFields:
+    features: float32 [batch_size, num_frames, height, width, channels].
+    proposal_boxes: float32 [batch_size, num_proposals, 4], normalized.
+    action_logits: float32 [batch_size, num_proposals, num_logits] (from the Tx branch).
+    box_encodings: float32 [batch_size, num_proposals, 4] or
+      [batch_size, num_proposals, num_box_classes, 4] (from the I3D branch).
+    attention_weights: float32 [batch_size, num_proposals, num_layers, num_heads, num_frames,
+      height, width], always returned.
+  """
+
+  def __init__(self, *, num_logits, num_box_classes=None, mixed5_block,
+               mixed5_output_key="Mixed_5c", i3d_dropout_rate=0.0, crop_size=14,
+               pooled_size=7, num_heads=2, num_layers=3, query_size=128, ffn_hidden_size=512,
+               dropout_rate=0.3, query_preprocessor=action_transformer.HIGHRES,
+               highres_reduced_channels=128, use_location_embedding=True,
+               location_embedding_hidden_size=64, location_embedding_size=64, **kwargs):
+    super().__init__(**kwargs)
+    self.num_logits = num_logits
+    self.num_box_classes = num_box_classes
+    self.mixed5_output_key = mixed5_output_key
+    self.i3d_dropout_rate = i3d_dropout_rate
+    self.crop_size = crop_size
+    self.pooled_size = pooled_size
+    self.tx_features = action_transformer.ActionTransformerFeatures(
+        num_heads=num_heads, num_layers=num_layers, query_size=query_size,
+        ffn_hidden_size=ffn_hidden_size, dropout_rate=dropout_rate,
+        query_preprocessor=query_preprocessor,
+        highres_reduced_channels=highres_reduced_channels,
+        use_location_embedding=use_location_embedding,
+        location_embedding_hidden_size=location_embedding_hidden_size,
+        location_embedding_size=location_embedding_size, crop_size=crop_size,
+        pooled_size=pooled_size, name="action_transformer")
+    self.i3d_features = i3d_head.I3DTubeFeatures(
+        mixed5_block=mixed5_block, mixed5_output_key=mixed5_output_key,
+        dropout_rate=i3d_dropout_rate, crop_size=crop_size, pooled_size=pooled_size,
+        name="i3d")
+    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits")
+    self.box_predictor = action_transformer.BoxEncodingPredictor(
+        num_box_classes=num_box_classes, name="box_predictor")
+
+  def call(self, features, proposal_boxes, *, training):
+    tx_features, attention = self.tx_features(features, proposal_boxes, training=training)
+    tube_features = self.i3d_features(features, proposal_boxes, training=training)
+    fields = standard_fields.PredictionFields
+    return {
+        fields.action_logits: self.action_logits_layer(tx_features),
+        fields.box_encodings: self.box_predictor(tube_features),
+        fields.attention_weights: attention,
+    }
+
+  def get_config(self):
+    config = super().get_config()
+    tx_config = self.tx_features.get_config()
+    base_keys = set(keras.layers.Layer().get_config())
+    config.update({k: v for k, v in tx_config.items() if k not in base_keys})
+    config.update(
+        num_logits=self.num_logits, num_box_classes=self.num_box_classes,
+        mixed5_block=i3d_head._serialize_block(self.i3d_features.mixed5_block),  # pylint: disable=protected-access
+        mixed5_output_key=self.mixed5_output_key, i3d_dropout_rate=self.i3d_dropout_rate,
+        crop_size=self.crop_size, pooled_size=self.pooled_size)
+    return config
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    config["mixed5_block"] = i3d_head._deserialize_block(config["mixed5_block"])  # pylint: disable=protected-access
+    return cls(**config)
