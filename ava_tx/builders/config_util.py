@@ -1,0 +1,95 @@
+"""Reading, overriding and writing text-format pipeline configs.
+
+Pure protobuf (no TensorFlow import at module load); file access goes through
+`tf.io.gfile` only when a path is not local, so gs:// works.
+"""
+
+import os
+
+from google.protobuf import text_format
+
+from ava_tx.protos import pipeline_pb2
+
+PIPELINE_CONFIG_NAME = "pipeline.config"
+PLACEHOLDER = "PATH_TO_BE_CONFIGURED"
+
+
+def _open(path, mode):
+  if "://" in path:
+    from ava_tx.core.tf_setup import tf  # Remote paths (gs://) need TensorFlow's filesystems.
+    return tf.io.gfile.GFile(path, mode)
+  return open(path, mode, encoding="utf-8")
+
+
+def _exists(path):
+  if "://" in path:
+    from ava_tx.core.tf_setup import tf
+    return tf.io.gfile.exists(path)
+  return os.path.exists(path)
+
+
+def parse_pipeline_config(text, source="<string>"):
+  """Parses text-format `TrainEvalPipelineConfig`; errors name `source` and the line."""
+  config = pipeline_pb2.TrainEvalPipelineConfig()
+  try:
+    text_format.Merge(text, config)
+  except text_format.ParseError as error:
+    raise ValueError(f"{source}: invalid pipeline config: {error}") from None
+  return config
+
+
+def load_pipeline_config(path):
+  """Reads a pipeline.config file into a `TrainEvalPipelineConfig`.
+
+  Raises:
+    FileNotFoundError: the file does not exist (the message names it).
+    ValueError: the text does not parse; the message names the file, line and column.
+  """
+  if not _exists(path):
+    raise FileNotFoundError(f"pipeline config not found: {path}")
+  with _open(path, "r") as f:
+    return parse_pipeline_config(f.read(), source=path)
+
+
+def save_pipeline_config(config, directory):
+  """Writes `config` as `directory/pipeline.config` (atomically for local paths); returns the path."""
+  path = os.path.join(directory, PIPELINE_CONFIG_NAME)
+  text = text_format.MessageToString(config)
+  if "://" in directory:
+    with _open(path, "w") as f:
+      f.write(text)
+    return path
+  os.makedirs(directory, exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(text)
+  os.replace(tmp, path)
+  return path
+
+
+def find_placeholders(config):
+  """Returns the dotted names of string fields still set to PATH_TO_BE_CONFIGURED."""
+  found = []
+
+  def visit(message, prefix):
+    for field, value in message.ListFields():
+      name = f"{prefix}{field.name}"
+      if field.message_type is not None:
+        items = value if field.is_repeated else [value]
+        for i, item in enumerate(items):
+          visit(item, f"{name}[{i}]." if field.is_repeated else f"{name}.")
+      elif field.type == field.TYPE_STRING:
+        values = value if field.is_repeated else [value]
+        if any(PLACEHOLDER in v for v in values):
+          found.append(name)
+
+  visit(config, "")
+  return found
+
+
+def get_action_transformer_config(config):
+  """Returns `config.model.action_transformer`, or raises naming the unset field."""
+  if config.model.WhichOneof("model") != "action_transformer":
+    raise ValueError("model: expected `action_transformer { ... }` (the only meta-architecture); "
+                     f"got {config.model.WhichOneof('model')!r}")
+  return config.model.action_transformer

@@ -1,0 +1,174 @@
+"""Checks a pipeline config for invalid or contradictory values before anything is built.
+
+Every error is a ValueError whose message starts with the dotted path of the field at
+fault, e.g. `model.action_transformer.num_frames: must be a positive multiple of 8, got 12`.
+"""
+
+from ava_tx.protos import action_transformer_pb2
+
+_I3D_ENDPOINTS = (
+    "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
+    "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
+    "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c")
+
+_HEAD = action_transformer_pb2.ActionTransformer
+
+
+def _check(condition, field, message):
+  if not condition:
+    raise ValueError(f"{field}: {message}")
+
+
+def _unit_interval(value, field, *, closed_low=True, closed_high=True):
+  low_ok = value >= 0 if closed_low else value > 0
+  high_ok = value <= 1 if closed_high else value < 1
+  _check(low_ok and high_ok, field, f"must be in {'[' if closed_low else '('}0, 1"
+         f"{']' if closed_high else ')'}, got {value}")
+
+
+def validate_action_transformer(config, prefix="model.action_transformer"):
+  """Validates an `ActionTransformer` message; raises ValueError naming the field."""
+  p = prefix
+  _check(config.num_classes > 0, f"{p}.num_classes", f"must be positive, got {config.num_classes}")
+  _check(config.num_frames > 0 and config.num_frames % 8 == 0, f"{p}.num_frames",
+         f"must be a positive multiple of 8 (trunk temporal stride 4, then Mixed_5a's 2), "
+         f"got {config.num_frames}")
+  for name in ("image_height", "image_width"):
+    value = getattr(config, name)
+    _check(value > 0 and value % 16 == 0, f"{p}.{name}",
+           f"must be a positive multiple of 16 (the trunk's spatial stride), got {value}")
+
+  trunk = config.trunk
+  _check(trunk.final_endpoint in _I3D_ENDPOINTS, f"{p}.trunk.final_endpoint",
+         f"unknown I3D endpoint {trunk.final_endpoint!r}; expected one of {', '.join(_I3D_ENDPOINTS)}")
+  _check(trunk.depth_multiplier > 0, f"{p}.trunk.depth_multiplier",
+         f"must be positive, got {trunk.depth_multiplier}")
+  _check(trunk.min_depth > 0, f"{p}.trunk.min_depth", f"must be positive, got {trunk.min_depth}")
+  if trunk.fine_tune_checkpoint:
+    _check(trunk.depth_multiplier == 1.0, f"{p}.trunk.depth_multiplier",
+           "must be 1.0 when trunk.fine_tune_checkpoint is set (the Kinetics checkpoint has the "
+           f"full channel counts), got {trunk.depth_multiplier}")
+  if config.head_type in (_HEAD.I3D, _HEAD.TX_I3D):
+    _check(trunk.final_endpoint == "Mixed_4f", f"{p}.trunk.final_endpoint",
+           "must be Mixed_4f with the I3D head (it applies Mixed_5a..Mixed_5c to the person tubes), "
+           f"got {trunk.final_endpoint!r}")
+
+  rpn = config.rpn
+  _check(rpn.anchor_base_size > 0, f"{p}.rpn.anchor_base_size", f"must be positive, got {rpn.anchor_base_size}")
+  for i, scale in enumerate(rpn.anchor_scales):
+    _check(scale > 0, f"{p}.rpn.anchor_scales[{i}]", f"must be positive, got {scale}")
+  for i, ratio in enumerate(rpn.anchor_aspect_ratios):
+    _check(ratio > 0, f"{p}.rpn.anchor_aspect_ratios[{i}]", f"must be positive, got {ratio}")
+  for name in ("num_proposals_train", "num_proposals_test", "anchors_per_image", "num_filters"):
+    _check(getattr(rpn, name) > 0, f"{p}.rpn.{name}", f"must be positive, got {getattr(rpn, name)}")
+  _check(rpn.pre_nms_top_k_train >= rpn.num_proposals_train, f"{p}.rpn.pre_nms_top_k_train",
+         f"must be >= rpn.num_proposals_train ({rpn.num_proposals_train}), got {rpn.pre_nms_top_k_train}")
+  _check(rpn.pre_nms_top_k_test >= rpn.num_proposals_test, f"{p}.rpn.pre_nms_top_k_test",
+         f"must be >= rpn.num_proposals_test ({rpn.num_proposals_test}), got {rpn.pre_nms_top_k_test}")
+  _unit_interval(rpn.nms_iou_threshold, f"{p}.rpn.nms_iou_threshold", closed_low=False)
+  _unit_interval(rpn.positive_iou_threshold, f"{p}.rpn.positive_iou_threshold")
+  _unit_interval(rpn.negative_iou_threshold, f"{p}.rpn.negative_iou_threshold")
+  _check(rpn.negative_iou_threshold <= rpn.positive_iou_threshold, f"{p}.rpn.negative_iou_threshold",
+         f"must not exceed rpn.positive_iou_threshold ({rpn.positive_iou_threshold}), "
+         f"got {rpn.negative_iou_threshold}")
+  _unit_interval(rpn.positive_fraction, f"{p}.rpn.positive_fraction", closed_low=False)
+
+  sampler = config.proposal_sampler
+  _check(sampler.num_sampled_rois >= 0, f"{p}.proposal_sampler.num_sampled_rois",
+         f"must be >= 0, got {sampler.num_sampled_rois}")
+  _unit_interval(sampler.positive_fraction, f"{p}.proposal_sampler.positive_fraction", closed_low=False)
+  _unit_interval(sampler.positive_iou_threshold, f"{p}.proposal_sampler.positive_iou_threshold")
+  _unit_interval(sampler.negative_iou_threshold, f"{p}.proposal_sampler.negative_iou_threshold")
+  _check(sampler.negative_iou_threshold <= sampler.positive_iou_threshold,
+         f"{p}.proposal_sampler.negative_iou_threshold",
+         f"must not exceed proposal_sampler.positive_iou_threshold ({sampler.positive_iou_threshold}), "
+         f"got {sampler.negative_iou_threshold}")
+
+  roi = config.roi_pooling
+  _check(roi.pooled_size > 0, f"{p}.roi_pooling.pooled_size", f"must be positive, got {roi.pooled_size}")
+  _check(roi.crop_size >= roi.pooled_size and roi.crop_size % roi.pooled_size == 0,
+         f"{p}.roi_pooling.crop_size",
+         f"must be a multiple of roi_pooling.pooled_size ({roi.pooled_size}), got {roi.crop_size}")
+
+  tx = config.action_transformer_head
+  if config.head_type in (_HEAD.ACTION_TRANSFORMER, _HEAD.TX_I3D):
+    for name in ("num_heads", "num_layers", "hidden_size", "ffn_hidden_size",
+                 "high_res_reduced_channels", "location_embedding_size"):
+      _check(getattr(tx, name) > 0, f"{p}.action_transformer_head.{name}",
+             f"must be positive, got {getattr(tx, name)}")
+    _unit_interval(tx.dropout_rate, f"{p}.action_transformer_head.dropout_rate", closed_high=False)
+  elif config.HasField("action_transformer_head"):
+    raise ValueError(f"{p}.action_transformer_head: set, but head_type is "
+                     f"{_HEAD.HeadType.Name(config.head_type)}, which has no Action Transformer head")
+  if config.head_type in (_HEAD.I3D, _HEAD.TX_I3D):
+    _unit_interval(config.i3d_head.dropout_rate, f"{p}.i3d_head.dropout_rate", closed_high=False)
+  elif config.HasField("i3d_head"):
+    raise ValueError(f"{p}.i3d_head: set, but head_type is "
+                     f"{_HEAD.HeadType.Name(config.head_type)}, which has no I3D head")
+
+  _check(not (config.use_groundtruth_boxes and config.use_external_proposals),
+         f"{p}.use_external_proposals",
+         "cannot be combined with use_groundtruth_boxes (ground-truth-box mode replaces all proposals)")
+  for name in ("rpn_objectness", "rpn_localization", "action_classification", "box_localization"):
+    weight = getattr(config.loss_weights, name)
+    _check(weight >= 0, f"{p}.loss_weights.{name}", f"must be >= 0, got {weight}")
+
+  post = config.post_processing
+  _unit_interval(post.score_threshold, f"{p}.post_processing.score_threshold")
+  _unit_interval(post.nms_iou_threshold, f"{p}.post_processing.nms_iou_threshold", closed_low=False)
+  _check(post.max_detections > 0, f"{p}.post_processing.max_detections",
+         f"must be positive, got {post.max_detections}")
+
+
+def validate_train_config(config, prefix="train_config"):
+  p = prefix
+  _check(config.batch_size > 0, f"{p}.batch_size", f"must be positive, got {config.batch_size}")
+  _check(config.num_steps > 0, f"{p}.num_steps", f"must be positive, got {config.num_steps}")
+  _check(config.base_learning_rate > 0, f"{p}.base_learning_rate",
+         f"must be positive, got {config.base_learning_rate}")
+  _check(config.warmup_learning_rate >= 0, f"{p}.warmup_learning_rate",
+         f"must be >= 0, got {config.warmup_learning_rate}")
+  _check(0 <= config.warmup_steps <= config.num_steps, f"{p}.warmup_steps",
+         f"must be in [0, num_steps={config.num_steps}], got {config.warmup_steps}")
+  _check(config.final_learning_rate >= 0, f"{p}.final_learning_rate",
+         f"must be >= 0, got {config.final_learning_rate}")
+  _check(0 <= config.momentum < 1, f"{p}.momentum", f"must be in [0, 1), got {config.momentum}")
+  _check(config.weight_decay >= 0, f"{p}.weight_decay", f"must be >= 0, got {config.weight_decay}")
+  _check(config.gradient_clip_norm >= 0, f"{p}.gradient_clip_norm",
+         f"must be >= 0, got {config.gradient_clip_norm}")
+  _check(config.checkpoint_every_n_steps > 0, f"{p}.checkpoint_every_n_steps",
+         f"must be positive, got {config.checkpoint_every_n_steps}")
+  _check(config.max_checkpoints_to_keep > 0, f"{p}.max_checkpoints_to_keep",
+         f"must be positive, got {config.max_checkpoints_to_keep}")
+
+
+def validate_input_reader(config, prefix):
+  p = prefix
+  _check(len(config.input_path) > 0, f"{p}.input_path", "at least one TFRecord path or glob is required")
+  _check(config.num_frames >= 0, f"{p}.num_frames", f"must be >= 0, got {config.num_frames}")
+  _check(config.frame_stride > 0, f"{p}.frame_stride", f"must be positive, got {config.frame_stride}")
+  _check(config.max_num_boxes > 0, f"{p}.max_num_boxes", f"must be positive, got {config.max_num_boxes}")
+  _check(config.max_num_proposals > 0, f"{p}.max_num_proposals",
+         f"must be positive, got {config.max_num_proposals}")
+  _check(config.sample_1_of_n_examples > 0, f"{p}.sample_1_of_n_examples",
+         f"must be positive, got {config.sample_1_of_n_examples}")
+  _check(0 < config.min_crop_area <= 1, f"{p}.min_crop_area",
+         f"must be in (0, 1], got {config.min_crop_area}")
+  _check(config.shuffle_buffer_size > 0, f"{p}.shuffle_buffer_size",
+         f"must be positive, got {config.shuffle_buffer_size}")
+
+
+def validate_pipeline_config(config):
+  """Validates a whole `TrainEvalPipelineConfig`; raises ValueError naming the field."""
+  if config.model.WhichOneof("model") != "action_transformer":
+    raise ValueError("model: expected `action_transformer { ... }`")
+  validate_action_transformer(config.model.action_transformer)
+  validate_train_config(config.train_config)
+  if config.HasField("train_input_reader"):
+    validate_input_reader(config.train_input_reader, "train_input_reader")
+  if config.HasField("eval_input_reader"):
+    validate_input_reader(config.eval_input_reader, "eval_input_reader")
+  _check(config.eval_config.batch_size > 0, "eval_config.batch_size",
+         f"must be positive, got {config.eval_config.batch_size}")
+  _check(config.eval_config.num_examples >= 0, "eval_config.num_examples",
+         f"must be >= 0, got {config.eval_config.num_examples}")
