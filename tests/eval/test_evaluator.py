@@ -1,0 +1,135 @@
+"""Tests of the training-loop evaluator (ava_tx.eval.evaluator)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.data.ava_annotations import LabelMapEntry
+from ava_tx.eval import ava_eval
+from ava_tx.eval.evaluator import AvaEvaluator
+
+LABEL_MAP = [LabelMapEntry(1, "stand"), LabelMapEntry(4, "dance"), LabelMapEntry(9, "run")]
+
+
+def make_batch(seed, batch_size=4, max_boxes=3, num_classes=3, quality=1.0, video="v"):
+  """Random keyframes; detections = jittered ground-truth boxes, action scores mixing the
+  ground truth (weight `quality`) with noise."""
+  rng = np.random.default_rng(seed)
+  corner = rng.uniform(0.0, 0.5, (batch_size, max_boxes, 2))
+  boxes = np.concatenate([corner, corner + rng.uniform(0.1, 0.45, corner.shape)], axis=-1)
+  classes = (rng.uniform(size=(batch_size, max_boxes, num_classes)) > 0.5).astype(np.float32)
+  num_gt = rng.integers(1, max_boxes + 1, batch_size)
+  inputs = {
+      InputFields.source_id: np.array([("%s,%04d" % (video, 902 + seed * 10 + i)).encode()
+                                       for i in range(batch_size)]),
+      InputFields.groundtruth_boxes: boxes.astype(np.float32),
+      InputFields.groundtruth_classes: classes,
+      InputFields.num_groundtruth_boxes: num_gt,
+  }
+  outputs = {
+      DetectionFields.detection_boxes: np.clip(boxes + rng.normal(0, 0.01, boxes.shape), 0, 1),
+      DetectionFields.detection_scores: rng.uniform(0.5, 1.0, (batch_size, max_boxes)),
+      DetectionFields.detection_action_scores:
+          quality * classes + (1 - quality) * rng.uniform(size=classes.shape),
+      DetectionFields.num_detections: num_gt.copy(),
+  }
+  return inputs, outputs
+
+
+def test_perfect_detections_give_map_one_and_beat_the_baseline(tmp_path):
+  evaluator = AvaEvaluator(label_map=LABEL_MAP, output_dir=str(tmp_path),
+                           max_detections_per_keyframe=50)
+  num_boxes = 0
+  for seed in range(3):
+    inputs, outputs = make_batch(seed)
+    evaluator.process(inputs, outputs)
+    num_boxes += int(outputs[DetectionFields.num_detections].sum())
+  metrics = evaluator.evaluate(global_step=12)
+  assert metrics["AVA/mAP@0.5IOU"] == 1.0
+  assert metrics["AVA/max_detections_per_keyframe"] == 50.0
+  assert metrics["AVA/num_keyframes"] == 12.0
+  assert metrics["AVA/PerformanceByCategory/AP@0.5IOU/dance"] == 1.0
+  assert 0.0 < metrics["AVA/Baseline/class_prior_mAP@0.5IOU"] < 0.9
+  assert metrics["AVA/Localization/AP@0.5IOU"] == pytest.approx(1.0)
+  assert any(k.startswith("AVA/ByBoxArea/mAP@0.5IOU/area[") for k in metrics)
+  assert "AVA/ByNumPeople/mAP@0.5IOU/people[1,1]" in metrics
+  report = json.loads((tmp_path / "metrics_step_12.json").read_text())
+  assert report["mean_ap"] == 1.0 and report["max_detections_per_keyframe"] == 50
+  assert "cap: applied" in report["cap"] and report["baseline"]["definition"] == "class_prior"
+  rows = (tmp_path / "detections_step_12.csv").read_text().splitlines()
+  assert len(rows) == 3 * num_boxes  # One row per box and class.
+  video, timestamp = rows[0].split(",")[:2]
+  assert (video, timestamp) == ("v", "0902") and rows[0].split(",")[6] in ("1", "4", "9")
+
+
+def test_csv_written_by_evaluator_gives_the_same_map_through_the_cli(tmp_path):
+  evaluator = AvaEvaluator(label_map=LABEL_MAP, output_dir=str(tmp_path))
+  gt_lines = []
+  for seed in range(4):
+    inputs, outputs = make_batch(seed, quality=0.4)
+    evaluator.process(inputs, outputs)
+    for b, source_id in enumerate(inputs[InputFields.source_id]):
+      for box, hot in zip(inputs[InputFields.groundtruth_boxes][b][
+          :inputs[InputFields.num_groundtruth_boxes][b]], inputs[InputFields.groundtruth_classes][b]):
+        ymin, xmin, ymax, xmax = box
+        # A person with no evaluated label has, in an AVA CSV, a label outside the map (80).
+        for label in [l for l, on in zip((1, 4, 9), hot) if on] or [80]:
+          gt_lines.append("%s,%.6f,%.6f,%.6f,%.6f,%d,0" % (source_id.decode(), xmin, ymin, xmax,
+                                                           ymax, label))
+  metrics = evaluator.evaluate()
+  assert 0.2 < metrics["AVA/mAP@0.5IOU"] < 1.0
+  (tmp_path / "gt.csv").write_text("\n".join(gt_lines) + "\n")
+  (tmp_path / "labelmap.csv").write_text("1,stand\n4,dance\n9,run\n")
+  result, _ = ava_eval.evaluate_csv_files(tmp_path / "labelmap.csv", tmp_path / "gt.csv",
+                                          tmp_path / "detections.csv")
+  assert result.mean_ap == pytest.approx(metrics["AVA/mAP@0.5IOU"], abs=1e-6)
+  assert (tmp_path / "metrics.json").exists()
+
+
+def test_reset_duplicates_empty_keyframes_and_unlabelled_people():
+  evaluator = AvaEvaluator(label_map=LABEL_MAP)
+  inputs, outputs = make_batch(0, quality=1.0)
+  evaluator.process(inputs, outputs)
+  evaluator.process(inputs, outputs)  # Same keyframes again: counted once.
+  assert evaluator.num_duplicate_keyframes == 4
+  # A keyframe without ground truth: its (wrong) detections are ignored, as for a keyframe
+  # absent from a ground-truth CSV.
+  empty_inputs, empty_outputs = make_batch(5, batch_size=1, video="empty")
+  empty_inputs[InputFields.num_groundtruth_boxes] = np.array([0])
+  evaluator.process(empty_inputs, empty_outputs)
+  metrics = evaluator.evaluate()
+  assert metrics["AVA/mAP@0.5IOU"] == 1.0 and metrics["AVA/num_keyframes"] == 4.0
+  evaluator.reset()
+  assert math.isnan(evaluator.evaluate()["AVA/mAP@0.5IOU"])
+
+
+def test_person_without_evaluated_labels_still_marks_the_keyframe():
+  evaluator = AvaEvaluator(label_map=LABEL_MAP)
+  inputs, outputs = make_batch(1, batch_size=1, max_boxes=2)
+  inputs[InputFields.num_groundtruth_boxes] = np.array([2])
+  outputs[DetectionFields.num_detections] = np.array([2])
+  classes = np.zeros((1, 2, 3), np.float32)
+  classes[0, 0, 0] = 1.0  # Person 0: stand; person 1: no evaluated label.
+  inputs[InputFields.groundtruth_classes] = classes
+  action_scores = np.zeros((1, 2, 3))
+  action_scores[0, 0, 0] = 0.5
+  action_scores[0, 1, 0] = 0.9  # "stand" on person 1: a false positive ranked first.
+  outputs[DetectionFields.detection_action_scores] = action_scores
+  evaluator.process(inputs, outputs)
+  metrics = evaluator.evaluate()
+  assert metrics["AVA/PerformanceByCategory/AP@0.5IOU/stand"] == pytest.approx(0.5)
+  assert metrics["AVA/ByNumPeople/mAP@0.5IOU/people[2,2]"] == pytest.approx(0.5)
+
+
+def test_shape_errors_name_the_field():
+  evaluator = AvaEvaluator(label_map=LABEL_MAP)
+  inputs, outputs = make_batch(0)
+  outputs[DetectionFields.detection_action_scores] = np.zeros((4, 3, 5))
+  with pytest.raises(ValueError, match="detection_action_scores"):
+    evaluator.process(inputs, outputs)
+  del inputs[InputFields.source_id]
+  with pytest.raises(KeyError, match="source_id"):
+    evaluator.process(inputs, make_batch(0)[1])
