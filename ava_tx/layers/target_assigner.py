@@ -116,20 +116,18 @@ def assign_targets(proposal_boxes: tf.Tensor, proposal_mask: tf.Tensor,
     if tensor.shape.rank != rank:
       raise ValueError(f"assign_targets: {name} must have rank {rank}, got {tensor.shape}.")
   proposal_mask = tf.cast(proposal_mask, tf.bool)
-  groundtruth_classes = tf.cast(groundtruth_classes, tf.float32)
+  # One extra (invalid) ground-truth row, so that max_num_boxes = 0 needs no special case.
+  groundtruth_boxes = tf.pad(tf.cast(groundtruth_boxes, tf.float32), [[0, 0], [0, 1], [0, 0]])
+  groundtruth_classes = tf.pad(tf.cast(groundtruth_classes, tf.float32), [[0, 0], [0, 1], [0, 0]])
   gt_mask = groundtruth_mask(num_groundtruth_boxes, tf.shape(groundtruth_boxes)[1])
   boxes, mask = proposal_boxes, proposal_mask
   if subsample and config.add_groundtruth_to_proposals:
     boxes = tf.concat([boxes, groundtruth_boxes], axis=1)
     mask = tf.concat([mask, gt_mask], axis=1)
 
-  iou = box_utils.pairwise_iou(boxes, groundtruth_boxes, gt_mask)   # [b, n, m], -1 if no gt
-  has_gt = tf.shape(groundtruth_boxes)[1] > 0
-  best_iou = tf.cond(has_gt, lambda: tf.reduce_max(iou, axis=-1),
-                     lambda: tf.zeros(tf.shape(iou)[:2], iou.dtype))
-  best_iou = tf.maximum(best_iou, 0.0)   # no valid ground truth: IoU 0 with everything
-  matched = tf.cond(has_gt, lambda: tf.argmax(iou, axis=-1, output_type=tf.int32),
-                    lambda: tf.zeros(tf.shape(iou)[:2], tf.int32))
+  iou = box_utils.pairwise_iou(boxes, groundtruth_boxes, gt_mask)   # [b, n, m], -1 if invalid
+  best_iou = tf.maximum(tf.reduce_max(iou, axis=-1), 0.0)   # no ground truth: IoU 0
+  matched = tf.argmax(iou, axis=-1, output_type=tf.int32)
   positive = tf.logical_and(mask, best_iou >= config.positive_iou_threshold)
   negative = tf.logical_and(
       tf.logical_and(mask, tf.logical_not(positive)),
