@@ -23,6 +23,7 @@ docs/EVALUATION.md. In short:
 Boxes are [ymin, xmin, ymax, xmax], normalized to [0, 1], float64.
 """
 
+import collections
 import dataclasses
 import heapq
 import math
@@ -215,7 +216,9 @@ def official_row_order(labels, scores, boxes, capacity: int = 0) -> np.ndarray:
   The official reader pushes every row (score, label, ymin, xmin, ymax, xmax) on a min-heap;
   with a capacity, a row enters a full heap only if its score is strictly greater than the
   heap's smallest entry, which it then evicts. The kept rows are then sorted by descending
-  score (stable on the heap's array order). This function replays exactly that procedure.
+  score. This function keeps exactly the same rows (replaying the heap when scores tie at the
+  cap boundary). Rows of exactly equal score are returned in input order when nothing ties at
+  the boundary, in the official heap-layout order otherwise.
 
   Args:
     labels: int [num_rows]; scores: float [num_rows]; boxes: float [num_rows, 4].
@@ -225,6 +228,13 @@ def official_row_order(labels, scores, boxes, capacity: int = 0) -> np.ndarray:
     int64 [num_kept] row indices, highest score first.
   """
   capacity = capacity or 0
+  scores = np.asarray(scores, np.float64).reshape(-1)
+  descending = np.argsort(-scores, kind="stable")
+  if capacity < 1 or len(scores) <= capacity or \
+      scores[descending[capacity - 1]] != scores[descending[capacity]]:
+    # Fast path, same kept set: no tie at the cap boundary. Equal scores stay in input order
+    # (the official order of exact ties follows its heap's internal layout instead).
+    return descending[:capacity] if capacity >= 1 else descending
   heap = []
   for i in range(len(scores)):
     # The trailing index only breaks ties between fully identical rows (interchangeable).
@@ -340,13 +350,16 @@ def match_detections(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
     d_boxes, d_labels, d_scores = d_boxes[valid], d_labels[valid], d_scores[valid]
     if not len(d_scores):
       continue
-    overlaps = iou(d_boxes, k_gt_boxes)
     is_tp = np.zeros(len(d_scores), bool)
     hit = np.full(len(d_scores), -1, np.int64)
-    for label in np.unique(d_labels):
-      d_sel = np.nonzero(d_labels == label)[0]
+    # Only rows of classes with ground truth here can match; the others are false positives.
+    matchable = np.nonzero(np.isin(d_labels, k_gt_labels))[0]
+    overlaps = iou(d_boxes[matchable], k_gt_boxes)
+    for label in np.unique(d_labels[matchable]):
+      rows = np.nonzero(d_labels[matchable] == label)[0]
+      d_sel = matchable[rows]
       g_sel = np.nonzero(k_gt_labels == label)[0]
-      tp, h = greedy_match(overlaps[np.ix_(d_sel, g_sel)], iou_threshold)
+      tp, h = greedy_match(overlaps[np.ix_(rows, g_sel)], iou_threshold)
       is_tp[d_sel] = tp
       hit[d_sel] = np.where(h >= 0, offset + g_sel[np.maximum(h, 0)] if len(g_sel) else -1, -1)
     det_parts.append((d_labels, d_scores, box_areas(d_boxes),
@@ -387,11 +400,17 @@ def per_class_average_precision(matches: MatchResult, label_ids: Sequence[int], 
   if detection_mask is None:
     detection_mask = np.ones(matches.det_label.shape, bool)
   ap, num_gt, num_det = {}, {}, {}
+  # Rows grouped by class once; the stable sort keeps the evaluation order within a class.
+  by_label = np.argsort(matches.det_label, kind="stable")
+  sorted_labels = matches.det_label[by_label]
+  gt_counts = collections.Counter(matches.gt_label[groundtruth_mask].tolist())
   for label in label_ids:
     label = int(label)
-    n_gt = int(np.sum((matches.gt_label == label) & groundtruth_mask))
-    sel = (matches.det_label == label) & detection_mask
-    num_gt[label], num_det[label] = n_gt, int(np.sum(sel))
+    n_gt = int(gt_counts.get(label, 0))
+    rows = by_label[np.searchsorted(sorted_labels, label, "left"):
+                    np.searchsorted(sorted_labels, label, "right")]
+    sel = rows[detection_mask[rows]]
+    num_gt[label], num_det[label] = n_gt, int(len(sel))
     if n_gt == 0:
       ap[label] = math.nan
       continue
