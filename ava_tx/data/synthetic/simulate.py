@@ -58,7 +58,7 @@ def _make_texture(rng, height, width, num_objects, object_size):
   ky, kx = rng.integers(1, 6), rng.integers(2, 12)
   stripes = np.sin(2 * np.pi * (ky * np.arange(th)[:, None] / th + kx * np.arange(tw)[None] / tw))
   tex += 25.0 * stripes[..., None] * rng.uniform(0.3, 1.0, size=3)
-  tex += rng.normal(0, 6.0, size=tex.shape)
+  tex += rng.normal(0, 4.0, size=tex.shape)
   tex = np.clip(tex, 0, 255).astype(np.uint8)
   for _ in range(num_objects):
     size = max(2, int(round(object_size * rng.uniform(0.7, 1.3))))
@@ -95,7 +95,7 @@ class _Body:
   def stand(self, seconds, *, lean=None):
     rng = self.rng
     if lean is None:
-      lean = _uniform(rng, 0.1, 1.0) if rng.random() < 0.3 else 0.0
+      lean = _uniform(rng, 0.1, 1.1) if rng.random() < 0.3 else 0.0
     stance, arm = _uniform(rng, -0.6, 0.6), _uniform(rng, -0.3, 0.3)
     for _ in range(_frames(seconds, self.fps)):
       self._emit(Activity.STAND, tilt=lean, leg=stance, arm=arm)
@@ -181,7 +181,7 @@ def _simulate_body(rng, body, width, entering):
     elif choice == "jump":
       body.jump(_uniform(rng, 2.0, 3.0))
     elif choice == "bow":
-      body.bow(_uniform(rng, 1.0, 2.0))
+      body.bow(_uniform(rng, 0.3, 0.8))
     else:
       body.sit_down(_uniform(rng, 0.6, 1.0))
       body.seated(_uniform(rng, 2.0, 5.0))
