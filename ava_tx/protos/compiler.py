@@ -9,6 +9,8 @@ run this through setup.py. Pure Python; needs grpcio-tools, not TensorFlow.
 import glob
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 PACKAGE_PATH = os.path.join("ava_tx", "protos")
@@ -35,11 +37,7 @@ def compile_protos(proto_dir, output_root):
   Raises:
     RuntimeError: protoc failed; the message has protoc's exit code and says which sources.
   """
-  from grpc_tools import protoc  # Imported here: only builds need grpcio-tools.
-  import importlib.resources
-
   sources = proto_sources(proto_dir)
-  include = str(importlib.resources.files("grpc_tools") / "_proto")
   with tempfile.TemporaryDirectory() as stage:
     staged_dir = os.path.join(stage, PACKAGE_PATH)
     os.makedirs(staged_dir)
@@ -50,9 +48,13 @@ def compile_protos(proto_dir, output_root):
       staged.append(target)
     out_dir = os.path.join(output_root, PACKAGE_PATH)
     os.makedirs(out_dir, exist_ok=True)
-    args = ["protoc", f"-I{stage}", f"-I{include}", f"--python_out={output_root}"] + staged
-    code = protoc.main(args)
-    if code != 0:
-      raise RuntimeError(f"protoc exited with {code} compiling {', '.join(sources)}")
+    # protoc runs in its own process: loading grpc_tools' compiler into a process that has
+    # already loaded TensorFlow crashes (two protobuf runtimes in one address space).
+    result = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{stage}", f"--python_out={output_root}",
+         *staged], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+      raise RuntimeError(f"protoc exited with {result.returncode} compiling {', '.join(sources)}:\n"
+                         f"{result.stderr}")
   return [os.path.join(output_root, PACKAGE_PATH,
                        os.path.basename(s)[:-len(".proto")] + "_pb2.py") for s in sources]
