@@ -214,3 +214,62 @@ def test_class_prior_baseline_scores():
   tied = fm.class_prior_baseline_scores([1.0] * 4, [1.0], seed=3)
   assert sorted(tied[:, 0].tolist()) == [0.25, 0.5, 0.75, 1.0]  # Ties broken, seeded.
   np.testing.assert_array_equal(tied, fm.class_prior_baseline_scores([1.0] * 4, [1.0], seed=3))
+
+
+def _reference_map(groundtruth, detections, label_ids, cap):
+  """A loop-by-loop restatement of the definition, for random cross-checks (no score ties)."""
+  aps = {}
+  for label in label_ids:
+    scored, num_gt = [], 0
+    for key, g in groundtruth.items():
+      gt_boxes = [tuple(b) for b, l in zip(g.boxes, g.labels) if l == label]
+      num_gt += len(gt_boxes)
+      if key not in detections:
+        continue
+      d = detections[key]
+      rows = sorted([(s, l, tuple(b)) for b, l, s in zip(d.boxes, d.labels, d.scores)
+                     if l in label_ids], key=lambda r: -r[0])
+      rows = rows[:cap] if cap else rows
+      rows = [r for r in rows if r[2][0] < r[2][2] and r[2][1] < r[2][3] and r[1] == label]
+      taken = set()
+      for score, _, box in rows:
+        best, best_iou = None, -1.0
+        for j, gbox in enumerate(gt_boxes):
+          value = fm.iou(np.array([box]), np.array([gbox]))[0, 0]
+          if value > best_iou:
+            best, best_iou = j, value
+        tp = best is not None and best_iou >= 0.5 and best not in taken
+        if tp:
+          taken.add(best)
+        scored.append((score, tp))
+    if num_gt == 0:
+      continue
+    scored.sort(key=lambda r: -r[0])
+    ap, tp_count, best_precisions = 0.0, 0, []
+    precisions = [sum(t for _, t in scored[:i + 1]) / (i + 1) for i in range(len(scored))]
+    for i, (_, tp) in enumerate(scored):
+      if tp:  # Recall rises by 1/num_gt here; monotone precision = max precision from here on.
+        ap += max(precisions[i:]) / num_gt
+    aps[label] = ap
+  return aps
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("cap", [None, 6])
+def test_random_cases_agree_with_loop_reference(seed, cap):
+  rng = np.random.default_rng(seed)
+  groundtruth, detections = {}, {}
+  for k in range(6):
+    n = int(rng.integers(1, 4))
+    corner = rng.uniform(0, 0.6, (n, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(0.1, 0.4, (n, 2))], axis=1)
+    labels = rng.integers(1, 5, n)  # Label 4 is outside the label map {1, 2, 3}.
+    groundtruth[k] = fm.make_groundtruth(boxes, labels)
+    m = 8
+    det_boxes = np.repeat(boxes, 3, axis=0)[:m] + rng.normal(0, 0.05, (min(3 * n, m), 4))
+    det_boxes = np.concatenate([det_boxes, rng.uniform(0, 1, (m - len(det_boxes), 4))])
+    detections[k] = fm.make_detections(det_boxes, rng.integers(1, 5, m), rng.uniform(size=m))
+  result = evaluate(groundtruth, detections, max_detections_per_keyframe=cap)
+  expected = _reference_map(groundtruth, detections, [1, 2, 3], cap)
+  assert {k: v for k, v in result.per_class_ap.items() if not math.isnan(v)} == pytest.approx(
+      expected, abs=1e-12)

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,21 @@ def test_shape_errors_name_the_field():
   del inputs[InputFields.source_id]
   with pytest.raises(KeyError, match="source_id"):
     evaluator.process(inputs, make_batch(0)[1])
+
+
+SHARED_AVA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ava"
+
+
+@pytest.mark.skipif(not SHARED_AVA.is_dir(), reason="shared AVA sample files absent: %s" %
+                    SHARED_AVA)
+def test_from_files_reads_label_map_and_exclusions():
+  evaluator = AvaEvaluator.from_files(
+      str(SHARED_AVA / "ava_action_list_v2.1_for_activitynet_2018.pbtxt"),
+      str(SHARED_AVA / "ava_excluded_timestamps_sample.csv"))
+  assert evaluator.num_classes == 60
+  num_classes = evaluator.num_classes
+  # Keyframe _-Z6wFjXtGQ,0902 is excluded; 0f39OWEqJ24,0902 is kept.
+  inputs, outputs = make_batch(0, batch_size=2, num_classes=num_classes)
+  inputs[InputFields.source_id] = np.array([b"_-Z6wFjXtGQ,0902", b"0f39OWEqJ24,0902"])
+  evaluator.process(inputs, outputs)
+  assert evaluator.evaluate()["AVA/num_keyframes"] == 1.0
