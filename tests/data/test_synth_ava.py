@@ -108,7 +108,6 @@ def test_csv_round_trip(tiny_datasets):
   for split in writer.SPLITS:
     excluded |= ava_annotations.read_excluded_timestamps(str(a / ("%s_excluded_timestamps.csv" %
                                                                    split)))
-  num_keyframes = 0
   for split in writer.SPLITS:
     result = ava_annotations.read_annotations(str(a / ("%s.csv" % split)), label_map_ids=ids)
     assert not result.report.skipped and result.report.num_duplicate_rows == 0
@@ -123,7 +122,6 @@ def test_csv_round_trip(tiny_datasets):
         for i in box.action_ids:
           counts[str(i)] += 1
     assert counts == summary["splits"][split]["class_counts"]
-    num_keyframes += len(result.annotations)
     boxes = ava_annotations.read_person_boxes(str(a / ("%s_predicted_boxes.csv" % split)))
     assert boxes.report.num_used_rows == summary["splits"][split]["person_detector_boxes"] > 0
   assert excluded
