@@ -1,0 +1,196 @@
+"""Deterministic frame extraction: any PyAV container, or folders of extracted frames.
+
+Frame layout. Times are measured from the first decoded frame. Output frame `i` (counted
+from 0) is the last source frame whose presentation time t satisfies t < (i + 1/2) / fps,
+i.e. each source frame goes to the output slot nearest its time (like FFmpeg's `fps` filter
+with round=near): missing slots repeat the previous frame, and of several frames in one slot
+the last wins. Comparisons use exact rational arithmetic, and the rounding to the nearest slot
+makes millisecond container timestamps (mkv, webm: 67 ms for 2/30 s) land in the right slot.
+A video whose last frame starts at time T yields floor(T * fps - 1/2) + 2 frames. For a 30 fps
+source decoded at 30 fps this is the identity. With AVA 15-minute cuts starting at 900 s, AVA timestamp t is frame
+(t - 900) * fps (`ava_constants.keyframe_frame_index`).
+
+Frames come out as RGB, resized with libswscale (bundled with the pinned PyAV wheel, AREA
+interpolation) so the short side equals `short_side` (0 keeps the size), and encoded with
+Pillow (JPEG at `jpeg_quality`, 4:2:0, no optimisation flags, or lossless PNG). The same input
+and settings give the same bytes on every run.
+
+Folders of extracted frames (`<video_id>/` holding image files) are taken to be already at
+`fps`: sorted by the last integer in the file name, frame i is the i-th file. JPEG files are
+copied byte for byte when no resize or format change is asked for.
+
+Only the frames a caller asks for are converted to RGB and encoded, so a 15-minute video is
+streamed with memory bounded by the frames of the active clips.
+"""
+
+import fractions
+import io
+import os
+import re
+from typing import Callable, Iterable, Iterator, Optional, Tuple
+
+import av
+import numpy as np
+from PIL import Image
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".gif", ".mov", ".m4v", ".mpg", ".mpeg")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+IMAGE_FORMATS = ("JPEG", "PNG")
+
+
+class VideoReadError(IOError):
+  """A video or frame folder that cannot be opened or decoded; the message names it."""
+
+
+def resized_shape(height: int, width: int, short_side: int) -> Tuple[int, int]:
+  """(height, width) after scaling the shorter side to `short_side` (0: unchanged).
+
+  The longer side is rounded to the nearest integer, e.g. (360, 640) at 256 -> (256, 455).
+  """
+  if short_side <= 0 or min(height, width) == short_side:
+    return height, width
+  if height <= width:
+    return short_side, max(1, int(round(width * short_side / height)))
+  return max(1, int(round(height * short_side / width))), short_side
+
+
+def encode_image(rgb: np.ndarray, *, image_format: str = "JPEG", jpeg_quality: int = 90) -> bytes:
+  """Encodes uint8 [height, width, 3] RGB to JPEG (at `jpeg_quality`) or PNG bytes."""
+  if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+    raise ValueError("Expected uint8 [height, width, 3], got %s %s" % (rgb.dtype, rgb.shape))
+  buffer = io.BytesIO()
+  image = Image.fromarray(rgb)
+  if image_format == "JPEG":
+    image.save(buffer, format="JPEG", quality=jpeg_quality, subsampling=2)
+  elif image_format == "PNG":
+    image.save(buffer, format="PNG", compress_level=6)
+  else:
+    raise ValueError("image_format must be one of %s, got %r" % (IMAGE_FORMATS, image_format))
+  return buffer.getvalue()
+
+
+def _frame_to_rgb(frame, short_side):
+  height, width = resized_shape(frame.height, frame.width, short_side)
+  if (height, width) != (frame.height, frame.width):
+    frame = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
+  return frame.to_ndarray(format="rgb24")
+
+
+def _open_container(source):
+  """source: local path or binary file object (e.g. tf.io.gfile.GFile for gs://)."""
+  try:
+    return av.open(source, mode="r")
+  except (av.error.FFmpegError, OSError, ValueError) as e:
+    raise VideoReadError("cannot open video %s: %s" % (_source_name(source), e)) from None
+
+
+def _source_name(source):
+  return str(getattr(source, "name", source))
+
+
+def iter_video_frames(source, *, fps: float,
+                      wanted: Optional[Callable[[int], bool]] = None) -> Iterator[tuple]:
+  """Decodes a video at a fixed frame rate (see the module docstring for the exact rule).
+
+  Args:
+    source: path or binary file object of any container PyAV decodes.
+    fps: output frames per second.
+    wanted: predicate on the output frame index; frames for which it is False are
+      yielded as None (skipping the RGB conversion). None: every frame is converted.
+
+  Yields:
+    (index, av.VideoFrame or None) for index 0, 1, 2, ... in order.
+
+  Raises:
+    VideoReadError: if the video cannot be opened or has no video stream or frames.
+  """
+  fps = fractions.Fraction(fps).limit_denominator(1001 * 1000)
+  container = _open_container(source)
+  try:
+    if not container.streams.video:
+      raise VideoReadError("no video stream in %s" % _source_name(source))
+    stream = container.streams.video[0]
+    stream.thread_type = "NONE"  # Single-threaded decode: byte-identical across runs.
+    half = fractions.Fraction(1, 2)
+    origin = None
+    previous = None
+    index = 0
+    decoded = 0
+    try:
+      for frame in container.decode(stream):
+        if frame.pts is not None:
+          time = fractions.Fraction(frame.pts) * frame.time_base
+        else:  # Containers without timestamps: use the decode order and the nominal rate.
+          rate = stream.average_rate or stream.guessed_rate or fractions.Fraction(fps)
+          time = fractions.Fraction(decoded) / fractions.Fraction(rate)
+        decoded += 1
+        if origin is None:
+          origin = time
+        time -= origin
+        # Slots whose midpoint (index + 1/2) / fps this frame reaches show the previous frame.
+        while previous is not None and (index + half) / fps <= time:
+          yield index, (previous if wanted is None or wanted(index) else None)
+          index += 1
+        previous = frame
+    except av.error.FFmpegError as e:
+      raise VideoReadError("cannot decode %s after %d frames: %s" %
+                           (_source_name(source), decoded, e)) from None
+    if previous is None:
+      raise VideoReadError("no frames decoded from %s" % _source_name(source))
+    while (index - half) / fps <= time:  # Slots up to the last frame's own slot.
+      yield index, (previous if wanted is None or wanted(index) else None)
+      index += 1
+  finally:
+    container.close()
+
+
+def _natural_key(name):
+  numbers = re.findall(r"\d+", name)
+  return (int(numbers[-1]) if numbers else -1, name)
+
+
+def list_frame_files(names: Iterable[str]) -> list:
+  """Image file names of a frame folder, sorted by their last integer (then by name)."""
+  return sorted((n for n in names if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS),
+                key=_natural_key)
+
+
+class FrameEncoder:
+  """Turns decoded frames or stored image bytes into the stored image bytes."""
+
+  def __init__(self, *, short_side: int = 0, image_format: str = "JPEG",
+               jpeg_quality: int = 90):
+    if image_format not in IMAGE_FORMATS:
+      raise ValueError("image_format must be one of %s, got %r" % (IMAGE_FORMATS, image_format))
+    if not 1 <= jpeg_quality <= 100:
+      raise ValueError("jpeg_quality must be in [1, 100], got %d" % jpeg_quality)
+    self.short_side = short_side
+    self.image_format = image_format
+    self.jpeg_quality = jpeg_quality
+
+  def encode_rgb(self, rgb: np.ndarray) -> bytes:
+    return encode_image(rgb, image_format=self.image_format, jpeg_quality=self.jpeg_quality)
+
+  def encode_av_frame(self, frame) -> Tuple[bytes, int, int]:
+    """Returns (image bytes, height, width) of a PyAV frame after the resize."""
+    rgb = _frame_to_rgb(frame, self.short_side)
+    return self.encode_rgb(rgb), rgb.shape[0], rgb.shape[1]
+
+  def encode_file_bytes(self, data: bytes, name: str) -> Tuple[bytes, int, int]:
+    """Returns (image bytes, height, width) of a stored image file; copies JPEG bytes when
+    no resize or format change is needed."""
+    try:
+      image = Image.open(io.BytesIO(data))
+      image_format = image.format
+      height, width = image.height, image.width
+      target = resized_shape(height, width, self.short_side)
+      if image_format == self.image_format == "JPEG" and target == (height, width) and \
+          image.mode == "RGB":
+        return data, height, width
+      image = image.convert("RGB")
+      if target != (height, width):
+        image = image.resize((target[1], target[0]), Image.Resampling.BILINEAR, reducing_gap=None)
+      rgb = np.asarray(image)
+    except (OSError, SyntaxError, ValueError) as e:
+      raise VideoReadError("cannot read frame image %s: %s" % (name, e)) from None
+    return self.encode_rgb(rgb), rgb.shape[0], rgb.shape[1]

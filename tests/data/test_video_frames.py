@@ -1,0 +1,93 @@
+"""Tests of ava_tx.data.video_frames: fixed-rate decoding, resizing and encoding."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ava_tx.data import video_frames
+from tests.data import video_fixtures
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt", [
+    ("v.avi", "png", "rgb24"),      # Lossless, frame-count timestamps.
+    ("v.mkv", "ffv1", "bgr0"),      # Lossless, millisecond timestamps (2/30 s -> 67 ms).
+])
+def test_lossless_videos_decode_exactly_at_30fps(tmp_path, name, codec, pix_fmt):
+  frames = video_fixtures.noise_frames(40)
+  video_fixtures.write_video(tmp_path / name, frames, codec=codec, pix_fmt=pix_fmt)
+  decoded = list(video_frames.iter_video_frames(str(tmp_path / name), fps=30))
+  assert [i for i, _ in decoded] == list(range(40))
+  for i, frame in decoded:
+    np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), frames[i])
+
+
+@pytest.mark.parametrize("name", ["v.mp4", "v.webm"])
+def test_lossy_videos_keep_frame_order(tmp_path, name):
+  frames = video_fixtures.signature_frames(30)
+  codec = "libx264" if name.endswith("mp4") else "libvpx-vp9"
+  video_fixtures.write_video(tmp_path / name, frames, codec=codec)
+  decoded = list(video_frames.iter_video_frames(str(tmp_path / name), fps=30))
+  assert len(decoded) == 30
+  for i, frame in decoded:
+    mean = frame.to_ndarray(format="rgb24")[20:].mean()
+    assert abs(mean - video_fixtures.gray_level(i)) < 3, (i, mean)
+
+
+def test_resampling_rule(tmp_path):
+  frames = video_fixtures.noise_frames(30)
+  video_fixtures.write_video(tmp_path / "v.avi", frames, codec="png", pix_fmt="rgb24")
+  # 15 fps: slot i takes the last source frame with time < (i + 1/2) / 15, i.e. frame 2i;
+  # the last frame (29/30 s) rounds up to its own slot 15: floor(29/30*15 - 1/2) + 2 = 16.
+  half = list(video_frames.iter_video_frames(str(tmp_path / "v.avi"), fps=15))
+  assert len(half) == 16
+  for i, frame in half:
+    np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), frames[min(2 * i, 29)])
+  # 60 fps: each source frame twice, the last frame once more: floor(29/30*60 - 1/2) + 2 = 59.
+  double = list(video_frames.iter_video_frames(str(tmp_path / "v.avi"), fps=60,
+                                               wanted=lambda i: i % 2 == 0))
+  assert len(double) == 59
+  assert all((frame is None) == (i % 2 == 1) for i, frame in double)
+  np.testing.assert_array_equal(double[20][1].to_ndarray(format="rgb24"), frames[10])
+
+
+def test_resized_shape():
+  assert video_frames.resized_shape(360, 640, 256) == (256, 455)
+  assert video_frames.resized_shape(640, 360, 256) == (455, 256)
+  assert video_frames.resized_shape(48, 64, 0) == (48, 64)
+
+
+def test_encoder_resizes_and_is_deterministic(tmp_path):
+  frames = video_fixtures.signature_frames(3, height=60, width=80)
+  video_fixtures.write_video(tmp_path / "v.avi", frames, codec="png", pix_fmt="rgb24")
+  encoder = video_frames.FrameEncoder(short_side=30, jpeg_quality=80)
+  (_, frame), = [x for x in video_frames.iter_video_frames(str(tmp_path / "v.avi"), fps=30)
+                 if x[0] == 1]
+  data, height, width = encoder.encode_av_frame(frame)
+  assert (height, width) == (30, 40)
+  assert encoder.encode_av_frame(frame)[0] == data
+  image = Image.open(io.BytesIO(data))
+  assert image.format == "JPEG" and image.size == (40, 30)
+  assert abs(np.asarray(image)[20:].mean() - video_fixtures.gray_level(1)) < 3
+
+
+def test_frame_folder_bytes_are_copied(tmp_path):
+  frames = video_fixtures.signature_frames(12)
+  video_fixtures.write_frame_folder(tmp_path / "f", frames)
+  names = video_frames.list_frame_files(p.name for p in (tmp_path / "f").iterdir())
+  assert names[:3] == ["img_00001.jpg", "img_00002.jpg", "img_00003.jpg"]
+  assert names[-1] == "img_00012.jpg"
+  data = (tmp_path / "f" / names[4]).read_bytes()
+  assert video_frames.FrameEncoder().encode_file_bytes(data, names[4]) == (data, 48, 64)
+  png, height, width = video_frames.FrameEncoder(image_format="PNG").encode_file_bytes(
+      data, names[4])
+  np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))),
+                                np.asarray(Image.open(io.BytesIO(data))))
+
+
+def test_unreadable_video_is_named(tmp_path):
+  path = tmp_path / "broken.mp4"
+  path.write_bytes(b"not a video at all" * 10)
+  with pytest.raises(video_frames.VideoReadError, match="broken.mp4"):
+    list(video_frames.iter_video_frames(str(path), fps=30))
