@@ -1,0 +1,453 @@
+"""Custom training loop under tf.distribute, and a checkpoint-evaluation loop.
+
+The loop knows the model only through two small adapters (defaults follow the
+DetectionModel contract; the caller may pass others):
+  * `loss_fn(model, batch, *, training) -> {loss name: float scalar}` including
+    `LossFields.total_loss` (default `compute_detection_losses`);
+  * `detect_fn(model, batch) -> detections dict` keyed by `DetectionFields`, only used for
+    image summaries (default `compute_detections`).
+
+Distribution. `dataset_fn(input_context)` returns a dataset of PER-REPLICA batches (use
+`input_context.get_per_replica_batch_size(global_batch_size)` and shard by
+`input_context.input_pipeline_id`). Each replica's loss is a mean over its local batch;
+it is multiplied by local_batch_size / global_batch_size (the global size is all-reduced
+each step, so uneven final batches are still exact) and the gradients are summed over
+replicas, which gives the gradient of the mean loss over the global batch. Clipping by global
+norm happens after that sum, then `apply_gradients(skip_gradients_aggregation=True)`.
+
+Checkpoints hold the model, the optimizer (its `iterations` is the global step, from which
+the learning rate schedule is computed) and, optionally, the tf.data iterator; so running
+the same call again resumes at the step, learning rate and data position of the latest
+checkpoint. Non-finite losses raise `NonFiniteLossError` before anything else is written, so
+the last checkpoint on disk is the last good one (the in-memory variables may already hold
+the bad update).
+"""
+
+import dataclasses
+import inspect
+import logging
+import math
+import os
+import re
+import time
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from ava_tx.core.standard_fields import DetectionFields, InputFields, LossFields
+from ava_tx.core.tf_setup import keras, tf
+from ava_tx.training import optimizer as optimizer_lib
+from ava_tx.training import strategy as strategy_lib
+from ava_tx.training import summaries
+
+WEIGHT_DECAY_LOSS = "Loss/l2_weight_decay_loss"
+"""Key of the coupled L2 weight-decay term the loop adds to the losses (and total)."""
+
+TRAIN_SUMMARY_SUBDIR = "train"
+
+LossFn = Callable[..., Mapping[str, tf.Tensor]]
+StepHook = Callable[[int, Mapping[str, float]], None]
+
+_log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+  """A loss became NaN or Inf; the message names the step and the loss."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainLoopConfig:
+  """Settings of `train_loop` (plain values; the builder fills them from train.proto).
+
+  Attributes:
+    model_dir: checkpoints go here, summaries under `model_dir/train`.
+    num_steps: train until the global step reaches this.
+    checkpoint_every_n: save a checkpoint every N global steps (and always at the end).
+    max_checkpoints_to_keep: number of newest checkpoints kept.
+    l2_weight_decay: coupled L2 coefficient on kernels (0 = off), see optimizer.py.
+    gradient_clip_norm: clip the summed gradients to this global norm (0 = off).
+    record_summaries: write TensorBoard summaries (chief only).
+    summary_every_n: scalar summaries (losses, learning rate, steps/s, clips/s) every N steps.
+    image_summary_every_n: keyframe with GT and predicted boxes every N steps (0 = never).
+    max_images: number of keyframes per image summary.
+    checkpoint_data_iterator: store the tf.data iterator in checkpoints (exact data position
+      on resume; the checkpoint then holds shuffle buffers, and pipelines with py_function
+      cannot be stored: turn it off for those).
+    log_every_n: log losses every N steps.
+  """
+  model_dir: str
+  num_steps: int
+  checkpoint_every_n: int = 1000
+  max_checkpoints_to_keep: int = 5
+  l2_weight_decay: float = 0.0
+  gradient_clip_norm: float = 0.0
+  record_summaries: bool = True
+  summary_every_n: int = 100
+  image_summary_every_n: int = 0
+  max_images: int = 2
+  checkpoint_data_iterator: bool = True
+  log_every_n: int = 100
+
+  def __post_init__(self):
+    if self.num_steps < 0:
+      raise ValueError(f"num_steps must be >= 0, got {self.num_steps}")
+    for name in ("checkpoint_every_n", "max_checkpoints_to_keep", "summary_every_n",
+                 "log_every_n"):
+      if getattr(self, name) <= 0:
+        raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+  """What `train_loop` returns.
+
+  Attributes:
+    global_step: the step reached (== config.num_steps).
+    losses: the last step's losses (global-batch means), as Python floats.
+    checkpoint_path: the final checkpoint.
+    steps_per_sec: mean training speed of this call (0 if no step was run).
+  """
+  global_step: int
+  losses: Mapping[str, float]
+  checkpoint_path: Optional[str]
+  steps_per_sec: float
+
+
+def _groundtruth_kwargs(model, batch: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+  """The batch entries whose InputFields name is a parameter of model.provide_groundtruth."""
+  parameters = inspect.signature(model.provide_groundtruth).parameters
+  accepts_any = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+  return {k: v for k, v in batch.items()
+          if k.startswith("groundtruth_") or k == InputFields.num_groundtruth_boxes
+          if accepts_any or k in parameters}
+
+
+def compute_detection_losses(model, batch: Mapping[str, tf.Tensor], *, training: bool
+                             ) -> Mapping[str, tf.Tensor]:
+  """Default `loss_fn` for a DetectionModel: preprocess, provide_groundtruth, predict, loss.
+
+  Args:
+    model: a DetectionModel.
+    batch: one replica's batch keyed by InputFields; `frames` is float32
+      [batch_size, num_frames, height, width, 3]. Every `groundtruth_*` entry (and
+      `num_groundtruth_boxes`) that `model.provide_groundtruth` takes as a keyword is passed.
+    training: passed to `model.predict`.
+
+  Returns:
+    `model.loss(...)`: float scalars keyed by LossFields, including `total_loss`.
+  """
+  frames = model.preprocess(batch[InputFields.frames])
+  model.provide_groundtruth(**_groundtruth_kwargs(model, batch))
+  prediction_dict = model.predict(frames, training=training)
+  return model.loss(prediction_dict)
+
+
+def compute_detections(model, batch: Mapping[str, tf.Tensor]) -> Mapping[str, tf.Tensor]:
+  """Default `detect_fn`: `model.postprocess(model.predict(model.preprocess(frames)))`."""
+  frames = model.preprocess(batch[InputFields.frames])
+  return model.postprocess(model.predict(frames, training=False))
+
+
+def _first_replica(strategy, structure):
+  return tf.nest.map_structure(lambda x: strategy.experimental_local_results(x)[0], structure)
+
+
+class _ReplicaBatches:
+  """This worker's tf.data iterator, dealt out to its replicas one per-replica batch each.
+
+  A plain tf.data iterator (unlike a tf.distribute one) can be stored in a checkpoint.
+  Replica r of a worker gets the r-th of the next `num_local_replicas` batches, as
+  `distribute_datasets_from_function` would deal them.
+  """
+
+  def __init__(self, strategy, dataset_fn):
+    self.strategy = strategy
+    self.num_local_replicas = len(strategy.extended.worker_devices)
+    self.num_workers = strategy.num_replicas_in_sync // self.num_local_replicas
+    context = tf.distribute.InputContext(
+        num_input_pipelines=self.num_workers,
+        input_pipeline_id=strategy_lib.worker_index(strategy),
+        num_replicas_in_sync=strategy.num_replicas_in_sync)
+    self.iterator = iter(dataset_fn(context))
+
+  def next(self):
+    """The next global batch as per-replica values (raises StopIteration at the end)."""
+    batches = [next(self.iterator) for _ in range(self.num_local_replicas)]
+    return self.strategy.experimental_distribute_values_from_function(
+        lambda ctx: batches[ctx.replica_id_in_sync_group % self.num_local_replicas])
+
+
+def _has_variables(model) -> bool:
+  return bool(model.variables) if hasattr(model, "variables") else False
+
+
+class _Trainer:
+  """The state of one `train_loop` call (kept in a class to keep functions short)."""
+
+  def __init__(self, *, strategy, model, optimizer, loss_fn, config: TrainLoopConfig):
+    self.strategy = strategy
+    self.model = model
+    self.optimizer = optimizer
+    self.loss_fn = loss_fn
+    self.config = config
+    self.loss_scaling = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+
+  def replica_step(self, batch):
+    """One replica's step: returns (losses scaled to the global batch, norm, clipped, lr)."""
+    cfg = self.config
+    replica_context = tf.distribute.get_replica_context()
+    local_size = tf.cast(tf.shape(batch[InputFields.frames])[0], tf.float32)
+    global_size = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, local_size)
+    share = local_size / global_size
+    learning_rate = optimizer_lib.current_learning_rate(self.optimizer)
+    with tf.GradientTape() as tape:
+      losses = {k: tf.cast(v, tf.float32)
+                for k, v in self.loss_fn(self.model, batch, training=True).items()}
+      if LossFields.total_loss not in losses:
+        raise KeyError(f"loss_fn must return {LossFields.total_loss!r}; got {sorted(losses)}")
+      if cfg.l2_weight_decay > 0:
+        losses[WEIGHT_DECAY_LOSS] = optimizer_lib.l2_weight_decay_loss(
+            self.model.trainable_variables, weight_decay=cfg.l2_weight_decay)
+        losses[LossFields.total_loss] += losses[WEIGHT_DECAY_LOSS]
+      scaled_total = losses[LossFields.total_loss] * share
+      if self.loss_scaling:
+        scaled_total = self.optimizer.get_scaled_loss(scaled_total)
+    variables = self.model.trainable_variables
+    gradients = tape.gradient(scaled_total, variables)
+    pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+    if not pairs:
+      raise ValueError("no trainable variable receives a gradient from the total loss")
+    gradients = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g, _ in pairs])
+    if self.loss_scaling:
+      gradients = self.optimizer.get_unscaled_gradients(gradients)
+    gradients, norm, clipped = optimizer_lib.clip_by_global_norm(
+        gradients, cfg.gradient_clip_norm)
+    self.optimizer.apply_gradients(zip(gradients, [v for _, v in pairs]),
+                                   skip_gradients_aggregation=True)
+    scaled_losses = {k: v * share for k, v in losses.items()}
+    return scaled_losses, norm, tf.cast(clipped, tf.float32), learning_rate
+
+  @tf.function
+  def train_step(self, batch):
+    losses, norm, clipped, learning_rate = self.strategy.run(self.replica_step, args=(batch,))
+    reduce = self.strategy.reduce
+    sum_op, mean_op = tf.distribute.ReduceOp.SUM, tf.distribute.ReduceOp.MEAN
+    losses = {k: reduce(sum_op, v, axis=None) for k, v in losses.items()}
+    return (losses, reduce(mean_op, norm, axis=None), reduce(mean_op, clipped, axis=None),
+            reduce(mean_op, learning_rate, axis=None))
+
+  @tf.function
+  def build_step(self, batch):
+    """Forward pass only, to create the model's variables before fine-tune restoring."""
+    def replica_fn(replica_batch):
+      losses = self.loss_fn(self.model, replica_batch, training=False)
+      return losses[LossFields.total_loss]
+    self.strategy.run(replica_fn, args=(batch,))
+
+
+def _check_finite(step: int, losses: Mapping[str, float], manager) -> None:
+  """Raises NonFiniteLossError if a loss of training step `step` (1-based) is NaN or Inf."""
+  bad = [k for k, v in losses.items() if not math.isfinite(v)]
+  if not bad:
+    return
+  # Report a model loss rather than the total when one is the cause.
+  bad.sort(key=lambda k: (k == LossFields.total_loss, k))
+  latest = manager.latest_checkpoint if manager is not None else None
+  all_losses = ", ".join(f"{k}={v:.6g}" for k, v in sorted(losses.items()))
+  raise NonFiniteLossError(
+      f"Non-finite loss at training step {step}: {bad[0]} = {losses[bad[0]]} "
+      f"(all non-finite: {bad}; losses: {all_losses}). Training stopped without writing a "
+      f"checkpoint; the last good checkpoint is {latest or 'none (no checkpoint yet)'}.")
+
+
+def train_loop(*,
+               strategy: tf.distribute.Strategy,
+               model_fn: Callable[[], Any],
+               optimizer_fn: Callable[[], keras.optimizers.Optimizer],
+               dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
+               config: TrainLoopConfig,
+               loss_fn: LossFn = compute_detection_losses,
+               fine_tune_fn: Optional[Callable[[Any], None]] = None,
+               detect_fn: Callable[..., Mapping[str, tf.Tensor]] = compute_detections,
+               label_names: Optional[Mapping[int, str]] = None,
+               step_hooks: Sequence[StepHook] = ()) -> TrainResult:
+  """Trains until `config.num_steps`, resuming from the latest checkpoint in model_dir.
+
+  Args:
+    strategy: from `strategy.build_strategy`.
+    model_fn: builds the model (called inside `strategy.scope()`).
+    optimizer_fn: builds the optimizer (called inside `strategy.scope()`), e.g.
+      `lambda: optimizer.build_optimizer(learning_rate=WarmupCosineDecay(...))`.
+    dataset_fn: `input_context -> tf.data.Dataset` of per-replica batches (dicts keyed by
+      InputFields, `frames` float32 [batch_size, num_frames, height, width, 3]); must not
+      run out before num_steps (repeat it).
+    config: the loop settings.
+    loss_fn: `(model, batch, *, training) -> {name: scalar}`, see module doc.
+    fine_tune_fn: `model -> None`, initialises the model from a fine-tune checkpoint. Called
+      only when there is no checkpoint to resume from, after the model's variables were
+      created by one forward pass (`loss_fn` with training=False) on the first batch of a
+      separate iterator (the training data position is unchanged).
+    detect_fn: `(model, batch) -> detections dict` for the image summaries.
+    label_names: {contiguous class index: name}, for the image summary's legend.
+    step_hooks: called after every step as `hook(global_step, losses)` (floats), e.g. to
+      record the loss trajectory or stop early by raising.
+
+  Returns:
+    A `TrainResult`.
+
+  Raises:
+    NonFiniteLossError: a loss became NaN or Inf (the message names the step and loss).
+  """
+  cfg = config
+  chief = strategy_lib.is_chief(strategy)
+  with strategy.scope():
+    model = model_fn()
+    optimizer = optimizer_fn()
+  data = _ReplicaBatches(strategy, dataset_fn)
+  trainer = _Trainer(strategy=strategy, model=model, optimizer=optimizer, loss_fn=loss_fn,
+                     config=cfg)
+
+  tracked = dict(model=model, optimizer=optimizer)
+  if cfg.checkpoint_data_iterator and data.num_workers == 1:
+    tracked["iterator"] = data.iterator
+  elif cfg.checkpoint_data_iterator:
+    _log.warning("Not checkpointing the data iterator: with %d workers each has its own "
+                 "shard, and all restore from the chief's checkpoint.", data.num_workers)
+  checkpoint = tf.train.Checkpoint(**tracked)
+  write_dir = strategy_lib.write_dir(cfg.model_dir, strategy)
+  manager = tf.train.CheckpointManager(
+      checkpoint, directory=write_dir,
+      max_to_keep=cfg.max_checkpoints_to_keep if chief else 1)
+  # Every worker restores from the chief's directory.
+  latest = tf.train.latest_checkpoint(cfg.model_dir)
+  if latest:
+    _log.info("Resuming from %s", latest)
+    checkpoint.restore(latest).assert_existing_objects_matched()
+  elif fine_tune_fn is not None:
+    if not _has_variables(model):
+      trainer.build_step(_ReplicaBatches(strategy, dataset_fn).next())
+    fine_tune_fn(model)
+
+  def save() -> str:
+    path = manager.save(checkpoint_number=optimizer.iterations)
+    if not chief:
+      tf.io.gfile.rmtree(write_dir)
+    return path
+
+  summary_dir = os.path.join(write_dir, TRAIN_SUMMARY_SUBDIR)
+  if cfg.record_summaries and chief:
+    writer = tf.summary.create_file_writer(summary_dir)
+  else:
+    writer = tf.summary.create_noop_writer()
+
+  step = int(optimizer.iterations.numpy())
+  first_step, start_time = step, time.perf_counter()
+  window = dict(time=start_time, steps=0, clips=0.0)
+  losses: dict[str, float] = {}
+  last_path = latest
+  while step < cfg.num_steps:
+    try:
+      batch = data.next()
+    except StopIteration as e:
+      raise ValueError(f"The training dataset ran out at step {step} of {cfg.num_steps}: "
+                       "repeat it (dataset.repeat()).") from e
+    step_losses, norm, clipped, learning_rate = trainer.train_step(batch)
+    losses = {k: float(v) for k, v in step_losses.items()}
+    _check_finite(step + 1, losses, manager if chief else None)
+    step = int(optimizer.iterations.numpy())
+    window["steps"] += 1
+    window["clips"] += float(clipped)
+    if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
+      now = time.perf_counter()
+      elapsed = max(now - window["time"], 1e-9)
+      with writer.as_default(step=step):
+        for name, value in losses.items():
+          tf.summary.scalar(name, value)
+        tf.summary.scalar("learning_rate", learning_rate)
+        tf.summary.scalar("gradient_global_norm", norm)
+        tf.summary.scalar("steps_per_sec", window["steps"] / elapsed)
+        tf.summary.scalar("clips_per_sec", window["clips"] / elapsed)
+      window = dict(time=now, steps=0, clips=0.0)
+    if cfg.image_summary_every_n and step % cfg.image_summary_every_n == 0:
+      _write_image_summary(strategy, model, batch, detect_fn, writer, step, cfg, label_names)
+    if step % cfg.log_every_n == 0:
+      _log.info("step %d: total loss %.6g, learning rate %.6g", step,
+                losses[LossFields.total_loss], float(learning_rate))
+    for hook in step_hooks:
+      hook(step, losses)
+    if step % cfg.checkpoint_every_n == 0 or step == cfg.num_steps:
+      last_path = save()
+  if cfg.num_steps > 0 and (last_path is None or _checkpoint_step(last_path) < step):
+    last_path = save()  # e.g. resumed past num_steps without a final checkpoint
+  writer.flush()
+  elapsed = time.perf_counter() - start_time
+  steps_run = step - first_step
+  return TrainResult(global_step=step, losses=losses,
+                     checkpoint_path=os.path.join(cfg.model_dir, os.path.basename(last_path))
+                     if last_path else None,
+                     steps_per_sec=steps_run / elapsed if steps_run else 0.0)
+
+
+def _write_image_summary(strategy, model, batch, detect_fn, writer, step, cfg, label_names):
+  """Draws the first replica's keyframes with GT and predicted boxes into `writer`."""
+  detections = _detect_step(strategy, model, detect_fn, batch)
+  local_batch = _first_replica(strategy, batch)
+  images = summaries.draw_batch_keyframes(local_batch, detections, max_images=cfg.max_images)
+  with writer.as_default(step=step):
+    tf.summary.image("keyframe_detections", images, max_outputs=cfg.max_images,
+                     description=summaries.legend_markdown(label_names))
+
+
+def _detect_step(strategy, model, detect_fn, batch):
+  # Eager per call: image summaries are rare, a tf.function would retrace for each model.
+  per_replica = strategy.run(lambda b: detect_fn(model, b), args=(batch,))
+  return _first_replica(strategy, per_replica)
+
+
+_CHECKPOINT_STEP = re.compile(r"-(\d+)$")
+
+
+def _checkpoint_step(path: str) -> int:
+  """Global step of a `.../ckpt-<step>` checkpoint path (-1 when it has no number)."""
+  match = _CHECKPOINT_STEP.search(path)
+  return int(match.group(1)) if match else -1
+
+
+def evaluate_checkpoints(*,
+                         checkpoint_dir: str,
+                         evaluate_fn: Callable[[str, int], Any],
+                         continuous: bool = False,
+                         timeout_secs: Optional[float] = None,
+                         min_interval_secs: float = 0,
+                         final_step: Optional[int] = None) -> list[tuple[int, Any]]:
+  """Runs `evaluate_fn(checkpoint_path, global_step)` on the checkpoints of a directory.
+
+  Args:
+    checkpoint_dir: the training model_dir (CheckpointManager's `ckpt-<step>` files).
+    evaluate_fn: evaluates one checkpoint (restores it and computes metrics); its return
+      value is collected.
+    continuous: False: evaluate the latest checkpoint once. True: evaluate each new
+      checkpoint as it appears (tf.train.checkpoints_iterator) until `timeout_secs` pass
+      without a new one or a checkpoint at `final_step` or beyond was evaluated.
+    timeout_secs: see `continuous` (None = wait forever).
+    min_interval_secs: minimum seconds between two evaluations.
+    final_step: the training's num_steps, to stop after the last checkpoint.
+
+  Returns:
+    [(global_step, evaluate_fn result)] in evaluation order.
+
+  Raises:
+    FileNotFoundError: `continuous` is False and the directory holds no checkpoint.
+  """
+  results = []
+  if not continuous:
+    path = tf.train.latest_checkpoint(checkpoint_dir)
+    if path is None:
+      raise FileNotFoundError(f"No checkpoint found in {checkpoint_dir!r}")
+    return [(_checkpoint_step(path), evaluate_fn(path, _checkpoint_step(path)))]
+  for path in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=min_interval_secs,
+                                            timeout=timeout_secs):
+    step = _checkpoint_step(path)
+    _log.info("Evaluating %s (step %d)", path, step)
+    results.append((step, evaluate_fn(path, step)))
+    if final_step is not None and step >= final_step:
+      break
+  return results
