@@ -23,6 +23,8 @@ Choices where the paper is silent (Transformer / Faster R-CNN practice):
     (the Transformer's W^Q_i, W^K_i, W^V_i), keys and values computed from the (location-
     embedded) trunk map. The head's query Q is its projection of the incoming query (D from the
     preprocessor in layer 1, num_heads * D afterwards); the residual adds this projected Q.
+  * HighRes: the 1x1 conv reduces to highres_reduced_channels = 128 (= D) and is followed by a
+    ReLU (as the conv layers of Faster R-CNN box heads are); 7 * 7 * 128 = 6272 -> D linear.
   * FFN hidden size 4 * D = 512 (the Transformer's d_ff = 4 d_model); LayerNorm epsilon 1e-6.
   * Dropout (0.3) exactly where the equations put it (on a and on the FFN output), no dropout on
     the attention weights or the final feature.
@@ -197,11 +199,14 @@ class BoxEncodingPredictor(keras.layers.Layer):
 
 
 def check_head_inputs(features, proposal_boxes, head_name):
-  """Raises ValueError unless features is rank 5 and proposal_boxes is [batch, proposals, 4]."""
+  """Raises ValueError unless features is [batch_size, num_frames, height, width, channels]
+  (static channels) and proposal_boxes is [batch_size, num_proposals, 4]."""
   if features.shape.rank != 5:
     raise ValueError(
         f"{head_name}: features must be [batch_size, num_frames, height, width, channels], "
         f"got shape {features.shape}.")
+  if features.shape[-1] is None:
+    raise ValueError(f"{head_name}: features must have a static channels dimension.")
   if proposal_boxes.shape.rank != 3 or proposal_boxes.shape[-1] != 4:
     raise ValueError(
         f"{head_name}: proposal_boxes must be [batch_size, num_proposals, 4], got shape "

@@ -18,11 +18,13 @@ from ava_tx.layers import action_transformer
 from ava_tx.layers import roi_pooling
 
 
-def _serialize_block(block):
+def serialize_mixed5_block(block):
+  """Returns the Keras serialization (plain dict) of a mixed5 block, for get_config."""
   return keras.layers.serialize(block)
 
 
-def _deserialize_block(config):
+def deserialize_mixed5_block(config):
+  """Inverse of serialize_mixed5_block; knows ava_tx.trunks.i3d.InceptionI3D."""
   # Imported here so that ava_tx.layers does not depend on ava_tx.trunks at import time.
   from ava_tx.trunks import i3d  # pylint: disable=import-outside-toplevel
   return keras.layers.deserialize(config, custom_objects={"InceptionI3D": i3d.InceptionI3D})
@@ -85,7 +87,7 @@ class I3DTubeFeatures(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(
-        mixed5_block=_serialize_block(self.mixed5_block),
+        mixed5_block=serialize_mixed5_block(self.mixed5_block),
         mixed5_output_key=self.mixed5_output_key, dropout_rate=self.dropout_rate,
         crop_size=self.crop_size, pooled_size=self.pooled_size)
     return config
@@ -93,7 +95,7 @@ class I3DTubeFeatures(keras.layers.Layer):
   @classmethod
   def from_config(cls, config):
     config = dict(config)
-    config["mixed5_block"] = _deserialize_block(config["mixed5_block"])
+    config["mixed5_block"] = deserialize_mixed5_block(config["mixed5_block"])
     return cls(**config)
 
 

@@ -21,6 +21,9 @@ the bin centres above on a map padded by one replicated border cell, and so keep
 and its gradients. official.vision's `multilevel_crop_and_resize` samples at
 `y_absolute + (i + 0.5) * h / crop_size` with cell values at integer coordinates (half a cell
 off from the convention above), so it is not used.
+
+Gradients flow to the features and also to the boxes (crop_and_resize has a box gradient);
+callers that treat proposals as constants (Faster R-CNN practice) stop the gradient themselves.
 """
 
 from ava_tx.core.tf_setup import tf, keras

@@ -82,7 +82,7 @@ class TxI3DHead(keras.layers.Layer):
     config.update({k: v for k, v in tx_config.items() if k not in base_keys})
     config.update(
         num_logits=self.num_logits, num_box_classes=self.num_box_classes,
-        mixed5_block=i3d_head._serialize_block(self.i3d_features.mixed5_block),  # pylint: disable=protected-access
+        mixed5_block=i3d_head.serialize_mixed5_block(self.i3d_features.mixed5_block),
         mixed5_output_key=self.mixed5_output_key, i3d_dropout_rate=self.i3d_dropout_rate,
         crop_size=self.crop_size, pooled_size=self.pooled_size)
     return config
@@ -90,5 +90,5 @@ class TxI3DHead(keras.layers.Layer):
   @classmethod
   def from_config(cls, config):
     config = dict(config)
-    config["mixed5_block"] = i3d_head._deserialize_block(config["mixed5_block"])  # pylint: disable=protected-access
+    config["mixed5_block"] = i3d_head.deserialize_mixed5_block(config["mixed5_block"])
     return cls(**config)
