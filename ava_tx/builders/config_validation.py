@@ -59,7 +59,8 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
     _check(scale > 0, f"{p}.rpn.anchor_scales[{i}]", f"must be positive, got {scale}")
   for i, ratio in enumerate(rpn.anchor_aspect_ratios):
     _check(ratio > 0, f"{p}.rpn.anchor_aspect_ratios[{i}]", f"must be positive, got {ratio}")
-  for name in ("num_proposals_train", "num_proposals_test", "anchors_per_image", "num_filters"):
+  for name in ("num_proposals_train", "num_proposals_test", "anchors_per_image", "num_filters",
+               "num_convs"):
     _check(getattr(rpn, name) > 0, f"{p}.rpn.{name}", f"must be positive, got {getattr(rpn, name)}")
   _check(rpn.pre_nms_top_k_train >= rpn.num_proposals_train, f"{p}.rpn.pre_nms_top_k_train",
          f"must be >= rpn.num_proposals_train ({rpn.num_proposals_train}), got {rpn.pre_nms_top_k_train}")
@@ -74,8 +75,8 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
   _unit_interval(rpn.positive_fraction, f"{p}.rpn.positive_fraction", closed_low=False)
 
   sampler = config.proposal_sampler
-  _check(sampler.num_sampled_rois >= 0, f"{p}.proposal_sampler.num_sampled_rois",
-         f"must be >= 0, got {sampler.num_sampled_rois}")
+  _check(sampler.num_sampled_rois > 0, f"{p}.proposal_sampler.num_sampled_rois",
+         f"must be positive, got {sampler.num_sampled_rois}")
   _unit_interval(sampler.positive_fraction, f"{p}.proposal_sampler.positive_fraction", closed_low=False)
   _unit_interval(sampler.positive_iou_threshold, f"{p}.proposal_sampler.positive_iou_threshold")
   _unit_interval(sampler.negative_iou_threshold, f"{p}.proposal_sampler.negative_iou_threshold")
@@ -93,7 +94,8 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
   tx = config.action_transformer_head
   if config.head_type in (_HEAD.ACTION_TRANSFORMER, _HEAD.TX_I3D):
     for name in ("num_heads", "num_layers", "hidden_size", "ffn_hidden_size",
-                 "high_res_reduced_channels", "location_embedding_size"):
+                 "high_res_reduced_channels", "location_embedding_size",
+                 "location_embedding_hidden_size"):
       _check(getattr(tx, name) > 0, f"{p}.action_transformer_head.{name}",
              f"must be positive, got {getattr(tx, name)}")
     _unit_interval(tx.dropout_rate, f"{p}.action_transformer_head.dropout_rate", closed_high=False)

@@ -1,0 +1,168 @@
+"""Builds the Action Transformer detection model from a `DetectionModel` / `ActionTransformer` proto.
+
+The only place model protos are read: every part below receives plain Python values.
+"""
+
+from ava_tx.builders import config_validation
+from ava_tx.layers import action_transformer
+from ava_tx.layers import i3d_head
+from ava_tx.layers import rpn as rpn_lib
+from ava_tx.layers import target_assigner
+from ava_tx.layers import tx_i3d_head
+from ava_tx.meta_architectures import action_transformer_meta_arch as meta_arch
+from ava_tx.protos import action_transformer_pb2
+from ava_tx.protos import pipeline_pb2
+from ava_tx.trunks import i3d
+
+_AT = action_transformer_pb2.ActionTransformer
+_QUERY_PREPROCESSORS = {
+    action_transformer_pb2.ActionTransformerHead.HIGH_RES: action_transformer.HIGHRES,
+    action_transformer_pb2.ActionTransformerHead.LOW_RES: action_transformer.LOWRES,
+}
+_DEFAULT_ANCHOR_SCALES = (0.25, 0.5, 1.0, 2.0)
+_DEFAULT_ANCHOR_ASPECT_RATIOS = (0.5, 1.0, 2.0)
+_I3D_HEAD_FIRST_ENDPOINT = "MaxPool3d_5a_2x2"
+_I3D_HEAD_FINAL_ENDPOINT = "Mixed_5c"
+
+
+def _trunk(config):
+  trunk = config.trunk
+  return i3d.InceptionI3D(final_endpoint=trunk.final_endpoint,
+                          depth_multiplier=trunk.depth_multiplier, min_depth=trunk.min_depth,
+                          freeze_batch_norm=trunk.freeze_batch_norm, name="trunk")
+
+
+def _mixed5_block(config):
+  """I3D's Mixed_5a (the pool), Mixed_5b and Mixed_5c, at the trunk's width."""
+  trunk = config.trunk
+  return i3d.InceptionI3D(first_endpoint=_I3D_HEAD_FIRST_ENDPOINT,
+                          final_endpoint=_I3D_HEAD_FINAL_ENDPOINT,
+                          depth_multiplier=trunk.depth_multiplier, min_depth=trunk.min_depth,
+                          freeze_batch_norm=trunk.freeze_batch_norm, name="i3d_head_mixed5")
+
+
+def _tx_kwargs(config):
+  tx = config.action_transformer_head
+  return dict(num_heads=tx.num_heads, num_layers=tx.num_layers, query_size=tx.hidden_size,
+              ffn_hidden_size=tx.ffn_hidden_size, dropout_rate=tx.dropout_rate,
+              query_preprocessor=_QUERY_PREPROCESSORS[tx.query_preprocessor],
+              highres_reduced_channels=tx.high_res_reduced_channels,
+              use_location_embedding=tx.use_location_embedding,
+              location_embedding_hidden_size=tx.location_embedding_hidden_size,
+              location_embedding_size=tx.location_embedding_size)
+
+
+def build_head(config):
+  """The second-stage head of `config.head_type` (num_classes + 1 logits, index 0 = background)."""
+  num_logits = config.num_classes + 1
+  num_box_classes = None if config.class_agnostic_box_regression else config.num_classes
+  pooling = dict(crop_size=config.roi_pooling.crop_size, pooled_size=config.roi_pooling.pooled_size)
+  if config.head_type == _AT.ACTION_TRANSFORMER:
+    return action_transformer.ActionTransformerHead(
+        num_logits=num_logits, num_box_classes=num_box_classes, **pooling, **_tx_kwargs(config),
+        name="action_transformer_head")
+  if config.head_type == _AT.I3D:
+    return i3d_head.I3DHead(
+        num_logits=num_logits, num_box_classes=num_box_classes, mixed5_block=_mixed5_block(config),
+        mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, dropout_rate=config.i3d_head.dropout_rate,
+        **pooling, name="i3d_head")
+  if config.head_type == _AT.TX_I3D:
+    return tx_i3d_head.TxI3DHead(
+        num_logits=num_logits, num_box_classes=num_box_classes, mixed5_block=_mixed5_block(config),
+        mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, i3d_dropout_rate=config.i3d_head.dropout_rate,
+        **pooling, **_tx_kwargs(config), name="tx_i3d_head")
+  raise ValueError(f"model.action_transformer.head_type: unknown value {config.head_type}")
+
+
+def build_rpn(config, anchor_stride):
+  rpn = config.rpn
+  return rpn_lib.RegionProposalNetwork(
+      anchor_stride=anchor_stride, anchor_base_size=rpn.anchor_base_size,
+      anchor_scales=tuple(rpn.anchor_scales) or _DEFAULT_ANCHOR_SCALES,
+      anchor_aspect_ratios=tuple(rpn.anchor_aspect_ratios) or _DEFAULT_ANCHOR_ASPECT_RATIOS,
+      num_convs=rpn.num_convs, num_filters=rpn.num_filters,
+      train_pre_nms_top_k=rpn.pre_nms_top_k_train, train_num_proposals=rpn.num_proposals_train,
+      test_pre_nms_top_k=rpn.pre_nms_top_k_test, test_num_proposals=rpn.num_proposals_test,
+      nms_iou_threshold=rpn.nms_iou_threshold, positive_iou_threshold=rpn.positive_iou_threshold,
+      negative_iou_threshold=rpn.negative_iou_threshold,
+      batch_size_per_image=rpn.anchors_per_image, positive_fraction=rpn.positive_fraction,
+      name="rpn")
+
+
+def _proposal_source(config):
+  if config.use_groundtruth_boxes:
+    return "groundtruth"
+  if config.use_external_proposals:
+    return "rpn_and_external"
+  return "rpn"
+
+
+def build(model_config):
+  """Builds an `ActionTransformerMetaArch`.
+
+  Args:
+    model_config: a `pipeline_pb2.DetectionModel` (the pipeline's `model { ... }`) or an
+      `action_transformer_pb2.ActionTransformer`.
+
+  Returns:
+    The meta-architecture, unbuilt (variables are created on the first call). Training mode is
+    passed to each call, not fixed here.
+
+  Raises:
+    TypeError: `model_config` is neither message type.
+    ValueError: an invalid or contradictory field, named by its dotted path.
+  """
+  if isinstance(model_config, pipeline_pb2.DetectionModel):
+    if model_config.WhichOneof("model") != "action_transformer":
+      raise ValueError("model: expected `action_transformer { ... }`, got "
+                       f"{model_config.WhichOneof('model')!r}")
+    model_config = model_config.action_transformer
+  if not isinstance(model_config, action_transformer_pb2.ActionTransformer):
+    raise TypeError("model_config must be a DetectionModel or ActionTransformer message, got "
+                    f"{type(model_config).__name__}")
+  config_validation.validate_action_transformer(model_config)
+
+  trunk = _trunk(model_config)
+  anchor_stride = trunk.endpoint_stride(model_config.trunk.final_endpoint)[1]
+  source = _proposal_source(model_config)
+  sampler = model_config.proposal_sampler
+  weights = model_config.loss_weights
+  post = model_config.post_processing
+  return meta_arch.ActionTransformerMetaArch(
+      num_classes=model_config.num_classes,
+      trunk=trunk,
+      trunk_endpoint=model_config.trunk.final_endpoint,
+      second_stage_head=build_head(model_config),
+      rpn=None if source == "groundtruth" else build_rpn(model_config, anchor_stride),
+      preprocessing=meta_arch.PreprocessConfig(resize_height=model_config.image_height,
+                                               resize_width=model_config.image_width),
+      proposals=meta_arch.ProposalConfig(source=source),
+      sampling=target_assigner.ProposalSamplingConfig(
+          num_samples_per_image=sampler.num_sampled_rois,
+          positive_fraction=sampler.positive_fraction,
+          positive_iou_threshold=sampler.positive_iou_threshold,
+          negative_iou_high=sampler.negative_iou_threshold,
+          add_groundtruth_to_proposals=sampler.add_groundtruth_as_proposals),
+      loss_config=meta_arch.LossConfig(
+          rpn_objectness_weight=weights.rpn_objectness,
+          rpn_localization_weight=weights.rpn_localization,
+          action_classification_weight=weights.action_classification,
+          box_localization_weight=weights.box_localization),
+      postprocessing=meta_arch.PostprocessConfig(
+          max_detections=post.max_detections, nms_iou_threshold=post.nms_iou_threshold,
+          score_threshold=post.score_threshold),
+      name="action_transformer")
+
+
+def i3d_endpoint_layers(model):
+  """Endpoint name -> layer of every I3D block in `model` (trunk and I3D-head Mixed_5*).
+
+  The converted Kinetics checkpoint (data_tools.convert_i3d_checkpoint) is keyed by these
+  names, so `ava_tx.trunks.i3d_checkpoint.restore_endpoints(path, i3d_endpoint_layers(model))`
+  initialises both the trunk and the I3D head's Mixed_5b/5c from it.
+  """
+  layers = dict(model.restore_from_objects("classification"))
+  for layer in model.submodules:
+    if isinstance(layer, i3d.InceptionI3D) and layer.endpoints[0] == _I3D_HEAD_FIRST_ENDPOINT:
+      layers.update(layer.endpoint_layers())
+  return layers

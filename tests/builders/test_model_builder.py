@@ -1,0 +1,105 @@
+"""Every sample config builds its model; shrunk to tiny shapes, each trains one step."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ava_tx.builders import config_util
+from ava_tx.builders import model_builder
+from ava_tx.core import standard_fields
+from ava_tx.core.tf_setup import keras, tf
+from ava_tx.layers import action_transformer
+from ava_tx.layers import i3d_head
+from ava_tx.layers import tx_i3d_head
+from ava_tx.protos import action_transformer_pb2
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "configs").glob("*.config"))
+_AT = action_transformer_pb2.ActionTransformer
+LossFields = standard_fields.LossFields
+
+
+def _model_config(path):
+  return config_util.load_pipeline_config(str(path)).model.action_transformer
+
+
+def _shrink(config):
+  """Keeps head type, modes and regression settings; makes every size tiny."""
+  config.num_classes = 3
+  config.num_frames = 8
+  config.image_height = config.image_width = 64
+  config.trunk.depth_multiplier = 0.125
+  config.trunk.min_depth = 8
+  config.trunk.fine_tune_checkpoint = ""
+  config.rpn.num_proposals_train = config.rpn.num_proposals_test = 8
+  config.rpn.pre_nms_top_k_train = config.rpn.pre_nms_top_k_test = 64
+  config.rpn.num_filters = 16
+  config.proposal_sampler.num_sampled_rois = 8
+  config.post_processing.max_detections = 5
+  if config.head_type != _AT.I3D:
+    tx = config.action_transformer_head
+    tx.hidden_size = tx.ffn_hidden_size = tx.high_res_reduced_channels = 16
+    tx.location_embedding_size = tx.location_embedding_hidden_size = 8
+  return config
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_config_builds_the_model_it_describes(path):
+  config = _model_config(path)
+  config.trunk.fine_tune_checkpoint = ""
+  model = model_builder.build(config)
+  head_class = {_AT.ACTION_TRANSFORMER: action_transformer.ActionTransformerHead,
+                _AT.I3D: i3d_head.I3DHead, _AT.TX_I3D: tx_i3d_head.TxI3DHead}[config.head_type]
+  heads = [layer for layer in model.submodules if isinstance(layer, head_class)]
+  assert len(heads) == 1
+  assert heads[0].num_logits == config.num_classes + 1
+  assert model.num_classes == config.num_classes
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shrunk_config_trains_one_step_and_postprocesses(path):
+  config = _shrink(_model_config(path))
+  tf.random.set_seed(0)
+  model = model_builder.build(config)
+  frames = tf.random.uniform([2, 8, 64, 64, 3], -1.0, 1.0, seed=1)
+  boxes = tf.constant([[[0.1, 0.1, 0.8, 0.5], [0.0, 0.0, 0.0, 0.0]],
+                       [[0.2, 0.4, 0.9, 0.9], [0.1, 0.0, 0.6, 0.3]]], tf.float32)
+  classes = tf.constant([[[1, 0, 1], [0, 0, 0]], [[0, 1, 0], [1, 1, 0]]], tf.float32)
+  model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
+                            num_groundtruth_boxes=tf.constant([1, 2]))
+  optimizer = keras.optimizers.SGD(0.01)
+  with tf.GradientTape() as tape:
+    preprocessed, shapes = model.preprocess(frames)
+    predictions = model.predict(preprocessed, shapes, training=True)
+    losses = model.loss(predictions, shapes)
+  total = losses[LossFields.total_loss]
+  assert np.isfinite(total.numpy()) and total.numpy() > 0
+  grads = tape.gradient(total, model.trainable_variables)
+  optimizer.apply_gradients(
+      [(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None])
+  if config.use_groundtruth_boxes:
+    assert LossFields.rpn_objectness_loss not in losses or float(losses[LossFields.rpn_objectness_loss]) == 0.0
+  else:
+    assert float(losses[LossFields.rpn_objectness_loss]) > 0.0
+  model.clear_groundtruth()
+  if config.use_groundtruth_boxes:
+    model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
+                              num_groundtruth_boxes=tf.constant([1, 2]))
+  preprocessed, shapes = model.preprocess(frames)
+  detections = model.postprocess(model.predict(preprocessed, shapes, training=False), shapes)
+  scores = detections[standard_fields.DetectionFields.detection_action_scores].numpy()
+  assert scores.shape == (2, 5, 3)
+  assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_i3d_endpoint_layers_cover_trunk_and_i3d_head():
+  config = _shrink(_model_config(REPO / "configs" / "ava_tx_plus_i3d_64f_400.config"))
+  model = model_builder.build(config)
+  names = set(model_builder.i3d_endpoint_layers(model))
+  assert {"Conv3d_1a_7x7", "Mixed_4f", "Mixed_5b", "Mixed_5c"} <= names
+
+
+def test_wrong_message_type_is_rejected():
+  with pytest.raises(TypeError, match="DetectionModel or ActionTransformer"):
+    model_builder.build(action_transformer_pb2.RoiPooling())
