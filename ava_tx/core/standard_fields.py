@@ -43,6 +43,34 @@ class InputFields:
   original_image_spatial_shape = "original_image_spatial_shape"
 
 
+class DecodedFields:
+  """Keys of the dictionary produced by `ava_tx.data.decoder` (before the parser).
+
+    encoded_frames: string [num_stored_frames], one encoded image (JPEG/PNG) per stored frame.
+    keyframe_index: int32 [], index of the keyframe among the stored frames.
+    groundtruth_boxes: float32 [num_boxes, 4], normalized [ymin, xmin, ymax, xmax].
+    groundtruth_action_ids: int32 [num_labels], AVA label ids (1-based) of all boxes, flattened.
+    groundtruth_action_counts: int32 [num_boxes], number of labels of each box.
+    groundtruth_person_ids: int32 [num_boxes].
+    proposal_boxes: float32 [num_proposals, 4]; proposal_scores: float32 [num_proposals].
+    source_id, video_id: string []; timestamp: int32 []; frame_rate: float32 [];
+    original_image_spatial_shape: int32 [2], stored (height, width).
+  """
+  encoded_frames = "encoded_frames"
+  keyframe_index = "keyframe_index"
+  groundtruth_boxes = "groundtruth_boxes"
+  groundtruth_action_ids = "groundtruth_action_ids"
+  groundtruth_action_counts = "groundtruth_action_counts"
+  groundtruth_person_ids = "groundtruth_person_ids"
+  proposal_boxes = "proposal_boxes"
+  proposal_scores = "proposal_scores"
+  source_id = "source_id"
+  video_id = "video_id"
+  timestamp = "timestamp"
+  frame_rate = "frame_rate"
+  original_image_spatial_shape = "original_image_spatial_shape"
+
+
 class SequenceExampleKeys:
   """MediaSequence-style keys of the tf.train.SequenceExample written by the converter.
 

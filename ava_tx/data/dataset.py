@@ -1,0 +1,92 @@
+"""The tf.data input pipeline: shards -> decoded, parsed, batched examples."""
+
+import random
+from typing import Optional, Sequence, Union
+
+from ava_tx.core.tf_setup import tf
+from ava_tx.data import decoder as decoder_lib
+from ava_tx.data import parser as parser_lib
+
+AUTOTUNE = -1  # tf.data.AUTOTUNE
+
+
+def list_files(file_pattern: Union[str, Sequence[str]]) -> list:
+  """Sorted files matching one or more glob patterns (a list, or one string with commas).
+
+  Raises:
+    ValueError: if a pattern matches no file (the message names it).
+  """
+  patterns = file_pattern.split(",") if isinstance(file_pattern, str) else list(file_pattern)
+  files = []
+  for pattern in patterns:
+    matched = sorted(tf.io.gfile.glob(pattern.strip()))
+    if not matched:
+      raise ValueError("input file pattern %r matches no files" % pattern)
+    files.extend(matched)
+  return files
+
+
+def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib.AvaParser,
+                  batch_size: int, is_training: bool, seed: Optional[int] = None,
+                  num_parallel_calls: int = AUTOTUNE, shuffle_buffer_size: int = 256,
+                  cycle_length: int = 8, repeat: Optional[bool] = None,
+                  drop_remainder: Optional[bool] = None, prefetch: int = AUTOTUNE):
+  """Builds the input pipeline over the converter's shards.
+
+  Training: files shuffled (seeded), read `cycle_length` at a time in parallel (interleave),
+  examples shuffled in a `shuffle_buffer_size` buffer, repeated, parsed with augmentation;
+  every example gets the stateless seed [seed, position in the stream], so with a seed the
+  output is identical on every run whatever `num_parallel_calls`. Evaluation: files in sorted
+  order, each read once, no augmentation, deterministic order.
+
+  Args:
+    file_pattern: glob pattern(s) of the shards, e.g. "/data/ava/train-?????-of-?????".
+    parser: an AvaParser (holds frame sampling, sizes and augmentation settings).
+    batch_size: examples per batch.
+    is_training: training (shuffle, repeat, augment) or evaluation.
+    seed: makes training reproducible; None draws one at random.
+    num_parallel_calls: parallel parse calls and interleaved reads (-1: autotune).
+    shuffle_buffer_size: examples in the shuffle buffer (training).
+    cycle_length: files read concurrently.
+    repeat: repeat forever; default is_training.
+    drop_remainder: drop a last partial batch; default is_training (static batch size).
+    prefetch: batches prefetched (-1: autotune).
+
+  Returns:
+    tf.data.Dataset of dicts of InputFields tensors with a leading batch_size dimension, e.g.
+    frames float32 [batch_size, num_frames, height, width, 3].
+  """
+  if batch_size < 1:
+    raise ValueError("batch_size must be >= 1, got %d" % batch_size)
+  repeat = is_training if repeat is None else repeat
+  drop_remainder = is_training if drop_remainder is None else drop_remainder
+  if seed is None:
+    seed = random.SystemRandom().randrange(2**31)
+  files = list_files(file_pattern)
+  dataset = tf.data.Dataset.from_tensor_slices(files)
+  if is_training:
+    dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    dataset = dataset.repeat()
+  cycle_length = max(1, min(cycle_length, len(files)))
+  read_parallelism = (num_parallel_calls if num_parallel_calls == AUTOTUNE
+                      else min(num_parallel_calls, cycle_length))
+  dataset = dataset.interleave(
+      tf.data.TFRecordDataset, cycle_length=cycle_length, num_parallel_calls=read_parallelism,
+      deterministic=True)
+  if is_training:
+    dataset = dataset.shuffle(shuffle_buffer_size, seed=seed + 1, reshuffle_each_iteration=True)
+  decode = decoder_lib.AvaSequenceDecoder()
+  seeds = tf.data.Dataset.counter(dtype=tf.int64).map(
+      lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
+  dataset = tf.data.Dataset.zip((dataset, seeds))
+
+  def parse(serialized, example_seed):
+    return parser(decode(serialized), is_training=is_training, seed=example_seed)
+
+  dataset = dataset.map(parse, num_parallel_calls=num_parallel_calls, deterministic=True)
+  dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+  options = tf.data.Options()
+  options.deterministic = True
+  dataset = dataset.with_options(options)
+  return dataset.prefetch(prefetch)

@@ -1,0 +1,265 @@
+"""Decoded AVA example -> model inputs: temporal sampling, augmentation, padding.
+
+Pure tensor functions do the math; `AvaParser` chains them. Randomness is stateless: every
+random choice derives from a per-example seed (int64 [2]), so a pipeline is reproducible
+whatever its parallelism.
+"""
+
+from typing import Optional, Sequence
+
+from ava_tx.core import standard_fields
+from ava_tx.core.tf_setup import tf
+
+DECODED = standard_fields.DecodedFields
+INPUTS = standard_fields.InputFields
+
+
+def temporal_sample_indices(keyframe_index, num_stored_frames, *, num_frames: int,
+                            frame_stride: int):
+  """Indices of `num_frames` frames at `frame_stride` with the keyframe at num_frames // 2.
+
+  Indices outside [0, num_stored_frames - 1] are clamped, i.e. edge frames repeat.
+
+  Args:
+    keyframe_index: int32 [], keyframe among the stored frames.
+    num_stored_frames: int32 [].
+  Returns:
+    int32 [num_frames], e.g. keyframe 1 of 4 stored, num_frames 4, stride 2 -> [0, 0, 1, 3].
+  """
+  offsets = (tf.range(num_frames, dtype=tf.int32) - num_frames // 2) * frame_stride
+  return tf.clip_by_value(keyframe_index + offsets, 0, num_stored_frames - 1)
+
+
+def flip_boxes_left_right(boxes):
+  """float32 [N, 4] [ymin, xmin, ymax, xmax] -> boxes of the horizontally mirrored image."""
+  ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+  return tf.stack([ymin, 1.0 - xmax, ymax, 1.0 - xmin], axis=-1)
+
+
+def crop_boxes(boxes, crop_box, *, min_visible_fraction: float):
+  """Expresses boxes in the frame of `crop_box`, clipped to it.
+
+  Args:
+    boxes: float32 [N, 4] normalized to the uncropped image.
+    crop_box: float32 [4] [ymin, xmin, ymax, xmax] of the crop, normalized.
+    min_visible_fraction: boxes keeping less than this fraction of their area inside the
+      crop (and boxes with no area inside) are marked to drop.
+  Returns:
+    (float32 [N, 4] boxes normalized to the crop, bool [N] keep mask).
+  """
+  cy0, cx0, cy1, cx1 = tf.unstack(crop_box)
+  ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+  iymin, ixmin = tf.maximum(ymin, cy0), tf.maximum(xmin, cx0)
+  iymax, ixmax = tf.minimum(ymax, cy1), tf.minimum(xmax, cx1)
+  inter = tf.maximum(iymax - iymin, 0.0) * tf.maximum(ixmax - ixmin, 0.0)
+  area = (ymax - ymin) * (xmax - xmin)
+  keep = (inter > 0.0) & (inter >= min_visible_fraction * area)
+  height, width = cy1 - cy0, cx1 - cx0
+  cropped = tf.stack([(iymin - cy0) / height, (ixmin - cx0) / width,
+                      (iymax - cy0) / height, (ixmax - cx0) / width], axis=-1)
+  return tf.clip_by_value(cropped, 0.0, 1.0), keep
+
+
+def multi_hot_classes(action_ids, action_counts, id_to_index, num_classes: int):
+  """Multi-hot class targets per box over contiguous indices.
+
+  Args:
+    action_ids: int32 [num_labels], AVA ids of all boxes, flattened.
+    action_counts: int32 [num_boxes], labels per box.
+    id_to_index: int32 [max_id + 1], contiguous index of each AVA id, -1 if not in the map.
+    num_classes: number of classes of the label map.
+  Returns:
+    float32 [num_boxes, num_classes]; ids outside the map are ignored.
+  """
+  num_boxes = tf.shape(action_counts)[0]
+  rows = tf.repeat(tf.range(num_boxes), action_counts)
+  safe_ids = tf.where((action_ids >= 0) & (action_ids < tf.shape(id_to_index)[0]), action_ids, 0)
+  columns = tf.where(action_ids == safe_ids, tf.gather(id_to_index, safe_ids), -1)
+  valid = columns >= 0
+  indices = tf.stack([tf.boolean_mask(rows, valid), tf.boolean_mask(columns, valid)], axis=1)
+  updates = tf.ones([tf.shape(indices)[0]], tf.float32)
+  dense = tf.scatter_nd(indices, updates, tf.stack([num_boxes, num_classes]))
+  return tf.minimum(dense, 1.0)
+
+
+def pad_or_truncate(tensor, size: int, value=0):
+  """Pads (with `value`) or truncates the first dimension of `tensor` to `size`."""
+  tensor = tensor[:size]
+  pad = size - tf.shape(tensor)[0]
+  paddings = tf.concat([[[0, pad]], tf.zeros([tf.rank(tensor) - 1, 2], tf.int32)], axis=0)
+  return tf.pad(tensor, paddings, constant_values=value)
+
+
+def normalize_frames(frames):
+  """uint8 or float [0, 255] frames -> float32 in [-1, 1] (x / 127.5 - 1), as the Kinetics
+  I3D checkpoint expects."""
+  return tf.cast(frames, tf.float32) / 127.5 - 1.0
+
+
+class AvaParser:
+  """Turns a decoded example (DecodedFields) into model inputs (InputFields).
+
+  Output per example (before batching), see standard_fields.InputFields:
+    frames: float32 [num_frames, output_height, output_width, 3] in [-1, 1];
+    keyframe_index: int32 [] = num_frames // 2;
+    groundtruth_boxes: float32 [max_num_boxes, 4]; groundtruth_classes: float32
+    [max_num_boxes, num_classes]; groundtruth_person_ids: int32 [max_num_boxes] (-1 pad);
+    num_groundtruth_boxes: int32 [];
+    proposal_boxes: float32 [max_num_proposals, 4]; proposal_scores: float32
+    [max_num_proposals]; num_proposal_boxes: int32 [];
+    source_id, video_id: string []; timestamp: int32 []; original_image_spatial_shape: int32 [2].
+  Boxes whose labels are all outside the label map are dropped; beyond max_num_boxes boxes
+  are truncated in stored order.
+  """
+
+  def __init__(self, *, num_frames: int, frame_stride: int = 1,
+               output_size: Sequence[int] = (224, 224), label_map_ids: Sequence[int],
+               max_num_boxes: int = 32, max_num_proposals: int = 0,
+               proposal_min_score: float = 0.0, random_flip: bool = True,
+               random_crop: bool = True, min_crop_fraction: float = 0.7,
+               min_box_visible_fraction: float = 0.25):
+    """Args:
+      num_frames: frames per clip.
+      frame_stride: step between sampled stored frames.
+      output_size: (height, width) of the output frames.
+      label_map_ids: AVA label ids of the label map; class index = position in sorted order.
+      max_num_boxes: ground-truth boxes padded/truncated to this many.
+      max_num_proposals: person-detector boxes kept as proposals (0: none).
+      proposal_min_score: proposals below this score are ignored.
+      random_flip: training: mirror frames and boxes with probability 1/2.
+      random_crop: training: crop a random window whose sides are a fraction in
+        [min_crop_fraction, 1] of the frame's (aspect ratio kept), then resize.
+      min_box_visible_fraction: after a crop, boxes keeping less of their area are dropped.
+    """
+    if num_frames < 1 or frame_stride < 1:
+      raise ValueError("num_frames and frame_stride must be >= 1, got %d, %d" %
+                       (num_frames, frame_stride))
+    if len(output_size) != 2 or min(output_size) < 1:
+      raise ValueError("output_size must be (height, width), got %r" % (output_size,))
+    if not 0.0 < min_crop_fraction <= 1.0:
+      raise ValueError("min_crop_fraction must be in (0, 1], got %r" % min_crop_fraction)
+    ids = sorted(int(i) for i in label_map_ids)
+    if not ids or ids[0] < 1 or len(set(ids)) != len(ids):
+      raise ValueError("label_map_ids must be distinct positive AVA ids, got %r" % ids)
+    self.num_frames, self.frame_stride = num_frames, frame_stride
+    self.output_size = (int(output_size[0]), int(output_size[1]))
+    self.label_map_ids = ids
+    self.num_classes = len(ids)
+    self.max_num_boxes, self.max_num_proposals = max_num_boxes, max_num_proposals
+    self.proposal_min_score = proposal_min_score
+    self.random_flip, self.random_crop = random_flip, random_crop
+    self.min_crop_fraction = min_crop_fraction
+    self.min_box_visible_fraction = min_box_visible_fraction
+    table = [-1] * (ids[-1] + 1)
+    for index, label_id in enumerate(ids):
+      table[label_id] = index
+    self._id_to_index = table
+
+  def _decode_frames(self, encoded_frames, keyframe_index):
+    indices = temporal_sample_indices(keyframe_index, tf.shape(encoded_frames)[0],
+                                      num_frames=self.num_frames, frame_stride=self.frame_stride)
+    unique, positions = tf.unique(indices)  # Repeated edge frames are decoded once.
+    images = tf.map_fn(
+        lambda data: tf.io.decode_image(data, channels=3, expand_animations=False),
+        tf.gather(encoded_frames, unique), fn_output_signature=tf.uint8)
+    return tf.gather(images, positions)
+
+  def _sample_crop(self, height, width, seed):
+    """Returns int32 (y0, x0, crop_height, crop_width) and the normalized crop box."""
+    scale_seed, y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    scale = tf.random.stateless_uniform([], scale_seed, self.min_crop_fraction, 1.0)
+    crop_h = tf.maximum(tf.cast(tf.round(scale * tf.cast(height, tf.float32)), tf.int32), 1)
+    crop_w = tf.maximum(tf.cast(tf.round(scale * tf.cast(width, tf.float32)), tf.int32), 1)
+    y0 = tf.random.stateless_uniform([], y_seed, 0, height - crop_h + 1, dtype=tf.int32)
+    x0 = tf.random.stateless_uniform([], x_seed, 0, width - crop_w + 1, dtype=tf.int32)
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    box = tf.stack([tf.cast(y0, tf.float32) / h, tf.cast(x0, tf.float32) / w,
+                    tf.cast(y0 + crop_h, tf.float32) / h, tf.cast(x0 + crop_w, tf.float32) / w])
+    return (y0, x0, crop_h, crop_w), box
+
+  def _select_proposals(self, boxes, scores, is_training, seed):
+    keep = scores >= self.proposal_min_score
+    boxes, scores = tf.boolean_mask(boxes, keep), tf.boolean_mask(scores, keep)
+    if is_training:  # A random subset of the detector boxes.
+      order = tf.argsort(tf.random.stateless_uniform(tf.shape(scores), seed))
+    else:  # The highest-scoring ones.
+      order = tf.argsort(scores, direction="DESCENDING", stable=True)
+    order = order[:self.max_num_proposals]
+    return tf.gather(boxes, order), tf.gather(scores, order)
+
+  def parse(self, decoded, *, is_training: bool, seed=None):
+    """Args:
+      decoded: dict of DecodedFields tensors (one example).
+      is_training: apply augmentation and random proposal sampling.
+      seed: int64/int32 [2] stateless seed; required when is_training and augmenting.
+    Returns:
+      dict of InputFields tensors (shapes in the class docstring).
+    """
+    if is_training and seed is None and (self.random_crop or self.random_flip or
+                                         self.max_num_proposals):
+      raise ValueError("parse(is_training=True) needs a per-example seed (int [2]).")
+    if seed is not None:
+      crop_seed, flip_seed, proposal_seed = tf.unstack(
+          tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
+    frames = self._decode_frames(decoded[DECODED.encoded_frames], decoded[DECODED.keyframe_index])
+    boxes = decoded[DECODED.groundtruth_boxes]
+    classes = multi_hot_classes(decoded[DECODED.groundtruth_action_ids],
+                                decoded[DECODED.groundtruth_action_counts],
+                                tf.constant(self._id_to_index, tf.int32), self.num_classes)
+    keep = tf.reduce_any(classes > 0.0, axis=1)
+    person_ids = decoded[DECODED.groundtruth_person_ids]
+    proposals = proposal_scores = None
+    if self.max_num_proposals:
+      proposals, proposal_scores = self._select_proposals(
+          decoded[DECODED.proposal_boxes], decoded[DECODED.proposal_scores], is_training,
+          proposal_seed if is_training else None)
+    if is_training and self.random_crop:
+      shape = tf.shape(frames)
+      (y0, x0, crop_h, crop_w), crop_box = self._sample_crop(shape[1], shape[2], crop_seed)
+      frames = frames[:, y0:y0 + crop_h, x0:x0 + crop_w, :]
+      boxes, visible = crop_boxes(boxes, crop_box,
+                                  min_visible_fraction=self.min_box_visible_fraction)
+      keep &= visible
+      if proposals is not None:
+        proposals, visible = crop_boxes(proposals, crop_box,
+                                        min_visible_fraction=self.min_box_visible_fraction)
+        proposals = tf.boolean_mask(proposals, visible)
+        proposal_scores = tf.boolean_mask(proposal_scores, visible)
+    if is_training and self.random_flip:
+      flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+      frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+      boxes = tf.cond(flip, lambda: flip_boxes_left_right(boxes), lambda: boxes)
+      if proposals is not None:
+        proposals = tf.cond(flip, lambda: flip_boxes_left_right(proposals), lambda: proposals)
+    frames = tf.image.resize(frames, self.output_size, method="bilinear", antialias=False)
+    frames = normalize_frames(frames)  # Bilinear resizing stays within [0, 255].
+    frames = tf.ensure_shape(frames, [self.num_frames, *self.output_size, 3])
+    boxes, classes = tf.boolean_mask(boxes, keep), tf.boolean_mask(classes, keep)
+    person_ids = tf.boolean_mask(person_ids, keep)
+    outputs = {
+        INPUTS.frames: frames,
+        INPUTS.keyframe_index: tf.constant(self.num_frames // 2, tf.int32),
+        INPUTS.groundtruth_boxes: tf.ensure_shape(
+            pad_or_truncate(boxes, self.max_num_boxes), [self.max_num_boxes, 4]),
+        INPUTS.groundtruth_classes: tf.ensure_shape(
+            pad_or_truncate(classes, self.max_num_boxes),
+            [self.max_num_boxes, self.num_classes]),
+        INPUTS.groundtruth_person_ids: tf.ensure_shape(
+            pad_or_truncate(person_ids, self.max_num_boxes, -1), [self.max_num_boxes]),
+        INPUTS.num_groundtruth_boxes: tf.minimum(tf.shape(boxes)[0], self.max_num_boxes),
+        INPUTS.source_id: decoded[DECODED.source_id],
+        INPUTS.video_id: decoded[DECODED.video_id],
+        INPUTS.timestamp: decoded[DECODED.timestamp],
+        INPUTS.original_image_spatial_shape: decoded[DECODED.original_image_spatial_shape],
+    }
+    if proposals is None:
+      proposals, proposal_scores = tf.zeros([0, 4]), tf.zeros([0])
+    outputs[INPUTS.proposal_boxes] = tf.ensure_shape(
+        pad_or_truncate(proposals, self.max_num_proposals), [self.max_num_proposals, 4])
+    outputs[INPUTS.proposal_scores] = tf.ensure_shape(
+        pad_or_truncate(proposal_scores, self.max_num_proposals), [self.max_num_proposals])
+    outputs[INPUTS.num_proposal_boxes] = tf.minimum(tf.shape(proposals)[0],
+                                                    self.max_num_proposals)
+    return outputs
+
+  __call__ = parse
