@@ -30,7 +30,8 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
                   batch_size: int, is_training: bool, seed: Optional[int] = None,
                   num_parallel_calls: int = AUTOTUNE, shuffle_buffer_size: int = 256,
                   cycle_length: int = 8, repeat: Optional[bool] = None,
-                  drop_remainder: Optional[bool] = None, prefetch: int = AUTOTUNE):
+                  drop_remainder: Optional[bool] = None, prefetch: int = AUTOTUNE,
+                  num_shards: int = 1, shard_index: int = 0, sample_1_of_n_examples: int = 1):
   """Builds the input pipeline over the converter's shards.
 
   Training: files shuffled (seeded), read `cycle_length` at a time in parallel (interleave),
@@ -51,6 +52,10 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
     repeat: repeat forever; default is_training.
     drop_remainder: drop a last partial batch; default is_training (static batch size).
     prefetch: batches prefetched (-1: autotune).
+    num_shards, shard_index: this pipeline reads only its part of the data (multi-worker
+      input pipelines): every num_shards-th file from shard_index when there are at least
+      num_shards files, else every num_shards-th example.
+    sample_1_of_n_examples: keep one example in n (evaluation subsampling), in stream order.
 
   Returns:
     tf.data.Dataset of dicts of InputFields tensors with a leading batch_size dimension, e.g.
@@ -62,7 +67,14 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
   drop_remainder = is_training if drop_remainder is None else drop_remainder
   if seed is None:
     seed = random.SystemRandom().randrange(2**31)
+  if not 0 <= shard_index < num_shards:
+    raise ValueError("shard_index must be in [0, %d), got %d" % (num_shards, shard_index))
+  if sample_1_of_n_examples < 1:
+    raise ValueError("sample_1_of_n_examples must be >= 1, got %d" % sample_1_of_n_examples)
   files = list_files(file_pattern)
+  shard_files = num_shards > 1 and len(files) >= num_shards
+  if shard_files:
+    files = files[shard_index::num_shards]
   dataset = tf.data.Dataset.from_tensor_slices(files)
   if is_training:
     dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -74,11 +86,16 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
   dataset = dataset.interleave(
       tf.data.TFRecordDataset, cycle_length=cycle_length, num_parallel_calls=read_parallelism,
       deterministic=True)
+  if num_shards > 1 and not shard_files:
+    dataset = dataset.shard(num_shards, shard_index)
+  if sample_1_of_n_examples > 1:
+    dataset = dataset.shard(sample_1_of_n_examples, 0)
   if is_training:
     dataset = dataset.shuffle(shuffle_buffer_size, seed=seed + 1, reshuffle_each_iteration=True)
   decode = decoder_lib.AvaSequenceDecoder()
+  # Per-example stateless seeds [seed, shard_index * 2^40 + position]: distinct per pipeline.
   seeds = tf.data.Dataset.counter(dtype=tf.int64).map(
-      lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
+      lambda i: tf.stack([tf.constant(seed, tf.int64), i + shard_index * 2**40]))
   dataset = tf.data.Dataset.zip((dataset, seeds))
 
   def parse(serialized, example_seed):

@@ -110,3 +110,19 @@ def test_no_matching_files():
   with pytest.raises(ValueError, match="matches no files"):
     dataset_lib.build_dataset(file_pattern="/nonexistent/x-*", parser=_parser(), batch_size=1,
                               is_training=False)
+
+
+def test_sharded_and_subsampled_pipelines(shards):
+  pattern, _ = shards
+  def ids(**kwargs):
+    ds = dataset_lib.build_dataset(file_pattern=pattern, parser=_parser(), batch_size=1,
+                                   is_training=False, **kwargs)
+    return [b[F.source_id][0].decode() for b in ds.as_numpy_iterator()]
+  # Two files, two pipelines: one file each.
+  assert ids(num_shards=2, shard_index=0) == ["a,0001", "a,0002"]
+  assert ids(num_shards=2, shard_index=1) == ["b,0001", "b,0002"]
+  # Three pipelines > two files: every third example.
+  assert ids(num_shards=3, shard_index=1) == ["b,0001"]
+  assert ids(sample_1_of_n_examples=2) == ["a,0001", "a,0002"]
+  with pytest.raises(ValueError, match="shard_index"):
+    ids(num_shards=2, shard_index=2)
