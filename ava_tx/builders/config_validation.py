@@ -154,8 +154,9 @@ def validate_input_reader(config, prefix):
          f"must be positive, got {config.max_num_proposals}")
   _check(config.sample_1_of_n_examples > 0, f"{p}.sample_1_of_n_examples",
          f"must be positive, got {config.sample_1_of_n_examples}")
-  _check(0 < config.min_crop_area <= 1, f"{p}.min_crop_area",
-         f"must be in (0, 1], got {config.min_crop_area}")
+  _check(0 < config.min_crop_fraction <= 1, f"{p}.min_crop_fraction",
+         f"must be in (0, 1], got {config.min_crop_fraction}")
+  _unit_interval(config.min_box_visible_fraction, f"{p}.min_box_visible_fraction")
   _check(config.shuffle_buffer_size > 0, f"{p}.shuffle_buffer_size",
          f"must be positive, got {config.shuffle_buffer_size}")
 

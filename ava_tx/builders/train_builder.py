@@ -1,0 +1,54 @@
+"""Builds the learning-rate schedule, optimizer, strategy and loop settings from `TrainConfig`."""
+
+from ava_tx.protos import train_pb2
+from ava_tx.training import optimizer as optimizer_lib
+from ava_tx.training import strategy as strategy_lib
+from ava_tx.training import train_loop
+
+_STRATEGIES = {
+    train_pb2.TrainConfig.MIRRORED: strategy_lib.MIRRORED,
+    train_pb2.TrainConfig.MULTI_WORKER: strategy_lib.MULTI_WORKER_MIRRORED,
+    train_pb2.TrainConfig.ONE_DEVICE: strategy_lib.ONE_DEVICE,
+}
+
+
+def build_learning_rate(train_config, num_steps=None):
+  """Linear warmup then cosine decay over `num_steps` (default train_config.num_steps)."""
+  total = int(num_steps or train_config.num_steps)
+  return optimizer_lib.WarmupCosineDecay(
+      base_learning_rate=train_config.base_learning_rate, total_steps=total,
+      warmup_learning_rate=train_config.warmup_learning_rate,
+      warmup_steps=min(int(train_config.warmup_steps), total),
+      final_learning_rate=train_config.final_learning_rate)
+
+
+def build_optimizer(train_config, num_steps=None):
+  """Momentum SGD on the schedule (call inside `strategy.scope()`).
+
+  Weight decay is the coupled L2 term the training loop adds to the loss (TrainLoopConfig),
+  as the TF Object Detection API does, so it is not decoupled here.
+  """
+  return optimizer_lib.build_optimizer(
+      learning_rate=build_learning_rate(train_config, num_steps),
+      momentum=train_config.momentum, mixed_precision=train_config.use_mixed_precision)
+
+
+def build_strategy(train_config):
+  """MirroredStrategy by default; MultiWorkerMirrored whenever TF_CONFIG names several workers."""
+  return strategy_lib.build_strategy(strategy_name=_STRATEGIES[train_config.strategy])
+
+
+def build_loop_config(train_config, *, model_dir, num_steps=None, checkpoint_every_n=None,
+                      record_summaries=True):
+  """`TrainLoopConfig` from the proto, with model_main_tf2's flag overrides."""
+  return train_loop.TrainLoopConfig(
+      model_dir=model_dir,
+      num_steps=int(num_steps or train_config.num_steps),
+      checkpoint_every_n=int(checkpoint_every_n or train_config.checkpoint_every_n_steps),
+      max_checkpoints_to_keep=train_config.max_checkpoints_to_keep,
+      l2_weight_decay=train_config.weight_decay,
+      gradient_clip_norm=train_config.gradient_clip_norm,
+      record_summaries=record_summaries,
+      summary_every_n=train_config.summary_every_n_steps,
+      image_summary_every_n=train_config.image_summary_every_n_steps,
+      log_every_n=train_config.summary_every_n_steps)

@@ -1,0 +1,166 @@
+"""Training and evaluation driven by a pipeline config (what model_main_tf2 runs).
+
+  train(...): copies pipeline.config into model_dir, builds strategy, model, optimizer and
+    input pipeline from the config, initialises from the fine-tune checkpoint (new runs
+    only), and runs the custom training loop (resuming from model_dir's latest checkpoint).
+  evaluate(...): evaluates the latest checkpoint of a directory, or each new one as it
+    appears, with the official AVA frame-mAP and the paper's analyses; writes the
+    detections CSV, a metrics JSON and TensorBoard scalars under model_dir/eval.
+"""
+
+import logging
+import os
+
+import numpy as np
+
+from ava_tx.builders import config_util
+from ava_tx.builders import config_validation
+from ava_tx.builders import input_reader_builder
+from ava_tx.builders import model_builder
+from ava_tx.builders import train_builder
+from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.core.tf_setup import keras, tf
+from ava_tx.data import ava_annotations
+from ava_tx.eval import evaluator as evaluator_lib
+from ava_tx.training import strategy as strategy_lib
+from ava_tx.training import train_loop
+from ava_tx.trunks import i3d_checkpoint
+
+EVAL_SUBDIR = "eval"
+_log = logging.getLogger(__name__)
+
+
+def _load(pipeline_config_path):
+  config = config_util.load_pipeline_config(pipeline_config_path)
+  placeholders = config_util.find_placeholders(config)
+  if placeholders:
+    raise ValueError(f"{pipeline_config_path}: set these paths first (see WORKSPACE.md): "
+                     + ", ".join(placeholders))
+  config_validation.validate_pipeline_config(config)
+  return config
+
+
+def fine_tune_fn_for(model_config):
+  """`model -> None` restoring the converted Kinetics I3D checkpoint, or None if none is set."""
+  path = model_config.trunk.fine_tune_checkpoint
+  if not path:
+    return None
+
+  def fine_tune(model):
+    restored = i3d_checkpoint.restore_endpoints(path, model_builder.i3d_endpoint_layers(model))
+    _log.info("Initialised %d I3D blocks from %s", len(restored), path)
+
+  return fine_tune
+
+
+def label_names(label_map_path):
+  """{contiguous class index: name} of a label map (for the image summaries' legend)."""
+  return {i: entry.name for i, entry in enumerate(ava_annotations.read_label_map(label_map_path))}
+
+
+def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_every_n=None,
+          record_summaries=True, step_hooks=()):
+  """Trains (or resumes training) as the pipeline config says. Returns a TrainResult."""
+  config = _load(pipeline_config_path)
+  model_config = config.model.action_transformer
+  train_config = config.train_config
+  if not config.HasField("train_input_reader"):
+    raise ValueError(f"{pipeline_config_path}: train_input_reader is required for training")
+  num_steps = int(num_train_steps or train_config.num_steps)
+  strategy = train_builder.build_strategy(train_config)
+  if strategy_lib.is_chief(strategy):
+    config_util.save_pipeline_config(config, model_dir)
+  if train_config.use_mixed_precision:
+    keras.mixed_precision.set_global_policy("mixed_float16")
+  dataset_fn = input_reader_builder.build_dataset_fn(
+      config.train_input_reader, model_config, global_batch_size=train_config.batch_size,
+      is_training=True)
+  loop_config = train_builder.build_loop_config(
+      train_config, model_dir=model_dir, num_steps=num_steps,
+      checkpoint_every_n=checkpoint_every_n, record_summaries=record_summaries)
+  return train_loop.train_loop(
+      strategy=strategy,
+      model_fn=lambda: model_builder.build(model_config),
+      optimizer_fn=lambda: train_builder.build_optimizer(train_config, num_steps),
+      dataset_fn=dataset_fn,
+      config=loop_config,
+      fine_tune_fn=fine_tune_fn_for(model_config),
+      label_names=label_names(config.train_input_reader.label_map_path),
+      step_hooks=step_hooks)
+
+
+def _eval_label_map(config):
+  path = config.eval_config.label_map_path or config.eval_input_reader.label_map_path
+  return ava_annotations.read_label_map(path)
+
+
+def build_evaluator(config, output_dir):
+  """An AvaEvaluator for the eval config: evaluated classes, excluded keyframes and cap."""
+  eval_config = config.eval_config
+  model_ids = input_reader_builder.read_label_map_ids(
+      config.eval_input_reader, config.model.action_transformer.num_classes, "eval_input_reader")
+  excluded = (ava_annotations.read_excluded_timestamps(eval_config.excluded_timestamps_path)
+              if eval_config.excluded_timestamps_path else ())
+  return evaluator_lib.AvaEvaluator(
+      label_map=_eval_label_map(config), class_ids=model_ids, output_dir=output_dir,
+      excluded_keys=excluded,
+      max_detections_per_keyframe=50 if eval_config.cap_detections_per_keyframe else None)
+
+
+def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
+                        sample_1_of_n_examples=None, summary_writer=None):
+  """Runs the model of `checkpoint_path` on the eval input and returns the metrics dict."""
+  model_config = config.model.action_transformer
+  dataset = input_reader_builder.build_dataset_fn(
+      config.eval_input_reader, model_config, global_batch_size=config.eval_config.batch_size,
+      is_training=False, prefix="eval_input_reader",
+      sample_1_of_n_examples=sample_1_of_n_examples)(None)
+  if config.eval_config.num_examples:
+    dataset = dataset.unbatch().take(config.eval_config.num_examples).batch(
+        config.eval_config.batch_size)
+  model = model_builder.build(model_config)
+  detect = tf.function(lambda batch: train_loop.compute_detections(model, batch))
+  evaluator = build_evaluator(config, output_dir)
+  restored = False
+  for batch in dataset:
+    detections = detect(batch)
+    if not restored:  # Variables exist after the first call: restore, then recompute.
+      tf.train.Checkpoint(model=model).read(checkpoint_path).expect_partial() \
+          .assert_existing_objects_matched()
+      restored = True
+      detections = detect(batch)
+    inputs = {k: np.asarray(v) for k, v in batch.items() if k != InputFields.frames}
+    evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()
+                               if k != DetectionFields.attention_weights})
+  if not restored:
+    raise ValueError("eval_input_reader.input_path: the evaluation data is empty")
+  metrics = evaluator.evaluate(global_step=global_step)
+  if summary_writer is not None:
+    with summary_writer.as_default(step=global_step):
+      for name, value in metrics.items():
+        if np.isfinite(value):
+          tf.summary.scalar(name, value)
+    summary_writer.flush()
+  return metrics
+
+
+def evaluate(*, pipeline_config_path, model_dir, checkpoint_dir, sample_1_of_n_examples=None,
+             wait=False, eval_timeout=None):
+  """Evaluates the latest checkpoint of `checkpoint_dir` (or each new one with wait=True)."""
+  config = _load(pipeline_config_path)
+  if not config.HasField("eval_input_reader"):
+    raise ValueError(f"{pipeline_config_path}: eval_input_reader is required for evaluation")
+  output_dir = os.path.join(model_dir, EVAL_SUBDIR)
+  tf.io.gfile.makedirs(output_dir)
+  writer = tf.summary.create_file_writer(output_dir)
+
+  def evaluate_fn(path, step):
+    metrics = evaluate_checkpoint(config, path, step, output_dir=output_dir,
+                                  sample_1_of_n_examples=sample_1_of_n_examples,
+                                  summary_writer=writer)
+    _log.info("step %d: %s", step, {k: v for k, v in metrics.items() if "mAP" in k})
+    return metrics
+
+  return train_loop.evaluate_checkpoints(
+      checkpoint_dir=checkpoint_dir, evaluate_fn=evaluate_fn, continuous=wait,
+      timeout_secs=eval_timeout, final_step=config.train_config.num_steps)
