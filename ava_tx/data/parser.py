@@ -93,7 +93,7 @@ def pad_or_truncate(tensor, size: int, value=0):
 def normalize_frames(frames):
   """uint8 or float [0, 255] frames -> float32 in [-1, 1] (x / 127.5 - 1), as the Kinetics
   I3D checkpoint expects."""
-  return tf.cast(frames, tf.float32) / 127.5 - 1.0
+  return tf.cast(frames, tf.float32) * (1.0 / 127.5) - 1.0
 
 
 class AvaParser:
@@ -155,17 +155,29 @@ class AvaParser:
       table[label_id] = index
     self._id_to_index = table
 
-  def _decode_frames(self, encoded_frames, keyframe_index):
+  def _decode_frames(self, encoded_frames, keyframe_index, crop_window=None):
+    """Decodes the sampled frames (uint8 [num_frames, h, w, 3]); with crop_window (int32 [4]:
+    y0, x0, crop_height, crop_width) only that window, JPEGs decoding just the window."""
     indices = temporal_sample_indices(keyframe_index, tf.shape(encoded_frames)[0],
                                       num_frames=self.num_frames, frame_stride=self.frame_stride)
     unique, positions = tf.unique(indices)  # Repeated edge frames are decoded once.
-    images = tf.map_fn(
-        lambda data: tf.io.decode_image(data, channels=3, expand_animations=False),
-        tf.gather(encoded_frames, unique), fn_output_signature=tf.uint8)
+    selected = tf.gather(encoded_frames, unique)
+
+    def decode_one(data):
+      if crop_window is None:
+        return tf.io.decode_image(data, channels=3, expand_animations=False)
+      y0, x0, h, w = tf.unstack(crop_window)
+      return tf.cond(
+          tf.io.is_jpeg(data),
+          lambda: tf.io.decode_and_crop_jpeg(data, crop_window, channels=3),
+          lambda: tf.io.decode_image(data, channels=3, expand_animations=False)[
+              y0:y0 + h, x0:x0 + w])
+
+    images = tf.map_fn(decode_one, selected, fn_output_signature=tf.uint8)
     return tf.gather(images, positions)
 
   def _sample_crop(self, height, width, seed):
-    """Returns int32 (y0, x0, crop_height, crop_width) and the normalized crop box."""
+    """Returns int32 [4] (y0, x0, crop_height, crop_width) and the normalized crop box."""
     scale_seed, y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     scale = tf.random.stateless_uniform([], scale_seed, self.min_crop_fraction, 1.0)
     crop_h = tf.maximum(tf.cast(tf.round(scale * tf.cast(height, tf.float32)), tf.int32), 1)
@@ -175,7 +187,7 @@ class AvaParser:
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
     box = tf.stack([tf.cast(y0, tf.float32) / h, tf.cast(x0, tf.float32) / w,
                     tf.cast(y0 + crop_h, tf.float32) / h, tf.cast(x0 + crop_w, tf.float32) / w])
-    return (y0, x0, crop_h, crop_w), box
+    return tf.stack([y0, x0, crop_h, crop_w]), box
 
   def _select_proposals(self, boxes, scores, is_training, seed):
     keep = scores >= self.proposal_min_score
@@ -201,7 +213,6 @@ class AvaParser:
     if seed is not None:
       crop_seed, flip_seed, proposal_seed = tf.unstack(
           tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
-    frames = self._decode_frames(decoded[DECODED.encoded_frames], decoded[DECODED.keyframe_index])
     boxes = decoded[DECODED.groundtruth_boxes]
     classes = multi_hot_classes(decoded[DECODED.groundtruth_action_ids],
                                 decoded[DECODED.groundtruth_action_counts],
@@ -213,10 +224,11 @@ class AvaParser:
       proposals, proposal_scores = self._select_proposals(
           decoded[DECODED.proposal_boxes], decoded[DECODED.proposal_scores], is_training,
           proposal_seed if is_training else None)
+    crop_window = None
     if is_training and self.random_crop:
-      shape = tf.shape(frames)
-      (y0, x0, crop_h, crop_w), crop_box = self._sample_crop(shape[1], shape[2], crop_seed)
-      frames = frames[:, y0:y0 + crop_h, x0:x0 + crop_w, :]
+      # The stored size (context) gives the crop before decoding, so JPEGs decode only it.
+      stored_shape = decoded[DECODED.original_image_spatial_shape]
+      crop_window, crop_box = self._sample_crop(stored_shape[0], stored_shape[1], crop_seed)
       boxes, visible = crop_boxes(boxes, crop_box,
                                   min_visible_fraction=self.min_box_visible_fraction)
       keep &= visible
@@ -225,14 +237,19 @@ class AvaParser:
                                         min_visible_fraction=self.min_box_visible_fraction)
         proposals = tf.boolean_mask(proposals, visible)
         proposal_scores = tf.boolean_mask(proposal_scores, visible)
+    frames = self._decode_frames(decoded[DECODED.encoded_frames],
+                                 decoded[DECODED.keyframe_index], crop_window)
     if is_training and self.random_flip:
       flip = tf.random.stateless_uniform([], flip_seed) < 0.5
       frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
       boxes = tf.cond(flip, lambda: flip_boxes_left_right(boxes), lambda: boxes)
       if proposals is not None:
         proposals = tf.cond(flip, lambda: flip_boxes_left_right(proposals), lambda: proposals)
-    frames = tf.image.resize(frames, self.output_size, method="bilinear", antialias=False)
-    frames = normalize_frames(frames)  # Bilinear resizing stays within [0, 255].
+    same_size = tf.reduce_all(tf.shape(frames)[1:3] == tf.constant(self.output_size))
+    frames = tf.cond(  # Bilinear resizing stays within [0, 255].
+        same_size, lambda: tf.cast(frames, tf.float32),
+        lambda: tf.image.resize(frames, self.output_size, method="bilinear", antialias=False))
+    frames = normalize_frames(frames)
     frames = tf.ensure_shape(frames, [self.num_frames, *self.output_size, 3])
     boxes, classes = tf.boolean_mask(boxes, keep), tf.boolean_mask(classes, keep)
     person_ids = tf.boolean_mask(person_ids, keep)

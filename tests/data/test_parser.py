@@ -73,7 +73,7 @@ def _decoded(frames, keyframe_index, boxes, ids, counts):
       D.proposal_scores: tf.constant([0.9, 0.2]),
       D.source_id: tf.constant("v,0001"), D.video_id: tf.constant("v"),
       D.timestamp: tf.constant(1), D.frame_rate: tf.constant(30.0),
-      D.original_image_spatial_shape: tf.constant([8, 12]),
+      D.original_image_spatial_shape: tf.constant(frames[0].shape[:2], tf.int32),
   }
 
 
@@ -163,3 +163,18 @@ def test_parser_argument_errors():
   parser = parser_lib.AvaParser(num_frames=1, label_map_ids=[1])
   with pytest.raises(ValueError, match="seed"):
     parser(_decoded(_frames(1), 0, [[0, 0, 1, 1]], [1], [1]), is_training=True)
+
+
+def test_jpeg_crop_decodes_only_the_window():
+  rng = np.random.default_rng(0)
+  frame = np.kron(rng.integers(0, 256, (10, 10, 3)), np.ones((6, 6, 1))).astype(np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(frame).save(buffer, format="JPEG", quality=95)
+  data = buffer.getvalue()
+  parser = parser_lib.AvaParser(num_frames=2, label_map_ids=[1])
+  window = tf.constant([7, 13, 30, 40])
+  cropped = parser._decode_frames(tf.constant([data]), tf.constant(0), window).numpy()
+  full = tf.io.decode_jpeg(data, channels=3).numpy()[7:37, 13:53]
+  assert cropped.shape == (2, 30, 40, 3)
+  np.testing.assert_array_equal(cropped[0], cropped[1])
+  np.testing.assert_array_equal(cropped[0], full)  # Same pixels as decode-then-slice.

@@ -1,0 +1,153 @@
+r"""Data benchmark: conversion keyframes/s and input-pipeline clips/s, each next to the raw
+JPEG decode rate measured in the same run.
+
+  python -m benchmarks.data_benchmark [--seconds=12] [--work_dir=/tmp/ava_data_benchmark]
+
+Source video: the real UCF-101 clip in ../shared/data/video (224x224, looped to --seconds and
+re-encoded as H.264), or a synthetic pattern when that file is absent. Keyframes at 1 Hz with
+two boxes each. Two stored layouts:
+  paper: 64-frame clips at 30 fps, short side 400 (upscaled from 224), JPEG q90; the parser
+         samples 64 frames at stride 1 and outputs 64x400x400 (ava_tx_*_64f_400 configs);
+  tiny:  64-frame clips at 30 fps, short side 120; the parser samples 16 frames at stride 4 and
+         outputs 16x112x112 (tiny_synthetic_cpu.config).
+The "JPEG decode bound" is the raw tf.io.decode_jpeg rate of the same stored frames (a tf.data
+map with the same parallelism) divided by the distinct frames a clip needs.
+"""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from ava_tx.core.tf_setup import tf
+from ava_tx.data import ava_clips
+from ava_tx.data import ava_conversion
+from ava_tx.data import dataset as dataset_lib
+from ava_tx.data import parser as parser_lib
+from ava_tx.data import video_frames
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("work_dir", "/tmp/ava_data_benchmark", "Scratch directory (deleted first).")
+flags.DEFINE_integer("seconds", 12, "Length of the source video.")
+flags.DEFINE_integer("num_batches", 6, "Timed batches per pipeline (after 2 warm-up batches).")
+flags.DEFINE_integer("batch_size", 2, "Clips per batch.")
+
+_GIF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "video" / \
+    "v_CricketShot_g04_c01_rgb.gif"
+
+
+def _source_frames(num_frames):
+  if _GIF.exists():
+    frames = [f.to_ndarray(format="rgb24") for _, f in video_frames.iter_video_frames(
+        str(_GIF), fps=30)]
+    source = "real clip %s" % _GIF.name
+  else:
+    y, x = np.mgrid[0:224, 0:224]
+    frames = [np.stack([(x + 3 * i) % 256, (y + 2 * i) % 256, (x + y) % 256], -1).astype(np.uint8)
+              for i in range(30)]
+    source = "synthetic pattern"
+  return [frames[i % len(frames)] for i in range(num_frames)], source
+
+
+def _write_video(path, frames):
+  import av
+  container = av.open(str(path), "w")
+  stream = container.add_stream("libx264", rate=30)
+  stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+  for frame in frames:
+    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+      container.mux(packet)
+  for packet in stream.encode():
+    container.mux(packet)
+  container.close()
+
+
+def _convert(work, name, short_side, num_workers):
+  settings = ava_clips.ClipSettings(fps=30, clip_frames=64, segment_start=0,
+                                    short_side=short_side, image_format="JPEG", jpeg_quality=90)
+  start = time.perf_counter()
+  summary = ava_conversion.convert(
+      annotations_csv=str(work / "gt.csv"), video_dir=str(work / "videos"),
+      output_prefix=str(work / name / "t"), num_shards=2, settings=settings,
+      num_workers=num_workers, log=lambda line: None)
+  return summary, time.perf_counter() - start
+
+
+def _stored_jpegs(pattern, limit):
+  images = []
+  for record in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern)).take(4):
+    example = tf.train.SequenceExample.FromString(record.numpy())
+    images += [f.bytes_list.value[0] for f in
+               example.feature_lists.feature_list["image/encoded"].feature]
+  return images[:limit]
+
+
+def _raw_decode_rate(images):
+  """Frames/s of tf.io.decode_jpeg over `images` in a parallel tf.data map."""
+  ds = tf.data.Dataset.from_tensor_slices(images).map(
+      lambda x: tf.reduce_sum(tf.cast(tf.io.decode_jpeg(x, channels=3)[:1, :1], tf.int32)),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  for _ in ds.take(8):
+    pass
+  start = time.perf_counter()
+  count = sum(1 for _ in ds)
+  return count / (time.perf_counter() - start)
+
+
+def _pipeline_rate(pattern, parser):
+  ds = dataset_lib.build_dataset(file_pattern=pattern, parser=parser,
+                                 batch_size=FLAGS.batch_size, is_training=True, seed=1,
+                                 shuffle_buffer_size=16)
+  iterator = iter(ds)
+  for _ in range(2):
+    next(iterator)
+  start = time.perf_counter()
+  for _ in range(FLAGS.num_batches):
+    batch = next(iterator)
+  seconds = time.perf_counter() - start
+  return FLAGS.num_batches * FLAGS.batch_size / seconds, batch["frames"].shape
+
+
+def main(argv):
+  del argv
+  work = Path(FLAGS.work_dir)
+  shutil.rmtree(work, ignore_errors=True)
+  (work / "videos").mkdir(parents=True)
+  frames, source = _source_frames(30 * FLAGS.seconds)
+  _write_video(work / "videos" / "bench.mp4", frames)
+  rows = ["bench,%04d,0.1,0.2,0.6,0.9,12,0\nbench,%04d,0.3,0.5,0.9,0.95,80,1\n" % (t, t)
+          for t in range(2, FLAGS.seconds - 1)]
+  (work / "gt.csv").write_text("".join(rows))
+  print("source: %s, %d s, %d keyframes, %d CPU cores" % (source, FLAGS.seconds, len(rows),
+                                                          os.cpu_count()))
+  start = time.perf_counter()
+  decoded = sum(1 for _ in video_frames.iter_video_frames(str(work / "videos" / "bench.mp4"),
+                                                          fps=30, wanted=lambda i: False))
+  print("raw H.264 decode (PyAV, 224x224): %.0f frames/s" %
+        (decoded / (time.perf_counter() - start)))
+  configs = [("paper", 400, (64, 1, (400, 400))), ("tiny", 120, (16, 4, (112, 112)))]
+  for name, short_side, (num_frames, stride, size) in configs:
+    summary, seconds = _convert(work, name, short_side, num_workers=1)
+    keyframes = summary["keyframes"]
+    images = _stored_jpegs(summary["file_pattern"], 256)
+    height, width = tf.io.decode_jpeg(images[0]).shape[:2]
+    raw = _raw_decode_rate(images)
+    print("[%s] conversion (1 process, short side %d, 64 frames/keyframe, %.0f kB/keyframe): "
+          "%.2f keyframes/s = %.0f frames encoded/s | raw JPEG decode of the stored %dx%d "
+          "frames: %.0f frames/s" % (
+              name, short_side, summary["bytes"] / 1e3 / keyframes, keyframes / seconds,
+              summary["frames"] / seconds, height, width, raw))
+    parser = parser_lib.AvaParser(num_frames=num_frames, frame_stride=stride, output_size=size,
+                                  label_map_ids=[12, 80], max_num_boxes=8)
+    clips, shape = _pipeline_rate(summary["file_pattern"], parser)
+    distinct = len(set(np.clip(32 + (np.arange(num_frames) - num_frames // 2) * stride, 0, 63)))
+    print("[%s] input pipeline (training, augmentation, batches %s): %.2f clips/s | JPEG decode "
+          "bound: %.2f clips/s (%d distinct frames per clip); pipeline/bound = %.2f" % (
+              name, tuple(shape), clips, raw / distinct, distinct, clips / (raw / distinct)))
+
+if __name__ == "__main__":
+  app.run(main)
