@@ -137,7 +137,7 @@ def main(argv):
     height, width = tf.io.decode_jpeg(images[0]).shape[:2]
     raw = _raw_decode_rate(images)
     print("[%s] conversion (1 process, short side %d, 64 frames/keyframe, %.0f kB/keyframe): "
-          "%.2f keyframes/s = %.0f frames encoded/s | raw JPEG decode of the stored %dx%d "
+          "%.2f keyframes/s (%.0f stored frames/s) | raw JPEG decode of the stored %dx%d "
           "frames: %.0f frames/s" % (
               name, short_side, summary["bytes"] / 1e3 / keyframes, keyframes / seconds,
               summary["frames"] / seconds, height, width, raw))

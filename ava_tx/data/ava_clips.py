@@ -5,9 +5,10 @@ at the stored frame rate around it: frames [k - clip_frames // 2, k + clip_frame
 clip_frames // 2] where k is the keyframe's frame index, cut at the video's ends (the parser
 repeats edge frames to pad). Frames shared by neighbouring keyframes are stored once per
 keyframe: with keyframes at 1 Hz the duplication factor is clip_frames / fps (64 frames at
-30 fps: 2.13x; 32 at 30 fps: 1.07x). Cost per keyframe = clip_frames x bytes per frame, e.g.
-64 x ~25 kB (JPEG q90, short side 256) = ~1.6 MB; the full AVA train split (~211k keyframes)
-takes ~340 GB at those settings, ~170 GB with 32-frame clips. See docs/DATA.md.
+30 fps: 2.13x; 32 at 30 fps: 1.07x). Cost per keyframe = clip_frames x bytes per frame;
+measured (benchmarks/data_benchmark.py, JPEG q90): 1254 kB for 64 frames of 400x400, 263 kB
+for 64 frames of 120x120. The AVA train split (~211k keyframes) at 64 frames of 711x400
+(roughly 35 kB each) would take ~470 GB; 32-frame clips or fps=15 halve it. See docs/DATA.md.
 """
 
 import bisect
