@@ -1,10 +1,13 @@
 """Tests of ava_tx.data.video_frames: fixed-rate decoding, resizing and encoding."""
 
 import io
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from PIL import ImageSequence
 
 from ava_tx.data import video_frames
 from tests.data import video_fixtures
@@ -91,3 +94,23 @@ def test_unreadable_video_is_named(tmp_path):
   path.write_bytes(b"not a video at all" * 10)
   with pytest.raises(video_frames.VideoReadError, match="broken.mp4"):
     list(video_frames.iter_video_frames(str(path), fps=30))
+
+
+GIF = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "video" / \
+    "v_CricketShot_g04_c01_rgb.gif"
+
+
+@pytest.mark.skipif(not GIF.exists(), reason="shared sample video not found at %s" % GIF)
+def test_real_gif_matches_pillow_and_resamples_25_to_30_fps():
+  pillow = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(GIF))]
+  assert len(pillow) == 79  # 25 fps (40 ms per frame).
+  native = list(video_frames.iter_video_frames(str(GIF), fps=25))
+  assert len(native) == 79
+  for i, frame in native:
+    np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), pillow[i])
+  # 30 fps: slot i shows source frame j = ceil((i + 1/2) * 25 / 30) - 1; 95 slots in all.
+  resampled = list(video_frames.iter_video_frames(str(GIF), fps=30))
+  assert len(resampled) == 95
+  for i, frame in resampled[::7]:
+    j = math.ceil((i + 0.5) * 25 / 30) - 1
+    np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), pillow[j])
