@@ -112,12 +112,11 @@ class TrainResult:
 
 
 def _groundtruth_kwargs(model, batch: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-  """The batch entries whose InputFields name is a parameter of model.provide_groundtruth."""
+  """The batch entries named like a keyword parameter of `model.provide_groundtruth`."""
   parameters = inspect.signature(model.provide_groundtruth).parameters
-  accepts_any = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
   return {k: v for k, v in batch.items()
-          if k.startswith("groundtruth_") or k == InputFields.num_groundtruth_boxes
-          if accepts_any or k in parameters}
+          if k in parameters and parameters[k].kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD)}
 
 
 def compute_detection_losses(model, batch: Mapping[str, tf.Tensor], *, training: bool
@@ -125,25 +124,58 @@ def compute_detection_losses(model, batch: Mapping[str, tf.Tensor], *, training:
   """Default `loss_fn` for a DetectionModel: preprocess, provide_groundtruth, predict, loss.
 
   Args:
-    model: a DetectionModel.
+    model: an `ava_tx.core.detection_model.DetectionModel`.
     batch: one replica's batch keyed by InputFields; `frames` is float32
-      [batch_size, num_frames, height, width, 3]. Every `groundtruth_*` entry (and
-      `num_groundtruth_boxes`) that `model.provide_groundtruth` takes as a keyword is passed.
+      [batch_size, num_frames, height, width, 3]. Every entry whose name is a keyword
+      parameter of `model.provide_groundtruth` (groundtruth_boxes, groundtruth_classes,
+      num_groundtruth_boxes, proposal_boxes, num_proposal_boxes, ...) is passed to it.
     training: passed to `model.predict`.
 
   Returns:
-    `model.loss(...)`: float scalars keyed by LossFields, including `total_loss`.
+    `model.loss(...)`: float32 scalars keyed by LossFields, including `total_loss`.
   """
-  frames = model.preprocess(batch[InputFields.frames])
+  frames, true_image_shapes = model.preprocess(batch[InputFields.frames])
   model.provide_groundtruth(**_groundtruth_kwargs(model, batch))
-  prediction_dict = model.predict(frames, training=training)
-  return model.loss(prediction_dict)
+  prediction_dict = model.predict(frames, true_image_shapes, training=training)
+  return model.loss(prediction_dict, true_image_shapes)
 
 
 def compute_detections(model, batch: Mapping[str, tf.Tensor]) -> Mapping[str, tf.Tensor]:
-  """Default `detect_fn`: `model.postprocess(model.predict(model.preprocess(frames)))`."""
-  frames = model.preprocess(batch[InputFields.frames])
-  return model.postprocess(model.predict(frames, training=False))
+  """Default `detect_fn`: preprocess, predict (training=False) and postprocess a batch.
+
+  Proposal boxes in the batch (when the model takes them) are provided as in training.
+  Returns the DetectionFields dict of `model.postprocess`.
+  """
+  frames, true_image_shapes = model.preprocess(batch[InputFields.frames])
+  model.provide_groundtruth(**_groundtruth_kwargs(model, batch))
+  prediction_dict = model.predict(frames, true_image_shapes, training=False)
+  return model.postprocess(prediction_dict, true_image_shapes)
+
+
+def fine_tune_from_checkpoint(checkpoint_path: str, *,
+                              checkpoint_type: str = "detection") -> Callable[[Any], None]:
+  """A `fine_tune_fn` restoring `model.restore_from_objects(checkpoint_type)` from a checkpoint.
+
+  Every object the model names must be found in the checkpoint (objects of the checkpoint
+  that the model does not name are ignored). For the converted Kinetics I3D checkpoint,
+  `ava_tx.trunks.i3d_checkpoint.restore_endpoints` does the same with per-variable checks.
+
+  Args:
+    checkpoint_path: a checkpoint prefix (`.../ckpt-123`) or a directory holding checkpoints.
+    checkpoint_type: passed to `restore_from_objects` ("detection" or "classification").
+  """
+  def fine_tune(model) -> None:
+    path = checkpoint_path
+    if tf.io.gfile.isdir(path):
+      path = tf.train.latest_checkpoint(path)
+      if path is None:
+        raise FileNotFoundError(f"No checkpoint in the fine-tune directory {checkpoint_path!r}")
+    objects = model.restore_from_objects(checkpoint_type)
+    status = tf.train.Checkpoint(**objects).read(path)
+    status.expect_partial().assert_existing_objects_matched()
+    _log.info("Initialised %s from %s (%s)", sorted(objects), path, checkpoint_type)
+
+  return fine_tune
 
 
 def _first_replica(strategy, structure):

@@ -1,47 +1,46 @@
 """A tiny fake DetectionModel and a learnable synthetic dataset for the training-loop tests.
 
-The model flattens the frames, and predicts one box and action logits per clip with two
+The model (a real `DetectionModel` subclass, so the loop is tested against the contract)
+flattens the frames and predicts one box and action logits per clip with two
 dense layers; the loss is sigmoid cross-entropy against the clip's classes plus L1 against its
 first ground-truth box. The data is a deterministic function of the example index.
 """
 
+from ava_tx.core import detection_model
 from ava_tx.core.standard_fields import DetectionFields, InputFields, LossFields, PredictionFields
 from ava_tx.core.tf_setup import keras, tf
 
 NUM_FRAMES, HEIGHT, WIDTH, NUM_CLASSES, MAX_BOXES = 2, 4, 4, 3, 2
 
 
-class FakeDetectionModel(keras.Model):
-  """Follows the DetectionModel contract with two Dense layers."""
+class FakeDetectionModel(detection_model.DetectionModel):
+  """The DetectionModel contract with two Dense layers (one box and class set per clip)."""
 
-  def __init__(self, *, nan_loss_fn=None, seed: int = 1):
-    super().__init__()
+  def __init__(self, *, seed: int = 1):
+    super().__init__(num_classes=NUM_CLASSES, name="fake_detection_model")
     self.classifier = keras.layers.Dense(
         NUM_CLASSES, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
         name="classifier")
     self.box_head = keras.layers.Dense(
         4, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1), name="box_head")
-    self._groundtruth = None
 
-  def preprocess(self, frames):
-    """float32 [batch_size, num_frames, height, width, 3] -> the same."""
-    return tf.identity(frames)
+  def preprocess(self, inputs):
+    """float32 [batch_size, num_frames, height, width, 3] -> (the same, true shapes)."""
+    batch_size = tf.shape(inputs)[0]
+    return tf.identity(inputs), tf.tile([[HEIGHT, WIDTH, 3]], [batch_size, 1])
 
-  def provide_groundtruth(self, *, groundtruth_boxes, groundtruth_classes,
-                          num_groundtruth_boxes):
-    self._groundtruth = (groundtruth_boxes, groundtruth_classes, num_groundtruth_boxes)
-
-  def predict(self, frames, *, training):
-    del training
-    features = tf.reshape(frames, [tf.shape(frames)[0], NUM_FRAMES * HEIGHT * WIDTH * 3])
+  def predict(self, preprocessed_inputs, true_image_shapes=None, *, training):
+    del true_image_shapes, training
+    features = tf.reshape(preprocessed_inputs, [tf.shape(preprocessed_inputs)[0],
+                                                NUM_FRAMES * HEIGHT * WIDTH * 3])
     return {PredictionFields.action_logits: self.classifier(features),
             PredictionFields.box_encodings: tf.sigmoid(self.box_head(features))}
 
-  def call(self, frames, training=False):
-    return self.predict(frames, training=training)
-
-  def loss(self, prediction_dict):
-    boxes, classes, num_boxes = self._groundtruth
+  def loss(self, prediction_dict, true_image_shapes=None):
+    del true_image_shapes
+    boxes = self.groundtruth(InputFields.groundtruth_boxes)
+    classes = self.groundtruth(InputFields.groundtruth_classes)
+    num_boxes = self.groundtruth(InputFields.num_groundtruth_boxes)
     valid = tf.sequence_mask(num_boxes, MAX_BOXES, dtype=tf.float32)[..., tf.newaxis]
     clip_labels = tf.reduce_max(classes * valid, axis=1)
     logits = prediction_dict[PredictionFields.action_logits]
@@ -53,7 +52,8 @@ class FakeDetectionModel(keras.Model):
             LossFields.box_localization_loss: box_loss,
             LossFields.total_loss: action_loss + box_loss}
 
-  def postprocess(self, prediction_dict):
+  def postprocess(self, prediction_dict, true_image_shapes=None):
+    del true_image_shapes
     boxes = prediction_dict[PredictionFields.box_encodings]
     batch_size = tf.shape(boxes)[0]
     return {DetectionFields.detection_boxes: boxes[:, tf.newaxis],
@@ -61,6 +61,11 @@ class FakeDetectionModel(keras.Model):
             DetectionFields.detection_action_scores: tf.sigmoid(
                 prediction_dict[PredictionFields.action_logits])[:, tf.newaxis],
             DetectionFields.num_detections: tf.ones([batch_size], tf.int32)}
+
+  def restore_from_objects(self, fine_tune_checkpoint_type="detection"):
+    if fine_tune_checkpoint_type == "classification":
+      return {"classifier": self.classifier}
+    return {"model": self}
 
 
 def make_example(index, nan_at_index=-1):

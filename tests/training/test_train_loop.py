@@ -192,3 +192,25 @@ def test_evaluate_checkpoints(uninterrupted, tmp_path):
 def test_config_errors():
   with pytest.raises(ValueError, match="checkpoint_every_n"):
     train_loop.TrainLoopConfig(model_dir="/tmp/x", num_steps=3, checkpoint_every_n=0)
+
+
+def test_fine_tune_from_checkpoint(uninterrupted, tmp_path):
+  model_dir, _, _ = uninterrupted
+  trained = _checkpoint_values(str(model_dir / "ckpt-12"))
+  kernel_key = next(k for k in trained if "classifier/kernel" in k and "optimizer" not in k)
+  models = []
+
+  def model_fn():
+    models.append(fake.FakeDetectionModel())
+    return models[-1]
+
+  fine_tune = train_loop.fine_tune_from_checkpoint(str(model_dir),
+                                                   checkpoint_type="detection")
+  strategy = strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE)
+  with strategy.scope():
+    model = model_fn()
+  model.predict(tf.zeros([1, fake.NUM_FRAMES, fake.HEIGHT, fake.WIDTH, 3]), training=False)
+  fine_tune(model)
+  np.testing.assert_array_equal(model.classifier.kernel.numpy(), trained[kernel_key])
+  with pytest.raises(FileNotFoundError, match="No checkpoint in the fine-tune directory"):
+    train_loop.fine_tune_from_checkpoint(str(tmp_path))(model)
