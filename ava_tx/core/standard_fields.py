@@ -20,6 +20,8 @@ class InputFields:
       indices 0..num_classes-1 (label-map order), zero-padded.
     groundtruth_person_ids: int32 [max_num_boxes], -1 padded.
     num_groundtruth_boxes: int32 [], number of valid rows of the groundtruth tensors.
+    num_truncated_groundtruth_boxes: int32 [], boxes dropped because there were more than
+      max_num_boxes (sum it for a warning count).
     proposal_boxes: float32 [max_num_proposals, 4], external person-detector boxes (optional).
     proposal_scores: float32 [max_num_proposals].
     num_proposal_boxes: int32 [].
@@ -34,6 +36,7 @@ class InputFields:
   groundtruth_classes = "groundtruth_classes"
   groundtruth_person_ids = "groundtruth_person_ids"
   num_groundtruth_boxes = "num_groundtruth_boxes"
+  num_truncated_groundtruth_boxes = "num_truncated_groundtruth_boxes"
   proposal_boxes = "proposal_boxes"
   proposal_scores = "proposal_scores"
   num_proposal_boxes = "num_proposal_boxes"

@@ -104,12 +104,12 @@ class AvaParser:
     keyframe_index: int32 [] = num_frames // 2;
     groundtruth_boxes: float32 [max_num_boxes, 4]; groundtruth_classes: float32
     [max_num_boxes, num_classes]; groundtruth_person_ids: int32 [max_num_boxes] (-1 pad);
-    num_groundtruth_boxes: int32 [];
+    num_groundtruth_boxes: int32 []; num_truncated_groundtruth_boxes: int32 [];
     proposal_boxes: float32 [max_num_proposals, 4]; proposal_scores: float32
     [max_num_proposals]; num_proposal_boxes: int32 [];
     source_id, video_id: string []; timestamp: int32 []; original_image_spatial_shape: int32 [2].
   Boxes whose labels are all outside the label map are dropped; beyond max_num_boxes boxes
-  are truncated in stored order.
+  are truncated in stored order and counted in num_truncated_groundtruth_boxes.
   """
 
   def __init__(self, *, num_frames: int, frame_stride: int = 1,
@@ -264,6 +264,8 @@ class AvaParser:
         INPUTS.groundtruth_person_ids: tf.ensure_shape(
             pad_or_truncate(person_ids, self.max_num_boxes, -1), [self.max_num_boxes]),
         INPUTS.num_groundtruth_boxes: tf.minimum(tf.shape(boxes)[0], self.max_num_boxes),
+        INPUTS.num_truncated_groundtruth_boxes: tf.maximum(
+            tf.shape(boxes)[0] - self.max_num_boxes, 0),
         INPUTS.source_id: decoded[DECODED.source_id],
         INPUTS.video_id: decoded[DECODED.video_id],
         INPUTS.timestamp: decoded[DECODED.timestamp],

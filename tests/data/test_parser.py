@@ -100,6 +100,7 @@ def test_eval_parse_exact_frames_boxes_and_padding():
   np.testing.assert_array_equal(out[F.groundtruth_classes].numpy(),
                                 [[0, 1, 1], [0, 0, 0], [0, 0, 0]])
   assert out[F.groundtruth_person_ids].numpy().tolist() == [0, -1, -1]
+  assert out[F.num_truncated_groundtruth_boxes].numpy() == 0
   assert out[F.num_proposal_boxes].numpy() == 1
   np.testing.assert_allclose(out[F.proposal_scores].numpy(), [0.9, 0.0])
 
@@ -178,3 +179,14 @@ def test_jpeg_crop_decodes_only_the_window():
   assert cropped.shape == (2, 30, 40, 3)
   np.testing.assert_array_equal(cropped[0], cropped[1])
   np.testing.assert_array_equal(cropped[0], full)  # Same pixels as decode-then-slice.
+
+
+def test_truncation_is_counted():
+  parser = parser_lib.AvaParser(num_frames=1, output_size=(8, 12), label_map_ids=[12],
+                                max_num_boxes=1)
+  decoded = _decoded(_frames(1), 0, [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0, 1, 1]],
+                     [12, 12, 12], [1, 1, 1])
+  out = parser(decoded, is_training=False)
+  assert out[F.num_groundtruth_boxes].numpy() == 1
+  assert out[F.num_truncated_groundtruth_boxes].numpy() == 2
+  np.testing.assert_allclose(out[F.groundtruth_boxes].numpy(), [[0, 0, 0.5, 0.5]])
