@@ -23,12 +23,15 @@ the last checkpoint on disk is the last good one (the in-memory variables may al
 the bad update).
 """
 
+import contextlib
 import dataclasses
 import inspect
 import logging
 import math
 import os
 import re
+import signal
+import threading
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -53,6 +56,10 @@ class NonFiniteLossError(RuntimeError):
   """A loss became NaN or Inf; the message names the step and the loss."""
 
 
+class TrainingInterruptedError(RuntimeError):
+  """SIGTERM arrived; a checkpoint of the current step was written first."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainLoopConfig:
   """Settings of `train_loop` (plain values; the builder fills them from train.proto).
@@ -72,6 +79,8 @@ class TrainLoopConfig:
       on resume; the checkpoint then holds shuffle buffers, and pipelines with py_function
       cannot be stored: turn it off for those).
     log_every_n: log losses every N steps.
+    save_on_sigterm: on SIGTERM, finish the current step, write a checkpoint and raise
+      `TrainingInterruptedError` (single-worker runs, main thread only).
   """
   model_dir: str
   num_steps: int
@@ -85,6 +94,7 @@ class TrainLoopConfig:
   max_images: int = 2
   checkpoint_data_iterator: bool = True
   log_every_n: int = 100
+  save_on_sigterm: bool = True
 
   def __post_init__(self):
     if self.num_steps < 0:
@@ -375,38 +385,35 @@ def train_loop(*,
   window = dict(time=start_time, steps=0, clips=0.0)
   losses: dict[str, float] = {}
   last_path = latest
-  while step < cfg.num_steps:
-    try:
-      batch = data.next()
-    except StopIteration as e:
-      raise ValueError(f"The training dataset ran out at step {step} of {cfg.num_steps}: "
-                       "repeat it (dataset.repeat()).") from e
-    step_losses, norm, clipped, learning_rate = trainer.train_step(batch)
-    losses = {k: float(v) for k, v in step_losses.items()}
-    _check_finite(step + 1, losses, manager if chief else None)
-    step = int(optimizer.iterations.numpy())
-    window["steps"] += 1
-    window["clips"] += float(clipped)
-    if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
-      now = time.perf_counter()
-      elapsed = max(now - window["time"], 1e-9)
-      with writer.as_default(step=step):
-        for name, value in losses.items():
-          tf.summary.scalar(name, value)
-        tf.summary.scalar("learning_rate", learning_rate)
-        tf.summary.scalar("gradient_global_norm", norm)
-        tf.summary.scalar("steps_per_sec", window["steps"] / elapsed)
-        tf.summary.scalar("clips_per_sec", window["clips"] / elapsed)
-      window = dict(time=now, steps=0, clips=0.0)
-    if cfg.image_summary_every_n and step % cfg.image_summary_every_n == 0:
-      _write_image_summary(strategy, model, batch, detect_fn, writer, step, cfg, label_names)
-    if step % cfg.log_every_n == 0:
-      _log.info("step %d: total loss %.6g, learning rate %.6g", step,
-                losses[LossFields.total_loss], float(learning_rate))
-    for hook in step_hooks:
-      hook(step, losses)
-    if step % cfg.checkpoint_every_n == 0 or step == cfg.num_steps:
-      last_path = save()
+  with _sigterm_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
+    while step < cfg.num_steps:
+      try:
+        batch = data.next()
+      except StopIteration as e:
+        raise ValueError(f"The training dataset ran out at step {step} of {cfg.num_steps}: "
+                         "repeat it (dataset.repeat()).") from e
+      step_losses, norm, clipped, learning_rate = trainer.train_step(batch)
+      losses = {k: float(v) for k, v in step_losses.items()}
+      _check_finite(step + 1, losses, manager if chief else None)
+      step = int(optimizer.iterations.numpy())
+      window["steps"] += 1
+      window["clips"] += float(clipped)
+      if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
+        window = _write_scalar_summaries(writer, step, losses, learning_rate, norm, window)
+      if cfg.image_summary_every_n and step % cfg.image_summary_every_n == 0:
+        _write_image_summary(strategy, model, batch, detect_fn, writer, step, cfg, label_names)
+      if step % cfg.log_every_n == 0:
+        _log.info("step %d: total loss %.6g, learning rate %.6g", step,
+                  losses[LossFields.total_loss], float(learning_rate))
+      for hook in step_hooks:
+        hook(step, losses)
+      if step % cfg.checkpoint_every_n == 0 or step == cfg.num_steps or sigterm["set"]:
+        last_path = save()
+      if sigterm["set"]:
+        writer.flush()
+        raise TrainingInterruptedError(
+            f"SIGTERM received: stopped after training step {step} and saved {last_path}; "
+            "run the same command again to resume.")
   if cfg.num_steps > 0 and (last_path is None or _checkpoint_step(last_path) < step):
     last_path = save()  # e.g. resumed past num_steps without a final checkpoint
   writer.flush()
@@ -416,6 +423,40 @@ def train_loop(*,
                      checkpoint_path=os.path.join(cfg.model_dir, os.path.basename(last_path))
                      if last_path else None,
                      steps_per_sec=steps_run / elapsed if steps_run else 0.0)
+
+
+def _write_scalar_summaries(writer, step, losses, learning_rate, norm, window):
+  """Writes losses, learning rate, gradient norm, steps/s and clips/s; returns a new window."""
+  now = time.perf_counter()
+  elapsed = max(now - window["time"], 1e-9)
+  with writer.as_default(step=step):
+    for name, value in losses.items():
+      tf.summary.scalar(name, value)
+    tf.summary.scalar("learning_rate", learning_rate)
+    tf.summary.scalar("gradient_global_norm", norm)
+    tf.summary.scalar("steps_per_sec", window["steps"] / elapsed)
+    tf.summary.scalar("clips_per_sec", window["clips"] / elapsed)
+  return dict(time=now, steps=0, clips=0.0)
+
+
+@contextlib.contextmanager
+def _sigterm_flag(enabled: bool):
+  """Yields {"set": bool}, set to True by SIGTERM while inside (when enabled)."""
+  flag = {"set": False}
+  if not enabled or threading.current_thread() is not threading.main_thread():
+    yield flag
+    return
+
+  def handler(signum, frame):
+    del signum, frame
+    _log.warning("SIGTERM received: saving a checkpoint after the current step.")
+    flag["set"] = True
+
+  previous = signal.signal(signal.SIGTERM, handler)
+  try:
+    yield flag
+  finally:
+    signal.signal(signal.SIGTERM, previous)
 
 
 def _write_image_summary(strategy, model, batch, detect_fn, writer, step, cfg, label_names):

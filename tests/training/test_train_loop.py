@@ -1,6 +1,7 @@
 """Tests of ava_tx.training.train_loop on one CPU device with a fake model."""
 
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -214,3 +215,18 @@ def test_fine_tune_from_checkpoint(uninterrupted, tmp_path):
   np.testing.assert_array_equal(model.classifier.kernel.numpy(), trained[kernel_key])
   with pytest.raises(FileNotFoundError, match="No checkpoint in the fine-tune directory"):
     train_loop.fine_tune_from_checkpoint(str(tmp_path))(model)
+
+
+def test_sigterm_saves_a_checkpoint_and_stops(tmp_path):
+  def terminate_at_7(step, _):
+    if step == 7:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  handler_before = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(train_loop.TrainingInterruptedError, match="after training step 7"):
+    _run(tmp_path, num_steps=10, hooks=[terminate_at_7])
+  assert signal.getsignal(signal.SIGTERM) == handler_before
+  assert os.path.basename(tf.train.latest_checkpoint(str(tmp_path))) == "ckpt-7"
+  steps = []
+  _run(tmp_path, num_steps=10, hooks=[lambda step, l: steps.append(step)])
+  assert steps == [8, 9, 10]
