@@ -8,6 +8,8 @@ indices are the contiguous 0..num_classes-1 indices of the label map; the summar
 description carries the legend (index -> name, see `legend_markdown`).
 """
 
+import dataclasses
+import time
 from typing import Mapping, Optional
 
 from ava_tx.core.standard_fields import DetectionFields, InputFields
@@ -216,3 +218,47 @@ def legend_markdown(label_names: Optional[Mapping[int, str]] = None) -> str:
   if label_names:
     text += "\n\n" + "\n".join(f"- {i}: {name}" for i, name in sorted(label_names.items()))
   return text
+
+
+@dataclasses.dataclass
+class RateWindow:
+  """Steps and clipped steps counted since `time` (a time.perf_counter() value)."""
+  time: float
+  steps: int = 0
+  clips: float = 0.0
+
+
+def write_scalars(writer, step: int, losses: Mapping[str, float], *, learning_rate,
+                  gradient_norm, window: RateWindow) -> RateWindow:
+  """Writes every loss, the learning rate, gradient norm, steps/s and clips/s.
+
+  Args:
+    writer: a tf.summary writer.
+    step: the global step of the summaries.
+    losses: loss name -> value.
+    learning_rate, gradient_norm: float scalars of the last step.
+    window: the counts since the previous call (steps/s and clips/s are rates over it).
+
+  Returns:
+    A new, empty window starting now.
+  """
+  now = time.perf_counter()
+  elapsed = max(now - window.time, 1e-9)
+  with writer.as_default(step=step):
+    for name, value in losses.items():
+      tf.summary.scalar(name, value)
+    tf.summary.scalar("learning_rate", learning_rate)
+    tf.summary.scalar("gradient_global_norm", gradient_norm)
+    tf.summary.scalar("steps_per_sec", window.steps / elapsed)
+    tf.summary.scalar("clips_per_sec", window.clips / elapsed)
+  return RateWindow(now)
+
+
+def write_keyframe_images(writer, step: int, batch: Mapping[str, tf.Tensor],
+                          detections: Mapping[str, tf.Tensor], *, max_images: int,
+                          label_names: Optional[Mapping[int, str]] = None) -> None:
+  """Writes `keyframe_detections`: keyframes with GT and detections (draw_batch_keyframes)."""
+  images = draw_batch_keyframes(batch, detections, max_images=max_images)
+  with writer.as_default(step=step):
+    tf.summary.image("keyframe_detections", images, max_outputs=max_images,
+                     description=legend_markdown(label_names))

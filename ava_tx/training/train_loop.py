@@ -224,11 +224,13 @@ def _has_variables(model) -> bool:
 class _Trainer:
   """The state of one `train_loop` call (kept in a class to keep functions short)."""
 
-  def __init__(self, *, strategy, model, optimizer, loss_fn, config: TrainLoopConfig):
+  def __init__(self, *, strategy, model, optimizer, loss_fn, detect_fn,
+               config: TrainLoopConfig):
     self.strategy = strategy
     self.model = model
     self.optimizer = optimizer
     self.loss_fn = loss_fn
+    self.detect_fn = detect_fn
     self.config = config
     self.loss_scaling = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
 
@@ -275,6 +277,12 @@ class _Trainer:
     losses = {k: reduce(sum_op, v, axis=None) for k, v in losses.items()}
     return (losses, reduce(mean_op, norm, axis=None), reduce(mean_op, clipped, axis=None),
             reduce(mean_op, learning_rate, axis=None))
+
+  @tf.function
+  def detect_step(self, batch):
+    """The first replica's detections (for image summaries)."""
+    per_replica = self.strategy.run(lambda b: self.detect_fn(self.model, b), args=(batch,))
+    return _first_replica(self.strategy, per_replica)
 
   @tf.function
   def build_step(self, batch):
@@ -345,7 +353,7 @@ def train_loop(*,
     optimizer = optimizer_fn()
   data = _ReplicaBatches(strategy, dataset_fn)
   trainer = _Trainer(strategy=strategy, model=model, optimizer=optimizer, loss_fn=loss_fn,
-                     config=cfg)
+                     detect_fn=detect_fn, config=cfg)
 
   tracked = dict(model=model, optimizer=optimizer)
   if cfg.checkpoint_data_iterator and data.num_workers == 1:
@@ -382,7 +390,7 @@ def train_loop(*,
 
   step = int(optimizer.iterations.numpy())
   first_step, start_time = step, time.perf_counter()
-  window = dict(time=start_time, steps=0, clips=0.0)
+  window = summaries.RateWindow(start_time)
   losses: dict[str, float] = {}
   last_path = latest
   with _sigterm_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
@@ -396,12 +404,15 @@ def train_loop(*,
       losses = {k: float(v) for k, v in step_losses.items()}
       _check_finite(step + 1, losses, manager if chief else None)
       step = int(optimizer.iterations.numpy())
-      window["steps"] += 1
-      window["clips"] += float(clipped)
+      window.steps += 1
+      window.clips += float(clipped)
       if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
-        window = _write_scalar_summaries(writer, step, losses, learning_rate, norm, window)
+        window = summaries.write_scalars(writer, step, losses, learning_rate=learning_rate,
+                                         gradient_norm=norm, window=window)
       if cfg.image_summary_every_n and step % cfg.image_summary_every_n == 0:
-        _write_image_summary(strategy, model, batch, detect_fn, writer, step, cfg, label_names)
+        summaries.write_keyframe_images(
+            writer, step, _first_replica(strategy, batch), trainer.detect_step(batch),
+            max_images=cfg.max_images, label_names=label_names)
       if step % cfg.log_every_n == 0:
         _log.info("step %d: total loss %.6g, learning rate %.6g", step,
                   losses[LossFields.total_loss], float(learning_rate))
@@ -425,20 +436,6 @@ def train_loop(*,
                      steps_per_sec=steps_run / elapsed if steps_run else 0.0)
 
 
-def _write_scalar_summaries(writer, step, losses, learning_rate, norm, window):
-  """Writes losses, learning rate, gradient norm, steps/s and clips/s; returns a new window."""
-  now = time.perf_counter()
-  elapsed = max(now - window["time"], 1e-9)
-  with writer.as_default(step=step):
-    for name, value in losses.items():
-      tf.summary.scalar(name, value)
-    tf.summary.scalar("learning_rate", learning_rate)
-    tf.summary.scalar("gradient_global_norm", norm)
-    tf.summary.scalar("steps_per_sec", window["steps"] / elapsed)
-    tf.summary.scalar("clips_per_sec", window["clips"] / elapsed)
-  return dict(time=now, steps=0, clips=0.0)
-
-
 @contextlib.contextmanager
 def _sigterm_flag(enabled: bool):
   """Yields {"set": bool}, set to True by SIGTERM while inside (when enabled)."""
@@ -457,22 +454,6 @@ def _sigterm_flag(enabled: bool):
     yield flag
   finally:
     signal.signal(signal.SIGTERM, previous)
-
-
-def _write_image_summary(strategy, model, batch, detect_fn, writer, step, cfg, label_names):
-  """Draws the first replica's keyframes with GT and predicted boxes into `writer`."""
-  detections = _detect_step(strategy, model, detect_fn, batch)
-  local_batch = _first_replica(strategy, batch)
-  images = summaries.draw_batch_keyframes(local_batch, detections, max_images=cfg.max_images)
-  with writer.as_default(step=step):
-    tf.summary.image("keyframe_detections", images, max_outputs=cfg.max_images,
-                     description=summaries.legend_markdown(label_names))
-
-
-def _detect_step(strategy, model, detect_fn, batch):
-  # Eager per call: image summaries are rare, a tf.function would retrace for each model.
-  per_replica = strategy.run(lambda b: detect_fn(model, b), args=(batch,))
-  return _first_replica(strategy, per_replica)
 
 
 _CHECKPOINT_STEP = re.compile(r"-(\d+)$")
