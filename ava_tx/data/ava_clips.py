@@ -129,7 +129,9 @@ def extract_clips(video_id: str, source, requests: Sequence[KeyframeRequest],
 
   encoded = {}
   last_index = -1
-  for index, frame in video_frames.iter_video_frames(payload, fps=settings.fps, wanted=wanted):
+  frames = video_frames.iter_video_frames(payload, fps=settings.fps, wanted=wanted,
+                                         start_index=starts[0])
+  for index, frame in frames:
     last_index = index
     if frame is not None:
       encoded[index] = encoder.encode_av_frame(frame)

@@ -217,3 +217,23 @@ def test_command_reports_bad_csv_row(inputs, tmp_path, capsys):
   assert status == 1
   assert "bad.csv:8: box outside [0,1]: x2=1.5" in capsys.readouterr().err
   assert not (tmp_path / "b").exists()
+
+
+def test_late_keyframe_is_cut_after_a_seek(tmp_path):
+  # Keyframe 13 s: the clip starts at frame 386 > 10 s, so the decoder seeks (full-movie case).
+  (tmp_path / "videos").mkdir()
+  path = tmp_path / "videos" / "long.mp4"
+  video_fixtures.write_video(path, video_fixtures.signature_frames(14 * 30, 24, 32))
+  (tmp_path / "gt.csv").write_text("long,0013,0.1,0.2,0.5,0.6,12,0\n")
+  summary = ava_conversion.convert(
+      annotations_csv=str(tmp_path / "gt.csv"), video_dir=str(tmp_path / "videos"),
+      output_prefix=str(tmp_path / "out" / "t"), num_shards=1,
+      settings=ava_clips.ClipSettings(fps=30, clip_frames=8, segment_start=0),
+      log=lambda line: None)
+  (example,) = _read_examples(summary["file_pattern"])
+  encoder = video_frames.FrameEncoder()
+  reference = [encoder.encode_av_frame(f)[0] for i, f in
+               video_frames.iter_video_frames(str(path), fps=30) if 386 <= i <= 393]
+  stored = [f.bytes_list.value[0] for f in
+            example.feature_lists.feature_list[KEYS.image_encoded].feature]
+  assert stored == reference

@@ -114,3 +114,19 @@ def test_real_gif_matches_pillow_and_resamples_25_to_30_fps():
   for i, frame in resampled[::7]:
     j = math.ceil((i + 0.5) * 25 / 30) - 1
     np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), pillow[j])
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt", [
+    ("v.mp4", "libx264", "yuv420p"), ("v.mkv", "ffv1", "bgr0"), ("v.webm", "libvpx-vp9",
+                                                                  "yuv420p")])
+def test_seeking_gives_the_same_frames(tmp_path, name, codec, pix_fmt):
+  frames = video_fixtures.signature_frames(14 * 30, height=24, width=32)
+  video_fixtures.write_video(tmp_path / name, frames, codec=codec, pix_fmt=pix_fmt)
+  path = str(tmp_path / name)
+  sequential = {i: f.to_ndarray(format="rgb24")
+                for i, f in video_frames.iter_video_frames(path, fps=30) if i >= 355}
+  seeking = list(video_frames.iter_video_frames(path, fps=30, start_index=360))
+  assert [i for i, _ in seeking] == list(range(14 * 30))
+  assert all(f is None for i, f in seeking if i < 360)
+  for i, frame in seeking[360:]:
+    np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), sequential[i], err_msg=i)
