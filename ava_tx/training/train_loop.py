@@ -100,9 +100,12 @@ class TrainLoopConfig:
     if self.num_steps < 0:
       raise ValueError(f"num_steps must be >= 0, got {self.num_steps}")
     for name in ("checkpoint_every_n", "max_checkpoints_to_keep", "summary_every_n",
-                 "log_every_n"):
+                 "log_every_n", "max_images"):
       if getattr(self, name) <= 0:
         raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+    for name in ("l2_weight_decay", "gradient_clip_norm", "image_summary_every_n"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,14 +296,14 @@ class _Trainer:
     self.strategy.run(replica_fn, args=(batch,))
 
 
-def _check_finite(step: int, losses: Mapping[str, float], manager) -> None:
+def _check_finite(step: int, losses: Mapping[str, float], model_dir: str) -> None:
   """Raises NonFiniteLossError if a loss of training step `step` (1-based) is NaN or Inf."""
   bad = [k for k, v in losses.items() if not math.isfinite(v)]
   if not bad:
     return
   # Report a model loss rather than the total when one is the cause.
   bad.sort(key=lambda k: (k == LossFields.total_loss, k))
-  latest = manager.latest_checkpoint if manager is not None else None
+  latest = tf.train.latest_checkpoint(model_dir)
   all_losses = ", ".join(f"{k}={v:.6g}" for k, v in sorted(losses.items()))
   raise NonFiniteLossError(
       f"Non-finite loss at training step {step}: {bad[0]} = {losses[bad[0]]} "
@@ -402,14 +405,15 @@ def train_loop(*,
                          "repeat it (dataset.repeat()).") from e
       step_losses, norm, clipped, learning_rate = trainer.train_step(batch)
       losses = {k: float(v) for k, v in step_losses.items()}
-      _check_finite(step + 1, losses, manager if chief else None)
+      _check_finite(step + 1, losses, cfg.model_dir)
       step = int(optimizer.iterations.numpy())
       window.steps += 1
       window.clips += float(clipped)
       if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
         window = summaries.write_scalars(writer, step, losses, learning_rate=learning_rate,
                                          gradient_norm=norm, window=window)
-      if cfg.image_summary_every_n and step % cfg.image_summary_every_n == 0:
+      if (cfg.image_summary_every_n and cfg.record_summaries and chief
+          and step % cfg.image_summary_every_n == 0):
         summaries.write_keyframe_images(
             writer, step, _first_replica(strategy, batch), trainer.detect_step(batch),
             max_images=cfg.max_images, label_names=label_names)

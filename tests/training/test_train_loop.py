@@ -193,6 +193,8 @@ def test_evaluate_checkpoints(uninterrupted, tmp_path):
 def test_config_errors():
   with pytest.raises(ValueError, match="checkpoint_every_n"):
     train_loop.TrainLoopConfig(model_dir="/tmp/x", num_steps=3, checkpoint_every_n=0)
+  with pytest.raises(ValueError, match="gradient_clip_norm must be >= 0"):
+    train_loop.TrainLoopConfig(model_dir="/tmp/x", num_steps=3, gradient_clip_norm=-1.0)
 
 
 def test_fine_tune_from_checkpoint(uninterrupted, tmp_path):
