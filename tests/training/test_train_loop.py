@@ -2,6 +2,8 @@
 
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -232,3 +234,23 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path):
   steps = []
   _run(tmp_path, num_steps=10, hooks=[lambda step, l: steps.append(step)])
   assert steps == [8, 9, 10]
+
+
+def test_evaluate_checkpoints_waits_for_new_ones(tmp_path):
+  variable = tf.Variable(0)
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=variable), str(tmp_path), 5)
+  manager.save(checkpoint_number=1)
+
+  def later():
+    time.sleep(1.5)
+    manager.save(checkpoint_number=2)
+
+  writer = threading.Thread(target=later)
+  writer.start()
+  try:
+    results = train_loop.evaluate_checkpoints(
+        checkpoint_dir=str(tmp_path), evaluate_fn=lambda path, step: os.path.basename(path),
+        continuous=True, timeout_secs=20, final_step=2)
+  finally:
+    writer.join()
+  assert results == [(1, "ckpt-1"), (2, "ckpt-2")]
