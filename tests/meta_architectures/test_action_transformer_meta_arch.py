@@ -261,3 +261,46 @@ def test_restore_from_objects_returns_trunk_endpoint_layers():
   assert model.restore_from_objects("detection") == {"model": model}
   with pytest.raises(ValueError, match="fine_tune_checkpoint_type"):
     model.restore_from_objects("bogus")
+
+
+def test_real_tx_i3d_head_end_to_end_inference_in_a_graph_with_unknown_batch():
+  """Tx+I3D head on the tiny I3D, run as an export would: one tf.function, batch size None."""
+  from ava_tx.layers import tx_i3d_head  # pylint: disable=import-outside-toplevel
+  from ava_tx.trunks import i3d  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(7)
+  tail = i3d.InceptionI3D(first_endpoint="MaxPool3d_5a_2x2", final_endpoint="Mixed_5c",
+                          depth_multiplier=0.125, min_depth=8, freeze_batch_norm=True)
+  head = tx_i3d_head.TxI3DHead(
+      num_logits=NUM_CLASSES + 1, num_box_classes=NUM_CLASSES, mixed5_block=tail, num_heads=2,
+      num_layers=1, query_size=16, ffn_hidden_size=32, highres_reduced_channels=16,
+      location_embedding_hidden_size=8, location_embedding_size=8)
+  model = _model(trunk=_tiny_i3d(), head=head)
+  serve = tf.function(model.call, input_signature=[
+      tf.TensorSpec([None, 8, 64, 64, 3], tf.float32)]).get_concrete_function()
+  det = serve(tf.random.stateless_uniform([2, 8, 64, 64, 3], seed=[5, 6], minval=-1, maxval=1))
+  assert det[D.detection_boxes].shape == (2, 5, 4)
+  assert det[D.detection_action_scores].shape == (2, 5, NUM_CLASSES)
+  # Tiny I3D: Mixed_4f of an 8x64x64 clip is 2x4x4; 1 layer, 2 heads.
+  assert det[D.attention_weights].shape == (2, 5, 1, 2, 2, 4, 4)
+  num = det[D.num_detections].numpy()
+  assert np.all(num >= 1) and np.all(num <= 5)
+  sums = det[D.attention_weights].numpy()[0, :num[0]].sum(axis=(-3, -2, -1))
+  np.testing.assert_allclose(sums, 1.0, atol=1e-5)
+
+
+def test_training_step_compiles_with_unknown_batch_size():
+  tf.random.set_seed(8)
+  model = _model()
+  optimizer = keras.optimizers.SGD(0.01)
+  spec = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
+
+  @tf.function(input_signature=[spec(4, 64, 64, 3), spec(2, 4), spec(2, NUM_CLASSES),
+                                tf.TensorSpec([None], tf.int32)])
+  def step(frames, boxes, classes, num):
+    model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
+                              num_groundtruth_boxes=num)
+    losses, _ = _train_step(model, frames, optimizer)
+    return losses[L.total_loss]
+
+  total = step(_frames(), tf.constant(GT_BOXES), tf.constant(GT_CLASSES), tf.constant(NUM_GT))
+  assert np.isfinite(float(total))
