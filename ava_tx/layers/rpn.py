@@ -227,8 +227,9 @@ class RegionProposalNetwork(keras.layers.Layer):
       score_targets, box_targets = self._labeler.label_anchors(anchors, boxes, labels)
       return score_targets[self._level], box_targets[self._level]
 
+    elems = (tf.cast(groundtruth_boxes, tf.float32), tf.cast(num_groundtruth_boxes, tf.int32))
     return tf.map_fn(
-        label_one, (tf.cast(groundtruth_boxes, tf.float32), tf.cast(num_groundtruth_boxes, tf.int32)),
+        label_one, elems,
         fn_output_signature=(tf.TensorSpec([height, width, num_anchors], tf.int32),
                              tf.TensorSpec([height, width, num_anchors * 4], tf.float32)))
 
