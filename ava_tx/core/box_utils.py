@@ -8,9 +8,10 @@ applied directly to normalized boxes. Conversions are given for the places where
 
 from typing import Sequence
 
-from official.vision.ops import box_ops
+# tf_setup first: it selects Keras 2 before official.vision imports TensorFlow.
+from ava_tx.core.tf_setup import tf  # isort: skip
 
-from ava_tx.core.tf_setup import tf
+from official.vision.ops import box_ops
 
 # Faster R-CNN's second-stage box-coder weights for (dy, dx, dh, dw).
 FASTER_RCNN_BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)

@@ -12,9 +12,10 @@ over positive proposals. Both divide by max(count, 1) so an example without grou
 finite losses (the box loss is then exactly 0).
 """
 
-from official.vision.losses import maskrcnn_losses
+# tf_setup first: it selects Keras 2 before official.vision imports TensorFlow.
+from ava_tx.core.tf_setup import tf  # isort: skip
 
-from ava_tx.core.tf_setup import tf
+from official.vision.losses import maskrcnn_losses
 
 
 def _check_rank(name: str, tensor: tf.Tensor, rank: int, expected: str) -> None:

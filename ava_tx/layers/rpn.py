@@ -15,12 +15,14 @@ is unscaled (official.vision's RPN convention); the second stage uses (10, 10, 5
 import math
 from typing import NamedTuple, Sequence
 
+# tf_setup first: it selects Keras 2 before official.vision imports TensorFlow.
+from ava_tx.core.tf_setup import tf, keras  # isort: skip
+
 from official.vision.modeling.heads import dense_prediction_heads
 from official.vision.modeling.layers import roi_generator
 from official.vision.ops import anchor as anchor_ops
 
 from ava_tx.core import box_utils
-from ava_tx.core.tf_setup import tf, keras
 
 
 class RpnOutputs(NamedTuple):
