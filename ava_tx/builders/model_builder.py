@@ -26,10 +26,17 @@ _I3D_HEAD_FINAL_ENDPOINT = "Mixed_5c"
 
 
 def _trunk(config):
-  trunk = config.trunk
-  return i3d.InceptionI3D(final_endpoint=trunk.final_endpoint,
-                          depth_multiplier=trunk.depth_multiplier, min_depth=trunk.min_depth,
-                          freeze_batch_norm=trunk.freeze_batch_norm, name="trunk")
+  trunk_config = config.trunk
+  trunk = i3d.InceptionI3D(final_endpoint=trunk_config.final_endpoint,
+                           depth_multiplier=trunk_config.depth_multiplier,
+                           min_depth=trunk_config.min_depth,
+                           freeze_batch_norm=trunk_config.freeze_batch_norm, name="trunk")
+  if trunk_config.freeze_up_to_endpoint:
+    for name, layer in trunk.endpoint_layers().items():
+      layer.trainable = False
+      if name == trunk_config.freeze_up_to_endpoint:
+        break
+  return trunk
 
 
 def _mixed5_block(config):

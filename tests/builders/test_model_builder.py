@@ -103,3 +103,20 @@ def test_i3d_endpoint_layers_cover_trunk_and_i3d_head():
 def test_wrong_message_type_is_rejected():
   with pytest.raises(TypeError, match="DetectionModel or ActionTransformer"):
     model_builder.build(action_transformer_pb2.RoiPooling())
+
+
+def test_freeze_up_to_endpoint_makes_those_blocks_non_trainable():
+  config = _shrink(_model_config(REPO / "configs" / "tiny_synthetic_cpu.config"))
+  config.trunk.freeze_up_to_endpoint = "Conv3d_2b_1x1"
+  model = model_builder.build(config)
+  trunk = model.restore_from_objects("classification")
+  frames = tf.zeros([1, 8, 64, 64, 3])
+  model.provide_groundtruth(groundtruth_boxes=tf.zeros([1, 1, 4]),
+                            groundtruth_classes=tf.zeros([1, 1, 3]),
+                            num_groundtruth_boxes=tf.constant([0]))
+  model.predict(model.preprocess(frames)[0], None, training=False)
+  trainable = {id(v) for v in model.trainable_variables}
+  for name in ("Conv3d_1a_7x7", "Conv3d_2b_1x1"):
+    assert trunk[name].weights and not any(id(v) in trainable for v in trunk[name].weights)
+  assert all(id(v) in trainable for v in trunk["Conv3d_2c_3x3"].trainable_weights)
+  assert trunk["Conv3d_2c_3x3"].trainable_weights
