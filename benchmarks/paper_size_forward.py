@@ -236,6 +236,17 @@ def run_worker(name, config_path, repeats, num_proposals):
     whole = tf.function(lambda x: model(x, training=False))
     _, stats = _run_stage("model(frames)", whole, [frames], repeats)
     result["stages"].append(stats)
+    # Load from other users drifts between workers: time the trunk alone and the whole model
+    # alternately in this process for a drift-robust share of everything after the trunk.
+    trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint])
+    trunk(frames).numpy()
+    interleaved = dict(trunk=[], whole=[])
+    for _ in range(max(repeats, 1)):
+      for key, function in (("trunk", trunk), ("whole", whole)):
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), function(frames))
+        interleaved[key].append(time.perf_counter() - start)
+    result["interleaved"] = interleaved
   else:
     raise app.UsageError(f"--worker: unknown worker {name!r}.")
   result["matmul_gflops_after"] = matmul_gflops()
@@ -293,6 +304,12 @@ def _print_report(results, start_loadavg):
       whole = warm["model(frames)"]
       print(f"whole model(frames) warm: {whole:.2f} s (sum of stages / whole = "
             f"{total / whole:.2f}); head + RPN (+ post) / whole = {100 * second / whole:.1f}%")
+  for r in results:
+    if "interleaved" in r:
+      trunk, whole = (statistics.median(r["interleaved"][k]) for k in ("trunk", "whole"))
+      print(f"model worker, trunk alone and model(frames) alternately: trunk {trunk:.2f} s, whole "
+            f"{whole:.2f} s (medians of {r['interleaved']}); everything but the trunk "
+            f"(preprocess, RPN, head, post) = {100 * (whole - trunk) / whole:.1f}% of the whole")
   for s in stages.values():
     if s.get("flops"):
       flops = sum(s["flops"].values())
