@@ -1,0 +1,104 @@
+"""End to end through the user's commands: synthetic AVA data -> TFRecords -> model_main_tf2
+training, killed mid-run and resumed by the same command -> evaluation with the AVA metric."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+
+from ava_tx.builders import config_util
+from ava_tx.data import ava_clips
+from ava_tx.data import ava_conversion
+from ava_tx.data.synthetic import writer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_pipeline(tmp_path):
+  data = tmp_path / "data"
+  writer.generate_dataset(
+      writer.SynthConfig(num_videos=4, seconds=5, seed=3, width=96, height=72), str(data))
+  for split in ("train", "val"):
+    ava_conversion.convert(
+        annotations_csv=str(data / f"{split}.csv"), video_dir=str(data / "videos"),
+        output_prefix=str(tmp_path / "shards" / split), num_shards=2,
+        settings=ava_clips.ClipSettings(clip_frames=16), label_map=str(data / "label_map.pbtxt"),
+        log=lambda *args, **kwargs: None)
+  config = config_util.load_pipeline_config(str(REPO / "configs" / "tiny_synthetic_cpu.config"))
+  model = config.model.action_transformer
+  model.num_frames, model.image_height, model.image_width = 8, 64, 64
+  model.trunk.depth_multiplier = 0.125
+  model.rpn.num_proposals_train = model.rpn.num_proposals_test = 8
+  model.rpn.pre_nms_top_k_train = model.rpn.pre_nms_top_k_test = 64
+  config.train_config.batch_size = 2
+  for reader in (config.train_input_reader, config.eval_input_reader):
+    reader.label_map_path = str(data / "label_map.pbtxt")
+    reader.frame_stride = 2
+  config.train_input_reader.input_path[:] = [str(tmp_path / "shards" / "train-?????-of-?????")]
+  config.eval_input_reader.input_path[:] = [str(tmp_path / "shards" / "val-?????-of-?????")]
+  config.eval_config.label_map_path = str(data / "label_map.pbtxt")
+  config.eval_config.groundtruth_csv_path = str(data / "val.csv")
+  config.eval_config.excluded_timestamps_path = str(data / "val_excluded_timestamps.csv")
+  path = tmp_path / "pipeline.config"
+  path.write_text(text_format.MessageToString(config))
+  return path
+
+
+def _train_command(config_path, model_dir, steps):
+  return [sys.executable, "-m", "ava_tx.model_main_tf2", f"--pipeline_config_path={config_path}",
+          f"--model_dir={model_dir}", f"--num_train_steps={steps}", "--checkpoint_every_n=1",
+          "--record_summaries=false"]
+
+
+@pytest.mark.slow
+def test_train_kill_resume_and_evaluate(tmp_path):
+  config_path = _tiny_pipeline(tmp_path)
+  model_dir = tmp_path / "model"
+  command = _train_command(config_path, model_dir, steps=4)
+  env = dict(os.environ, PYTHONUNBUFFERED="1")
+  first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+  deadline = time.time() + 300
+  while not (model_dir / "ckpt-2.index").exists():
+    assert first.poll() is None, first.stdout.read().decode()[-3000:]
+    assert time.time() < deadline, "no checkpoint after 300 s"
+    time.sleep(0.2)
+  os.killpg(first.pid, signal.SIGKILL)
+  first.wait()
+  assert not (model_dir / "ckpt-4.index").exists()
+  assert (model_dir / "pipeline.config").exists()
+
+  second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+  assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+  assert "Resuming from" in second.stderr
+  assert "trained to step 4" in second.stdout
+  assert (model_dir / "ckpt-4.index").exists()
+
+  from ava_tx import model_lib
+  results = model_lib.evaluate(pipeline_config_path=str(config_path), model_dir=str(model_dir),
+                               checkpoint_dir=str(model_dir))
+  (step, metrics), = results
+  assert step == 4
+  assert 0.0 <= metrics["AVA/mAP@0.5IOU"] <= 1.0
+  assert "AVA/Baseline/class_prior_mAP@0.5IOU" in metrics
+  saved = json.loads((model_dir / "eval" / "metrics_step_4.json").read_text())
+  assert saved
+  rows = (model_dir / "eval" / "detections_step_4.csv").read_text().splitlines()
+  assert rows and all(len(row.split(",")) == 8 for row in rows)
+
+
+def test_model_main_tf2_reports_bad_config_without_traceback(tmp_path):
+  bad = tmp_path / "bad.config"
+  bad.write_text("model { action_transformer { num_frames: 12 } }\ntrain_input_reader { input_path: 'x' }\n")
+  result = subprocess.run(_train_command(bad, tmp_path / "m", 1), cwd=REPO, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert result.returncode == 1
+  assert "model.action_transformer.num_frames" in result.stderr
+  assert "Traceback" not in result.stderr
