@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training import distributed_train_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER = "tests.training.distributed_train_worker"
