@@ -29,6 +29,7 @@ from ava_tx.data import ava_conversion
 from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import parser as parser_lib
 from ava_tx.data import video_frames
+from ava_tx.data.synthetic import writer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("work_dir", "/tmp/ava_data_benchmark", "Scratch directory (deleted first).")
@@ -51,19 +52,6 @@ def _source_frames(num_frames):
               for i in range(30)]
     source = "synthetic pattern"
   return [frames[i % len(frames)] for i in range(num_frames)], source
-
-
-def _write_video(path, frames):
-  import av
-  container = av.open(str(path), "w")
-  stream = container.add_stream("libx264", rate=30)
-  stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-  for frame in frames:
-    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-      container.mux(packet)
-  for packet in stream.encode():
-    container.mux(packet)
-  container.close()
 
 
 def _convert(work, name, short_side, num_workers):
@@ -118,7 +106,7 @@ def main(argv):
   shutil.rmtree(work, ignore_errors=True)
   (work / "videos").mkdir(parents=True)
   frames, source = _source_frames(30 * FLAGS.seconds)
-  _write_video(work / "videos" / "bench.mp4", frames)
+  writer.encode_video(str(work / "videos" / "bench.mp4"), np.stack(frames), 30)
   rows = ["bench,%04d,0.1,0.2,0.6,0.9,12,0\nbench,%04d,0.3,0.5,0.9,0.95,80,1\n" % (t, t)
           for t in range(2, FLAGS.seconds - 1)]
   (work / "gt.csv").write_text("".join(rows))
