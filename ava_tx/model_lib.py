@@ -119,16 +119,17 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
     dataset = dataset.unbatch().take(config.eval_config.num_examples).batch(
         config.eval_config.batch_size)
   model = model_builder.build(model_config)
+  # Deferred restoration: each variable takes its checkpointed value as the first call creates
+  # it; whether everything matched is checked once the variables exist.
+  status = tf.train.Checkpoint(model=model).read(checkpoint_path).expect_partial()
   detect = tf.function(lambda batch: train_loop.compute_detections(model, batch))
   evaluator = build_evaluator(config, output_dir)
   restored = False
   for batch in dataset:
     detections = detect(batch)
-    if not restored:  # Variables exist after the first call: restore, then recompute.
-      tf.train.Checkpoint(model=model).read(checkpoint_path).expect_partial() \
-          .assert_existing_objects_matched()
+    if not restored:
+      status.assert_existing_objects_matched()
       restored = True
-      detections = detect(batch)
     inputs = {k: np.asarray(v) for k, v in batch.items() if k != InputFields.frames}
     evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()
                                if k != DetectionFields.attention_weights})

@@ -42,9 +42,8 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
   _check(trunk.final_endpoint in _I3D_ENDPOINTS, f"{p}.trunk.final_endpoint",
          f"unknown I3D endpoint {trunk.final_endpoint!r}; expected one of {', '.join(_I3D_ENDPOINTS)}")
   if trunk.freeze_up_to_endpoint:
-    _check(trunk.freeze_up_to_endpoint in _I3D_ENDPOINTS[:_I3D_ENDPOINTS.index(trunk.final_endpoint) + 1]
-           if trunk.final_endpoint in _I3D_ENDPOINTS else False,
-           f"{p}.trunk.freeze_up_to_endpoint",
+    trunk_endpoints = _I3D_ENDPOINTS[:_I3D_ENDPOINTS.index(trunk.final_endpoint) + 1]
+    _check(trunk.freeze_up_to_endpoint in trunk_endpoints, f"{p}.trunk.freeze_up_to_endpoint",
            f"must be an I3D endpoint up to trunk.final_endpoint ({trunk.final_endpoint}), "
            f"got {trunk.freeze_up_to_endpoint!r}")
   _check(trunk.depth_multiplier > 0, f"{p}.trunk.depth_multiplier",
