@@ -88,6 +88,7 @@ def test_train_kill_resume_and_evaluate(tmp_path):
   assert step == 4
   assert 0.0 <= metrics["AVA/mAP@0.5IOU"] <= 1.0
   assert "AVA/Baseline/class_prior_mAP@0.5IOU" in metrics
+  assert "AVA/Baseline/constant_mAP@0.5IOU" in metrics
   saved = json.loads((model_dir / "eval" / "metrics_step_4.json").read_text())
   assert saved
   rows = (model_dir / "eval" / "detections_step_4.csv").read_text().splitlines()

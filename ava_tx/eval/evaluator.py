@@ -7,7 +7,9 @@ pycocotools (no TensorFlow).
 `evaluate()` computes, on everything processed since `reset()`:
   * the official frame-level AP per class and mAP (ava_frame_map; docs/EVALUATION.md), with
     the 50-per-keyframe cap when configured, always reported in the metrics;
-  * the class-prior baseline's mAP on the same boxes (`ava_frame_map.class_prior_baseline_scores`);
+  * two baselines on the same boxes: the constant-score baseline (every box scores each class
+    the same, ties in random order) and the stricter class-prior baseline (the class prior
+    ranked by the box's person score; `ava_frame_map.class_prior_baseline_scores`);
   * person localization AP at IoU 0.5 and 0.75 (localization_ap, pycocotools);
   * mAP by person box area and by number of people in the keyframe (breakdowns);
 and, when `output_dir` is set, writes the detections CSV in the official format (one row per
@@ -189,9 +191,14 @@ class AvaEvaluator:
           action_scores.reshape(-1))
     return out
 
-  def _baseline_action_scores(self):
+  def _baseline_action_scores(self, constant: bool):
+    """Baseline action scores per keyframe: the class prior ranked by person score, or with
+    `constant` by a seeded random order (every box equally likely a person: a constant score
+    per class with ties broken at random)."""
     keys = list(self._detections)
     person_scores = np.concatenate([self._detections[k][1] for k in keys] + [np.zeros(0)])
+    if constant:
+      person_scores = np.zeros_like(person_scores)
     priors = self._class_priors
     if priors is None:  # Class frequencies in the evaluated ground truth.
       evaluated = [v[1] for k, v in self._groundtruth.items() if k not in self._excluded_keys]
@@ -217,7 +224,8 @@ class AvaEvaluator:
 
     Returns:
       {metric name: float}, e.g. "AVA/mAP@0.5IOU", "AVA/PerformanceByCategory/AP@0.5IOU/<name>",
-      "AVA/max_detections_per_keyframe" (0: no cap), "AVA/Baseline/class_prior_mAP@0.5IOU",
+      "AVA/max_detections_per_keyframe" (0: no cap), "AVA/Baseline/constant_mAP@0.5IOU",
+      "AVA/Baseline/class_prior_mAP@0.5IOU",
       "AVA/Localization/AP@0.5IOU", "AVA/ByBoxArea/mAP@0.5IOU/area[0,0.05)",
       "AVA/ByNumPeople/mAP@0.5IOU/people[1,1]", "AVA/num_keyframes".
     """
@@ -229,8 +237,11 @@ class AvaEvaluator:
     result = ava_frame_map.result_from_matches(
         matches, self._label_ids, iou_threshold=self._iou_threshold,
         max_detections_per_keyframe=self._cap)
-    baseline = ava_frame_map.evaluate_frame_map(
-        groundtruth, self._detection_rows(self._baseline_action_scores()), **settings)
+    baselines = {
+        name: ava_frame_map.evaluate_frame_map(
+            groundtruth, self._detection_rows(self._baseline_action_scores(constant)),
+            **settings)
+        for name, constant in (("constant", True), ("class_prior", False))}
     kept = [k for k in self._groundtruth if k not in self._excluded_keys
             and len(self._groundtruth[k][0])]
     localization = localization_ap.localization_average_precision(
@@ -244,7 +255,8 @@ class AvaEvaluator:
     p = self._prefix
     metrics = {"%s/mAP@%sIOU" % (p, iou): result.mean_ap,
                "%s/max_detections_per_keyframe" % p: float(self._cap or 0),
-               "%s/Baseline/class_prior_mAP@%sIOU" % (p, iou): baseline.mean_ap,
+               "%s/Baseline/constant_mAP@%sIOU" % (p, iou): baselines["constant"].mean_ap,
+               "%s/Baseline/class_prior_mAP@%sIOU" % (p, iou): baselines["class_prior"].mean_ap,
                "%s/num_keyframes" % p: float(matches.stats["num_groundtruth_keyframes"])}
     for entry in self._label_map:
       metrics["%s/PerformanceByCategory/AP@%sIOU/%s" % (p, iou, entry.name)] = \
@@ -265,8 +277,9 @@ class AvaEvaluator:
       report.update(
           global_step=global_step, detections_csv=csv_path,
           num_duplicate_keyframes_ignored=self.num_duplicate_keyframes,
-          baseline=dict(definition="class_prior", mean_ap=baseline.mean_ap,
-                        per_class_ap={str(k): v for k, v in baseline.per_class_ap.items()}),
+          baselines={name: dict(mean_ap=b.mean_ap,
+                                per_class_ap={str(k): v for k, v in b.per_class_ap.items()})
+                     for name, b in baselines.items()},
           localization_ap={"%g" % k: v for k, v in localization.items()},
           by_box_area=[b.to_dict() for b in by_area],
           by_num_people=[b.to_dict() for b in by_people],

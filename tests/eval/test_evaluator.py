@@ -54,16 +54,62 @@ def test_perfect_detections_give_map_one_and_beat_the_baseline(tmp_path):
   assert metrics["AVA/num_keyframes"] == 12.0
   assert metrics["AVA/PerformanceByCategory/AP@0.5IOU/dance"] == 1.0
   assert 0.0 < metrics["AVA/Baseline/class_prior_mAP@0.5IOU"] < 0.9
+  assert 0.0 < metrics["AVA/Baseline/constant_mAP@0.5IOU"] < 0.9
   assert metrics["AVA/Localization/AP@0.5IOU"] == pytest.approx(1.0)
   assert any(k.startswith("AVA/ByBoxArea/mAP@0.5IOU/area[") for k in metrics)
   assert "AVA/ByNumPeople/mAP@0.5IOU/people[1,1]" in metrics
   report = json.loads((tmp_path / "metrics_step_12.json").read_text())
   assert report["mean_ap"] == 1.0 and report["max_detections_per_keyframe"] == 50
-  assert "cap: applied" in report["cap"] and report["baseline"]["definition"] == "class_prior"
+  assert "cap: applied" in report["cap"]
+  assert sorted(report["baselines"]) == ["class_prior", "constant"]
+  assert report["baselines"]["constant"]["mean_ap"] == \
+      metrics["AVA/Baseline/constant_mAP@0.5IOU"]
   rows = (tmp_path / "detections_step_12.csv").read_text().splitlines()
   assert len(rows) == 3 * num_boxes  # One row per box and class.
   video, timestamp = rows[0].split(",")[:2]
   assert (video, timestamp) == ("v", "0902") and rows[0].split(",")[6] in ("1", "4", "9")
+
+
+def _two_people_and_a_false_positive(false_positive_person_score):
+  """One keyframe: two people who both stand, detected exactly, plus a false positive."""
+  gt = np.array([[[0.1, 0.1, 0.5, 0.3], [0.1, 0.6, 0.5, 0.8], [0, 0, 0, 0]]], np.float32)
+  inputs = {
+      InputFields.source_id: np.array([b"v,0902"]),
+      InputFields.groundtruth_boxes: gt,
+      InputFields.groundtruth_classes: np.array([[[1, 0, 0], [1, 0, 0], [0, 0, 0]]],
+                                                np.float32),
+      InputFields.num_groundtruth_boxes: np.array([2]),
+  }
+  det = gt.copy()
+  det[0, 2] = [0.6, 0.4, 0.9, 0.5]
+  outputs = {
+      DetectionFields.detection_boxes: det,
+      DetectionFields.detection_scores: np.array([[0.9, 0.8, false_positive_person_score]]),
+      DetectionFields.detection_action_scores: np.full((1, 3, 3), 0.5),
+      DetectionFields.num_detections: np.array([3]),
+  }
+  return inputs, outputs
+
+
+def test_constant_baseline_ignores_person_scores_and_ranks_ties_at_random():
+  # Stand's AP with the false positive ranked 1st, 2nd or 3rd among the three boxes:
+  # precision envelope 2/3 over all recall; 1 then 2/3; 1.
+  possible = {2 / 3, 5 / 6, 1.0}
+  seen = set()
+  for seed in range(12):
+    values = []
+    for fp_score in (0.1, 0.95):
+      evaluator = AvaEvaluator(label_map=LABEL_MAP, baseline_seed=seed)
+      evaluator.process(*_two_people_and_a_false_positive(fp_score))
+      metrics = evaluator.evaluate()
+      prior = metrics["AVA/Baseline/class_prior_mAP@0.5IOU"]
+      # Only stand has ground truth; the class prior ranks by person score.
+      assert prior == pytest.approx(1.0 if fp_score == 0.1 else 2 / 3)
+      values.append(metrics["AVA/Baseline/constant_mAP@0.5IOU"])
+    assert values[0] == values[1]  # The person scores do not matter.
+    assert min(abs(values[0] - p) for p in possible) < 1e-12
+    seen.add(round(values[0], 6))
+  assert len(seen) >= 2  # The tie order changes with the seed.
 
 
 def test_csv_written_by_evaluator_gives_the_same_map_through_the_cli(tmp_path):
