@@ -29,6 +29,7 @@ def _tiny_pipeline(tmp_path):
         annotations_csv=str(data / f"{split}.csv"), video_dir=str(data / "videos"),
         output_prefix=str(tmp_path / "shards" / split), num_shards=2,
         settings=ava_clips.ClipSettings(clip_frames=16), label_map=str(data / "label_map.pbtxt"),
+        person_boxes_csv=str(data / f"{split}_predicted_boxes.csv"),
         log=lambda *args, **kwargs: None)
   config = config_util.load_pipeline_config(str(REPO / "configs" / "tiny_synthetic_cpu.config"))
   model = config.model.action_transformer

@@ -66,8 +66,10 @@ def test_shrunk_config_trains_one_step_and_postprocesses(path):
   boxes = tf.constant([[[0.1, 0.1, 0.8, 0.5], [0.0, 0.0, 0.0, 0.0]],
                        [[0.2, 0.4, 0.9, 0.9], [0.1, 0.0, 0.6, 0.3]]], tf.float32)
   classes = tf.constant([[[1, 0, 1], [0, 0, 0]], [[0, 1, 0], [1, 1, 0]]], tf.float32)
+  # Person-detector boxes, for configs that add them to the proposals.
+  detector = dict(proposal_boxes=boxes + 0.02, num_proposal_boxes=tf.constant([1, 2]))
   model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
-                            num_groundtruth_boxes=tf.constant([1, 2]))
+                            num_groundtruth_boxes=tf.constant([1, 2]), **detector)
   optimizer = keras.optimizers.SGD(0.01)
   with tf.GradientTape() as tape:
     preprocessed, shapes = model.preprocess(frames)
@@ -86,6 +88,10 @@ def test_shrunk_config_trains_one_step_and_postprocesses(path):
   if config.use_groundtruth_boxes:
     model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
                               num_groundtruth_boxes=tf.constant([1, 2]))
+  if config.use_external_proposals:
+    model.provide_groundtruth(groundtruth_boxes=tf.zeros([2, 0, 4]),
+                              groundtruth_classes=tf.zeros([2, 0, 3]),
+                              num_groundtruth_boxes=tf.constant([0, 0]), **detector)
   preprocessed, shapes = model.preprocess(frames)
   detections = model.postprocess(model.predict(preprocessed, shapes, training=False), shapes)
   scores = detections[standard_fields.DetectionFields.detection_action_scores].numpy()
@@ -113,7 +119,9 @@ def test_freeze_up_to_endpoint_makes_those_blocks_non_trainable():
   frames = tf.zeros([1, 8, 64, 64, 3])
   model.provide_groundtruth(groundtruth_boxes=tf.zeros([1, 1, 4]),
                             groundtruth_classes=tf.zeros([1, 1, 3]),
-                            num_groundtruth_boxes=tf.constant([0]))
+                            num_groundtruth_boxes=tf.constant([0]),
+                            proposal_boxes=tf.constant([[[0.1, 0.1, 0.6, 0.4]]]),
+                            num_proposal_boxes=tf.constant([1]))
   model.predict(model.preprocess(frames)[0], None, training=False)
   trainable = {id(v) for v in model.trainable_variables}
   for name in ("Conv3d_1a_7x7", "Conv3d_2b_1x1"):
