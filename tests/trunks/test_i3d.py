@@ -202,3 +202,30 @@ def test_unfrozen_batch_norm_updates_moving_statistics():
   stem(inputs, training=True)
   np.testing.assert_allclose(stem_bn.moving_mean.numpy(),
                              0.999 * mean_before + 0.001 * batch_mean, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("pool_size, strides, shape", [
+    ((3, 3, 3), (1, 1, 1), (2, 5, 7, 6, 3)),   # Mixed blocks' Branch_3.
+    ((1, 3, 3), (1, 2, 2), (1, 4, 9, 8, 2)),   # MaxPool3d_2a_3x3, MaxPool3d_3a_3x3.
+    ((3, 3, 3), (2, 2, 2), (1, 7, 8, 9, 2)),   # MaxPool3d_4a_3x3.
+    ((2, 2, 2), (2, 2, 2), (1, 5, 6, 7, 2)),   # MaxPool3d_5a_2x2.
+])
+def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(pool_size, strides, shape):
+  # Distinct values, so every window's maximum is unique and the gradients must agree too.
+  x = tf.constant(np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape),
+                  tf.float32)
+  pools = [cls(pool_size=pool_size, strides=strides, padding="same")
+           for cls in (keras.layers.MaxPool3D, i3d.SeparableMaxPool3D)]
+  results = []
+  for pool in pools:
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = pool(x)
+      # Weighted by position, so a gradient routed to the wrong input element shows.
+      loss = tf.reduce_sum(y * tf.reshape(tf.range(tf.size(y), dtype=tf.float32), tf.shape(y)))
+    results.append((y.numpy(), tape.gradient(loss, x).numpy()))
+  (y_ref, g_ref), (y_sep, g_sep) = results
+  assert y_sep.shape == y_ref.shape == tuple(pools[0].compute_output_shape(shape))
+  np.testing.assert_array_equal(y_sep, y_ref)
+  np.testing.assert_array_equal(g_sep, g_ref)
+  assert np.count_nonzero(g_ref) > 0
