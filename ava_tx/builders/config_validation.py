@@ -116,6 +116,8 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
   _check(not (config.use_groundtruth_boxes and config.use_external_proposals),
          f"{p}.use_external_proposals",
          "cannot be combined with use_groundtruth_boxes (ground-truth-box mode replaces all proposals)")
+  _check(config.use_rpn or config.use_external_proposals or config.use_groundtruth_boxes,
+         f"{p}.use_rpn", "is false, so set use_external_proposals: the model needs proposals")
   for name in ("rpn_objectness", "rpn_localization", "action_classification", "box_localization"):
     weight = getattr(config.loss_weights, name)
     _check(weight >= 0, f"{p}.loss_weights.{name}", f"must be >= 0, got {weight}")
@@ -141,6 +143,15 @@ def validate_train_config(config, prefix="train_config"):
          f"must be >= 0, got {config.final_learning_rate}")
   _check(0 <= config.momentum < 1, f"{p}.momentum", f"must be in [0, 1), got {config.momentum}")
   _check(config.weight_decay >= 0, f"{p}.weight_decay", f"must be >= 0, got {config.weight_decay}")
+  _check(config.decoupled_weight_decay >= 0, f"{p}.decoupled_weight_decay",
+         f"must be >= 0, got {config.decoupled_weight_decay}")
+  _check(not (config.weight_decay > 0 and config.decoupled_weight_decay > 0),
+         f"{p}.decoupled_weight_decay",
+         f"and weight_decay ({config.weight_decay:g}) are both set: use one form of weight decay")
+  for name in ("adam_beta1", "adam_beta2"):
+    value = getattr(config, name)
+    _check(0 <= value < 1, f"{p}.{name}", f"must be in [0, 1), got {value}")
+  _check(config.adam_epsilon > 0, f"{p}.adam_epsilon", f"must be positive, got {config.adam_epsilon}")
   _check(config.gradient_clip_norm >= 0, f"{p}.gradient_clip_norm",
          f"must be >= 0, got {config.gradient_clip_norm}")
   _check(config.checkpoint_every_n_steps > 0, f"{p}.checkpoint_every_n_steps",

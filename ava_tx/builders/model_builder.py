@@ -100,7 +100,7 @@ def _proposal_source(config):
   if config.use_groundtruth_boxes:
     return "groundtruth"
   if config.use_external_proposals:
-    return "rpn_and_external"
+    return "rpn_and_external" if config.use_rpn else "external"
   return "rpn"
 
 
@@ -140,7 +140,8 @@ def build(model_config):
       trunk=trunk,
       trunk_endpoint=model_config.trunk.final_endpoint,
       second_stage_head=build_head(model_config),
-      rpn=None if source == "groundtruth" else build_rpn(model_config, anchor_stride),
+      rpn=(None if source in ("groundtruth", "external")
+           else build_rpn(model_config, anchor_stride)),
       preprocessing=meta_arch.PreprocessConfig(resize_height=model_config.image_height,
                                                resize_width=model_config.image_width),
       proposals=meta_arch.ProposalConfig(source=source),

@@ -22,15 +22,25 @@ def build_learning_rate(train_config, num_steps=None):
       final_learning_rate=train_config.final_learning_rate)
 
 
-def build_optimizer(train_config, num_steps=None):
-  """Momentum SGD on the schedule (call inside `strategy.scope()`).
+_OPTIMIZERS = {
+    train_pb2.TrainConfig.MOMENTUM: optimizer_lib.MOMENTUM,
+    train_pb2.TrainConfig.ADAMW: optimizer_lib.ADAMW,
+}
 
-  Weight decay is the coupled L2 term the training loop adds to the loss (TrainLoopConfig),
-  as the TF Object Detection API does, so it is not decoupled here.
+
+def build_optimizer(train_config, num_steps=None):
+  """Momentum SGD or AdamW on the schedule (call inside `strategy.scope()`).
+
+  `weight_decay` is the coupled L2 term the training loop adds to the loss (TrainLoopConfig),
+  as the TF Object Detection API does; `decoupled_weight_decay` is applied by the optimizer.
   """
   return optimizer_lib.build_optimizer(
       learning_rate=build_learning_rate(train_config, num_steps),
-      momentum=train_config.momentum, mixed_precision=train_config.use_mixed_precision)
+      optimizer=_OPTIMIZERS[train_config.optimizer], momentum=train_config.momentum,
+      adam_beta1=train_config.adam_beta1, adam_beta2=train_config.adam_beta2,
+      adam_epsilon=train_config.adam_epsilon,
+      decoupled_weight_decay=train_config.decoupled_weight_decay,
+      mixed_precision=train_config.use_mixed_precision)
 
 
 def build_strategy(train_config):

@@ -1,4 +1,4 @@
-"""The paper's optimisation: momentum SGD with a warmup + cosine learning rate.
+"""The paper's optimisation: momentum SGD with a warmup + cosine learning rate (or AdamW).
 
 Girdhar et al. (CVPR 2019) train with synchronous SGD, momentum 0.9, learning rate warmed up
 linearly from 0.01 to 0.1 over the first 1000 steps and then cosine-annealed; all numbers are
@@ -87,19 +87,36 @@ class _MomentumSGDWithKernelDecay(keras.optimizers.SGD):
     return is_decayed_variable(variable) and super()._use_weight_decay(variable)
 
 
+class _AdamWWithKernelDecay(keras.optimizers.AdamW):
+  """Keras AdamW whose decoupled weight decay applies to kernels only (see module doc)."""
+
+  def _use_weight_decay(self, variable):
+    return is_decayed_variable(variable) and super()._use_weight_decay(variable)
+
+
+MOMENTUM = "momentum"
+ADAMW = "adamw"
+
+
 def build_optimizer(*,
                     learning_rate,
+                    optimizer: str = MOMENTUM,
                     momentum: float = 0.9,
                     nesterov: bool = False,
+                    adam_beta1: float = 0.9,
+                    adam_beta2: float = 0.999,
+                    adam_epsilon: float = 1e-8,
                     decoupled_weight_decay: float = 0.0,
                     mixed_precision: bool = False) -> keras.optimizers.Optimizer:
-  """Builds momentum SGD. Call inside `strategy.scope()`.
+  """Builds momentum SGD (the paper's) or AdamW. Call inside `strategy.scope()`.
 
   Args:
     learning_rate: a float or a `LearningRateSchedule` of the optimizer's iteration count
       (e.g. `WarmupCosineDecay`).
-    momentum: momentum coefficient.
-    nesterov: use Nesterov momentum.
+    optimizer: MOMENTUM or ADAMW.
+    momentum: momentum coefficient (MOMENTUM).
+    nesterov: use Nesterov momentum (MOMENTUM).
+    adam_beta1, adam_beta2, adam_epsilon: Adam's settings (ADAMW).
     decoupled_weight_decay: if > 0, decoupled decay of kernels (see module doc). Leave 0 when
       the coupled L2 loss is used.
     mixed_precision: wrap in `keras.mixed_precision.LossScaleOptimizer` (dynamic loss
@@ -111,12 +128,20 @@ def build_optimizer(*,
   """
   if decoupled_weight_decay < 0:
     raise ValueError(f"decoupled_weight_decay must be >= 0, got {decoupled_weight_decay}")
-  optimizer = _MomentumSGDWithKernelDecay(
-      learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
-      weight_decay=decoupled_weight_decay or None)
+  if optimizer == MOMENTUM:
+    result = _MomentumSGDWithKernelDecay(
+        learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
+        weight_decay=decoupled_weight_decay or None)
+  elif optimizer == ADAMW:
+    # keras AdamW requires a weight decay; 0 means none.
+    result = _AdamWWithKernelDecay(
+        learning_rate=learning_rate, weight_decay=decoupled_weight_decay,
+        beta_1=adam_beta1, beta_2=adam_beta2, epsilon=adam_epsilon)
+  else:
+    raise ValueError(f"optimizer must be {MOMENTUM!r} or {ADAMW!r}, got {optimizer!r}")
   if mixed_precision:
-    optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
-  return optimizer
+    result = keras.mixed_precision.LossScaleOptimizer(result)
+  return result
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:

@@ -87,6 +87,8 @@ def _tiny():
      "model.action_transformer.trunk.depth_multiplier"),
     ("train_config.warmup_steps = 10**9", "train_config.warmup_steps"),
     ("train_config.momentum = 1.0", "train_config.momentum"),
+    ("train_config.adam_beta2 = 1.0", "train_config.adam_beta2"),
+    ("train_config.decoupled_weight_decay = -0.1", "train_config.decoupled_weight_decay"),
 ])
 def test_invalid_or_contradictory_values_name_the_field(edit, field):
   config = _tiny()
@@ -99,6 +101,15 @@ def test_invalid_or_contradictory_values_name_the_field(edit, field):
     obj = getattr(obj, name)
   setattr(obj, leaf, eval(value))  # pylint: disable=eval-used
   with pytest.raises(ValueError, match="^" + field.replace(".", r"\.") + ":"):
+    config_validation.validate_pipeline_config(config)
+
+
+def test_two_forms_of_weight_decay_are_contradictory():
+  config = _tiny()
+  config.train_config.weight_decay = 1e-5
+  config.train_config.decoupled_weight_decay = 0.01
+  with pytest.raises(ValueError, match=r"^train_config\.decoupled_weight_decay: and weight_decay "
+                                       r"\(1e-05\) are both set"):
     config_validation.validate_pipeline_config(config)
 
 

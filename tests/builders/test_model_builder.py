@@ -80,10 +80,10 @@ def test_shrunk_config_trains_one_step_and_postprocesses(path):
   grads = tape.gradient(total, model.trainable_variables)
   optimizer.apply_gradients(
       [(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None])
-  if config.use_groundtruth_boxes:
-    assert LossFields.rpn_objectness_loss not in losses or float(losses[LossFields.rpn_objectness_loss]) == 0.0
-  else:
+  if model.uses_rpn:
     assert float(losses[LossFields.rpn_objectness_loss]) > 0.0
+  else:
+    assert LossFields.rpn_objectness_loss not in losses or float(losses[LossFields.rpn_objectness_loss]) == 0.0
   model.clear_groundtruth()
   if config.use_groundtruth_boxes:
     model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
@@ -128,3 +128,34 @@ def test_freeze_up_to_endpoint_makes_those_blocks_non_trainable():
     assert trunk[name].weights and not any(id(v) in trainable for v in trunk[name].weights)
   assert all(id(v) in trainable for v in trunk["Conv3d_2c_3x3"].trainable_weights)
   assert trunk["Conv3d_2c_3x3"].trainable_weights
+
+
+def test_detector_boxes_only_builds_no_rpn_and_detects_around_those_boxes():
+  config = _shrink(_model_config(REPO / "configs" / "tiny_synthetic_cpu.config"))
+  config.use_external_proposals, config.use_rpn = True, False
+  model = model_builder.build(config)
+  assert model.rpn is None and not model.uses_rpn
+  frames = tf.random.uniform([1, 8, 64, 64, 3], -1.0, 1.0, seed=1)
+  detector = tf.constant([[[0.1, 0.1, 0.8, 0.5], [0.2, 0.55, 0.9, 0.95]]])
+  model.provide_groundtruth(groundtruth_boxes=detector[:, :1], groundtruth_classes=tf.ones([1, 1, 3]),
+                            num_groundtruth_boxes=tf.constant([1]), proposal_boxes=detector,
+                            num_proposal_boxes=tf.constant([2]))
+  preprocessed, shapes = model.preprocess(frames)
+  losses = model.loss(model.predict(preprocessed, shapes, training=True), shapes)
+  assert float(losses[LossFields.rpn_objectness_loss]) == 0.0
+  assert float(losses[LossFields.action_classification_loss]) > 0.0
+  assert not any("rpn" in v.name for v in model.trainable_variables)
+  predictions = model.predict(preprocessed, shapes, training=False)
+  # At test time the proposals are exactly the detector boxes.
+  proposals = predictions[standard_fields.PredictionFields.proposal_boxes][0].numpy()
+  mask = predictions["proposal_mask"][0].numpy() > 0
+  np.testing.assert_allclose(proposals[mask], detector.numpy()[0], atol=1e-6)
+  detections = model.postprocess(predictions, shapes)
+  assert int(detections[standard_fields.DetectionFields.num_detections][0]) == 2
+
+
+def test_no_rpn_and_no_detector_boxes_is_contradictory():
+  config = _model_config(REPO / "configs" / "tiny_synthetic_cpu.config")
+  config.use_external_proposals, config.use_rpn = False, False
+  with pytest.raises(ValueError, match=r"^model\.action_transformer\.use_rpn: is false"):
+    model_builder.build(config)

@@ -69,6 +69,35 @@ def test_decoupled_weight_decay_applies_to_kernels_only():
   np.testing.assert_allclose(bias.numpy(), [3.0])
 
 
+def test_adamw_two_steps_match_the_adam_update_with_kernel_only_decay():
+  kernel, bias = tf.Variable([[1.0, -2.0]]), tf.Variable([3.0])
+  optimizer = optimizer_lib.build_optimizer(
+      learning_rate=0.1, optimizer=optimizer_lib.ADAMW, adam_beta1=0.8, adam_beta2=0.9,
+      adam_epsilon=1e-3, decoupled_weight_decay=0.5)
+  grads = [np.array([[0.5, -1.0]]), np.array([2.0])], [np.array([[-1.0, 0.25]]), np.array([1.0])]
+  expected = [kernel.numpy().astype(np.float64), bias.numpy().astype(np.float64)]
+  moments = [[np.zeros_like(e), np.zeros_like(e)] for e in expected]
+  for step, step_grads in enumerate(grads, start=1):
+    optimizer.apply_gradients([(tf.constant(g, tf.float32), v)
+                               for g, v in zip(step_grads, (kernel, bias))])
+    for i, g in enumerate(step_grads):
+      if i == 0:  # Decoupled decay first, kernels only: w -= lr * wd * w.
+        expected[i] = expected[i] - 0.1 * 0.5 * expected[i]
+      m, v = moments[i]
+      m[:] = 0.8 * m + 0.2 * g
+      v[:] = 0.9 * v + 0.1 * g * g
+      # keras's Adam: bias corrections folded into the rate, epsilon added to sqrt(v).
+      rate = 0.1 * np.sqrt(1 - 0.9 ** step) / (1 - 0.8 ** step)
+      expected[i] = expected[i] - rate * m / (np.sqrt(v) + 1e-3)
+  np.testing.assert_allclose(kernel.numpy(), expected[0], rtol=1e-5)
+  np.testing.assert_allclose(bias.numpy(), expected[1], rtol=1e-5)
+
+
+def test_unknown_optimizer_is_a_clear_error():
+  with pytest.raises(ValueError, match="optimizer must be 'momentum' or 'adamw', got 'adam'"):
+    optimizer_lib.build_optimizer(learning_rate=0.1, optimizer="adam")
+
+
 def test_l2_weight_decay_loss_value_and_gradient():
   kernel, bias = tf.Variable([[1.0, 2.0], [3.0, 4.0]]), tf.Variable([5.0, 6.0])
   with tf.GradientTape() as tape:
