@@ -94,6 +94,38 @@ def test_train_kill_resume_and_evaluate(tmp_path):
   assert saved
   rows = (model_dir / "eval" / "detections_step_4.csv").read_text().splitlines()
   assert rows and all(len(row.split(",")) == 8 for row in rows)
+  _assert_evaluation_used_the_checkpoint(config_path, model_dir / "ckpt-4", rows)
+
+
+def _assert_evaluation_used_the_checkpoint(config_path, checkpoint, rows):
+  """The CSV's scores for the first val keyframe are those of the model restored explicitly
+  from `checkpoint` (after its variables exist), not those of a freshly initialised model."""
+  import numpy as np
+  from ava_tx.builders import input_reader_builder, model_builder
+  from ava_tx.core.standard_fields import DetectionFields, InputFields
+  from ava_tx.core.tf_setup import tf
+  from ava_tx.training import train_loop
+  config = config_util.load_pipeline_config(str(config_path))
+  model_config = config.model.action_transformer
+  batch = next(iter(input_reader_builder.build_dataset_fn(
+      config.eval_input_reader, model_config, global_batch_size=config.eval_config.batch_size,
+      is_training=False, prefix="eval_input_reader")(None)))
+  video_id, timestamp = batch[InputFields.source_id][0].numpy().decode().split(",")
+  written = sorted(float(r.split(",")[7]) for r in rows
+                   if r.startswith(f"{video_id},{timestamp},"))
+  scores = {}
+  for restore in (False, True):
+    model = model_builder.build(model_config)
+    train_loop.compute_detections(model, batch)  # Creates the variables.
+    if restore:
+      tf.train.Checkpoint(model=model).read(str(checkpoint)).assert_existing_objects_matched()
+    detections = train_loop.compute_detections(model, batch)
+    num = int(detections[DetectionFields.num_detections][0])
+    scores[restore] = sorted(
+        detections[DetectionFields.detection_action_scores][0, :num].numpy().reshape(-1))
+  assert len(written) == len(scores[True]) > 0
+  np.testing.assert_allclose(written, scores[True], atol=2e-6)
+  assert len(scores[False]) != len(written) or not np.allclose(written, scores[False], atol=1e-3)
 
 
 def test_model_main_tf2_reports_bad_config_without_traceback(tmp_path):
