@@ -222,22 +222,25 @@ def legend_markdown(label_names: Optional[Mapping[int, str]] = None) -> str:
 
 @dataclasses.dataclass
 class RateWindow:
-  """Steps and clipped steps counted since `time` (a time.perf_counter() value)."""
+  """Counts since `time` (a time.perf_counter() value): steps, video clips trained on, and
+  steps whose gradients were clipped by the global-norm limit."""
   time: float
   steps: int = 0
-  clips: float = 0.0
+  clips: int = 0
+  clipped_steps: float = 0.0
 
 
 def write_scalars(writer, step: int, losses: Mapping[str, float], *, learning_rate,
                   gradient_norm, window: RateWindow) -> RateWindow:
-  """Writes every loss, the learning rate, gradient norm, steps/s and clips/s.
+  """Writes every loss, the learning rate, gradient norm, steps/s, clips/s and the fraction
+  of steps whose gradients were clipped.
 
   Args:
     writer: a tf.summary writer.
     step: the global step of the summaries.
     losses: loss name -> value.
     learning_rate, gradient_norm: float scalars of the last step.
-    window: the counts since the previous call (steps/s and clips/s are rates over it).
+    window: the counts since the previous call (rates and the fraction are over it).
 
   Returns:
     A new, empty window starting now.
@@ -249,6 +252,7 @@ def write_scalars(writer, step: int, losses: Mapping[str, float], *, learning_ra
       tf.summary.scalar(name, value)
     tf.summary.scalar("learning_rate", learning_rate)
     tf.summary.scalar("gradient_global_norm", gradient_norm)
+    tf.summary.scalar("gradient_clipped_fraction", window.clipped_steps / max(window.steps, 1))
     tf.summary.scalar("steps_per_sec", window.steps / elapsed)
     tf.summary.scalar("clips_per_sec", window.clips / elapsed)
   return RateWindow(now)

@@ -72,7 +72,8 @@ class TrainLoopConfig:
     l2_weight_decay: coupled L2 coefficient on kernels (0 = off), see optimizer.py.
     gradient_clip_norm: clip the summed gradients to this global norm (0 = off).
     record_summaries: write TensorBoard summaries (chief only).
-    summary_every_n: scalar summaries (losses, learning rate, steps/s, clips/s) every N steps.
+    summary_every_n: scalar summaries (losses, learning rate, gradient norm and clipped
+      fraction, steps/s, clips/s) every N steps.
     image_summary_every_n: keyframe with GT and predicted boxes every N steps (0 = never).
     max_images: number of keyframes per image summary.
     checkpoint_data_iterator: store the tf.data iterator in checkpoints (exact data position
@@ -193,6 +194,12 @@ def fine_tune_from_checkpoint(checkpoint_path: str, *,
 
 def _first_replica(strategy, structure):
   return tf.nest.map_structure(lambda x: strategy.experimental_local_results(x)[0], structure)
+
+
+def _global_batch_size(strategy, batch) -> int:
+  """Clips in one global batch: replicas x the first local replica's leading dimension."""
+  first = tf.nest.flatten(_first_replica(strategy, batch))[0]
+  return strategy.num_replicas_in_sync * int(tf.shape(first)[0])
 
 
 class _ReplicaBatches:
@@ -408,7 +415,8 @@ def train_loop(*,
       _check_finite(step + 1, losses, cfg.model_dir)
       step = int(optimizer.iterations.numpy())
       window.steps += 1
-      window.clips += float(clipped)
+      window.clips += _global_batch_size(strategy, batch)
+      window.clipped_steps += float(clipped)
       if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
         window = summaries.write_scalars(writer, step, losses, learning_rate=learning_rate,
                                          gradient_norm=norm, window=window)

@@ -84,8 +84,14 @@ def test_summaries(uninterrupted):
   model_dir, _, losses = uninterrupted
   summaries = _scalar_summaries(str(model_dir))
   for tag in list(losses[1]) + ["learning_rate", "steps_per_sec", "clips_per_sec",
-                                "gradient_global_norm", "keyframe_detections"]:
+                                "gradient_global_norm", "gradient_clipped_fraction",
+                                "keyframe_detections"]:
     assert tag in summaries, (tag, sorted(summaries))
+  scalar = lambda tag, s: float(tf.make_ndarray(summaries[tag][s].tensor))
+  # Video clips per second: steps per second times the global batch (one summary per step).
+  for s in range(1, 13):
+    assert scalar("clips_per_sec", s) == pytest.approx(GLOBAL_BATCH * scalar("steps_per_sec", s))
+    assert scalar("gradient_clipped_fraction", s) == 0.0  # no clipping configured
   learning_rate = {s: float(tf.make_ndarray(v.tensor)) for s, v in
                    summaries["learning_rate"].items()}
   # The rate used by step s (global step s - 1 before it): warmup 0.05 -> 0.5 over 3 steps.
@@ -171,8 +177,9 @@ def test_loss_scaling_and_clipping(tmp_path):
       [l[LossFields.total_loss] for l in plain], rel=1e-6)
   _run(tmp_path / "clipped", num_steps=4, gradient_clip_norm=1e-3, l2_weight_decay=0.01)
   summaries = _scalar_summaries(str(tmp_path / "clipped"))
-  clips = [float(tf.make_ndarray(v.tensor)) for v in summaries["clips_per_sec"].values()]
-  assert len(clips) == 4 and all(c > 0 for c in clips)
+  clipped = [float(tf.make_ndarray(v.tensor))
+             for v in summaries["gradient_clipped_fraction"].values()]
+  assert clipped == [1.0] * 4
   assert train_loop.WEIGHT_DECAY_LOSS in summaries
 
 
