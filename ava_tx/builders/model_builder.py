@@ -30,7 +30,8 @@ def _trunk(config):
   trunk = i3d.InceptionI3D(final_endpoint=trunk_config.final_endpoint,
                            depth_multiplier=trunk_config.depth_multiplier,
                            min_depth=trunk_config.min_depth,
-                           freeze_batch_norm=trunk_config.freeze_batch_norm, name="trunk")
+                           freeze_batch_norm=trunk_config.freeze_batch_norm,
+                           separable_max_pool=trunk_config.separable_max_pool, name="trunk")
   if trunk_config.freeze_up_to_endpoint:
     for name, layer in trunk.endpoint_layers().items():
       layer.trainable = False
@@ -45,7 +46,8 @@ def _mixed5_block(config):
   return i3d.InceptionI3D(first_endpoint=_I3D_HEAD_FIRST_ENDPOINT,
                           final_endpoint=_I3D_HEAD_FINAL_ENDPOINT,
                           depth_multiplier=trunk.depth_multiplier, min_depth=trunk.min_depth,
-                          freeze_batch_norm=trunk.freeze_batch_norm, name="i3d_head_mixed5")
+                          freeze_batch_norm=trunk.freeze_batch_norm,
+                          separable_max_pool=trunk.separable_max_pool, name="i3d_head_mixed5")
 
 
 def _tx_kwargs(config):

@@ -143,9 +143,10 @@ class SeparableMaxPool3D(keras.layers.MaxPool3D):
   A max over a t x h x w window is the max over t of the max over h of the max over w, and
   'SAME' padding and strides act on each axis independently, so three 1-D pools give exactly
   the values of the 3-D pool (and, wherever a window's maximum is unique, the same gradient).
-  On CPU the 3-D pool's kernels are slow, its gradient most of all: for I3D's 3x3x3 stride-1
-  branch pools this is 2-3x faster forward and backward (`python -m benchmarks.maxpool_benchmark`).
-  Same configuration and output shape as MaxPool3D; no variables.
+  Whether that is faster depends on the CPU: on one 2-core machine it made the tiny config's
+  training step 1.4x faster (1.05 -> 1.45 steps/s), on a 2-core AMD EPYC it is no faster
+  (`python -m benchmarks.maxpool_benchmark` measures both on the machine at hand). Off by
+  default (`separable_max_pool`); same configuration and output shape as MaxPool3D.
   """
 
   def call(self, inputs):
@@ -160,6 +161,11 @@ class SeparableMaxPool3D(keras.layers.MaxPool3D):
       window[axis + 1], steps[axis + 1] = size, stride
       net = tf.nn.max_pool3d(net, window, steps, self.padding.upper())
     return net
+
+
+def max_pool_class(separable: bool) -> type:
+  """SeparableMaxPool3D if `separable`, else keras MaxPool3D (same constructor, same values)."""
+  return SeparableMaxPool3D if separable else keras.layers.MaxPool3D
 
 
 class Unit3D(keras.layers.Layer):
@@ -223,10 +229,12 @@ class InceptionBlock(keras.layers.Layer):
   [batch_size, num_frames, height, width, b0 + b1b + b2b + b3] (all stride 1, 'SAME').
   """
 
-  def __init__(self, *, branch_filters, freeze_batch_norm: bool = False, **kwargs):
+  def __init__(self, *, branch_filters, freeze_batch_norm: bool = False,
+               separable_max_pool: bool = False, **kwargs):
     super().__init__(**kwargs)
     self._branch_filters = _Mixed(*(int(c) for c in branch_filters))
     self._freeze_batch_norm = bool(freeze_batch_norm)
+    self._separable_max_pool = bool(separable_max_pool)
     f = self._branch_filters
     unit = lambda filters, k, name: Unit3D(  # noqa: E731
         filters=filters, kernel_size=(k, k, k), freeze_batch_norm=freeze_batch_norm, name=name)
@@ -235,7 +243,7 @@ class InceptionBlock(keras.layers.Layer):
     self.branch_1_0b_3x3 = unit(f.b1b, 3, "Branch_1_Conv3d_0b_3x3")
     self.branch_2_0a_1x1 = unit(f.b2a, 1, "Branch_2_Conv3d_0a_1x1")
     self.branch_2_0b_3x3 = unit(f.b2b, 3, "Branch_2_Conv3d_0b_3x3")
-    self.branch_3_0a_3x3 = SeparableMaxPool3D(
+    self.branch_3_0a_3x3 = max_pool_class(separable_max_pool)(
         pool_size=(3, 3, 3), strides=(1, 1, 1), padding="same", name="Branch_3_MaxPool3d_0a_3x3")
     self.branch_3_0b_1x1 = unit(f.b3, 1, "Branch_3_Conv3d_0b_1x1")
 
@@ -282,7 +290,8 @@ class InceptionBlock(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(branch_filters=tuple(self._branch_filters),
-                  freeze_batch_norm=self._freeze_batch_norm)
+                  freeze_batch_norm=self._freeze_batch_norm,
+                  separable_max_pool=self._separable_max_pool)
     return config
 
 
@@ -301,7 +310,7 @@ class InceptionI3D(keras.layers.Layer):
 
   def __init__(self, *, first_endpoint: str = ENDPOINTS[0], final_endpoint: str = "Mixed_4f",
                depth_multiplier: float = 1.0, min_depth: int = 16,
-               freeze_batch_norm: bool = False, **kwargs):
+               freeze_batch_norm: bool = False, separable_max_pool: bool = False, **kwargs):
     """Creates the blocks.
 
     Args:
@@ -312,6 +321,8 @@ class InceptionI3D(keras.layers.Layer):
       min_depth: lower bound of the channel count of every conv.
       freeze_batch_norm: if True, batch norm always uses and never updates its moving
         statistics, whatever `training` is (beta stays trainable).
+      separable_max_pool: compute every max pool with SeparableMaxPool3D (same values) instead
+        of keras MaxPool3D.
       **kwargs: keras.layers.Layer arguments (name, dtype, ...).
     """
     kwargs.setdefault("name", "inception_i3d")
@@ -330,6 +341,7 @@ class InceptionI3D(keras.layers.Layer):
     self._depth_multiplier = float(depth_multiplier)
     self._min_depth = int(min_depth)
     self._freeze_batch_norm = bool(freeze_batch_norm)
+    self._separable_max_pool = bool(separable_max_pool)
     self._all_specs = endpoint_specs(depth_multiplier=self._depth_multiplier,
                                      min_depth=self._min_depth)
     self._endpoints = ENDPOINTS[first:final + 1]
@@ -344,11 +356,12 @@ class InceptionI3D(keras.layers.Layer):
                               strides=spec.strides, freeze_batch_norm=freeze_batch_norm,
                               name=name)
       elif isinstance(spec, _Pool):
-        blocks[name] = SeparableMaxPool3D(pool_size=spec.pool_size, strides=spec.strides,
-                                          padding="same", name=name)
+        blocks[name] = max_pool_class(separable_max_pool)(
+            pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name)
       else:
         blocks[name] = InceptionBlock(branch_filters=[depth(c) for c in spec],
-                                      freeze_batch_norm=freeze_batch_norm, name=name)
+                                      freeze_batch_norm=freeze_batch_norm,
+                                      separable_max_pool=separable_max_pool, name=name)
     self._blocks = blocks
 
   @property
@@ -439,5 +452,6 @@ class InceptionI3D(keras.layers.Layer):
     config = super().get_config()
     config.update(first_endpoint=self._first_endpoint, final_endpoint=self._final_endpoint,
                   depth_multiplier=self._depth_multiplier, min_depth=self._min_depth,
-                  freeze_batch_norm=self._freeze_batch_norm)
+                  freeze_batch_norm=self._freeze_batch_norm,
+                  separable_max_pool=self._separable_max_pool)
     return config

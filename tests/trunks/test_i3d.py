@@ -229,3 +229,21 @@ def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(pool_size, s
   np.testing.assert_array_equal(y_sep, y_ref)
   np.testing.assert_array_equal(g_sep, g_ref)
   assert np.count_nonzero(g_ref) > 0
+
+
+def test_separable_max_pool_option_switches_every_pool_and_keeps_the_outputs():
+  frames = tf.random.stateless_uniform((1, 8, 32, 32, 3), seed=(1, 2), minval=-1.0, maxval=1.0)
+  trunks = [i3d.InceptionI3D(final_endpoint="Mixed_4b", depth_multiplier=0.125, min_depth=8,
+                             separable_max_pool=separable) for separable in (False, True)]
+  for trunk in trunks:
+    trunk(frames)
+  trunks[1].set_weights(trunks[0].get_weights())
+  pools = [[layer for layer in trunk._flatten_layers() if isinstance(layer, keras.layers.MaxPool3D)]
+           for trunk in trunks]
+  # MaxPool3d_2a, 3a, 4a and the Branch_3 pools of Mixed_3b, 3c, 4b.
+  assert len(pools[0]) == len(pools[1]) == 6
+  assert not any(isinstance(p, i3d.SeparableMaxPool3D) for p in pools[0])
+  assert all(isinstance(p, i3d.SeparableMaxPool3D) for p in pools[1])
+  assert trunks[1].get_config()["separable_max_pool"] is True
+  outputs = [trunk(frames)["Mixed_4b"].numpy() for trunk in trunks]
+  np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
