@@ -3,16 +3,18 @@
 #   1. generate the synthetic AVA-format dataset (videos, CSVs, label map, detector boxes),
 #   2. convert it to TFRecord shards,
 #   3. train the tiny Action Transformer (configs/tiny_synthetic_cpu.config),
-#   4. evaluate the final checkpoint with the official AVA frame-mAP (and the class-prior baseline).
+#   4. evaluate the final checkpoint with the official AVA frame-mAP (and the constant-score and
+#      class-prior baselines).
 # Everything goes under ./workspace (see WORKSPACE.md). Sizes can be changed by environment:
-#   DEMO_VIDEOS (default 24), DEMO_SECONDS (20), DEMO_STEPS (600), DEMO_WORKERS (2).
+#   DEMO_VIDEOS (default 96), DEMO_SECONDS (20), DEMO_STEPS (default: the config's num_steps),
+#   DEMO_WORKERS (2).
 # Re-running reuses finished steps: data and shards are kept, training resumes from its checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-VIDEOS=${DEMO_VIDEOS:-24}
+VIDEOS=${DEMO_VIDEOS:-96}
 SECONDS_PER_VIDEO=${DEMO_SECONDS:-20}
-STEPS=${DEMO_STEPS:-600}
+STEPS=${DEMO_STEPS:-}
 WORKERS=${DEMO_WORKERS:-2}
 DATA=workspace/data/synthetic
 SHARDS=workspace/tfrecords/synthetic
@@ -37,9 +39,9 @@ for split in train val; do
       --person_boxes_csv "$DATA/${split}_predicted_boxes.csv" --clip_frames 64 --segment_start 900
 done
 
-stamp "3/4 training $STEPS steps ($CONFIG -> $MODEL)"
+stamp "3/4 training (${STEPS:+$STEPS steps, }$CONFIG -> $MODEL)"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
-    --num_train_steps "$STEPS"
+    ${STEPS:+--num_train_steps "$STEPS"}
 
 stamp "4/4 evaluating the last checkpoint"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
