@@ -18,6 +18,7 @@ from ava_tx.builders import config_validation
 from ava_tx.builders import input_reader_builder
 from ava_tx.builders import model_builder
 from ava_tx.builders import train_builder
+from ava_tx.core import errors
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.data import ava_annotations
@@ -34,8 +35,8 @@ def _load(pipeline_config_path):
   config = config_util.load_pipeline_config(pipeline_config_path)
   placeholders = config_util.find_placeholders(config)
   if placeholders:
-    raise ValueError(f"{pipeline_config_path}: set these paths first (see WORKSPACE.md): "
-                     + ", ".join(placeholders))
+    raise errors.InputError(f"{pipeline_config_path}: set these paths first (see WORKSPACE.md): "
+                            + ", ".join(placeholders))
   config_validation.validate_pipeline_config(config)
   return config
 
@@ -65,7 +66,7 @@ def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_e
   model_config = config.model.action_transformer
   train_config = config.train_config
   if not config.HasField("train_input_reader"):
-    raise ValueError(f"{pipeline_config_path}: train_input_reader is required for training")
+    raise errors.InputError(f"{pipeline_config_path}: train_input_reader is required for training")
   num_steps = int(num_train_steps or train_config.num_steps)
   strategy = train_builder.build_strategy(train_config)
   if strategy_lib.is_chief(strategy):
@@ -134,7 +135,7 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
     evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()
                                if k != DetectionFields.attention_weights})
   if not restored:
-    raise ValueError("eval_input_reader.input_path: the evaluation data is empty")
+    raise errors.InputError("eval_input_reader.input_path: the evaluation data is empty")
   metrics = evaluator.evaluate(global_step=global_step)
   if summary_writer is not None:
     with summary_writer.as_default(step=global_step):
@@ -150,7 +151,7 @@ def evaluate(*, pipeline_config_path, model_dir, checkpoint_dir, sample_1_of_n_e
   """Evaluates the latest checkpoint of `checkpoint_dir` (or each new one with wait=True)."""
   config = _load(pipeline_config_path)
   if not config.HasField("eval_input_reader"):
-    raise ValueError(f"{pipeline_config_path}: eval_input_reader is required for evaluation")
+    raise errors.InputError(f"{pipeline_config_path}: eval_input_reader is required for evaluation")
   output_dir = os.path.join(model_dir, EVAL_SUBDIR)
   tf.io.gfile.makedirs(output_dir)
   writer = tf.summary.create_file_writer(output_dir)

@@ -18,6 +18,8 @@ import sys
 from absl import app
 from absl import flags
 
+from ava_tx.core import errors
+
 flags.DEFINE_string("pipeline_config_path", None, "Path to the pipeline.config file.")
 flags.DEFINE_string("model_dir", None, "Where checkpoints, summaries and eval output are written.")
 flags.DEFINE_integer("num_train_steps", None, "Training steps (overrides train_config.num_steps).")
@@ -30,6 +32,9 @@ flags.DEFINE_integer("sample_1_of_n_eval_examples", None, "Evaluate one example 
 flags.DEFINE_integer("checkpoint_every_n", None, "Checkpoint every N steps (overrides the config).")
 flags.DEFINE_bool("record_summaries", True, "Write TensorBoard summaries during training.")
 FLAGS = flags.FLAGS
+# Reported as one line without a traceback; anything else is a bug and keeps its traceback.
+USER_FACING_ERRORS = (errors.InputError, FileNotFoundError, errors.NonFiniteLossError,
+                      errors.TrainingInterruptedError)
 
 
 def main(argv):
@@ -57,18 +62,19 @@ def main(argv):
   return 0
 
 
+def run_guarded(argv, main_fn=main) -> int:
+  """Runs `main_fn(argv)`; a USER_FACING_ERRORS exception becomes one stderr line and exit 1."""
+  try:
+    return main_fn(argv)
+  except USER_FACING_ERRORS as error:
+    print(f"model_main_tf2: error: {error}", file=sys.stderr)
+    return 1
+
+
 def run():
   """Console-script entry point; errors in the user's input exit 1 with a one-line message."""
   flags.mark_flags_as_required(["pipeline_config_path", "model_dir"])
-
-  def guarded(argv):
-    try:
-      return main(argv)
-    except (ValueError, FileNotFoundError) as error:
-      print(f"model_main_tf2: error: {error}", file=sys.stderr)
-      return 1
-
-  app.run(guarded)
+  app.run(run_guarded)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 from absl import app
 from absl import flags
 
+from ava_tx.core import errors
 from ava_tx.trunks import i3d
 from ava_tx.trunks import i3d_checkpoint
 
@@ -51,7 +52,7 @@ def main(argv):
   try:
     run(checkpoint=_CHECKPOINT.value, output_dir=_OUTPUT_DIR.value,
         final_endpoint=_FINAL_ENDPOINT.value, scope=_SCOPE.value)
-  except (FileNotFoundError, ValueError) as e:
+  except (FileNotFoundError, errors.InputError) as e:
     sys.exit(f"convert_i3d_checkpoint: error: {e}")
 
 

@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 
 from ava_tx.core import ava_constants
+from ava_tx.core import errors
 from ava_tx.data import ava_annotations
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
@@ -61,7 +62,7 @@ def main(argv):
         num_workers=FLAGS.num_workers, label_map=FLAGS.label_map,
         person_boxes_csv=FLAGS.person_boxes_csv, min_person_score=FLAGS.min_person_score,
         skip_bad_rows=FLAGS.skip_bad_rows, overwrite=FLAGS.overwrite)
-  except (ava_annotations.AnnotationError, ValueError, FileNotFoundError) as e:
+  except (errors.InputError, FileNotFoundError) as e:
     print("error: %s" % e, file=sys.stderr)
     return 1
   print(ava_conversion.format_summary(summary))

@@ -8,6 +8,7 @@ import os
 
 from google.protobuf import text_format
 
+from ava_tx.core import errors
 from ava_tx.protos import pipeline_pb2
 
 PIPELINE_CONFIG_NAME = "pipeline.config"
@@ -34,7 +35,7 @@ def parse_pipeline_config(text, source="<string>"):
   try:
     text_format.Merge(text, config)
   except text_format.ParseError as error:
-    raise ValueError(f"{source}: invalid pipeline config: {error}") from None
+    raise errors.InputError(f"{source}: invalid pipeline config: {error}") from None
   return config
 
 
@@ -90,6 +91,6 @@ def find_placeholders(config):
 def get_action_transformer_config(config):
   """Returns `config.model.action_transformer`, or raises naming the unset field."""
   if config.model.WhichOneof("model") != "action_transformer":
-    raise ValueError("model: expected `action_transformer { ... }` (the only meta-architecture); "
-                     f"got {config.model.WhichOneof('model')!r}")
+    raise errors.InputError("model: expected `action_transformer { ... }` (the only "
+                            f"meta-architecture); got {config.model.WhichOneof('model')!r}")
   return config.model.action_transformer

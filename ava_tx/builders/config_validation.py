@@ -1,9 +1,11 @@
 """Checks a pipeline config for invalid or contradictory values before anything is built.
 
-Every error is a ValueError whose message starts with the dotted path of the field at
-fault, e.g. `model.action_transformer.num_frames: must be a positive multiple of 8, got 12`.
+Every error is an `errors.InputError` (a ValueError) whose message starts with the dotted path
+of the field at fault, e.g.
+`model.action_transformer.num_frames: must be a positive multiple of 8, got 12`.
 """
 
+from ava_tx.core import errors
 from ava_tx.protos import action_transformer_pb2
 
 _I3D_ENDPOINTS = (
@@ -16,7 +18,7 @@ _HEAD = action_transformer_pb2.ActionTransformer
 
 def _check(condition, field, message):
   if not condition:
-    raise ValueError(f"{field}: {message}")
+    raise errors.InputError(f"{field}: {message}")
 
 
 def _unit_interval(value, field, *, closed_low=True, closed_high=True):
@@ -105,13 +107,14 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
              f"must be positive, got {getattr(tx, name)}")
     _unit_interval(tx.dropout_rate, f"{p}.action_transformer_head.dropout_rate", closed_high=False)
   elif config.HasField("action_transformer_head"):
-    raise ValueError(f"{p}.action_transformer_head: set, but head_type is "
-                     f"{_HEAD.HeadType.Name(config.head_type)}, which has no Action Transformer head")
+    raise errors.InputError(f"{p}.action_transformer_head: set, but head_type is "
+                            f"{_HEAD.HeadType.Name(config.head_type)}, which has no Action "
+                            "Transformer head")
   if config.head_type in (_HEAD.I3D, _HEAD.TX_I3D):
     _unit_interval(config.i3d_head.dropout_rate, f"{p}.i3d_head.dropout_rate", closed_high=False)
   elif config.HasField("i3d_head"):
-    raise ValueError(f"{p}.i3d_head: set, but head_type is "
-                     f"{_HEAD.HeadType.Name(config.head_type)}, which has no I3D head")
+    raise errors.InputError(f"{p}.i3d_head: set, but head_type is "
+                            f"{_HEAD.HeadType.Name(config.head_type)}, which has no I3D head")
 
   _check(not (config.use_groundtruth_boxes and config.use_external_proposals),
          f"{p}.use_external_proposals",
@@ -180,7 +183,7 @@ def validate_input_reader(config, prefix):
 def validate_pipeline_config(config):
   """Validates a whole `TrainEvalPipelineConfig`; raises ValueError naming the field."""
   if config.model.WhichOneof("model") != "action_transformer":
-    raise ValueError("model: expected `action_transformer { ... }`")
+    raise errors.InputError("model: expected `action_transformer { ... }`")
   validate_action_transformer(config.model.action_transformer)
   validate_train_config(config.train_config)
   if config.HasField("train_input_reader"):

@@ -2,6 +2,7 @@
 
 import inspect
 
+from ava_tx.core import errors
 from ava_tx.data import ava_annotations
 from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import parser as parser_lib
@@ -10,11 +11,11 @@ from ava_tx.data import parser as parser_lib
 def read_label_map_ids(input_config, num_classes, prefix):
   """AVA label ids of the model's classes (index i = i-th id), checked against num_classes."""
   if not input_config.label_map_path:
-    raise ValueError(f"{prefix}.label_map_path: required (it defines the model's classes)")
+    raise errors.InputError(f"{prefix}.label_map_path: required (it defines the model's classes)")
   entries = ava_annotations.read_label_map(input_config.label_map_path)
   ids = [entry.id for entry in entries]
   if len(ids) != num_classes:
-    raise ValueError(
+    raise errors.InputError(
         f"{prefix}.label_map_path: {input_config.label_map_path} has {len(ids)} classes but "
         f"model.action_transformer.num_classes is {num_classes}")
   return ids
@@ -60,7 +61,7 @@ def build_dataset_fn(input_config, model_config, *, global_batch_size, is_traini
       kwargs["sample_1_of_n_examples"] = sample_n
     unsupported = sorted(set(kwargs) - set(dataset_parameters))
     if unsupported:
-      raise ValueError(f"{prefix}: the input pipeline does not support {unsupported}")
+      raise errors.InputError(f"{prefix}: the input pipeline does not support {unsupported}")
     return dataset_lib.build_dataset(
         file_pattern=list(input_config.input_path), parser=parser, batch_size=batch_size,
         is_training=is_training, seed=seed, num_parallel_calls=input_config.num_parallel_calls,

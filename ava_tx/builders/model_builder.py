@@ -4,6 +4,7 @@ The only place model protos are read: every part below receives plain Python val
 """
 
 from ava_tx.builders import config_validation
+from ava_tx.core import errors
 from ava_tx.layers import action_transformer
 from ava_tx.layers import i3d_head
 from ava_tx.layers import rpn as rpn_lib
@@ -80,7 +81,7 @@ def build_head(config):
         num_logits=num_logits, num_box_classes=num_box_classes, mixed5_block=_mixed5_block(config),
         mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, i3d_dropout_rate=config.i3d_head.dropout_rate,
         **pooling, **_tx_kwargs(config), name="tx_i3d_head")
-  raise ValueError(f"model.action_transformer.head_type: unknown value {config.head_type}")
+  raise errors.InputError(f"model.action_transformer.head_type: unknown value {config.head_type}")
 
 
 def build_rpn(config, anchor_stride):
@@ -123,8 +124,8 @@ def build(model_config):
   """
   if isinstance(model_config, pipeline_pb2.DetectionModel):
     if model_config.WhichOneof("model") != "action_transformer":
-      raise ValueError("model: expected `action_transformer { ... }`, got "
-                       f"{model_config.WhichOneof('model')!r}")
+      raise errors.InputError("model: expected `action_transformer { ... }`, got "
+                              f"{model_config.WhichOneof('model')!r}")
     model_config = model_config.action_transformer
   if not isinstance(model_config, action_transformer_pb2.ActionTransformer):
     raise TypeError("model_config must be a DetectionModel or ActionTransformer message, got "

@@ -19,6 +19,7 @@ import re
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, Union
 
 from ava_tx.core import ava_constants
+from ava_tx.core import errors
 
 PathOrFile = Union[str, os.PathLike, io.TextIOBase]
 Key = tuple  # (video_id: str, timestamp: int)
@@ -26,7 +27,7 @@ Key = tuple  # (video_id: str, timestamp: int)
 _BOX_EPS = 1e-6  # Tolerance for coordinates written as e.g. 1.0000001.
 
 
-class AnnotationError(ValueError):
+class AnnotationError(errors.InputError):
   """A bad row or entry in an annotation file. `str()` names file and line."""
 
   def __init__(self, path, line, reason):

@@ -16,6 +16,7 @@ import dataclasses
 from typing import Iterator, Optional, Sequence
 
 from ava_tx.core import ava_constants
+from ava_tx.core import errors
 from ava_tx.core import standard_fields
 from ava_tx.data import video_frames
 
@@ -36,11 +37,11 @@ class ClipSettings:
 
   def __post_init__(self):
     if self.fps <= 0:
-      raise ValueError("fps must be > 0, got %r" % self.fps)
+      raise errors.InputError("fps must be > 0, got %r" % self.fps)
     if self.clip_frames < 1:
-      raise ValueError("clip_frames must be >= 1, got %r" % self.clip_frames)
+      raise errors.InputError("clip_frames must be >= 1, got %r" % self.clip_frames)
     if self.short_side < 0:
-      raise ValueError("short_side must be >= 0, got %r" % self.short_side)
+      raise errors.InputError("short_side must be >= 0, got %r" % self.short_side)
 
   def encoder(self):
     return video_frames.FrameEncoder(short_side=self.short_side, image_format=self.image_format,

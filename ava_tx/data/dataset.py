@@ -3,6 +3,7 @@
 import random
 from typing import Optional, Sequence, Union
 
+from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import decoder as decoder_lib
 from ava_tx.data import parser as parser_lib
@@ -21,7 +22,7 @@ def list_files(file_pattern: Union[str, Sequence[str]]) -> list:
   for pattern in patterns:
     matched = sorted(tf.io.gfile.glob(pattern.strip()))
     if not matched:
-      raise ValueError("input file pattern %r matches no files" % pattern)
+      raise errors.InputError("input file pattern %r matches no files" % pattern)
     files.extend(matched)
   return files
 
@@ -62,15 +63,15 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
     frames float32 [batch_size, num_frames, height, width, 3].
   """
   if batch_size < 1:
-    raise ValueError("batch_size must be >= 1, got %d" % batch_size)
+    raise errors.InputError("batch_size must be >= 1, got %d" % batch_size)
   repeat = is_training if repeat is None else repeat
   drop_remainder = is_training if drop_remainder is None else drop_remainder
   if seed is None:
     seed = random.SystemRandom().randrange(2**31)
   if not 0 <= shard_index < num_shards:
-    raise ValueError("shard_index must be in [0, %d), got %d" % (num_shards, shard_index))
+    raise errors.InputError("shard_index must be in [0, %d), got %d" % (num_shards, shard_index))
   if sample_1_of_n_examples < 1:
-    raise ValueError("sample_1_of_n_examples must be >= 1, got %d" % sample_1_of_n_examples)
+    raise errors.InputError("sample_1_of_n_examples must be >= 1, got %d" % sample_1_of_n_examples)
   files = list_files(file_pattern)
   shard_files = num_shards > 1 and len(files) >= num_shards
   if shard_files:

@@ -12,6 +12,7 @@ interrupted run resumes without duplicates. All paths go through tf.io.gfile (lo
 import json
 import os
 
+from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 
 _TMP_MARK = ".tmp-"
@@ -42,7 +43,7 @@ def assign_shards(video_ids, num_shards: int) -> list:
     list of num_shards lists of video ids (each sorted).
   """
   if num_shards < 1:
-    raise ValueError("num_shards must be >= 1, got %d" % num_shards)
+    raise errors.InputError("num_shards must be >= 1, got %d" % num_shards)
   shards = [[] for _ in range(num_shards)]
   for position, video_id in enumerate(sorted(set(video_ids))):
     shards[position % num_shards].append(video_id)
@@ -63,7 +64,7 @@ def check_or_write_settings(output_prefix: str, settings: dict, *, overwrite: bo
     if previous != json.loads(text):
       changed = sorted(k for k in set(previous) | set(settings)
                        if previous.get(k) != settings.get(k))
-      raise ValueError(
+      raise errors.InputError(
           "%s was written with other settings (differences in: %s). Use another output "
           "prefix, or --overwrite to delete the old shards." % (path, ", ".join(changed)))
     return

@@ -35,6 +35,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from ava_tx.core import errors
+
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".gif", ".mov", ".m4v", ".mpg", ".mpeg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 IMAGE_FORMATS = ("JPEG", "PNG")
@@ -67,7 +69,8 @@ def encode_image(rgb: np.ndarray, *, image_format: str = "JPEG", jpeg_quality: i
   elif image_format == "PNG":
     image.save(buffer, format="PNG", compress_level=6)
   else:
-    raise ValueError("image_format must be one of %s, got %r" % (IMAGE_FORMATS, image_format))
+    raise errors.InputError("image_format must be one of %s, got %r"
+                            % (IMAGE_FORMATS, image_format))
   return buffer.getvalue()
 
 
@@ -208,9 +211,10 @@ class FrameEncoder:
   def __init__(self, *, short_side: int = 0, image_format: str = "JPEG",
                jpeg_quality: int = 90):
     if image_format not in IMAGE_FORMATS:
-      raise ValueError("image_format must be one of %s, got %r" % (IMAGE_FORMATS, image_format))
+      raise errors.InputError("image_format must be one of %s, got %r"
+                              % (IMAGE_FORMATS, image_format))
     if not 1 <= jpeg_quality <= 100:
-      raise ValueError("jpeg_quality must be in [1, 100], got %d" % jpeg_quality)
+      raise errors.InputError("jpeg_quality must be in [1, 100], got %d" % jpeg_quality)
     self.short_side = short_side
     self.image_format = image_format
     self.jpeg_quality = jpeg_quality

@@ -21,6 +21,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from ava_tx.core import ava_constants
+from ava_tx.core import errors
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_frame_map
 
@@ -159,7 +160,7 @@ def main(argv=None) -> int:
         args.labelmap, args.groundtruth, args.detections, args.exclusions,
         max_detections_per_keyframe=(ava_constants.MAX_DETECTIONS_PER_KEYFRAME if args.cap50
                                      else None))
-  except (OSError, ValueError) as e:  # AnnotationError is a ValueError naming file and line.
+  except (OSError, errors.InputError) as e:  # AnnotationError names the file and line.
     print("ava_eval: error: %s" % e, file=sys.stderr)
     return 1
   print(format_result(result, label_map))

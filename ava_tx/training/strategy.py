@@ -18,6 +18,7 @@ import json
 import os
 from typing import Any, Mapping, Optional, Sequence
 
+from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 
 MIRRORED = "mirrored"
@@ -42,9 +43,9 @@ def parse_tf_config(environ: Optional[Mapping[str, str]] = None) -> dict[str, An
   try:
     config = json.loads(text)
   except json.JSONDecodeError as e:
-    raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {text[:200]!r}") from e
+    raise errors.InputError(f"TF_CONFIG is not valid JSON ({e}): {text[:200]!r}") from e
   if not isinstance(config, dict):
-    raise ValueError(f"TF_CONFIG must be a JSON object, got: {text[:200]!r}")
+    raise errors.InputError(f"TF_CONFIG must be a JSON object, got: {text[:200]!r}")
   return config
 
 
@@ -75,7 +76,7 @@ def build_strategy(*,
     ValueError: unknown `strategy_name`, bad TF_CONFIG, or `devices` that do not fit.
   """
   if strategy_name not in STRATEGY_NAMES:
-    raise ValueError(f"strategy_name must be one of {STRATEGY_NAMES}, got {strategy_name!r}")
+    raise errors.InputError(f"strategy_name must be one of {STRATEGY_NAMES}, got {strategy_name!r}")
   tf_config = parse_tf_config(environ)
   if num_workers_in_tf_config(tf_config) > 1:
     strategy_name = MULTI_WORKER_MIRRORED

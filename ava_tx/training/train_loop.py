@@ -35,6 +35,8 @@ import threading
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from ava_tx.core import errors
+from ava_tx.core.errors import NonFiniteLossError, TrainingInterruptedError
 from ava_tx.core.standard_fields import DetectionFields, InputFields, LossFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.training import optimizer as optimizer_lib
@@ -50,14 +52,6 @@ LossFn = Callable[..., Mapping[str, tf.Tensor]]
 StepHook = Callable[[int, Mapping[str, float]], None]
 
 _log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(RuntimeError):
-  """A loss became NaN or Inf; the message names the step and the loss."""
-
-
-class TrainingInterruptedError(RuntimeError):
-  """SIGTERM arrived; a checkpoint of the current step was written first."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,14 +93,14 @@ class TrainLoopConfig:
 
   def __post_init__(self):
     if self.num_steps < 0:
-      raise ValueError(f"num_steps must be >= 0, got {self.num_steps}")
+      raise errors.InputError(f"num_steps must be >= 0, got {self.num_steps}")
     for name in ("checkpoint_every_n", "max_checkpoints_to_keep", "summary_every_n",
                  "log_every_n", "max_images"):
       if getattr(self, name) <= 0:
-        raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        raise errors.InputError(f"{name} must be > 0, got {getattr(self, name)}")
     for name in ("l2_weight_decay", "gradient_clip_norm", "image_summary_every_n"):
       if getattr(self, name) < 0:
-        raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        raise errors.InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass(frozen=True)

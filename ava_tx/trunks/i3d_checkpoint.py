@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
 
@@ -98,9 +99,9 @@ def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
   later_endpoints = set(i3d.ENDPOINTS[last + 1:])
   prefix = scope.rstrip("/") + "/"
   if not any(name.startswith(prefix) for name in checkpoint_shapes):
-    raise ValueError(f"No variable of the checkpoint is under the scope {prefix!r}; "
-                     f"first names: {sorted(checkpoint_shapes)[:5]}.")
-  mapping, reshaped, renamed, ignored, errors = {}, [], [], [], []
+    raise errors.InputError(f"No variable of the checkpoint is under the scope {prefix!r}; "
+                            f"first names: {sorted(checkpoint_shapes)[:5]}.")
+  mapping, reshaped, renamed, ignored, problems = {}, [], [], [], []
   claimed_by = {}
   for name in sorted(checkpoint_shapes):
     if not name.startswith(prefix):
@@ -112,31 +113,31 @@ def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
       continue
     target = _trunk_name(relative)
     if target not in trunk_shapes:
-      errors.append(f"checkpoint variable {name} {list(checkpoint_shapes[name])} has no "
-                    f"InceptionI3D counterpart (looked for {target!r}).")
+      problems.append(f"checkpoint variable {name} {list(checkpoint_shapes[name])} has no "
+                      f"InceptionI3D counterpart (looked for {target!r}).")
       continue
     if target in claimed_by:
-      errors.append(f"checkpoint variables {claimed_by[target]} and {name} both map to "
-                    f"trunk variable {target!r}.")
+      problems.append(f"checkpoint variables {claimed_by[target]} and {name} both map to "
+                      f"trunk variable {target!r}.")
       continue
     ckpt_shape, trunk_shape = list(checkpoint_shapes[name]), list(trunk_shapes[target])
     if ckpt_shape != trunk_shape:
       if "/batch_norm/" in target and _is_unit_vector_layout(ckpt_shape, trunk_shape):
         reshaped.append(name)
       else:
-        errors.append(f"checkpoint variable {name} has shape {ckpt_shape} but trunk variable "
-                      f"{target!r} has shape {trunk_shape}.")
+        problems.append(f"checkpoint variable {name} has shape {ckpt_shape} but trunk variable "
+                        f"{target!r} has shape {trunk_shape}.")
         continue
     if target != relative:
       renamed.append(name)
     claimed_by[target] = name
     mapping[name] = target
   for target in sorted(set(trunk_shapes) - set(claimed_by)):
-    errors.append(f"trunk variable {target!r} {list(trunk_shapes[target])} is missing from "
-                  f"the checkpoint (expected {prefix}{target}).")
-  if errors:
-    raise ValueError(f"{len(errors)} problem(s) mapping the I3D checkpoint:\n  "
-                     + "\n  ".join(errors))
+    problems.append(f"trunk variable {target!r} {list(trunk_shapes[target])} is missing from "
+                    f"the checkpoint (expected {prefix}{target}).")
+  if problems:
+    raise errors.InputError(f"{len(problems)} problem(s) mapping the I3D checkpoint:\n  "
+                            + "\n  ".join(problems))
   return VariableMapping(mapping, tuple(reshaped), tuple(renamed), tuple(ignored))
 
 
@@ -259,8 +260,8 @@ def restore_endpoints(checkpoint_path: str, layers_by_endpoint: dict) -> list[st
     if not layer.weights:  # max pools
       continue
     if endpoint not in stored_endpoints:
-      raise ValueError(f"Checkpoint {checkpoint_path} has no endpoint {endpoint!r}; it holds "
-                       f"{sorted(stored_endpoints)}.")
+      raise errors.InputError(f"Checkpoint {checkpoint_path} has no endpoint {endpoint!r}; it "
+                              f"holds {sorted(stored_endpoints)}.")
     # Check every variable by name and shape first, so that errors name the variable.
     problems = []
     for path, variable in _object_paths(layer, endpoint + "/", {}, set()).items():
@@ -271,8 +272,9 @@ def restore_endpoints(checkpoint_path: str, layers_by_endpoint: dict) -> list[st
         problems.append(f"{path} has shape {variable.shape.as_list()} but the checkpoint has "
                         f"{list(stored_shape)}")
     if problems:
-      raise ValueError(f"Cannot restore endpoint {endpoint!r} from {checkpoint_path} "
-                       "(different depth_multiplier or layout?):\n  " + "\n  ".join(problems))
+      raise errors.InputError(f"Cannot restore endpoint {endpoint!r} from {checkpoint_path} "
+                              "(different depth_multiplier or layout?):\n  "
+                              + "\n  ".join(problems))
     to_restore[endpoint] = layer
   status = tf.train.Checkpoint(**to_restore).read(checkpoint_path)
   status.expect_partial()  # The checkpoint's other endpoints are not ours to restore.
