@@ -297,3 +297,24 @@ def test_command_line(tmp_path):
   bad = subprocess.run(cmd[:-4] + ["--seconds", "2"], cwd=REPO, capture_output=True, text=True,
                        timeout=120)
   assert bad.returncode == 2 and "seconds must be" in bad.stderr
+
+
+def test_rgb_to_yuv420p_known_colours_layout_and_round_trip():
+  rgb = np.zeros((4, 6, 3), np.uint8)
+  rgb[:2, :2] = (255, 255, 255)   # white block
+  rgb[:2, 2:4] = (255, 0, 0)      # red block
+  rgb[2:, :2] = [[(255, 0, 0), (0, 0, 0)], [(0, 0, 0), (0, 0, 0)]]  # 1/4 red, 3/4 black
+  yuv = writer.rgb_to_yuv420p(rgb)
+  assert yuv.shape == (6, 6) and yuv.dtype == np.uint8
+  y, u, v = yuv[:4], yuv[4:5].reshape(2, 3), yuv[5:6].reshape(2, 3)
+  # BT.601 limited range: white Y 235, black Y 16, red Y 81 U 90 V 240; neutral chroma 128.
+  np.testing.assert_array_equal(y[:2], [[235, 235, 81, 81, 16, 16]] * 2)
+  np.testing.assert_array_equal(y[2:, :2], [[81, 16], [16, 16]])
+  np.testing.assert_array_equal(u, [[128, 90, 128], [119, 128, 128]])  # 128 - 37.797 / 4
+  np.testing.assert_array_equal(v, [[128, 240, 128], [156, 128, 128]])  # 128 + 112 / 4
+  # A smooth image survives the round trip through the library's decoder-side conversion.
+  yy, xx = np.mgrid[0:72, 0:96]
+  smooth = np.stack([yy * 3, xx * 2, 255 - yy * 3], axis=-1).astype(np.uint8)
+  back = av.VideoFrame.from_ndarray(writer.rgb_to_yuv420p(smooth),
+                                    format="yuv420p").to_ndarray(format="rgb24")
+  assert np.abs(back.astype(int) - smooth).max() <= 6

@@ -104,10 +104,38 @@ def make_scene(config, index):
                                  num_frames=config.num_frames)
 
 
+def _mean_2x2(c):
+  return (c[0::2, 0::2] + c[0::2, 1::2] + c[1::2, 0::2] + c[1::2, 1::2]) / 4.0
+
+
+def rgb_to_yuv420p(rgb):
+  """uint8 [height, width, 3] RGB (even height and width) -> uint8 [height * 3 // 2, width]
+  yuv420p planes (Y, then U, then V), BT.601 limited range, chroma the mean of each 2x2 block.
+
+  Done here in float64 numpy, not by PyAV's rgb24 -> yuv420p reformat (libswscale): with that
+  path, one test process (tests/data/test_synth_ava.py, 2026-11-29, PyAV 18.1 / FFmpeg 8)
+  encoded the same seed's video into different bytes on the second generation, from frame 14
+  on in the bottom-right macroblock, reproducibly for that process layout and not in isolation;
+  the cause (the conversion or x264 reading padding it leaves) was not isolated. With the
+  conversion here the bytes are the same in every run tried.
+  """
+  x = rgb.astype(np.float64)
+  r, g, b = x[..., 0], x[..., 1], x[..., 2]
+  y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+  r2, g2, b2 = (_mean_2x2(c) for c in (r, g, b))
+  u = 128.0 + (-37.797 * r2 - 74.203 * g2 + 112.0 * b2) / 255.0
+  v = 128.0 + (112.0 * r2 - 93.786 * g2 - 18.214 * b2) / 255.0
+  height, width = rgb.shape[:2]
+  planes = [np.floor(p + 0.5).clip(0, 255).astype(np.uint8) for p in (y, u, v)]
+  return np.concatenate([planes[0], planes[1].reshape(height // 4, width),
+                         planes[2].reshape(height // 4, width)])
+
+
 def encode_video(path, frames, fps, *, crf=18):
   """Writes uint8 [num_frames, height, width, 3] RGB frames as H.264 (libx264, yuv420p) mp4.
 
-  Single-threaded x264 with fixed settings, so the same frames give the same bytes.
+  The colour conversion is ours (`rgb_to_yuv420p`) and x264 runs single-threaded with fixed
+  settings, so the same frames give the same bytes.
   """
   tmp = path + ".tmp.mp4"
   with av.open(tmp, mode="w") as container:
@@ -118,7 +146,7 @@ def encode_video(path, frames, fps, *, crf=18):
     stream.codec_context.thread_count = 1
     stream.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
     for i, rgb in enumerate(frames):
-      frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+      frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
       frame.pts = i
       for packet in stream.encode(frame):
         container.mux(packet)
