@@ -160,6 +160,9 @@ def _train_step(model, inputs):
 
 
 def test_frozen_batch_norm_keeps_moving_statistics_and_trains_beta():
+  # Seeded weights: unseeded, about 1 run in 8 (and seed 0) had a 4-channel unit whose ReLUs
+  # were all dead on this input, so that unit's beta got no gradient.
+  keras.utils.set_random_seed(1)
   model = i3d.InceptionI3D(final_endpoint="Mixed_3b", freeze_batch_norm=True, **TINY)
   inputs = tf.random.stateless_normal([2, 4, 16, 16, 3], seed=[3, 4]) * 3.0 + 1.0
   model.build(inputs.shape)
