@@ -1,11 +1,33 @@
 """Builds the tf.data input pipeline from an `InputReader` proto and the model config."""
 
 import inspect
+import os
 
 from ava_tx.core import errors
+from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_annotations
 from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import parser as parser_lib
+
+
+def _relative_hint(path):
+  if os.path.isabs(path) or "://" in path:
+    return ""
+  return f" (relative paths start from the current directory, {os.getcwd()})"
+
+
+def check_input_paths(input_config, prefix):
+  """Raises InputError naming the field if the label map is missing or an input_path pattern
+  matches no file."""
+  path = input_config.label_map_path
+  if path and not tf.io.gfile.exists(path):
+    raise errors.InputError(f"{prefix}.label_map_path: {path} does not exist{_relative_hint(path)}")
+  if not input_config.input_path:
+    raise errors.InputError(f"{prefix}.input_path: required (TFRecord shards or patterns)")
+  for pattern in input_config.input_path:
+    if not tf.io.gfile.glob(pattern):
+      raise errors.InputError(f"{prefix}.input_path: {pattern} matches no file"
+                              f"{_relative_hint(pattern)}")
 
 
 def read_label_map_ids(input_config, num_classes, prefix):
@@ -44,6 +66,7 @@ def build_dataset_fn(input_config, model_config, *, global_batch_size, is_traini
 
   With several input pipelines (multi-worker), each reads its own shard of the examples.
   """
+  check_input_paths(input_config, prefix)
   parser = build_parser(input_config, model_config, is_training=is_training, prefix=prefix)
   sample_n = sample_1_of_n_examples or input_config.sample_1_of_n_examples
   seed = input_config.seed or None
