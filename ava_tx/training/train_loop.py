@@ -190,12 +190,6 @@ def _first_replica(strategy, structure):
   return tf.nest.map_structure(lambda x: strategy.experimental_local_results(x)[0], structure)
 
 
-def _global_batch_size(strategy, batch) -> int:
-  """Clips in one global batch: replicas x the first local replica's leading dimension."""
-  first = tf.nest.flatten(_first_replica(strategy, batch))[0]
-  return strategy.num_replicas_in_sync * int(tf.shape(first)[0])
-
-
 class _ReplicaBatches:
   """This worker's tf.data iterator, dealt out to its replicas one per-replica batch each.
 
@@ -213,10 +207,14 @@ class _ReplicaBatches:
         input_pipeline_id=strategy_lib.worker_index(strategy),
         num_replicas_in_sync=strategy.num_replicas_in_sync)
     self.iterator = iter(dataset_fn(context))
+    self.global_batch_size = None  # Clips per global batch, known after the first next().
 
   def next(self):
     """The next global batch as per-replica values (raises StopIteration at the end)."""
     batches = [next(self.iterator) for _ in range(self.num_local_replicas)]
+    if self.global_batch_size is None:  # Training batches drop remainders: fixed size.
+      per_replica = int(tf.shape(tf.nest.flatten(batches[0])[0])[0])
+      self.global_batch_size = per_replica * self.strategy.num_replicas_in_sync
     return self.strategy.experimental_distribute_values_from_function(
         lambda ctx: batches[ctx.replica_id_in_sync_group % self.num_local_replicas])
 
@@ -409,7 +407,7 @@ def train_loop(*,
       _check_finite(step + 1, losses, cfg.model_dir)
       step = int(optimizer.iterations.numpy())
       window.steps += 1
-      window.clips += _global_batch_size(strategy, batch)
+      window.clips += data.global_batch_size
       window.clipped_steps += float(clipped)
       if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
         window = summaries.write_scalars(writer, step, losses, learning_rate=learning_rate,

@@ -5,14 +5,15 @@
 MODE:
   mirrored  two logical CPU devices (set before TensorFlow creates its devices); trains with a
             2-replica and a 1-replica MirroredStrategy at the same global batch and prints
-            `RESULT {"two": [...], "one": [...]}`, each a list of per-step total losses
-            followed by the final variables.
+            `RESULT {"two": {...}, "one": {...}}`, each with the per-step total losses, the
+            final variables and the clips/s over steps/s ratio of every scalar summary.
   train     trains with the default strategy (MultiWorkerMirrored when TF_CONFIG names
             several workers), printing `STEP n` after each step (sleeping SLEEP seconds, to
             give the caller time to kill it) and finally `RESULT {...}`.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -49,6 +50,18 @@ def run_training(strategy, model_dir, num_steps, *, hooks=(), checkpoint_every_n
   return result, variables
 
 
+def _clips_per_step(model_dir):
+  """clips_per_sec / steps_per_sec of each scalar summary the run wrote, in step order."""
+  values = {}
+  train_dir = os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR)
+  for name in os.listdir(train_dir):
+    for event in tf.compat.v1.train.summary_iterator(os.path.join(train_dir, name)):
+      for value in event.summary.value:
+        values.setdefault(event.step, {})[value.tag] = float(tf.make_ndarray(value.tensor))
+  return [v["clips_per_sec"] / v["steps_per_sec"] for _, v in sorted(values.items())
+          if "clips_per_sec" in v]
+
+
 def _print(*args):
   print(*args, flush=True)
 
@@ -69,7 +82,8 @@ def main(argv):
       _, variables = run_training(
           strategy, f"{model_dir}/{name}", num_steps,
           hooks=[lambda step, l: losses.append(l[LossFields.total_loss])])
-      output[name] = dict(losses=losses, variables=variables)
+      output[name] = dict(losses=losses, variables=variables,
+                          clips_per_step=_clips_per_step(f"{model_dir}/{name}"))
     _print("RESULT", json.dumps(output))
   elif mode == "train":
     strategy = strategy_lib.build_strategy()

@@ -61,6 +61,9 @@ def test_two_replicas_match_one_replica_at_same_global_batch(tmp_path):
   np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
   _assert_same_variables(two["variables"], one["variables"])
   assert two["losses"][-1] < two["losses"][0]
+  # clips/s counts the global batch (2 replicas x 2 clips, or 1 x 4); summaries every 2 steps.
+  assert two["clips_per_step"] == pytest.approx([4.0] * 3)
+  assert one["clips_per_step"] == pytest.approx([4.0] * 3)
 
 
 @pytest.mark.slow
