@@ -1,7 +1,6 @@
 """Builds the tf.data input pipeline from an `InputReader` proto and the model config."""
 
 import inspect
-import os
 
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
@@ -10,24 +9,14 @@ from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import parser as parser_lib
 
 
-def _relative_hint(path):
-  if os.path.isabs(path) or "://" in path:
-    return ""
-  return f" (relative paths start from the current directory, {os.getcwd()})"
-
-
 def check_input_paths(input_config, prefix):
   """Raises InputError naming the field if the label map is missing or an input_path pattern
-  matches no file."""
+  matches no file (before anything is built)."""
   path = input_config.label_map_path
   if path and not tf.io.gfile.exists(path):
-    raise errors.InputError(f"{prefix}.label_map_path: {path} does not exist{_relative_hint(path)}")
-  if not input_config.input_path:
-    raise errors.InputError(f"{prefix}.input_path: required (TFRecord shards or patterns)")
-  for pattern in input_config.input_path:
-    if not tf.io.gfile.glob(pattern):
-      raise errors.InputError(f"{prefix}.input_path: {pattern} matches no file"
-                              f"{_relative_hint(pattern)}")
+    raise errors.InputError(f"{prefix}.label_map_path: {path} does not exist"
+                            f"{dataset_lib.relative_path_hint(path)}")
+  dataset_lib.list_files(list(input_config.input_path), field=f"{prefix}.input_path")
 
 
 def read_label_map_ids(input_config, num_classes, prefix):

@@ -1,5 +1,6 @@
 """The tf.data input pipeline: shards -> decoded, parsed, batched examples."""
 
+import os
 import random
 from typing import Optional, Sequence, Union
 
@@ -11,18 +12,29 @@ from ava_tx.data import parser as parser_lib
 AUTOTUNE = -1  # tf.data.AUTOTUNE
 
 
-def list_files(file_pattern: Union[str, Sequence[str]]) -> list:
+def relative_path_hint(path: str) -> str:
+  """For error messages: where a relative `path` is resolved from ("" if it is absolute)."""
+  if os.path.isabs(path) or "://" in path:
+    return ""
+  return f" (relative paths start from the current directory, {os.getcwd()})"
+
+
+def list_files(file_pattern: Union[str, Sequence[str]], *,
+               field: str = "input file pattern") -> list:
   """Sorted files matching one or more glob patterns (a list, or one string with commas).
 
   Raises:
-    ValueError: if a pattern matches no file (the message names it).
+    errors.InputError: if a pattern matches no file; the message starts with `field` (e.g. the
+      config field the patterns come from) and names the pattern.
   """
   patterns = file_pattern.split(",") if isinstance(file_pattern, str) else list(file_pattern)
+  if not patterns:
+    raise errors.InputError(f"{field}: required (TFRecord shards or glob patterns)")
   files = []
   for pattern in patterns:
     matched = sorted(tf.io.gfile.glob(pattern.strip()))
     if not matched:
-      raise errors.InputError("input file pattern %r matches no files" % pattern)
+      raise errors.InputError(f"{field}: {pattern} matches no file{relative_path_hint(pattern)}")
     files.extend(matched)
   return files
 

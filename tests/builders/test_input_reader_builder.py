@@ -36,5 +36,6 @@ def test_missing_label_map_and_unmatched_input_path_name_the_field(tmp_path, mon
     input_reader_builder.check_input_paths(
         _reader(f'label_map_path: "label_map.pbtxt" input_path: "{absolute}"'), "x")
   assert str(error.value) == f"x.input_path: {absolute} matches no file"
-  with pytest.raises(errors.InputError, match=r"^x\.input_path: required"):
+  with pytest.raises(errors.InputError,
+                     match=r"^x\.input_path: required \(TFRecord shards or glob patterns\)$"):
     input_reader_builder.check_input_paths(_reader('label_map_path: "label_map.pbtxt"'), "x")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from ava_tx.core import errors
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_clips
@@ -107,9 +108,10 @@ def test_training_pipeline_is_deterministic_with_a_seed(shards):
 
 
 def test_no_matching_files():
-  with pytest.raises(ValueError, match="matches no files"):
+  with pytest.raises(errors.InputError) as error:
     dataset_lib.build_dataset(file_pattern="/nonexistent/x-*", parser=_parser(), batch_size=1,
                               is_training=False)
+  assert str(error.value) == "input file pattern: /nonexistent/x-* matches no file"
 
 
 def test_sharded_and_subsampled_pipelines(shards):
