@@ -32,9 +32,6 @@ flags.DEFINE_integer("sample_1_of_n_eval_examples", None, "Evaluate one example 
 flags.DEFINE_integer("checkpoint_every_n", None, "Checkpoint every N steps (overrides the config).")
 flags.DEFINE_bool("record_summaries", True, "Write TensorBoard summaries during training.")
 FLAGS = flags.FLAGS
-# Reported as one line without a traceback; anything else is a bug and keeps its traceback.
-USER_FACING_ERRORS = (errors.InputError, FileNotFoundError, errors.NonFiniteLossError,
-                      errors.TrainingInterruptedError)
 
 
 def main(argv):
@@ -63,10 +60,10 @@ def main(argv):
 
 
 def run_guarded(argv, main_fn=main) -> int:
-  """Runs `main_fn(argv)`; a USER_FACING_ERRORS exception becomes one stderr line and exit 1."""
+  """Runs `main_fn(argv)`; an `errors.USER_ERRORS` exception becomes one stderr line and exit 1."""
   try:
     return main_fn(argv)
-  except USER_FACING_ERRORS as error:
+  except errors.USER_ERRORS as error:
     print(f"model_main_tf2: error: {error}", file=sys.stderr)
     return 1
 

@@ -52,7 +52,7 @@ def main(argv):
   try:
     run(checkpoint=_CHECKPOINT.value, output_dir=_OUTPUT_DIR.value,
         final_endpoint=_FINAL_ENDPOINT.value, scope=_SCOPE.value)
-  except (FileNotFoundError, errors.InputError) as e:
+  except errors.USER_ERRORS as e:
     sys.exit(f"convert_i3d_checkpoint: error: {e}")
 
 

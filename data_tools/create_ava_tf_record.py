@@ -62,7 +62,7 @@ def main(argv):
         num_workers=FLAGS.num_workers, label_map=FLAGS.label_map,
         person_boxes_csv=FLAGS.person_boxes_csv, min_person_score=FLAGS.min_person_score,
         skip_bad_rows=FLAGS.skip_bad_rows, overwrite=FLAGS.overwrite)
-  except (errors.InputError, FileNotFoundError) as e:
+  except errors.USER_ERRORS as e:
     print("error: %s" % e, file=sys.stderr)
     return 1
   print(ava_conversion.format_summary(summary))

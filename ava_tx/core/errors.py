@@ -1,10 +1,9 @@
-"""Error types the command lines report as one line (no traceback), exiting non-zero.
+"""Errors that the command lines report as one line (no traceback) and exit 1 on.
 
-`InputError` is raised for a problem in what the user gave (a config file or field, a flag, an
-annotation or data file, an environment variable such as TF_CONFIG), with a message that names
-the file, row, field or flag. The command lines print such errors as one line and exit non-zero;
-any other exception is a bug and keeps its traceback. It subclasses ValueError, so callers that
-catch ValueError keep working.
+`InputError` is a problem in what the user gave: a config file or field, a flag, an annotation
+or data file, an environment variable such as TF_CONFIG; its message names the file, row, field
+or flag. It subclasses ValueError, so callers that catch ValueError keep working. The training
+stops below are reported the same way. Any other exception is a bug and keeps its traceback.
 """
 
 
@@ -18,3 +17,8 @@ class NonFiniteLossError(RuntimeError):
 
 class TrainingInterruptedError(RuntimeError):
   """SIGTERM arrived during training; a checkpoint of the current step was written first."""
+
+
+# What every command line catches and prints as `PROGRAM: error: MESSAGE` (missing files
+# included: their message names the path).
+USER_ERRORS = (InputError, FileNotFoundError, NonFiniteLossError, TrainingInterruptedError)

@@ -160,7 +160,7 @@ def main(argv=None) -> int:
         args.labelmap, args.groundtruth, args.detections, args.exclusions,
         max_detections_per_keyframe=(ava_constants.MAX_DETECTIONS_PER_KEYFRAME if args.cap50
                                      else None))
-  except (OSError, errors.InputError) as e:  # AnnotationError names the file and line.
+  except (OSError, *errors.USER_ERRORS) as e:  # AnnotationError names the file and line.
     print("ava_eval: error: %s" % e, file=sys.stderr)
     return 1
   print(format_result(result, label_map))
