@@ -112,12 +112,9 @@ def rgb_to_yuv420p(rgb):
   """uint8 [height, width, 3] RGB (even height and width) -> uint8 [height * 3 // 2, width]
   yuv420p planes (Y, then U, then V), BT.601 limited range, chroma the mean of each 2x2 block.
 
-  Done here in float64 numpy, not by PyAV's rgb24 -> yuv420p reformat (libswscale): with that
-  path, one test process (tests/data/test_synth_ava.py, 2026-11-29, PyAV 18.1 / FFmpeg 8)
-  encoded the same seed's video into different bytes on the second generation, from frame 14
-  on in the bottom-right macroblock, reproducibly for that process layout and not in isolation;
-  the cause (the conversion or x264 reading padding it leaves) was not isolated. With the
-  conversion here the bytes are the same in every run tried.
+  Done in numpy rather than by PyAV's reformat (libswscale): through that path one test
+  process (PyAV 18.1 / FFmpeg 8) encoded the same frames into different bytes on a second call;
+  the cause was not isolated. With this conversion the bytes have been the same in every run.
   """
   x = rgb.astype(np.float64)
   r, g, b = x[..., 0], x[..., 1], x[..., 2]
