@@ -13,7 +13,6 @@ MODE:
 """
 
 import json
-import os
 import sys
 import time
 
@@ -23,6 +22,7 @@ from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
 from tests.training import fake_detection_model as fake
+from tests.training import summary_events
 
 GLOBAL_BATCH = 4
 
@@ -52,14 +52,9 @@ def run_training(strategy, model_dir, num_steps, *, hooks=(), checkpoint_every_n
 
 def _clips_per_step(model_dir):
   """clips_per_sec / steps_per_sec of each scalar summary the run wrote, in step order."""
-  values = {}
-  train_dir = os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR)
-  for name in os.listdir(train_dir):
-    for event in tf.compat.v1.train.summary_iterator(os.path.join(train_dir, name)):
-      for value in event.summary.value:
-        values.setdefault(event.step, {})[value.tag] = float(tf.make_ndarray(value.tensor))
-  return [v["clips_per_sec"] / v["steps_per_sec"] for _, v in sorted(values.items())
-          if "clips_per_sec" in v]
+  summaries = summary_events.read_summaries(model_dir)
+  clips, steps = summaries["clips_per_sec"], summaries["steps_per_sec"]
+  return [summary_events.scalar(clips[s]) / summary_events.scalar(steps[s]) for s in sorted(clips)]
 
 
 def _print(*args):

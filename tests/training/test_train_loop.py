@@ -14,6 +14,7 @@ from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
 from tests.training import fake_detection_model as fake
+from tests.training import summary_events
 
 GLOBAL_BATCH = 4
 ACTION_LOSS = LossFields.action_classification_loss
@@ -47,16 +48,6 @@ def _checkpoint_values(path):
           if "model" in name or "optimizer" in name}
 
 
-def _scalar_summaries(model_dir):
-  values = {}
-  train_dir = os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR)
-  for name in os.listdir(train_dir):
-    for event in tf.compat.v1.train.summary_iterator(os.path.join(train_dir, name)):
-      for value in event.summary.value:
-        values.setdefault(value.tag, {})[event.step] = value
-  return values
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
   """12 steps in one go, with image summaries; records the losses."""
@@ -82,23 +73,23 @@ def test_trains_and_checkpoints(uninterrupted):
 
 def test_summaries(uninterrupted):
   model_dir, _, losses = uninterrupted
-  summaries = _scalar_summaries(str(model_dir))
+  summaries = summary_events.read_summaries(str(model_dir))
   for tag in list(losses[1]) + ["learning_rate", "steps_per_sec", "clips_per_sec",
                                 "gradient_global_norm", "gradient_clipped_fraction",
                                 "keyframe_detections"]:
     assert tag in summaries, (tag, sorted(summaries))
-  scalar = lambda tag, s: float(tf.make_ndarray(summaries[tag][s].tensor))
+  scalar = lambda tag, s: summary_events.scalar(summaries[tag][s])
   # Video clips per second: steps per second times the global batch (one summary per step).
   for s in range(1, 13):
     assert scalar("clips_per_sec", s) == pytest.approx(GLOBAL_BATCH * scalar("steps_per_sec", s))
     assert scalar("gradient_clipped_fraction", s) == 0.0  # no clipping configured
-  learning_rate = {s: float(tf.make_ndarray(v.tensor)) for s, v in
+  learning_rate = {s: summary_events.scalar(v) for s, v in
                    summaries["learning_rate"].items()}
   # The rate used by step s (global step s - 1 before it): warmup 0.05 -> 0.5 over 3 steps.
   assert learning_rate[1] == pytest.approx(0.05)
   assert learning_rate[2] == pytest.approx(0.2)
   assert learning_rate[4] == pytest.approx(0.5)
-  total = {s: float(tf.make_ndarray(v.tensor)) for s, v in
+  total = {s: summary_events.scalar(v) for s, v in
            summaries[LossFields.total_loss].items()}
   assert total[7] == pytest.approx(losses[7][LossFields.total_loss])
   assert sorted(summaries["keyframe_detections"]) == [6, 12]
@@ -176,8 +167,8 @@ def test_loss_scaling_and_clipping(tmp_path):
   assert [l[LossFields.total_loss] for l in scaled] == pytest.approx(
       [l[LossFields.total_loss] for l in plain], rel=1e-6)
   _run(tmp_path / "clipped", num_steps=4, gradient_clip_norm=1e-3, l2_weight_decay=0.01)
-  summaries = _scalar_summaries(str(tmp_path / "clipped"))
-  clipped = [float(tf.make_ndarray(v.tensor))
+  summaries = summary_events.read_summaries(str(tmp_path / "clipped"))
+  clipped = [summary_events.scalar(v)
              for v in summaries["gradient_clipped_fraction"].values()]
   assert clipped == [1.0] * 4
   assert train_loop.WEIGHT_DECAY_LOSS in summaries
