@@ -9,6 +9,7 @@ import os
 from google.protobuf import text_format
 
 from ava_tx.core import errors
+from ava_tx.core import file_io
 from ava_tx.protos import pipeline_pb2
 
 PIPELINE_CONFIG_NAME = "pipeline.config"
@@ -53,19 +54,10 @@ def load_pipeline_config(path):
 
 
 def save_pipeline_config(config, directory):
-  """Writes `config` as `directory/pipeline.config` (atomically for local paths); returns the path."""
-  path = os.path.join(directory, PIPELINE_CONFIG_NAME)
-  text = text_format.MessageToString(config)
-  if "://" in directory:
-    with _open(path, "w") as f:
-      f.write(text)
-    return path
-  os.makedirs(directory, exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, path)
-  return path
+  """Writes `config` as `directory/pipeline.config` atomically (local or remote); returns the path."""
+  path = file_io.join(directory, PIPELINE_CONFIG_NAME)
+  file_io.makedirs(directory)
+  return file_io.write_text(path, text_format.MessageToString(config))
 
 
 def find_placeholders(config):

@@ -20,6 +20,7 @@ from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, Union
 
 from ava_tx.core import ava_constants
 from ava_tx.core import errors
+from ava_tx.core import file_io
 
 PathOrFile = Union[str, os.PathLike, io.TextIOBase]
 Key = tuple  # (video_id: str, timestamp: int)
@@ -134,11 +135,19 @@ def _name_of(path_or_file):
 
 
 def _read_text(path_or_file):
-  if isinstance(path_or_file, (str, os.PathLike)):
-    with open(path_or_file, "r", newline="", encoding="utf-8") as f:
-      return f.read()
-  text = path_or_file.read()
-  return text.decode("utf-8") if isinstance(text, bytes) else text
+  """The file's text; AnnotationError (naming the file and line) if it is not UTF-8."""
+  try:
+    if isinstance(path_or_file, (str, os.PathLike)):
+      with open(path_or_file, "rb") as f:
+        return f.read().decode("utf-8")
+    text = path_or_file.read()
+    return text.decode("utf-8") if isinstance(text, bytes) else text
+  except UnicodeDecodeError as e:
+    data = e.object if isinstance(e.object, bytes) else b""
+    line = data[:e.start].count(b"\n") + 1 if data else "?"
+    raise AnnotationError(_name_of(path_or_file), line,
+                          "not UTF-8 text (byte 0x%02x at offset %d): is this the right file?"
+                          % (data[e.start] if data else 0, e.start)) from None
 
 
 def _csv_rows(path_or_file):
@@ -405,7 +414,7 @@ def write_detections(path_or_file: PathOrFile,
   x1,y1,x2,y2 order, `%.6f` floats, no header.
 
   Args:
-    path_or_file: destination path (written atomically via a temporary name) or open text file.
+    path_or_file: destination path, local or remote (written atomically via a temporary name) or open text file.
     detections: DetectionRows, or a mapping as returned by `read_detections`.
 
   Returns:
@@ -415,10 +424,7 @@ def write_detections(path_or_file: PathOrFile,
           else list(detections))
   text = "".join(format_detection_row(r) + "\n" for r in rows)
   if isinstance(path_or_file, (str, os.PathLike)):
-    tmp = os.fspath(path_or_file) + ".tmp-%d" % os.getpid()
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-      f.write(text)
-    os.replace(tmp, path_or_file)
+    file_io.write_text(os.fspath(path_or_file), text)
   else:
     path_or_file.write(text)
   return len(rows)

@@ -4,18 +4,20 @@ Layout for an output prefix P and N shards:
   P-00000-of-0000N ... P-(N-1)-of-0000N   the shards (file pattern `P-?????-of-?????`)
   <shard>.stats.json                      what went into the shard (written before the rename)
   P.settings.json                         conversion settings; a rerun must match them
-A shard is written to `<shard>.tmp-<pid>` and renamed only when complete, so a visible shard
-is always whole. A rerun skips shards that exist and deletes leftover temporaries, so an
-interrupted run resumes without duplicates. All paths go through tf.io.gfile (local or gs://).
+A shard is written to `<shard>.tmp-<pid>-<random>` and renamed only when complete, so a visible
+shard is always whole. A rerun skips shards that exist and deletes leftover temporaries, so an
+interrupted run resumes without duplicates. All paths go through tf.io.gfile or `file_io`
+(local or gs://; ram:// in the tests).
 """
 
 import json
 import os
 
 from ava_tx.core import errors
+from ava_tx.core import file_io
 from ava_tx.core.tf_setup import tf
 
-_TMP_MARK = ".tmp-"
+_TMP_MARK = file_io.TMP_MARK
 
 
 def shard_path(output_prefix: str, shard_index: int, num_shards: int) -> str:
@@ -71,17 +73,8 @@ def check_or_write_settings(output_prefix: str, settings: dict, *, overwrite: bo
   if overwrite:
     for old in tf.io.gfile.glob(shard_file_pattern(output_prefix) + "*"):
       tf.io.gfile.remove(old)
-  parent = os.path.dirname(output_prefix)
-  if parent:
-    tf.io.gfile.makedirs(parent)
-  _write_atomically(path, text)
-
-
-def _write_atomically(path, text):
-  tmp = path + _TMP_MARK + str(os.getpid())
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(text)
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  file_io.makedirs(os.path.dirname(output_prefix))
+  file_io.write_text(path, text)
 
 
 def completed_shards(output_prefix: str, num_shards: int) -> set:
@@ -119,7 +112,7 @@ class AtomicShardWriter:
 
   def __init__(self, path: str):
     self.path = path
-    self.tmp_path = path + _TMP_MARK + str(os.getpid())
+    self.tmp_path = file_io.temporary_path(path)
     self.num_records = 0
     self._writer = None
     self._committed = False
@@ -135,7 +128,7 @@ class AtomicShardWriter:
   def commit(self, stats: dict) -> None:
     """Closes the temporary, writes the stats file, then renames the shard into place."""
     self._writer.close()
-    _write_atomically(stats_path(self.path), json.dumps(stats, indent=1, sort_keys=True))
+    file_io.write_text(stats_path(self.path), json.dumps(stats, indent=1, sort_keys=True))
     tf.io.gfile.rename(self.tmp_path, self.path, overwrite=True)
     self._committed = True
 

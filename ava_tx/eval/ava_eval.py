@@ -13,7 +13,6 @@ Pure Python + NumPy (no TensorFlow).
 """
 
 import argparse
-import json
 import math
 import sys
 from typing import Mapping, Optional
@@ -22,6 +21,7 @@ import numpy as np
 
 from ava_tx.core import ava_constants
 from ava_tx.core import errors
+from ava_tx.core import file_io
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_frame_map
 
@@ -129,10 +129,8 @@ def _nan_to_none(value):
 
 
 def write_json(path, data) -> None:
-  """Writes `data` as indented JSON; NaN becomes null (valid JSON)."""
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(_nan_to_none(data), f, indent=2, sort_keys=True)
-    f.write("\n")
+  """Writes `data` as indented JSON, atomically (local or remote); NaN becomes null."""
+  file_io.write_json(path, _nan_to_none(data))
 
 
 def parse_arguments(argv=None):

@@ -13,17 +13,18 @@ pycocotools (no TensorFlow).
   * person localization AP at IoU 0.5 and 0.75 (localization_ap, pycocotools);
   * mAP by person box area and by number of people in the keyframe (breakdowns);
 and, when `output_dir` is set, writes the detections CSV in the official format (one row per
-box and class, `%04d` timestamps) and a metrics JSON file. It returns a flat {name: float} for
+box and class, `%04d` timestamps) and a metrics JSON file, each atomically through `file_io`
+(so output_dir may be gs://). It returns a flat {name: float} for
 TensorBoard.
 """
 
 import math
-import os
 from typing import Hashable, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ava_tx.core import ava_constants
+from ava_tx.core import file_io
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_eval, ava_frame_map, breakdowns, localization_ap
@@ -270,8 +271,8 @@ class AvaEvaluator:
 
     if self._output_dir:
       suffix = "" if global_step is None else "_step_%d" % int(global_step)
-      os.makedirs(self._output_dir, exist_ok=True)
-      csv_path = os.path.join(self._output_dir, "detections%s.csv" % suffix)
+      file_io.makedirs(self._output_dir)
+      csv_path = file_io.join(self._output_dir, "detections%s.csv" % suffix)
       self.write_detections_csv(csv_path)
       report = ava_eval.result_json(result, self._label_map)
       report.update(
@@ -284,25 +285,21 @@ class AvaEvaluator:
           by_box_area=[b.to_dict() for b in by_area],
           by_num_people=[b.to_dict() for b in by_people],
           scalars=metrics)
-      json_path = os.path.join(self._output_dir, "metrics%s.json" % suffix)
-      tmp = json_path + ".tmp-%d" % os.getpid()
-      ava_eval.write_json(tmp, report)
-      os.replace(tmp, json_path)
+      ava_eval.write_json(file_io.join(self._output_dir, "metrics%s.json" % suffix), report)
     return {k: float(v) for k, v in metrics.items()}
 
   def write_detections_csv(self, path: str) -> int:
     """Writes every processed detection in the official layout (one row per box and model
-    class, `%04d` timestamps, x1,y1,x2,y2, `%.6f`), atomically. Returns the row count."""
-    tmp = path + ".tmp-%d" % os.getpid()
+    class, `%04d` timestamps, x1,y1,x2,y2, `%.6f`), atomically (local or remote path).
+    Returns the row count."""
     count = 0
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with file_io.atomic_write(path) as f:
       for (video_id, timestamp), (boxes, _, action_scores) in self._detections.items():
         rows = [ava_annotations.DetectionRow(video_id, timestamp, tuple(float(v) for v in box),
                                              int(label), float(score))
                 for box, scores in zip(boxes, action_scores)
                 for label, score in zip(self._class_ids, scores)]
         count += ava_annotations.write_detections(f, rows)
-    os.replace(tmp, path)
     return count
 
   @classmethod

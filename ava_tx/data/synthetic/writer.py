@@ -12,11 +12,13 @@ import dataclasses
 import fractions
 import json
 import os
+import tempfile
 
 import av
 import numpy as np
 
 from ava_tx.core import ava_constants
+from ava_tx.core import file_io
 from ava_tx.data.synthetic import classes
 from ava_tx.data.synthetic import labels as labels_lib
 from ava_tx.data.synthetic import render
@@ -132,9 +134,17 @@ def encode_video(path, frames, fps, *, crf=18):
   """Writes uint8 [num_frames, height, width, 3] RGB frames as H.264 (libx264, yuv420p) mp4.
 
   The colour conversion is ours (`rgb_to_yuv420p`) and x264 runs single-threaded with fixed
-  settings, so the same frames give the same bytes.
+  settings, so the same frames give the same bytes. PyAV encodes to a local file: for a remote
+  `path` (gs://) the video is encoded in a local temporary directory and then copied; either way
+  `path` appears only once complete.
   """
-  tmp = path + ".tmp.mp4"
+  if file_io.is_remote(path):
+    with tempfile.TemporaryDirectory(prefix="ava_tx_video_") as local_dir:
+      local = os.path.join(local_dir, os.path.basename(path))
+      encode_video(local, frames, fps, crf=crf)
+      file_io.copy_into_place(local, path)
+    return
+  tmp = file_io.temporary_path(path) + ".mp4"  # PyAV picks the container from the extension.
   with av.open(tmp, mode="w") as container:
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height = frames.shape[2], frames.shape[1]
@@ -149,7 +159,7 @@ def encode_video(path, frames, fps, *, crf=18):
         container.mux(packet)
     for packet in stream.encode():
       container.mux(packet)
-  os.replace(tmp, path)
+  file_io.rename(tmp, path)
 
 
 def _format_box(box):
@@ -216,7 +226,7 @@ def generate_video(config, index, output_dir):
   excluded_rng = np.random.default_rng([config.seed, index, 1])
   boxes_rng = np.random.default_rng([config.seed, index, 2])
   result = VideoResult(video_id, config.split_of(index), [], [], [], collections.Counter(), 0, 0,
-                       statistics.CueCounter(), os.path.getsize(path))
+                       statistics.CueCounter(), file_io.size(path))
   for timestamp in config.keyframe_timestamps():
     k = config.keyframe_frame_index(timestamp)
     key = "%s,%s" % (video_id, ava_constants.format_timestamp(timestamp))
@@ -238,10 +248,7 @@ def generate_video(config, index, output_dir):
 
 
 def _write_text(path, lines):
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8", newline="") as f:
-    f.writelines(lines)
-  os.replace(tmp, path)
+  file_io.write_text(path, "".join(lines))
 
 
 def output_paths(output_dir):
@@ -268,7 +275,7 @@ def generate_dataset(config, output_dir, *, num_workers=1, progress=None):
     keyframes, boxes and per-class labels, single-frame cue table, video bytes.
   """
   config.validate()
-  os.makedirs(os.path.join(output_dir, VIDEO_DIR), exist_ok=True)
+  file_io.makedirs(os.path.join(output_dir, VIDEO_DIR))
   indices = range(config.num_videos)
   results = []
   if num_workers > 1:
