@@ -22,6 +22,7 @@ from ava_tx.core import errors
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.data import ava_annotations
+from ava_tx.data import record_reader
 from ava_tx.eval import evaluator as evaluator_lib
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
@@ -59,6 +60,31 @@ def label_names(label_map_path):
   return {i: entry.name for i, entry in enumerate(ava_annotations.read_label_map(label_map_path))}
 
 
+class SkippedRecordsReporter:
+  """Step hook: logs and writes to the training summaries (`data/...` under model_dir/train)
+  what `skip_corrupt_records` skipped, whenever it changes and every `every_n` steps."""
+
+  def __init__(self, summary_dir, every_n, record_summaries=True):
+    self._writer = (tf.summary.create_file_writer(summary_dir) if record_summaries
+                    else tf.summary.create_noop_writer())
+    self._every_n = max(int(every_n), 1)
+    self._last = record_reader.SKIPPED.as_dict()
+
+  def __call__(self, step, losses=None):
+    del losses
+    counts = record_reader.SKIPPED.as_dict()
+    if counts != self._last:
+      _log.warning("step %d: skipped so far: %d corrupt shard reads, %d records, %d bytes "
+                   "(skip_corrupt_records is on)", step, counts["corrupt_shards"],
+                   counts["skipped_records"], counts["skipped_bytes"])
+    if counts != self._last or step % self._every_n == 0:
+      with self._writer.as_default(step=step):
+        for name, value in counts.items():
+          tf.summary.scalar("data/" + name, value)
+      self._writer.flush()
+    self._last = counts
+
+
 def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_every_n=None,
           record_summaries=True, step_hooks=()):
   """Trains (or resumes training) as the pipeline config says. Returns a TrainResult."""
@@ -79,6 +105,10 @@ def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_e
   loop_config = train_builder.build_loop_config(
       train_config, model_dir=model_dir, num_steps=num_steps,
       checkpoint_every_n=checkpoint_every_n, record_summaries=record_summaries)
+  if config.train_input_reader.skip_corrupt_records:
+    step_hooks = (*step_hooks, SkippedRecordsReporter(
+        os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR), loop_config.summary_every_n,
+        record_summaries and strategy_lib.is_chief(strategy)))
   return train_loop.train_loop(
       strategy=strategy,
       model_fn=lambda: model_builder.build(model_config),

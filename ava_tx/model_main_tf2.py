@@ -13,12 +13,11 @@ Multi-worker: set TF_CONFIG on every worker; MultiWorkerMirroredStrategy is then
 
 import json
 import logging
-import sys
 
 from absl import app
 from absl import flags
 
-from ava_tx.core import errors
+from ava_tx.core import command_line
 
 flags.DEFINE_string("pipeline_config_path", None, "Path to the pipeline.config file.")
 flags.DEFINE_string("model_dir", None, "Where checkpoints, summaries and eval output are written.")
@@ -60,12 +59,9 @@ def main(argv):
 
 
 def run_guarded(argv, main_fn=main) -> int:
-  """Runs `main_fn(argv)`; an `errors.USER_ERRORS` exception becomes one stderr line and exit 1."""
-  try:
-    return main_fn(argv)
-  except errors.USER_ERRORS as error:
-    print(f"model_main_tf2: error: {error}", file=sys.stderr)
-    return 1
+  """Runs `main_fn(argv)`; errors in the user's input become one stderr line and exit 1
+  (`command_line.run_guarded`; --verbose adds the traceback)."""
+  return command_line.run_guarded("model_main_tf2", main_fn, argv)
 
 
 def run():

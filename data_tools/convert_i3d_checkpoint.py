@@ -13,6 +13,7 @@ import sys
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from ava_tx.core import errors
 from ava_tx.trunks import i3d
 from ava_tx.trunks import i3d_checkpoint
@@ -58,4 +59,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["checkpoint", "output_dir"])
-  app.run(main)
+  app.run(command_line.guarded("convert_i3d_checkpoint", main))

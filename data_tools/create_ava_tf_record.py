@@ -12,13 +12,11 @@ Rerunning the same command after an interruption resumes: complete shards are ke
 unfinished ones are redone. Missing or unreadable videos are reported by name at the end.
 """
 
-import sys
-
 from absl import app
 from absl import flags
 
 from ava_tx.core import ava_constants
-from ava_tx.core import errors
+from ava_tx.core import command_line
 from ava_tx.data import ava_annotations
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
@@ -51,23 +49,19 @@ flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
 
 def main(argv):
   del argv
-  try:
-    settings = ava_clips.ClipSettings(
-        fps=FLAGS.fps, clip_frames=FLAGS.clip_frames, segment_start=FLAGS.segment_start,
-        short_side=FLAGS.short_side, image_format=FLAGS.image_format,
-        jpeg_quality=FLAGS.jpeg_quality)
-    summary = ava_conversion.convert(
-        annotations_csv=FLAGS.annotations_csv, video_dir=FLAGS.video_dir,
-        output_prefix=FLAGS.output_prefix, num_shards=FLAGS.num_shards, settings=settings,
-        num_workers=FLAGS.num_workers, label_map=FLAGS.label_map,
-        person_boxes_csv=FLAGS.person_boxes_csv, min_person_score=FLAGS.min_person_score,
-        skip_bad_rows=FLAGS.skip_bad_rows, overwrite=FLAGS.overwrite)
-  except errors.USER_ERRORS as e:
-    print("error: %s" % e, file=sys.stderr)
-    return 1
+  settings = ava_clips.ClipSettings(
+      fps=FLAGS.fps, clip_frames=FLAGS.clip_frames, segment_start=FLAGS.segment_start,
+      short_side=FLAGS.short_side, image_format=FLAGS.image_format,
+      jpeg_quality=FLAGS.jpeg_quality)
+  summary = ava_conversion.convert(
+      annotations_csv=FLAGS.annotations_csv, video_dir=FLAGS.video_dir,
+      output_prefix=FLAGS.output_prefix, num_shards=FLAGS.num_shards, settings=settings,
+      num_workers=FLAGS.num_workers, label_map=FLAGS.label_map,
+      person_boxes_csv=FLAGS.person_boxes_csv, min_person_score=FLAGS.min_person_score,
+      skip_bad_rows=FLAGS.skip_bad_rows, overwrite=FLAGS.overwrite)
   print(ava_conversion.format_summary(summary))
   return 2 if summary["videos_failed"] else 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(command_line.guarded("create_ava_tf_record", main))

@@ -12,6 +12,7 @@ import time
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from ava_tx.data.synthetic import classes
 from ava_tx.data.synthetic import writer
 
@@ -90,4 +91,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(command_line.guarded("synth_ava", main))

@@ -79,6 +79,7 @@ def build_dataset_fn(input_config, model_config, *, global_batch_size, is_traini
         is_training=is_training, seed=seed, num_parallel_calls=input_config.num_parallel_calls,
         shuffle_buffer_size=input_config.shuffle_buffer_size,
         cycle_length=input_config.cycle_length,
+        skip_corrupt_records=input_config.skip_corrupt_records,
         repeat=input_config.repeat if is_training else False, **kwargs)
 
   return dataset_fn

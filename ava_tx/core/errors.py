@@ -6,6 +6,10 @@ or flag. It subclasses ValueError, so callers that catch ValueError keep working
 stops below are reported the same way. Any other exception is a bug and keeps its traceback.
 """
 
+import re
+import sys
+from typing import Optional
+
 
 class InputError(ValueError):
   """Bad user input; the message names what and where (file, row, field or flag)."""
@@ -19,6 +23,59 @@ class TrainingInterruptedError(RuntimeError):
   """SIGTERM arrived during training; a checkpoint of the current step was written first."""
 
 
+CORRUPT_SHARD_MARK = "CorruptShardError:"
+"""Starts the message of the error that `ava_tx.data.record_reader` raises inside tf.data (as an
+InvalidArgumentError) for a corrupt or truncated shard; `user_error_message` extracts it."""
+
+
 # What every command line catches and prints as `PROGRAM: error: MESSAGE` (missing files
 # included: their message names the path).
 USER_ERRORS = (InputError, FileNotFoundError, NonFiniteLossError, TrainingInterruptedError)
+
+
+# TensorFlow errors that are about the user's files, not bugs (by class name, so this module
+# does not import TensorFlow).
+_TF_FILE_ERRORS = ("NotFoundError", "PermissionDeniedError", "DataLossError",
+                   "UnimplementedError", "AlreadyExistsError")
+_BRACKETED = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _tf_error_text(error) -> str:
+  """One line of a tf.errors.OpError message, without the function-node and op decorations."""
+  text = getattr(error, "message", str(error))
+  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+  text = re.sub(r"\s*\[\[\{\{node [^]]*\]\]", "", text)
+  text = re.sub(r"\s*\[Op:[^]]*\].*$", "", text, flags=re.S)
+  return " ".join(text.split())
+
+
+def _corrupt_shard_text(text: str) -> str:
+  """`assertion failed: [CorruptShardError:] [path] [...]` -> `CorruptShardError: path ...`."""
+  start = text.find(CORRUPT_SHARD_MARK)
+  parts = _BRACKETED.findall(text[max(text.rfind("[", 0, start), 0):])
+  return " ".join(p.strip() for p in parts if p.strip()) if parts else text[start:]
+
+
+def user_error_message(error) -> Optional[str]:
+  """The one-line message for an error in the user's input or files, or None for a bug.
+
+  User errors: `USER_ERRORS`, OSError (permission denied, a directory where a file is
+  expected, ...; the message names the path), a path that is not valid UTF-8 (TensorFlow's
+  file functions need UTF-8), TensorFlow's file errors (not found, permission denied, data
+  loss, unknown file system) and the corrupt-shard error of `ava_tx.data.record_reader`.
+  """
+  if isinstance(error, (*USER_ERRORS, OSError)):
+    return " ".join(str(error).split()) or type(error).__name__
+  if isinstance(error, UnicodeEncodeError) and isinstance(error.object, str) and any(
+      0xDC80 <= ord(c) <= 0xDCFF for c in error.object):
+    return (f"path {ascii(error.object)} is not valid UTF-8: TensorFlow's file functions need "
+            "UTF-8 paths; rename the file or directory")
+  tf_errors = sys.modules.get("tensorflow.python.framework.errors_impl")
+  if tf_errors is None or not isinstance(error, tf_errors.OpError):
+    return None
+  text = _tf_error_text(error)
+  if CORRUPT_SHARD_MARK in text:
+    return _corrupt_shard_text(text)
+  if type(error).__name__ in _TF_FILE_ERRORS:
+    return text
+  return None

@@ -8,6 +8,7 @@ from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import decoder as decoder_lib
 from ava_tx.data import parser as parser_lib
+from ava_tx.data import record_reader
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE
 
@@ -44,7 +45,8 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
                   num_parallel_calls: int = AUTOTUNE, shuffle_buffer_size: int = 256,
                   cycle_length: int = 8, repeat: Optional[bool] = None,
                   drop_remainder: Optional[bool] = None, prefetch: int = AUTOTUNE,
-                  num_shards: int = 1, shard_index: int = 0, sample_1_of_n_examples: int = 1):
+                  num_shards: int = 1, shard_index: int = 0, sample_1_of_n_examples: int = 1,
+                  skip_corrupt_records: bool = False):
   """Builds the input pipeline over the converter's shards.
 
   Training: files shuffled (seeded), read `cycle_length` at a time in parallel (interleave),
@@ -69,6 +71,9 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
       input pipelines): every num_shards-th file from shard_index when there are at least
       num_shards files, else every num_shards-th example.
     sample_1_of_n_examples: keep one example in n (evaluation subsampling), in stream order.
+    skip_corrupt_records: a corrupt or truncated shard is skipped from the bad record on,
+      with a warning naming it, and counted in `record_reader.SKIPPED`; without it the
+      pipeline fails with an error naming the shard and offset (see record_reader).
 
   Returns:
     tf.data.Dataset of dicts of InputFields tensors with a leading batch_size dimension, e.g.
@@ -88,7 +93,9 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
   shard_files = num_shards > 1 and len(files) >= num_shards
   if shard_files:
     files = files[shard_index::num_shards]
-  dataset = tf.data.Dataset.from_tensor_slices(files)
+  sizes, record_counts = record_reader.shard_metadata(files)
+  dataset = tf.data.Dataset.from_tensor_slices(
+      (files, tf.constant(sizes, tf.int64), tf.constant(record_counts, tf.int64)))
   if is_training:
     dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   if repeat:
@@ -96,9 +103,9 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
   cycle_length = max(1, min(cycle_length, len(files)))
   read_parallelism = (num_parallel_calls if num_parallel_calls == AUTOTUNE
                       else min(num_parallel_calls, cycle_length))
-  dataset = dataset.interleave(
-      tf.data.TFRecordDataset, cycle_length=cycle_length, num_parallel_calls=read_parallelism,
-      deterministic=True)
+  dataset = record_reader.read_shards(dataset, cycle_length=cycle_length,
+                                      num_parallel_calls=read_parallelism,
+                                      skip_corrupt=skip_corrupt_records)
   if num_shards > 1 and not shard_files:
     dataset = dataset.shard(num_shards, shard_index)
   if sample_1_of_n_examples > 1:
@@ -116,7 +123,7 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
 
   dataset = dataset.map(parse, num_parallel_calls=num_parallel_calls, deterministic=True)
   dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-  options = tf.data.Options()
+  options = record_reader.external_state_options()
   options.deterministic = True
   dataset = dataset.with_options(options)
   return dataset.prefetch(prefetch)

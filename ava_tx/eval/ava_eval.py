@@ -20,7 +20,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from ava_tx.core import ava_constants
-from ava_tx.core import errors
+from ava_tx.core import command_line
 from ava_tx.core import file_io
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_frame_map
@@ -148,23 +148,26 @@ def parse_arguments(argv=None):
                       help="Keep only the %d highest-scoring detection rows per keyframe "
                       "(official since March 2019)." % ava_constants.MAX_DETECTIONS_PER_KEYFRAME)
   parser.add_argument("--output_json", default=None, help="Also write the results as JSON here.")
+  parser.add_argument("--verbose", action="store_true",
+                      help="On an error in the input, also print the Python traceback.")
   return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-  args = parse_arguments(argv)
-  try:
-    result, label_map = evaluate_csv_files(
-        args.labelmap, args.groundtruth, args.detections, args.exclusions,
-        max_detections_per_keyframe=(ava_constants.MAX_DETECTIONS_PER_KEYFRAME if args.cap50
-                                     else None))
-  except (OSError, *errors.USER_ERRORS) as e:  # AnnotationError names the file and line.
-    print("ava_eval: error: %s" % e, file=sys.stderr)
-    return 1
+def _run(args) -> int:
+  result, label_map = evaluate_csv_files(
+      args.labelmap, args.groundtruth, args.detections, args.exclusions,
+      max_detections_per_keyframe=(ava_constants.MAX_DETECTIONS_PER_KEYFRAME if args.cap50
+                                   else None))
   print(format_result(result, label_map))
   if args.output_json:
     write_json(args.output_json, result_json(result, label_map))
   return 0
+
+
+def main(argv=None) -> int:
+  """Errors in the input (AnnotationError names the file and line) print one line, exit 1."""
+  args = parse_arguments(argv)
+  return command_line.run_guarded("ava_eval", _run, args, verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""The error policy every command line shares: one line for the user's mistakes, tracebacks for bugs.
+
+An error in what the user gave (`errors.user_error_message` decides: a missing, empty or
+unreadable file, a directory where a file is expected, a file of the wrong format, an
+unwritable output, a path that is not UTF-8, a corrupt shard, a bad config field) prints
+`PROGRAM: error: MESSAGE` on stderr and exits 1; with `--verbose` the traceback is printed
+first. Ctrl-C outside training prints `PROGRAM: interrupted` and exits 130. Any other
+exception is a bug and propagates with its traceback.
+
+  from ava_tx.core import command_line
+  def main(argv): ...
+  if __name__ == "__main__":
+    app.run(command_line.guarded("my_command", main))
+
+Importing this module defines the absl flag `--verbose` (argparse commands pass `verbose=`).
+"""
+
+import sys
+import traceback
+from typing import Callable, Optional, Sequence
+
+from absl import flags
+
+from ava_tx.core import errors
+
+VERBOSE = flags.DEFINE_bool("verbose", False,
+                            "On an error in the input, also print the Python traceback.")
+
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C.
+
+
+def _verbose_flag() -> bool:
+  return bool(flags.FLAGS.is_parsed() and VERBOSE.value)
+
+
+def run_guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]], argv,
+                *, verbose: Optional[bool] = None) -> int:
+  """Runs `main_fn(argv)` under the policy above; returns its exit code (None counts as 0).
+
+  Args:
+    program: name printed before "error:".
+    main_fn: the command's main.
+    argv: passed to main_fn.
+    verbose: print tracebacks of user errors too (default: the --verbose flag).
+  """
+  verbose = _verbose_flag() if verbose is None else verbose
+  try:
+    code = main_fn(argv)
+  except KeyboardInterrupt:
+    print(f"{program}: interrupted", file=sys.stderr)
+    return INTERRUPTED_EXIT_CODE
+  except Exception as error:  # pylint: disable=broad-except
+    message = errors.user_error_message(error)
+    if message is None:
+      raise
+    if verbose:
+      traceback.print_exc()
+    print(f"{program}: error: {message}", file=sys.stderr)
+    return 1
+  return 0 if code is None else int(code)
+
+
+def guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]]):
+  """`argv -> exit code`: `main_fn` under `run_guarded`, for `absl.app.run`."""
+  return lambda argv: run_guarded(program, main_fn, argv)

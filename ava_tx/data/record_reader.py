@@ -1,0 +1,157 @@
+"""Reads TFRecord shards so that a corrupt or truncated shard is named, or skipped and counted.
+
+TensorFlow's TFRecord reader stops at the first record whose length or CRC is wrong ("corrupted
+record at 12") without naming the file, and cannot resynchronise after it. Here each shard is
+read on its own inside the interleave: its records are followed by an end marker, and a scan
+adds up the bytes read (each record takes its length + 16 bytes of framing). At the end marker
+a whole shard has been read to its last byte; otherwise the shard is corrupt at that offset
+(which is the offset TensorFlow reports). Then either
+
+  * the pipeline fails with an `InvalidArgumentError` whose message carries
+    `errors.CORRUPT_SHARD_MARK`, the shard and the offset (`errors.user_error_message` turns
+    it into one line), or
+  * with `skip_corrupt=True` (input_reader `skip_corrupt_records`), the rest of that shard is
+    skipped, a warning naming the shard is printed, and `SKIPPED` counts the shards, the
+    records lost (known when the converter's `<shard>.stats.json` gives the shard's record
+    count) and the bytes lost, for the training summaries.
+
+Uncompressed TFRecords only (what the converter writes).
+"""
+
+import sys
+
+from ava_tx.core import errors
+from ava_tx.core.tf_setup import tf
+from ava_tx.data import tfrecord_writer
+
+RECORD_FRAMING_BYTES = 16  # uint64 length, uint32 CRC of the length, data, uint32 CRC of data.
+
+
+class SkippedRecords:
+  """Process-wide counts of what `skip_corrupt` dropped (cumulative over epochs and readers).
+
+  Counted when the reader reaches a corrupt shard, which may be a little ahead of the batches
+  the training loop has consumed (prefetching).
+  """
+
+  def __init__(self):
+    self._variables = None
+
+  def _create(self):
+    if self._variables is None:
+      with tf.init_scope():
+        self._variables = {
+            name: tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_" + name)
+            for name in ("shards", "records", "bytes")}
+    return self._variables
+
+  def add(self, *, records, num_bytes):
+    """Graph-mode update for one corrupt shard (`records` < 0 when unknown)."""
+    variables = self._create()
+    return tf.group(variables["shards"].assign_add(1),
+                    variables["records"].assign_add(tf.maximum(records, 0)),
+                    variables["bytes"].assign_add(num_bytes))
+
+  def as_dict(self) -> dict:
+    """{"corrupt_shards": n, "skipped_records": n, "skipped_bytes": n} as Python ints."""
+    if self._variables is None:
+      return {"corrupt_shards": 0, "skipped_records": 0, "skipped_bytes": 0}
+    return {"corrupt_shards": int(self._variables["shards"].numpy()),
+            "skipped_records": int(self._variables["records"].numpy()),
+            "skipped_bytes": int(self._variables["bytes"].numpy())}
+
+
+SKIPPED = SkippedRecords()
+
+
+def shard_metadata(files):
+  """(sizes in bytes, record counts from the converter's stats files or -1) of `files`."""
+  sizes, counts = [], []
+  for path in files:
+    sizes.append(tf.io.gfile.stat(path).length)
+    stats = tfrecord_writer.read_shard_stats(path)
+    counts.append(int(stats["keyframes"]) if stats and "keyframes" in stats else -1)
+  return sizes, counts
+
+
+def _scan_offsets(records):
+  """(record, is_end) -> (record, is_end, offset of the record, records before it)."""
+
+  def step(state, item):
+    offset, count = state
+    record, is_end = item
+    length = tf.cast(tf.strings.length(record), tf.int64) + RECORD_FRAMING_BYTES
+    new_state = (offset + tf.where(is_end, tf.constant(0, tf.int64), length),
+                 count + tf.where(is_end, tf.constant(0, tf.int64), tf.constant(1, tf.int64)))
+    return new_state, (record, is_end, offset, count)
+
+  return records.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), step)
+
+
+def _on_corrupt(path, offset, size, records_read, expected_records, skip_corrupt):
+  """The side effect at the end marker of a shard that was not read to its end."""
+  if not skip_corrupt:
+    return tf.debugging.Assert(False, [
+        errors.CORRUPT_SHARD_MARK, path, "is corrupt or truncated: TensorFlow cannot read the "
+        "record at byte offset", offset, "of", size, "(after", records_read, "records). "
+        "Re-create the shard, or set skip_corrupt_records: true in the input reader to skip "
+        "the rest of it."], summarize=-1)
+  lost = tf.where(expected_records >= 0, expected_records - records_read, -1)
+  text = tf.strings.join([
+      "WARNING: skipping corrupt TFRecord shard ", path, " from byte offset ",
+      tf.strings.as_string(offset), " of ", tf.strings.as_string(size), " (records read: ",
+      tf.strings.as_string(records_read), ", records lost: ",
+      tf.where(lost >= 0, tf.strings.as_string(lost), "unknown"), ")"])
+  printed = tf.print(text, output_stream=sys.stderr)  # One string tensor prints unquoted.
+  with tf.control_dependencies([printed]):
+    return SKIPPED.add(records=lost, num_bytes=size - offset)
+
+
+def read_shard(path, size, expected_records, *, skip_corrupt: bool):
+  """Dataset of one shard's serialized records (string []); see the module doc.
+
+  Args:
+    path: string [] shard path.
+    size: int64 [] its size in bytes.
+    expected_records: int64 [] its record count, or -1 if unknown.
+    skip_corrupt: skip the rest of a corrupt shard (counted) instead of failing.
+  """
+  size, expected_records = tf.cast(size, tf.int64), tf.cast(expected_records, tf.int64)
+  records = tf.data.TFRecordDataset(path).ignore_errors()  # Ends at the first bad record.
+  items = records.map(lambda r: (r, tf.constant(False))).concatenate(
+      tf.data.Dataset.from_tensors((tf.constant(b""), tf.constant(True))))
+
+  def keep(record, is_end, offset, count):
+    del record
+    corrupt = tf.logical_and(is_end, tf.not_equal(offset, size))
+    effect = tf.cond(corrupt, lambda: tf.group(_on_corrupt(path, offset, size, count,
+                                                           expected_records, skip_corrupt)),
+                     tf.no_op)
+    with tf.control_dependencies([effect]):
+      return tf.logical_not(is_end)
+
+  return _scan_offsets(items).filter(keep).map(lambda record, *unused: record)
+
+
+def read_shards(files, *, cycle_length, num_parallel_calls, skip_corrupt=False,
+                deterministic=True):
+  """Interleaves the records of a dataset of shard paths; see the module doc.
+
+  Args:
+    files: tf.data.Dataset of (path string [], size int64 [], expected_records int64 []), e.g.
+      from `shard_metadata`.
+    cycle_length, num_parallel_calls: as in `tf.data.Dataset.interleave`.
+    skip_corrupt: skip (and count in `SKIPPED`) the rest of a corrupt shard instead of failing.
+  """
+  return files.interleave(
+      lambda path, size, count: read_shard(path, size, count, skip_corrupt=skip_corrupt),
+      cycle_length=cycle_length, num_parallel_calls=num_parallel_calls,
+      deterministic=deterministic)
+
+
+def external_state_options():
+  """tf.data options under which the counters and the warning do not stop the training loop
+  from checkpointing the iterator (the counters are not part of the iterator's state)."""
+  options = tf.data.Options()
+  options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
+  return options
