@@ -20,7 +20,8 @@ class NonFiniteLossError(RuntimeError):
 
 
 class TrainingInterruptedError(RuntimeError):
-  """SIGTERM arrived during training; a checkpoint of the current step was written first."""
+  """SIGTERM or SIGINT arrived during training; a checkpoint of the current step was written
+  first."""
 
 
 CORRUPT_SHARD_MARK = "CorruptShardError:"

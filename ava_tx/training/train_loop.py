@@ -31,6 +31,7 @@ import math
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -74,8 +75,8 @@ class TrainLoopConfig:
       on resume; the checkpoint then holds shuffle buffers, and pipelines with py_function
       cannot be stored: turn it off for those).
     log_every_n: log losses every N steps.
-    save_on_sigterm: on SIGTERM, finish the current step, write a checkpoint and raise
-      `TrainingInterruptedError` (single-worker runs, main thread only).
+    save_on_sigterm: on SIGTERM or SIGINT (Ctrl-C), finish the current step, write a
+      checkpoint and raise `TrainingInterruptedError` (single-worker runs, main thread only).
   """
   model_dir: str
   num_steps: int
@@ -379,7 +380,7 @@ def train_loop(*,
     fine_tune_fn(model)
 
   def save() -> str:
-    path = manager.save(checkpoint_number=optimizer.iterations)
+    path = manager.save(checkpoint_number=optimizer.iterations, options=_save_options())
     if not chief:
       tf.io.gfile.rmtree(write_dir)
     return path
@@ -395,7 +396,7 @@ def train_loop(*,
   window = summaries.RateWindow(start_time)
   losses: dict[str, float] = {}
   last_path = latest
-  with _sigterm_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
+  with _stop_signal_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
     while step < cfg.num_steps:
       try:
         batch = data.next()
@@ -427,8 +428,8 @@ def train_loop(*,
       if sigterm["set"]:
         writer.flush()
         raise TrainingInterruptedError(
-            f"SIGTERM received: stopped after training step {step} and saved {last_path}; "
-            "run the same command again to resume.")
+            f"{sigterm['set']} received: stopped after training step {step} and saved "
+            f"{last_path}; run the same command again to resume.")
   if cfg.num_steps > 0 and (last_path is None or _checkpoint_step(last_path) < step):
     last_path = save()  # e.g. resumed past num_steps without a final checkpoint
   writer.flush()
@@ -440,24 +441,52 @@ def train_loop(*,
                      steps_per_sec=steps_run / elapsed if steps_run else 0.0)
 
 
+CHECKPOINT_WRITE_DELAY_ENV = "AVA_TX_TEST_CHECKPOINT_WRITE_DELAY_SECS"
+"""TEST ONLY: seconds to sleep inside every checkpoint write, after the checkpoint's files are
+written and before the `checkpoint` state file records them, so that a test can kill training
+at that moment (tests/reliability/test_kill_and_resume.py). Never set it otherwise."""
+
+
+def _save_options():
+  """CheckpointOptions; with the test-only delay, a write callback that sleeps."""
+  delay = float(os.environ.get(CHECKPOINT_WRITE_DELAY_ENV) or 0)
+  if delay <= 0:
+    return None
+
+  def sleep_inside_write(save_path):
+    print(f"TEST HOOK: inside the checkpoint write of {save_path}, sleeping {delay:g} s",
+          file=sys.stderr, flush=True)
+    time.sleep(delay)
+
+  return tf.train.CheckpointOptions(experimental_write_callbacks=[sleep_inside_write])
+
+
 @contextlib.contextmanager
-def _sigterm_flag(enabled: bool):
-  """Yields {"set": bool}, set to True by SIGTERM while inside (when enabled)."""
-  flag = {"set": False}
+def _stop_signal_flag(enabled: bool):
+  """Yields {"set": None or the signal's name}, set by SIGTERM or SIGINT (Ctrl-C) while inside
+  (when enabled): the loop then saves a checkpoint after the current step and stops. A second
+  Ctrl-C interrupts at once (the previous SIGINT handler is back after the first)."""
+  flag = {"set": None}
   if not enabled or threading.current_thread() is not threading.main_thread():
     yield flag
     return
+  previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
 
   def handler(signum, frame):
-    del signum, frame
-    _log.warning("SIGTERM received: saving a checkpoint after the current step.")
-    flag["set"] = True
+    del frame
+    name = signal.Signals(signum).name
+    _log.warning("%s received: saving a checkpoint after the current step.", name)
+    flag["set"] = name
+    if signum == signal.SIGINT:
+      signal.signal(signal.SIGINT, previous[signal.SIGINT])
 
-  previous = signal.signal(signal.SIGTERM, handler)
+  for signum in previous:
+    signal.signal(signum, handler)
   try:
     yield flag
   finally:
-    signal.signal(signal.SIGTERM, previous)
+    for signum, old in previous.items():
+      signal.signal(signum, old)
 
 
 _CHECKPOINT_STEP = re.compile(r"-(\d+)$")
@@ -505,7 +534,14 @@ def evaluate_checkpoints(*,
                                             timeout=timeout_secs):
     step = _checkpoint_step(path)
     _log.info("Evaluating %s (step %d)", path, step)
-    results.append((step, evaluate_fn(path, step)))
+    try:
+      results.append((step, evaluate_fn(path, step)))
+    except tf.errors.NotFoundError:
+      if tf.io.gfile.exists(path + ".index"):
+        raise
+      # The trainer deleted it (max_checkpoints_to_keep) while it was being evaluated.
+      _log.warning("%s was deleted by the trainer during its evaluation; skipped (keep more "
+                   "checkpoints, train_config.max_checkpoints_to_keep, to evaluate each).", path)
     if final_step is not None and step >= final_step:
       break
   return results
