@@ -152,7 +152,13 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
   model = model_builder.build(model_config)
   # Deferred restoration: each variable takes its checkpointed value as the first call creates
   # it; whether everything matched is checked once the variables exist.
-  status = tf.train.Checkpoint(model=model).read(checkpoint_path).expect_partial()
+  try:
+    status = tf.train.Checkpoint(model=model).read(checkpoint_path).expect_partial()
+  except tf.errors.OpError as e:
+    if isinstance(e, tf.errors.NotFoundError):
+      raise  # e.g. deleted by the trainer meanwhile (evaluate_checkpoints skips it).
+    raise errors.InputError(f"{checkpoint_path}: not a readable checkpoint ({e.message})"
+                            ) from None
   detect = tf.function(lambda batch: train_loop.compute_detections(model, batch))
   evaluator = build_evaluator(config, output_dir)
   restored = False

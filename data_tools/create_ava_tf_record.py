@@ -44,7 +44,6 @@ flags.DEFINE_enum("image_format", "JPEG", ["JPEG", "PNG"], "Stored image format.
 flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality, 1-100.")
 flags.DEFINE_bool("skip_bad_rows", False, "Skip and count bad CSV rows instead of failing.")
 flags.DEFINE_bool("overwrite", False, "Delete existing shards of this prefix first.")
-flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
 
 
 def main(argv):
@@ -64,4 +63,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
   app.run(command_line.guarded("create_ava_tf_record", main))

@@ -34,7 +34,6 @@ _EXCLUDED_FRACTION = flags.DEFINE_float(
     "Probability that a keyframe is listed as excluded (its ground truth is left out).")
 _CRF = flags.DEFINE_integer("crf", _DEFAULTS.crf, "libx264 constant rate factor (quality).")
 _NUM_WORKERS = flags.DEFINE_integer("num_workers", 1, "Processes rendering videos in parallel.")
-flags.mark_flag_as_required("output_dir")
 
 
 def _format_summary(summary, seconds_taken, num_frames):
@@ -91,4 +90,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.mark_flag_as_required("output_dir")
   app.run(command_line.guarded("synth_ava", main))

@@ -45,12 +45,20 @@ def load_pipeline_config(path):
 
   Raises:
     FileNotFoundError: the file does not exist (the message names it).
-    ValueError: the text does not parse; the message names the file, line and column.
+    errors.InputError: the file is empty, not text, or does not parse; the message names the
+      file (and the line and column).
   """
   if not _exists(path):
     raise FileNotFoundError(f"pipeline config not found: {path}")
-  with _open(path, "r") as f:
-    return parse_pipeline_config(f.read(), source=path)
+  try:
+    with _open(path, "r") as f:
+      text = f.read()
+  except UnicodeDecodeError as e:
+    raise errors.InputError(f"{path}: not a text-format pipeline config (byte {e.start} is "
+                            "not UTF-8)") from None
+  if not text.strip():
+    raise errors.InputError(f"{path}: the pipeline config is empty")
+  return parse_pipeline_config(text, source=path)
 
 
 def save_pipeline_config(config, directory):

@@ -33,6 +33,23 @@ def _verbose_flag() -> bool:
   return bool(flags.FLAGS.is_parsed() and VERBOSE.value)
 
 
+def _has_surrogates(text: str) -> bool:
+  """True if `text` holds bytes that were not UTF-8 (Python decodes them to surrogates)."""
+  return any(0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def _check_flags_are_utf8() -> None:
+  """InputError naming the first parsed absl flag whose value is not valid UTF-8: TensorFlow's
+  file functions cannot open such paths (they fail deep inside with a TypeError)."""
+  if not flags.FLAGS.is_parsed():
+    return
+  for name in sorted(flags.FLAGS):
+    value = flags.FLAGS[name].value
+    if isinstance(value, str) and _has_surrogates(value):
+      raise errors.InputError(f"--{name}={ascii(value)[1:-1]}: not valid UTF-8; TensorFlow's "
+                              "file functions need UTF-8 paths: rename the file or directory")
+
+
 def run_guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]], argv,
                 *, verbose: Optional[bool] = None) -> int:
   """Runs `main_fn(argv)` under the policy above; returns its exit code (None counts as 0).
@@ -45,6 +62,7 @@ def run_guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]],
   """
   verbose = _verbose_flag() if verbose is None else verbose
   try:
+    _check_flags_are_utf8()
     code = main_fn(argv)
   except KeyboardInterrupt:
     print(f"{program}: interrupted", file=sys.stderr)

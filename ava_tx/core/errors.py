@@ -77,6 +77,8 @@ def user_error_message(error) -> Optional[str]:
   text = _tf_error_text(error)
   if CORRUPT_SHARD_MARK in text:
     return _corrupt_shard_text(text)
-  if type(error).__name__ in _TF_FILE_ERRORS:
+  if type(error).__name__ in _TF_FILE_ERRORS or (
+      type(error).__name__ == "FailedPreconditionError" and re.search(r"(is|not) a directory",
+                                                                      text, re.I)):
     return text
   return None

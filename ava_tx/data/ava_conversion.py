@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Optional
 
+from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_annotations
 from ava_tx.data import ava_clips
@@ -180,6 +181,8 @@ def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_sha
   with tf.io.gfile.GFile(annotations_csv, "r") as f:
     result = ava_annotations.read_annotations(f, label_map_ids=label_ids,
                                               skip_bad_rows=skip_bad_rows)
+  if not result.annotations and not result.report.skipped:
+    raise errors.InputError("%s: no annotation rows (empty file?)" % annotations_csv)
   reports = [result.report]
   person_boxes = None
   if person_boxes_csv:

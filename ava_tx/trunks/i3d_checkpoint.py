@@ -190,7 +190,11 @@ def convert_checkpoint(checkpoint: str, output_dir: str, *, final_endpoint: str 
     ValueError: the checkpoint does not map one-to-one onto the I3D (names every variable).
   """
   prefix = resolve_checkpoint_prefix(checkpoint)
-  reader = tf.train.load_checkpoint(prefix)
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+  except tf.errors.OpError as e:  # Not a checkpoint: an empty or foreign file.
+    raise errors.InputError(f"{prefix}: not a readable TensorFlow checkpoint ({e.message})"
+                            ) from None
   checkpoint_shapes = reader.get_variable_to_shape_map()
   model = build_full_i3d(final_endpoint)
   trunk_variables = model.named_variables()
