@@ -1,6 +1,7 @@
 """Shared fixtures of the reliability tests: a tiny AVA-format workspace and bad input files."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,28 @@ def tiny_workspace(tmp_path_factory):
         log=lambda *args, **kwargs: None)
   return {"root": root, "data": data, "shards": shards,
           "config": tiny_config(data, shards, root / "pipeline.config")}
+
+
+def flip_bytes(path, offset, count=3):
+  """Inverts `count` bytes of a file from `offset` (the tests' stand-in for bit rot)."""
+  with open(path, "r+b") as f:
+    f.seek(offset)
+    data = f.read(count)
+    f.seek(offset)
+    f.write(bytes(b ^ 0xFF for b in data))
+
+
+@pytest.fixture(scope="session")
+def corrupt_workspace(tiny_workspace):
+  """The tiny workspace's shards with 8 bytes flipped in the 2nd of 3 train shards, and a
+  config reading them: {"shard": the damaged shard, "config": its pipeline.config}."""
+  root = tiny_workspace["root"]
+  corrupt = root / "corrupt_shards"
+  shutil.copytree(tiny_workspace["shards"], corrupt)
+  shard = corrupt / "train-00001-of-00003"
+  flip_bytes(str(shard), 200, count=8)
+  return {"shard": str(shard),
+          "config": tiny_config(tiny_workspace["data"], corrupt, root / "corrupt.config")}
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,7 @@ import pytest
 from ava_tx.core.tf_setup import tf
 from ava_tx.eval import ava_eval
 from tests.reliability import bad_input_cases as table
-from tests.reliability.conftest import REPO, tiny_config
-from tests.reliability.test_corrupt_shards import flip_bytes
+from tests.reliability.conftest import REPO
 
 
 def _snapshot(*roots):
@@ -44,7 +43,7 @@ def _tiny_tf1_checkpoint(prefix):
 
 
 @pytest.fixture(scope="module")
-def workspace(tiny_workspace, bad_inputs):
+def workspace(tiny_workspace, bad_inputs, corrupt_workspace):
   ws = dict(tiny_workspace)
   root = ws["root"]
   rows = (ws["data"] / "val.csv").read_text().splitlines()
@@ -61,11 +60,8 @@ def workspace(tiny_workspace, bad_inputs):
   (root / "empty_ckpt.data-00000-of-00001").write_bytes(b"")
   ws["empty_checkpoint"] = str(root / "empty_ckpt")
   ws["tiny_tf1_checkpoint"] = _tiny_tf1_checkpoint(str(root / "tf1" / "model.ckpt"))
-  corrupt = root / "corrupt_shards"
-  shutil.copytree(ws["shards"], corrupt)
-  flip_bytes(str(corrupt / "train-00001-of-00003"), 200, count=8)
-  ws["corrupt_shard"] = str(corrupt / "train-00001-of-00003")
-  ws["corrupt_config"] = tiny_config(ws["data"], corrupt, root / "corrupt.config")
+  ws["corrupt_shard"] = corrupt_workspace["shard"]
+  ws["corrupt_config"] = corrupt_workspace["config"]
   (root / "existing_metrics.json").write_text('{"kept": true}\n')
   return ws
 

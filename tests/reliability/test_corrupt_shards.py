@@ -8,6 +8,8 @@ from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import record_reader
 from ava_tx.data import tfrecord_writer
+from tests.reliability.conftest import flip_bytes
+from tests.training import summary_events
 
 RECORDS_PER_SHARD, RECORD_BYTES = 5, 40
 RECORD_SPAN = RECORD_BYTES + record_reader.RECORD_FRAMING_BYTES
@@ -25,15 +27,6 @@ def _write_shards(directory, num_shards=3, with_stats=True):
        ).write_text(json.dumps({"keyframes": RECORDS_PER_SHARD}))
     paths.append(path)
   return paths
-
-
-def flip_bytes(path, offset, count=3):
-  """Inverts `count` bytes of a file from `offset` (the test's stand-in for bit rot)."""
-  with open(path, "r+b") as f:
-    f.seek(offset)
-    data = f.read(count)
-    f.seek(offset)
-    f.write(bytes(b ^ 0xFF for b in data))
 
 
 def _read_all(paths, skip):
@@ -99,3 +92,31 @@ def test_without_stats_files_the_lost_record_count_is_unknown(tmp_path, capfd):
   assert after["skipped_records"] == before["skipped_records"]
   assert after["skipped_bytes"] - before["skipped_bytes"] == 5
   assert "records lost: unknown" in capfd.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_with_skip_option_runs_and_reports_the_skipped_records(
+    corrupt_workspace, tmp_path, capfd, caplog):
+  from ava_tx import model_lib  # pylint: disable=import-outside-toplevel
+  from ava_tx.builders import config_util  # pylint: disable=import-outside-toplevel
+  config = config_util.load_pipeline_config(str(corrupt_workspace["config"]))
+  config.train_input_reader.skip_corrupt_records = True
+  config_path = tmp_path / "skip.config"
+  config_path.write_text(config_util.text_format.MessageToString(config))
+  before = record_reader.SKIPPED.as_dict()
+  with caplog.at_level("WARNING"):
+    result = model_lib.train(pipeline_config_path=str(config_path),
+                             model_dir=str(tmp_path / "model"), num_train_steps=2)
+  assert result.global_step == 2
+  skipped = record_reader.SKIPPED.as_dict()
+  lost = skipped["skipped_records"] - before["skipped_records"]
+  # The damaged bytes are inside the shard's first record: each pass loses the shard's 2.
+  assert skipped["corrupt_shards"] > before["corrupt_shards"] and lost >= 2 and lost % 2 == 0
+  assert ("WARNING: skipping corrupt TFRecord shard %s from byte offset 0" %
+          corrupt_workspace["shard"]) in capfd.readouterr().err
+  assert any("records" in r.getMessage() and "skip_corrupt_records" in r.getMessage()
+             for r in caplog.records)
+  summaries = summary_events.read_summaries(str(tmp_path / "model"))
+  written = max(summary_events.scalar(v) for v in summaries["data/skipped_records"].values())
+  assert written >= before["skipped_records"] + 2
+  assert "data/corrupt_shards" in summaries and "data/skipped_bytes" in summaries
