@@ -62,7 +62,8 @@ setuptools.setup(
     python_requires=">=3.10,<3.13",
     packages=setuptools.find_packages(include=["ava_tx", "ava_tx.*", "data_tools", "data_tools.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "grpcio-tools==1.85.1"]},
+    extras_require={"test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "grpcio-tools==1.85.1",
+                              "hypothesis==6.170.15"]},
     cmdclass={"build_py": BuildPyWithProtos, "build_protos": BuildProtos},
     entry_points={"console_scripts": [
         "model_main_tf2=ava_tx.model_main_tf2:run",

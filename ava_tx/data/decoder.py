@@ -41,7 +41,12 @@ class AvaSequenceDecoder:
     self._sequence = {KEYS.image_encoded: tf.io.FixedLenSequenceFeature([], tf.string)}
 
   def decode(self, serialized):
-    """Args: serialized: string [], one SequenceExample. Returns: dict (DecodedFields)."""
+    """Args: serialized: string [], one SequenceExample. Returns: dict (DecodedFields).
+
+    Raises (when the tensors are evaluated): tf.errors.InvalidArgumentError if the bytes are not
+    a SequenceExample or lack a required feature (the only error; property-tested in
+    tests/reliability/test_parsers_property.py).
+    """
     context, sequence = tf.io.parse_single_sequence_example(
         serialized, context_features=self._context, sequence_features=self._sequence)
     dense = lambda key: tf.sparse.to_dense(context[key])
