@@ -23,16 +23,12 @@ the last checkpoint on disk is the last good one (the in-memory variables may al
 the bad update).
 """
 
-import contextlib
 import dataclasses
 import inspect
 import logging
 import math
 import os
 import re
-import signal
-import sys
-import threading
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -42,6 +38,7 @@ from ava_tx.core.standard_fields import DetectionFields, InputFields, LossFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
+from ava_tx.training import interrupts
 from ava_tx.training import summaries
 
 WEIGHT_DECAY_LOSS = "Loss/l2_weight_decay_loss"
@@ -380,7 +377,7 @@ def train_loop(*,
     fine_tune_fn(model)
 
   def save() -> str:
-    path = manager.save(checkpoint_number=optimizer.iterations, options=_save_options())
+    path = manager.save(checkpoint_number=optimizer.iterations, options=interrupts.save_options())
     if not chief:
       tf.io.gfile.rmtree(write_dir)
     return path
@@ -396,7 +393,7 @@ def train_loop(*,
   window = summaries.RateWindow(start_time)
   losses: dict[str, float] = {}
   last_path = latest
-  with _stop_signal_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
+  with interrupts.stop_signal_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
     while step < cfg.num_steps:
       try:
         batch = data.next()
@@ -439,54 +436,6 @@ def train_loop(*,
                      checkpoint_path=os.path.join(cfg.model_dir, os.path.basename(last_path))
                      if last_path else None,
                      steps_per_sec=steps_run / elapsed if steps_run else 0.0)
-
-
-CHECKPOINT_WRITE_DELAY_ENV = "AVA_TX_TEST_CHECKPOINT_WRITE_DELAY_SECS"
-"""TEST ONLY: seconds to sleep inside every checkpoint write, after the checkpoint's files are
-written and before the `checkpoint` state file records them, so that a test can kill training
-at that moment (tests/reliability/test_kill_and_resume.py). Never set it otherwise."""
-
-
-def _save_options():
-  """CheckpointOptions; with the test-only delay, a write callback that sleeps."""
-  delay = float(os.environ.get(CHECKPOINT_WRITE_DELAY_ENV) or 0)
-  if delay <= 0:
-    return None
-
-  def sleep_inside_write(save_path):
-    print(f"TEST HOOK: inside the checkpoint write of {save_path}, sleeping {delay:g} s",
-          file=sys.stderr, flush=True)
-    time.sleep(delay)
-
-  return tf.train.CheckpointOptions(experimental_write_callbacks=[sleep_inside_write])
-
-
-@contextlib.contextmanager
-def _stop_signal_flag(enabled: bool):
-  """Yields {"set": None or the signal's name}, set by SIGTERM or SIGINT (Ctrl-C) while inside
-  (when enabled): the loop then saves a checkpoint after the current step and stops. A second
-  Ctrl-C interrupts at once (the previous SIGINT handler is back after the first)."""
-  flag = {"set": None}
-  if not enabled or threading.current_thread() is not threading.main_thread():
-    yield flag
-    return
-  previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-
-  def handler(signum, frame):
-    del frame
-    name = signal.Signals(signum).name
-    _log.warning("%s received: saving a checkpoint after the current step.", name)
-    flag["set"] = name
-    if signum == signal.SIGINT:
-      signal.signal(signal.SIGINT, previous[signal.SIGINT])
-
-  for signum in previous:
-    signal.signal(signum, handler)
-  try:
-    yield flag
-  finally:
-    for signum, old in previous.items():
-      signal.signal(signum, old)
 
 
 _CHECKPOINT_STEP = re.compile(r"-(\d+)$")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ava_tx.core.tf_setup import tf
+from ava_tx.training import interrupts
 from ava_tx.training import train_loop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,7 +133,7 @@ def _kill_at_step(model_dir, rng):
 
 
 def _kill_inside_checkpoint_write(model_dir):
-  run, latest = _rerun(model_dir, {train_loop.CHECKPOINT_WRITE_DELAY_ENV: "60"})
+  run, latest = _rerun(model_dir, {interrupts.CHECKPOINT_WRITE_DELAY_ENV: "60"})
   run.wait_for(lambda: any("TEST HOOK: inside the checkpoint write" in e for e in run.errors),
                "checkpoint write")
   written = re.search(r"write of (\S+),", [e for e in run.errors if "TEST HOOK" in e][0]).group(1)

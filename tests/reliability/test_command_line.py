@@ -1,0 +1,59 @@
+"""The shared command-line error policy (ava_tx.core.command_line, errors.user_error_message)."""
+
+import pytest
+
+from ava_tx.core import command_line
+from ava_tx.core import errors
+from ava_tx.core.tf_setup import tf
+
+
+def _raising(error):
+  def main(argv):
+    del argv
+    raise error
+  return main
+
+
+@pytest.mark.parametrize("error, message", [
+    (IsADirectoryError(21, "Is a directory", "/data/x.csv"),
+     "[Errno 21] Is a directory: '/data/x.csv'"),
+    (tf.errors.NotFoundError(None, None, "/data/x.csv; No such file or directory"),
+     "/data/x.csv; No such file or directory"),
+    (tf.errors.FailedPreconditionError(None, None, "/data/blocker is not a directory"),
+     "/data/blocker is not a directory"),
+    (UnicodeEncodeError("utf-8", "/data/caf\udce9", 9, 10, "surrogates not allowed"),
+     "path '/data/caf\\udce9' is not valid UTF-8: TensorFlow's file functions need UTF-8 paths; "
+     "rename the file or directory"),
+    (tf.errors.InvalidArgumentError(
+        None, None, "{{function_node __wrapped__IteratorGetNext}} assertion failed: "
+        "[CorruptShardError:] [/d/train-00001-of-00003] [is corrupt] [12]\n\t [[{{node A}}]] "
+        "[Op:IteratorGetNext]"),
+     "CorruptShardError: /d/train-00001-of-00003 is corrupt 12"),
+])
+def test_user_errors_print_one_line_and_exit_1(error, message, capsys):
+  assert command_line.run_guarded("cmd", _raising(error), [], verbose=False) == 1
+  assert capsys.readouterr().err == f"cmd: error: {message}\n"
+
+
+@pytest.mark.parametrize("error", [
+    tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [2] vs. [3]"),
+    tf.errors.FailedPreconditionError(None, None, "Could not find variable dense/kernel"),
+    TypeError("bug"), KeyError("Loss/total_loss")])
+def test_bugs_keep_their_traceback(error):
+  assert errors.user_error_message(error) is None
+  with pytest.raises(type(error)):
+    command_line.run_guarded("cmd", _raising(error), [], verbose=False)
+
+
+def test_ctrl_c_outside_training_exits_130(capsys):
+  assert command_line.run_guarded("cmd", _raising(KeyboardInterrupt()), []) == 130
+  assert capsys.readouterr().err == "cmd: interrupted\n"
+
+
+def test_verbose_prints_the_traceback_then_the_line(capsys):
+  code = command_line.run_guarded("cmd", _raising(errors.InputError("x.csv:3: bad box")), [],
+                                  verbose=True)
+  err = capsys.readouterr().err
+  assert code == 1 and err.startswith("Traceback (most recent call last):")
+  assert err.endswith("errors.InputError: x.csv:3: bad box\ncmd: error: x.csv:3: bad box\n") or \
+      err.endswith("InputError: x.csv:3: bad box\ncmd: error: x.csv:3: bad box\n")
