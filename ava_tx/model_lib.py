@@ -8,6 +8,7 @@
     detections CSV, a metrics JSON and TensorBoard scalars under model_dir/eval.
 """
 
+import contextlib
 import logging
 import os
 
@@ -22,6 +23,7 @@ from ava_tx.core import errors
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.data import ava_annotations
+from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import record_reader
 from ava_tx.eval import evaluator as evaluator_lib
 from ava_tx.training import strategy as strategy_lib
@@ -109,15 +111,32 @@ def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_e
     step_hooks = (*step_hooks, SkippedRecordsReporter(
         os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR), loop_config.summary_every_n,
         record_summaries and strategy_lib.is_chief(strategy)))
-  return train_loop.train_loop(
-      strategy=strategy,
-      model_fn=lambda: model_builder.build(model_config),
-      optimizer_fn=lambda: train_builder.build_optimizer(train_config, num_steps),
-      dataset_fn=dataset_fn,
-      config=loop_config,
-      fine_tune_fn=fine_tune_fn_for(model_config),
-      label_names=label_names(config.train_input_reader.label_map_path),
-      step_hooks=step_hooks)
+  with _naming_corrupt_shards(config.train_input_reader, "train_input_reader"):
+    return train_loop.train_loop(
+        strategy=strategy,
+        model_fn=lambda: model_builder.build(model_config),
+        optimizer_fn=lambda: train_builder.build_optimizer(train_config, num_steps),
+        dataset_fn=dataset_fn,
+        config=loop_config,
+        fine_tune_fn=fine_tune_fn_for(model_config),
+        label_names=label_names(config.train_input_reader.label_map_path),
+        step_hooks=step_hooks)
+
+
+@contextlib.contextmanager
+def _naming_corrupt_shards(input_config, prefix):
+  """Turns the plain TFRecord reader's DataLossError ("corrupted record at N", no file name)
+  into an InputError naming the corrupt shard and offset (`record_reader`)."""
+  try:
+    yield
+  except tf.errors.DataLossError as error:
+    files = dataset_lib.list_files(list(input_config.input_path), field=f"{prefix}.input_path")
+    _log.error("%s; looking for the corrupt shard among %d files", error.message.split("\n")[0],
+               len(files))
+    message = record_reader.locate_corrupt_shard(files)
+    if message is None:
+      raise
+    raise errors.InputError(message) from None
 
 
 def _eval_label_map(config):
@@ -136,6 +155,22 @@ def build_evaluator(config, output_dir):
       label_map=_eval_label_map(config), class_ids=model_ids, output_dir=output_dir,
       excluded_keys=excluded,
       max_detections_per_keyframe=50 if eval_config.cap_detections_per_keyframe else None)
+
+
+def _evaluate_batches(dataset, model, status, evaluator):
+  """Runs the model on every batch and feeds the evaluator; checks the restore once."""
+  detect = tf.function(lambda batch: train_loop.compute_detections(model, batch))
+  restored = False
+  for batch in dataset:
+    detections = detect(batch)
+    if not restored:
+      status.assert_existing_objects_matched()
+      restored = True
+    inputs = {k: np.asarray(v) for k, v in batch.items() if k != InputFields.frames}
+    evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()
+                               if k != DetectionFields.attention_weights})
+  if not restored:
+    raise errors.InputError("eval_input_reader.input_path: the evaluation data is empty")
 
 
 def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
@@ -159,19 +194,9 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
       raise  # e.g. deleted by the trainer meanwhile (evaluate_checkpoints skips it).
     raise errors.InputError(f"{checkpoint_path}: not a readable checkpoint ({e.message})"
                             ) from None
-  detect = tf.function(lambda batch: train_loop.compute_detections(model, batch))
   evaluator = build_evaluator(config, output_dir)
-  restored = False
-  for batch in dataset:
-    detections = detect(batch)
-    if not restored:
-      status.assert_existing_objects_matched()
-      restored = True
-    inputs = {k: np.asarray(v) for k, v in batch.items() if k != InputFields.frames}
-    evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()
-                               if k != DetectionFields.attention_weights})
-  if not restored:
-    raise errors.InputError("eval_input_reader.input_path: the evaluation data is empty")
+  with _naming_corrupt_shards(config.eval_input_reader, "eval_input_reader"):
+    _evaluate_batches(dataset, model, status, evaluator)
   metrics = evaluator.evaluate(global_step=global_step)
   if summary_writer is not None:
     with summary_writer.as_default(step=global_step):

@@ -46,7 +46,7 @@ flags.DEFINE_bool("skip_bad_rows", False, "Skip and count bad CSV rows instead o
 flags.DEFINE_bool("overwrite", False, "Delete existing shards of this prefix first.")
 
 
-def main(argv):
+def _convert(argv):
   del argv
   settings = ava_clips.ClipSettings(
       fps=FLAGS.fps, clip_frames=FLAGS.clip_frames, segment_start=FLAGS.segment_start,
@@ -62,6 +62,11 @@ def main(argv):
   return 2 if summary["videos_failed"] else 0
 
 
+def main(argv):
+  """Exit 0; 1 with one line on an error in the input (--verbose: traceback); 2 if videos failed."""
+  return command_line.run_guarded("create_ava_tf_record", _convert, argv)
+
+
 if __name__ == "__main__":
   flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
-  app.run(command_line.guarded("create_ava_tf_record", main))
+  app.run(main)

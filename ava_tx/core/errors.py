@@ -25,8 +25,8 @@ class TrainingInterruptedError(RuntimeError):
 
 
 CORRUPT_SHARD_MARK = "CorruptShardError:"
-"""Starts the message of the error that `ava_tx.data.record_reader` raises inside tf.data (as an
-InvalidArgumentError) for a corrupt or truncated shard; `user_error_message` extracts it."""
+"""Starts the message of the InputError for a corrupt or truncated TFRecord shard
+(`ava_tx.data.record_reader.corrupt_shard_message`)."""
 
 
 # What every command line catches and prints as `PROGRAM: error: MESSAGE` (missing files
@@ -38,7 +38,6 @@ USER_ERRORS = (InputError, FileNotFoundError, NonFiniteLossError, TrainingInterr
 # does not import TensorFlow).
 _TF_FILE_ERRORS = ("NotFoundError", "PermissionDeniedError", "DataLossError",
                    "UnimplementedError", "AlreadyExistsError")
-_BRACKETED = re.compile(r"\[([^\[\]]*)\]")
 
 
 def _tf_error_text(error) -> str:
@@ -50,20 +49,13 @@ def _tf_error_text(error) -> str:
   return " ".join(text.split())
 
 
-def _corrupt_shard_text(text: str) -> str:
-  """`assertion failed: [CorruptShardError:] [path] [...]` -> `CorruptShardError: path ...`."""
-  start = text.find(CORRUPT_SHARD_MARK)
-  parts = _BRACKETED.findall(text[max(text.rfind("[", 0, start), 0):])
-  return " ".join(p.strip() for p in parts if p.strip()) if parts else text[start:]
-
-
 def user_error_message(error) -> Optional[str]:
   """The one-line message for an error in the user's input or files, or None for a bug.
 
   User errors: `USER_ERRORS`, OSError (permission denied, a directory where a file is
   expected, ...; the message names the path), a path that is not valid UTF-8 (TensorFlow's
   file functions need UTF-8), TensorFlow's file errors (not found, permission denied, data
-  loss, unknown file system) and the corrupt-shard error of `ava_tx.data.record_reader`.
+  loss, unknown file system).
   """
   if isinstance(error, (*USER_ERRORS, OSError)):
     return " ".join(str(error).split()) or type(error).__name__
@@ -75,8 +67,6 @@ def user_error_message(error) -> Optional[str]:
   if tf_errors is None or not isinstance(error, tf_errors.OpError):
     return None
   text = _tf_error_text(error)
-  if CORRUPT_SHARD_MARK in text:
-    return _corrupt_shard_text(text)
   if type(error).__name__ in _TF_FILE_ERRORS or (
       type(error).__name__ == "FailedPreconditionError" and re.search(r"(is|not) a directory",
                                                                       text, re.I)):

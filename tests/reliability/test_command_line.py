@@ -24,11 +24,10 @@ def _raising(error):
     (UnicodeEncodeError("utf-8", "/data/caf\udce9", 9, 10, "surrogates not allowed"),
      "path '/data/caf\\udce9' is not valid UTF-8: TensorFlow's file functions need UTF-8 paths; "
      "rename the file or directory"),
-    (tf.errors.InvalidArgumentError(
-        None, None, "{{function_node __wrapped__IteratorGetNext}} assertion failed: "
-        "[CorruptShardError:] [/d/train-00001-of-00003] [is corrupt] [12]\n\t [[{{node A}}]] "
-        "[Op:IteratorGetNext]"),
-     "CorruptShardError: /d/train-00001-of-00003 is corrupt 12"),
+    (tf.errors.DataLossError(
+        None, None, "{{function_node __wrapped__IteratorGetNext}} /d/ckpt-3.index: corrupted "
+        "record\n\t [[{{node A}}]] [Op:IteratorGetNext] name: "),
+     "/d/ckpt-3.index: corrupted record"),
 ])
 def test_user_errors_print_one_line_and_exit_1(error, message, capsys):
   assert command_line.run_guarded("cmd", _raising(error), [], verbose=False) == 1

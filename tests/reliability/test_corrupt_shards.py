@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import record_reader
 from ava_tx.data import tfrecord_writer
@@ -37,10 +36,12 @@ def _read_all(paths, skip):
   return [r.numpy()[0] for r in dataset.with_options(record_reader.external_state_options())]
 
 
-def test_clean_shards_read_every_record_in_interleaved_order(tmp_path):
+@pytest.mark.parametrize("skip", [False, True])
+def test_clean_shards_read_every_record_in_interleaved_order(tmp_path, skip):
   paths = _write_shards(tmp_path)
-  assert _read_all(paths, skip=False) == [s * 16 + r for r in range(RECORDS_PER_SHARD)
-                                          for s in range(3)]
+  assert _read_all(paths, skip=skip) == [s * 16 + r for r in range(RECORDS_PER_SHARD)
+                                         for s in range(3)]
+  assert record_reader.locate_corrupt_shard(paths) is None
 
 
 @pytest.mark.parametrize("damage", ["data", "length", "truncate"])
@@ -54,9 +55,9 @@ def test_corrupt_shard_is_named_with_offset_in_one_line(tmp_path, damage):
   else:
     with open(paths[1], "r+b") as f:
       f.truncate(bad_offset + 20)
-  with pytest.raises(tf.errors.InvalidArgumentError) as caught:
-    _read_all(paths, skip=False)
-  message = errors.user_error_message(caught.value)
+  with pytest.raises(tf.errors.DataLossError, match=f"corrupted record at {bad_offset}"):
+    _read_all(paths, skip=False)  # The plain reader: fast, but names no file.
+  message = record_reader.locate_corrupt_shard(paths)
   size = tf.io.gfile.stat(paths[1]).length
   assert message == (
       f"CorruptShardError: {paths[1]} is corrupt or truncated: TensorFlow cannot read the "
