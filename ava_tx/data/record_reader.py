@@ -3,8 +3,8 @@
 TensorFlow's TFRecord reader stops at the first record whose length or CRC is wrong
 (DataLossError "corrupted record at 12") without naming the file, and cannot resynchronise
 after it. A shard read to its end has been read to its last byte, each record taking its length
-+ 16 bytes of framing; otherwise it is corrupt at the offset reached (the offset TensorFlow
-reports).
++ 16 bytes of framing; otherwise its bad record starts at the offset reached (TensorFlow reports
+that offset, or 12 bytes later for a bad data CRC).
 
   * Default: shards are read with the plain reader (full speed). When it fails, the caller
     (model_lib) calls `locate_corrupt_shard`, which reads each shard once to find the bad one
