@@ -2,11 +2,9 @@
 (same tf.io.gfile code path), plus the atomicity of `ava_tx.core.file_io` itself."""
 
 import json
-import os
 import uuid
 
 import pytest
-from google.protobuf import text_format
 
 from ava_tx.builders import config_util
 from ava_tx.core import file_io
