@@ -61,18 +61,9 @@ def _load_detector():
 
 def _box_source(info):
   from ava_tx.inference import person_boxes
-  if FLAGS.person_boxes_csv and FLAGS.person_detector != "none":
-    raise errors.InputError("give --person_boxes_csv or --person_detector, not both")
-  if FLAGS.person_boxes_csv:
-    return person_boxes.CsvPersonBoxes(FLAGS.person_boxes_csv,
-                                       min_score=FLAGS.person_box_min_score)
-  if FLAGS.person_detector == "hog":
-    from ava_tx.inference import hog_person_detector
-    return hog_person_detector.HogPersonDetector()
-  if info.uses_person_boxes:
-    raise errors.InputError("this model takes person-detector boxes (it has no RPN): give "
-                            "--person_boxes_csv or --person_detector=hog")
-  return None
+  return person_boxes.make_box_source(
+      csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
+      detector=FLAGS.person_detector, uses_person_boxes=info.uses_person_boxes)
 
 
 def _options():

@@ -96,6 +96,22 @@ def native_frame_rate(source) -> fractions.Fraction:
     container.close()
 
 
+def stated_duration_seconds(source) -> float:
+  """Duration of the first video stream as the container states it (frame count / rate, else
+  the container's duration), read without decoding; 0.0 if it states neither."""
+  container = _open_container(source)
+  try:
+    if not container.streams.video:
+      raise VideoReadError("no video stream in %s" % _source_name(source))
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    if stream.frames and rate:
+      return float(stream.frames / fractions.Fraction(rate))
+    return float(container.duration or 0) / av.time_base
+  finally:
+    container.close()
+
+
 def _frame_to_rgb(frame, short_side):
   height, width = resized_shape(frame.height, frame.width, short_side)
   if (height, width) != (frame.height, frame.width):

@@ -60,6 +60,13 @@ def open_video(path: str, *, folder_fps: float) -> VideoInput:
   return VideoInput(path, video_id_of(path), video_frames.native_frame_rate(path))
 
 
+def duration_seconds(video: VideoInput) -> float:
+  """The video's duration as stated by its container (frame folders: files / folder_fps)."""
+  if video.frame_files is not None:
+    return float(len(video.frame_files) / video.native_fps)
+  return video_frames.stated_duration_seconds(video.path)
+
+
 def _model_short_side(height, width, model_size):
   """Short side to scale a frame to before the model (which resizes to `model_size` inside):
   large frames are reduced with AREA to the largest model side, as the TFRecord conversion's

@@ -46,3 +46,24 @@ class FakeDetector:
             "detection_multiclass_scores": multiclass,
             "detection_classes": np.full([batch, width], LABEL_MAP[0][0], np.float32),
             "num_detections": counts.astype(np.float32)}
+
+
+class FakeAttentionDetector(FakeDetector):
+  """FakeDetector plus seeded attention [b, d, 2 layers, 2 heads, 2, 3, 4] (each map sums to 1)
+  and key embeddings [b, 2, 2, 2, 3, 4, 5]."""
+
+  def __init__(self, info=None):
+    super().__init__(info or fake_info(num_frames=8, frame_stride=2, export_attention=True,
+                                       num_layers=2, num_heads=2))
+
+  def __call__(self, frames, person_boxes=None, num_person_boxes=None):
+    outputs = super().__call__(frames, person_boxes, num_person_boxes)
+    batch, width = outputs["detection_scores"].shape
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=[batch, width, 2, 2, 2 * 3 * 4])
+    weights = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    outputs["detection_attention_weights"] = weights.reshape(
+        [batch, width, 2, 2, 2, 3, 4]).astype(np.float32)
+    outputs["attention_key_embeddings"] = rng.normal(
+        size=[batch, 2, 2, 2, 3, 4, 5]).astype(np.float32)
+    return outputs
