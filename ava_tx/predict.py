@@ -1,7 +1,7 @@
 r"""Runs an exported model (or a checkpoint) on video files: AVA detections CSV, annotated videos.
 
   python -m ava_tx.predict --saved_model_dir=EXPORT/saved_model --output_dir=OUT \
-      [--label_map_path=LABELS] [--person_boxes_csv=BOXES.csv | --person_detector=hog] \
+      [--label_map_path=LABELS] [--person_boxes_csv=BOXES.csv] \
       VIDEO [VIDEO ...]
 
 VIDEO: any file PyAV decodes (mp4, mkv, avi, webm, gif, ...) or a folder of frame images
@@ -36,8 +36,6 @@ flags.DEFINE_string("person_boxes_csv", None, "Person-detector boxes, AVA/SlowFa
                     "video_id,timestamp,x1,y1,x2,y2,,score (video_id = the video's file stem).")
 flags.DEFINE_float("person_box_min_score", 0.0, "Boxes of --person_boxes_csv below this score "
                    "are not used.")
-flags.DEFINE_enum("person_detector", "none", ["none", "hog"], "Person boxes from a detector "
-                  "run on each keyframe (hog: OpenCV's HOG people detector; see docs/INFERENCE.md).")
 flags.DEFINE_float("folder_fps", 30.0, "Frame rate of frame folders.")
 flags.DEFINE_bool("no_video", False, "Write only detections.csv (no annotated video or PNGs).")
 flags.DEFINE_integer("max_labels", 3, "Actions drawn per person.")
@@ -63,7 +61,7 @@ def _box_source(info):
   from ava_tx.inference import person_boxes
   return person_boxes.make_box_source(
       csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
-      detector=FLAGS.person_detector, uses_person_boxes=info.uses_person_boxes)
+      uses_person_boxes=info.uses_person_boxes)
 
 
 def _options():

@@ -2,7 +2,7 @@ r"""The Action Transformer's attention for one keyframe and person (the paper's 
 
   python -m ava_tx.visualize_attention --saved_model_dir=EXPORT/saved_model --video=FILE \
       --output_dir=OUT [--timestamp=S] [--person=K] [--layer=L] \
-      [--person_boxes_csv=BOXES.csv | --person_detector=hog]
+      [--person_boxes_csv=BOXES.csv]
 
 The model must be exported with --export_attention. For the keyframe at --timestamp (seconds
 from the first frame, + --segment_start; default: the middle of the video) and the K-th person
@@ -31,7 +31,6 @@ flags.DEFINE_float("folder_fps", 30.0, "Frame rate of a frame folder.")
 flags.DEFINE_string("person_boxes_csv", None, "Person-detector boxes (AVA/SlowFast layout), for "
                     "models without an RPN.")
 flags.DEFINE_float("person_box_min_score", 0.0, "Boxes below this score are not used.")
-flags.DEFINE_enum("person_detector", "none", ["none", "hog"], "Person boxes from a detector.")
 FLAGS = flags.FLAGS
 
 
@@ -47,7 +46,7 @@ def main(argv):
   detector = detector_lib.SavedModelDetector(FLAGS.saved_model_dir)
   box_source = person_boxes.make_box_source(
       csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
-      detector=FLAGS.person_detector, uses_person_boxes=detector.info.uses_person_boxes)
+      uses_person_boxes=detector.info.uses_person_boxes)
   result = attention_page.visualize(
       detector, FLAGS.video, FLAGS.output_dir, timestamp=FLAGS.timestamp, person=FLAGS.person,
       layer=FLAGS.layer, box_source=box_source, segment_start=FLAGS.segment_start,

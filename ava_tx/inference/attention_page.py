@@ -175,7 +175,7 @@ def visualize(detector, video_path, output_dir, *, timestamp: Optional[float] = 
   if info.uses_person_boxes:
     if box_source is None:
       raise errors.InputError("this model takes person-detector boxes: give --person_boxes_csv "
-                              "or --person_detector=hog")
+                              "(the model has no RPN)")
     from ava_tx.inference import person_boxes
     box_source.check_video(video_source.video_id_of(video_path), video_path)
     boxes = box_source.boxes(video_source.video_id_of(video_path), timestamp,

@@ -1,4 +1,4 @@
-"""Person boxes for models without an RPN: from a detector-box CSV, or a person detector.
+"""Person boxes for models without an RPN, from a person-detector CSV.
 
 A box source is an object with
   check_video(video_id, path): raises errors.InputError if it cannot serve this video;
@@ -62,23 +62,15 @@ def pad_person_boxes(per_clip):
   return boxes, counts
 
 
-def make_box_source(*, csv_path=None, min_score=0.0, detector="none", uses_person_boxes=False):
-  """The box source the flags ask for (None when the model needs none and none is asked).
+def make_box_source(*, csv_path=None, min_score=0.0, uses_person_boxes=False):
+  """The box source the flags ask for (None when the model needs none and none is given).
 
   Raises:
-    errors.InputError: both a CSV and a detector, an unknown detector, or none for a model that
-      takes person boxes.
+    errors.InputError: no box CSV for a model that takes person boxes.
   """
-  if csv_path and detector != "none":
-    raise errors.InputError("give --person_boxes_csv or --person_detector, not both")
   if csv_path:
     return CsvPersonBoxes(csv_path, min_score=min_score)
-  if detector == "hog":
-    from ava_tx.inference import hog_person_detector
-    return hog_person_detector.HogPersonDetector()
-  if detector != "none":
-    raise errors.InputError("--person_detector: unknown %r (none, hog)" % detector)
   if uses_person_boxes:
     raise errors.InputError("this model takes person-detector boxes (it has no RPN): give "
-                            "--person_boxes_csv or --person_detector=hog")
+                            "--person_boxes_csv")
   return None
