@@ -165,3 +165,40 @@ def test_real_gif_with_the_fake_detector(tmp_path):
                                         log=lambda _: None)
   assert result.error is None and result.num_keyframes == 4  # 79 frames at 25 fps: 3.16 s.
   assert _count_frames(tmp_path / "v_CricketShot_g04_c01_rgb.mp4") == 79
+
+
+class _RecordingWriter:
+  """Stands in for AnnotatedVideoWriter: keeps the frames."""
+  instances = []
+
+  def __init__(self, path, fps):
+    self.path, self.fps, self.frames = path, fps, []
+    _RecordingWriter.instances.append(self)
+
+  def write(self, frame):
+    self.frames.append(frame.copy())
+
+  def close(self):
+    pass
+
+
+def test_boxes_carried_from_each_keyframe_for_one_interval(clip_mp4, tmp_path, monkeypatch):
+  monkeypatch.setattr(rendering, "AnnotatedVideoWriter", _RecordingWriter)
+  _RecordingWriter.instances = []
+  options = predict_lib.PredictOptions(output_dir=str(tmp_path), timestamps=(1.0, 0.5),
+                                       min_person_score=0.0, batch_size=1)
+  [result] = predict_lib.predict_videos(fakes.FakeDetector(), [str(clip_mp4)], options,
+                                        log=lambda _: None)
+  assert result.num_keyframes == 2
+  frames = _RecordingWriter.instances[0].frames
+  assert len(frames) == 75 and _RecordingWriter.instances[0].fps == 30
+  with av.open(str(clip_mp4)) as container:
+    decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+  drawn = [not np.array_equal(a, b) for a, b in zip(frames, decoded)]
+  # Nothing before the first keyframe (0.5 s: frame 15); 0.5 s -> frames 15..29, 1.0 s ->
+  # 30..59 (with explicit timestamps boxes stay at most 1 s); nothing after.
+  assert drawn == [False] * 15 + [True] * 45 + [False] * 15
+  assert sorted(p.name for p in (tmp_path / "walk").iterdir()) == [
+      "keyframe_0000.500.png", "keyframe_0001.png"]
+  rows = ava_annotations.read_detections(str(tmp_path / "detections.csv")).annotations
+  assert sorted(rows) == [("walk", 1)]  # 0.5 s is not a whole second: not in the AVA CSV.
