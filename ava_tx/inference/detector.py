@@ -77,7 +77,8 @@ def model_info_from_export_info(info: dict, *, frame_stride: int, source: str) -
   try:
     label_map = tuple((int(i), str(n)) for i, n in info["label_map"])
     return ModelInfo(
-        num_frames=int(info["num_frames"]), frame_stride=int(info.get("frame_stride", frame_stride)),
+        num_frames=int(info["num_frames"]),
+        frame_stride=int(info.get("frame_stride", frame_stride)),
         image_height=int(info["image_height"]), image_width=int(info["image_width"]),
         uses_person_boxes=bool(info["uses_person_boxes"]), num_classes=int(info["num_classes"]),
         label_map=label_map, export_attention=bool(info.get("export_attention", False)),
@@ -135,3 +136,32 @@ def with_label_map(info: ModelInfo, path: str) -> ModelInfo:
     raise errors.InputError("--label_map_path %s: ids %s are not the model's %s" % (
         path, ids, [i for i, _ in info.label_map]))
   return dataclasses.replace(info, label_map=tuple((e.id, e.name) for e in entries))
+
+
+class CheckpointDetector:
+  """A model built from a pipeline config and restored from a training checkpoint, in process,
+  with the same call contract as the export (the export's own inference module)."""
+
+  def __init__(self, pipeline_config_path: str, checkpoint_dir: str, *,
+               attention_outputs: bool = False):
+    from ava_tx.builders import export_builder
+    from ava_tx.core.tf_setup import tf
+    from ava_tx.export import exporter_lib
+    config = exporter_lib.load_config(pipeline_config_path)
+    checkpoint_path, step = exporter_lib.resolve_checkpoint(checkpoint_dir)
+    module = export_builder.build_inference_module(config, input_type="video_tensor",
+                                                   attention_outputs=attention_outputs)
+    exporter_lib.restore_model(module, checkpoint_path)
+    info = export_builder.export_info(config, input_type="video_tensor",
+                                      attention_outputs=attention_outputs, checkpoint_step=step)
+    self.info = model_info_from_export_info(info, frame_stride=info.get("frame_stride", 1),
+                                            source=pipeline_config_path)
+    self._tf = tf
+    self._function = module.serving_function()
+
+  def __call__(self, frames, person_boxes=None, num_person_boxes=None) -> dict:
+    tf = self._tf
+    args = [tf.constant(frames, tf.uint8)]
+    if self.info.uses_person_boxes:
+      args += [tf.constant(person_boxes, tf.float32), tf.constant(num_person_boxes, tf.int32)]
+    return {name: np.asarray(value) for name, value in self._function(*args).items()}

@@ -69,7 +69,8 @@ def draw_detections(frame: np.ndarray, detections: KeyframeDetections,
   for index in range(detections.num_detections):
     colour = PALETTE[index % len(PALETTE)]
     ymin, xmin, ymax, xmax = np.clip(detections.boxes[index], 0.0, 1.0)
-    x0, y0, x1, y1 = xmin * (width - 1), ymin * (height - 1), xmax * (width - 1), ymax * (height - 1)
+    x0, x1 = xmin * (width - 1), xmax * (width - 1)
+    y0, y1 = ymin * (height - 1), ymax * (height - 1)
     draw.rectangle([x0, y0, x1, y1], outline=colour, width=line)
     texts = ["person %.2f" % detections.person_scores[index]] + [
         "%s %.2f" % (name, score) for name, score in top_labels(

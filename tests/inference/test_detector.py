@@ -41,7 +41,8 @@ def test_bad_exports_are_named(tmp_path):
     detector_lib.read_export_info(str(tmp_path))
   broken = dict(INFO)
   del broken["num_frames"]
-  with pytest.raises(errors.InputError, match="export_info.json: missing or bad field 'num_frames'"):
+  with pytest.raises(errors.InputError,
+                     match="export_info.json: missing or bad field 'num_frames'"):
     detector_lib.read_export_info(_export(tmp_path, broken))
 
 
