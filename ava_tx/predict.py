@@ -79,28 +79,6 @@ def _options():
       min_person_score=FLAGS.min_person_score, min_action_score=FLAGS.min_action_score)
 
 
-def _summary(results, output_dir):
-  lines = []
-  for r in results:
-    if r.error:
-      lines.append("%s: FAILED: %s" % (r.video_id, r.error))
-      continue
-    lines.append("%s: %d frames, %d keyframes, %d CSV rows, %.2f clips/s (model), %.2f clips/s "
-                 "(end to end)%s" % (
-                     r.video_id, r.num_frames, r.num_keyframes, len(r.rows),
-                     r.num_keyframes / max(r.model_seconds, 1e-9),
-                     r.num_keyframes / max(r.seconds, 1e-9),
-                     "; video %s" % r.video_path if r.video_path else ""))
-  done = [r for r in results if not r.error]
-  clips = sum(r.num_keyframes for r in done)
-  lines.append("%d of %d videos done, %d clips, %.2f clips/s (model), %.2f clips/s (end to end); "
-               "detections: %s/detections.csv" % (
-                   len(done), len(results), clips,
-                   clips / max(sum(r.model_seconds for r in done), 1e-9),
-                   clips / max(sum(r.seconds for r in done), 1e-9), output_dir))
-  return "\n".join(lines)
-
-
 def main(argv):
   videos = argv[1:]
   if not videos:
@@ -119,7 +97,7 @@ def main(argv):
   for r in results:
     if r.error:
       print("predict: error: %s" % r.error, file=sys.stderr)
-  print(_summary(results, FLAGS.output_dir))
+  print(predict_lib.format_summary(results, FLAGS.output_dir))
   return 1 if any(r.error for r in results) else 0
 
 

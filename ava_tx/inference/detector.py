@@ -111,8 +111,8 @@ class SavedModelDetector:
   """The `serving_default` signature of an exported SavedModel as a detector."""
 
   def __init__(self, saved_model_dir: str):
+    self.info = read_export_info(saved_model_dir)  # Before importing TensorFlow (slow).
     from ava_tx.core.tf_setup import tf
-    self.info = read_export_info(saved_model_dir)
     self._tf = tf
     self._model = tf.saved_model.load(saved_model_dir)
     self._signature = self._model.signatures[SIGNATURE]

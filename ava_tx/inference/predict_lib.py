@@ -259,3 +259,26 @@ def predict_videos(detector, paths: Sequence[str], options: PredictOptions, *,
   ava_annotations.write_detections(os.path.join(options.output_dir, DETECTIONS_CSV), rows,
                                    score_format=SCORE_FORMAT)
   return results
+
+
+def format_summary(results: Sequence[VideoResult], output_dir: str) -> str:
+  """The lines predict prints at the end: one per video, then the totals."""
+  lines = []
+  for r in results:
+    if r.error:
+      lines.append("%s: FAILED: %s" % (r.video_id, r.error))
+      continue
+    lines.append("%s: %d frames, %d keyframes, %d CSV rows, %.2f clips/s (model), %.2f clips/s "
+                 "(end to end)%s" % (
+                     r.video_id, r.num_frames, r.num_keyframes, len(r.rows),
+                     r.num_keyframes / max(r.model_seconds, 1e-9),
+                     r.num_keyframes / max(r.seconds, 1e-9),
+                     "; video %s" % r.video_path if r.video_path else ""))
+  done = [r for r in results if not r.error]
+  clips = sum(r.num_keyframes for r in done)
+  lines.append("%d of %d videos done, %d clips, %.2f clips/s (model), %.2f clips/s (end to end); "
+               "detections: %s/detections.csv" % (
+                   len(done), len(results), clips,
+                   clips / max(sum(r.model_seconds for r in done), 1e-9),
+                   clips / max(sum(r.seconds for r in done), 1e-9), output_dir))
+  return "\n".join(lines)

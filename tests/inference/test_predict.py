@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ava_tx import predict
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_eval
 from ava_tx.inference import predict_lib
@@ -88,8 +87,7 @@ def test_person_boxes_from_csv_reach_the_model(clip_mp4, tmp_path):
   assert [b.box for b in read[("walk", 2)]] == [(0.0, 0.0, 1.0, 1.0)]
 
 
-def test_failures_are_named_and_the_other_videos_still_run(clip_mp4, tmp_path, capsys,
-                                                           monkeypatch):
+def test_failures_are_named_and_the_other_videos_still_run(clip_mp4, tmp_path):
   broken = tmp_path / "broken.mp4"
   broken.write_bytes(b"not a video" * 20)
   empty = tmp_path / "empty_frames"
@@ -99,23 +97,21 @@ def test_failures_are_named_and_the_other_videos_still_run(clip_mp4, tmp_path, c
                              pix_fmt="bgr0")
   folder = tmp_path / "folder_video"
   video_fixtures.write_frame_folder(folder, video_fixtures.signature_frames(40))
-  other = tmp_path / "other.csv"
-  other.write_text("someone_else,0001,0.1,0.1,0.5,0.5,,0.9\n")
   out = tmp_path / "out"
-  monkeypatch.setattr(predict, "_load_detector", lambda: fakes.FakeDetector())
-  argv = ["predict", "--output_dir=%s" % out, "--batch_size=3", str(broken), str(empty),
-          str(clip_mp4), str(short), str(folder), str(tmp_path / "missing.avi")]
-  remaining = predict.FLAGS(argv)
-  try:
-    status = predict.run_guarded(remaining)
-  finally:
-    predict.FLAGS.unparse_flags()
-  captured = capsys.readouterr()
-  assert status == 1
-  errors_text = captured.err
-  assert "broken.mp4" in errors_text and "empty_frames" in errors_text
-  assert "missing.avi" in errors_text
-  assert "3 of 6 videos done" in captured.out
+  paths = [str(broken), str(empty), str(clip_mp4), str(short), str(folder),
+           str(tmp_path / "missing.avi"), str(tmp_path / "again" / "walk.mp4")]
+  (tmp_path / "again").mkdir()
+  video_fixtures.write_video(tmp_path / "again" / "walk.mp4", video_fixtures.signature_frames(3))
+  options = predict_lib.PredictOptions(output_dir=str(out), batch_size=3)
+  results = predict_lib.predict_videos(fakes.FakeDetector(), paths, options, log=lambda _: None)
+  failed = {r.video_id: r.error for r in results if r.error}
+  assert sorted(failed) == ["broken", "empty_frames", "missing", "walk"]
+  assert "broken.mp4" in failed["broken"] and "cannot open video" in failed["broken"]
+  assert "empty_frames: frame folder holds no" in failed["empty_frames"]
+  assert "video not found" in failed["missing"] and "missing.avi" in failed["missing"]
+  assert "same video id 'walk'" in failed["walk"]
+  summary = predict_lib.format_summary(results, str(out))
+  assert summary.splitlines()[-1].startswith("3 of 7 videos done, 6 clips")
   keys = ava_annotations.read_detections(str(out / "detections.csv")).annotations
   assert sorted({video for video, _ in keys}) == ["folder_video", "short", "walk"]
   assert _count_frames(out / "short.mp4") == 5
@@ -202,3 +198,24 @@ def test_boxes_carried_from_each_keyframe_for_one_interval(clip_mp4, tmp_path, m
       "keyframe_0000.500.png", "keyframe_0001.png"]
   rows = ava_annotations.read_detections(str(tmp_path / "detections.csv")).annotations
   assert sorted(rows) == [("walk", 1)]  # 0.5 s is not a whole second: not in the AVA CSV.
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+  """The command itself (a subprocess: its flags are absl globals) on inputs it must refuse."""
+  import subprocess
+  import sys
+  repo = Path(__file__).resolve().parents[2]
+  base = [sys.executable, "-m", "ava_tx.predict"]
+  cases = [
+      (["--output_dir=%s" % tmp_path], "no VIDEO given"),
+      (["--saved_model_dir=%s" % tmp_path, "--output_dir=%s" % tmp_path, "v.mp4"],
+       "export_info.json not found"),
+      (["--output_dir=%s" % tmp_path, "v.mp4"], "give --saved_model_dir, or --pipeline_config"),
+      (["--output_dir=%s" % tmp_path, "--timestamps=1,x", "v.mp4"], "--timestamps: not numbers"),
+  ]
+  for args, message in cases:
+    run = subprocess.run(base + args, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("predict: error: "), run.stderr
+    assert message in lines[0], run.stderr
