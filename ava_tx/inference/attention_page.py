@@ -103,9 +103,10 @@ def render_attention(outputs, clip, full_frames, info, *, person, layer, output_
   detections = rendering.KeyframeDetections(
       np.clip(box, 0, 1), outputs[OutputFields.detection_scores][0, person:person + 1],
       outputs[OutputFields.detection_multiclass_scores][0, person:person + 1])
-  frames = np.stack([_resize(rendering.draw_detections(
-      full_frames[clip.native_indices[c]], detections, info.label_map), display_height)
-                     for c in centres])
+  frames = np.stack([
+      _resize(rendering.draw_detections(full_frames[clip.native_indices[c]], detections,
+                                        info.label_map, with_labels=False), display_height)
+      for c in centres])
   rows, labels = [frames], ["frames\n(query box)"]
   for head in range(num_heads):
     heat = figures.attention_overlays(attention[head], frames)

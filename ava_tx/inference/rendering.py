@@ -55,8 +55,10 @@ def _font(size):
 
 def draw_detections(frame: np.ndarray, detections: KeyframeDetections,
                     label_map: Sequence[Tuple[int, str]], *, max_labels: int = 3,
-                    min_action_score: float = 0.0, caption: Optional[str] = None) -> np.ndarray:
-  """Draws each box with its person score and top actions. frame: uint8 [H, W, 3].
+                    min_action_score: float = 0.0, caption: Optional[str] = None,
+                    with_labels: bool = True) -> np.ndarray:
+  """Draws each box with its person score and top actions (unless not with_labels).
+  frame: uint8 [H, W, 3].
 
   Returns uint8 [H, W, 3], a new array (the input is not modified).
   """
@@ -72,6 +74,8 @@ def draw_detections(frame: np.ndarray, detections: KeyframeDetections,
     x0, x1 = xmin * (width - 1), xmax * (width - 1)
     y0, y1 = ymin * (height - 1), ymax * (height - 1)
     draw.rectangle([x0, y0, x1, y1], outline=colour, width=line)
+    if not with_labels:
+      continue
     texts = ["person %.2f" % detections.person_scores[index]] + [
         "%s %.2f" % (name, score) for name, score in top_labels(
             detections.action_scores[index], label_map, max_labels=max_labels,

@@ -33,7 +33,7 @@ def clip_mp4(tmp_path_factory):
 
 def test_csv_video_and_keyframe_images(clip_mp4, tmp_path):
   detector = fakes.FakeDetector()
-  options = predict_lib.PredictOptions(output_dir=str(tmp_path), batch_size=2)
+  options = predict_lib.PredictOptions(output_dir=str(tmp_path), batch_size=2, warm_up=False)
   [result] = predict_lib.predict_videos(detector, [str(clip_mp4)], options, log=lambda _: None)
   assert result.error is None and result.num_keyframes == 3 and result.num_frames == 75
   # Frames reach the model with the short side reduced to the model's 16 (AREA), aspect kept.
