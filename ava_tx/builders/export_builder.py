@@ -22,12 +22,12 @@ _log = logging.getLogger(__name__)
 def label_map_classes(config):
   """[(id, name)] of the model's classes in class-index order, and where they come from.
 
-  From the first readable label map among eval_config, eval_input_reader and
-  train_input_reader; without one, ids 1..num_classes named by their id (a warning is logged).
+  From the first readable label map of eval_input_reader and train_input_reader (the model's
+  classes; eval_config's map may be the evaluated subset, e.g. AVA's 60 of 80); without one,
+  ids 1..num_classes named by their id (a warning is logged).
   """
   num_classes = config.model.action_transformer.num_classes
-  for field, path in (("eval_config.label_map_path", config.eval_config.label_map_path),
-                      ("eval_input_reader.label_map_path",
+  for field, path in (("eval_input_reader.label_map_path",
                        config.eval_input_reader.label_map_path),
                       ("train_input_reader.label_map_path",
                        config.train_input_reader.label_map_path)):

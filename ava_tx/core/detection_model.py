@@ -9,6 +9,10 @@ The life cycle of one step:
   losses = model.loss(predictions, true_image_shapes)           # dict of LossFields
   detections = model.postprocess(predictions, true_image_shapes)  # dict of DetectionFields
 
+Inference without ground truth (ava_tx.export.inference_module, which the exported SavedModel
+runs): preprocess, provide_proposal_boxes(...) for models that take person-detector boxes (or
+clear_groundtruth()), predict(training=False), postprocess.
+
 Differences from the Object Detection API: `training` is passed explicitly to `predict` (no
 global mode); ground truth for AVA is multi-label (multi-hot classes per box). The model is a
 Keras layer so that every sub-layer it holds is tracked for variables and checkpoints.

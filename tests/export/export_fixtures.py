@@ -12,7 +12,7 @@ model { action_transformer {
   num_frames: 8 image_height: 64 image_width: 64
   trunk { depth_multiplier: 0.125 min_depth: 8 }
 } }
-eval_config { label_map_path: "%s" }
+eval_input_reader { label_map_path: "%s" }
 """
 # Label-map ids of the tiny model's 11 classes (not 1..11, so the id mapping is tested).
 CLASS_IDS = [1, 3, 5, 8, 11, 12, 14, 17, 20, 49, 80]
