@@ -96,3 +96,21 @@ def test_predict_csv_evaluates_and_attention_figure(export_dir, tmp_path):
   assert Image.open(figure_dir / "attention_head1.png").size == (2 * 213, 160)
   assert len(list((figure_dir / "frames").glob("*.png"))) == 8
   assert "figure.png" in (figure_dir / "index.html").read_text()
+
+
+def test_checkpoint_detector_equals_the_saved_model(export_dir):
+  """The in-process path (--pipeline_config_path + --checkpoint_dir) gives the export's outputs."""
+  import numpy as np
+  from ava_tx.inference import detector as detector_lib
+  export = export_dir.parent
+  saved = detector_lib.SavedModelDetector(str(export_dir))
+  in_process = detector_lib.CheckpointDetector(str(export / "pipeline.config"),
+                                               str(export / "checkpoint"), attention_outputs=True)
+  assert in_process.info == saved.info
+  clip = np.random.default_rng(0).integers(0, 256, [2, 8, 48, 80, 3], dtype=np.uint8)
+  boxes = np.array([[[0.1, 0.1, 0.8, 0.5], [0.2, 0.5, 0.9, 0.9]]] * 2, np.float32)
+  counts = np.array([2, 1], np.int32)
+  expected, actual = saved(clip, boxes, counts), in_process(clip, boxes, counts)
+  assert set(actual) == set(expected)
+  for name in expected:
+    np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=name)
