@@ -41,6 +41,8 @@ flags.DEFINE_bool("no_video", False, "Write only detections.csv (no annotated vi
 flags.DEFINE_integer("max_labels", 3, "Actions drawn per person.")
 flags.DEFINE_float("min_person_score", 0.5, "Boxes drawn from this person score (the CSV has all).")
 flags.DEFINE_float("min_action_score", 0.1, "Actions drawn from this probability.")
+flags.DEFINE_integer("min_output_height", 360, "Videos lower than this are drawn scaled up "
+                     "by an integer factor (labels stay legible); 0 keeps every size.")
 FLAGS = flags.FLAGS
 
 
@@ -76,7 +78,8 @@ def _options():
       output_dir=FLAGS.output_dir, keyframe_rate=FLAGS.keyframe_rate, timestamps=timestamps,
       batch_size=FLAGS.batch_size, write_video=not FLAGS.no_video,
       segment_start=FLAGS.segment_start, folder_fps=FLAGS.folder_fps, max_labels=FLAGS.max_labels,
-      min_person_score=FLAGS.min_person_score, min_action_score=FLAGS.min_action_score)
+      min_person_score=FLAGS.min_person_score, min_action_score=FLAGS.min_action_score,
+      min_output_height=FLAGS.min_output_height)
 
 
 def main(argv):

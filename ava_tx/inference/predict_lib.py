@@ -53,6 +53,7 @@ class PredictOptions:
   min_person_score: float = 0.5
   min_action_score: float = 0.1
   warm_up: bool = True  # One call on a blank clip first, so clips/s measures steady state.
+  min_output_height: int = 360  # Smaller videos are drawn scaled up by an integer factor.
 
 
 @dataclasses.dataclass
@@ -206,6 +207,7 @@ class _VideoRun:
 
   def _draw(self, frame, detections, seconds):
     options = self.options
+    frame = rendering.upscaled(frame, options.min_output_height)
     return rendering.draw_detections(
         frame, detections.above(options.min_person_score), self.detector.info.label_map,
         max_labels=options.max_labels, min_action_score=options.min_action_score,
@@ -220,6 +222,8 @@ class _VideoRun:
       governing = self._governing(index)
       if governing is not None:
         frame = self._draw(frame, governing[2], governing[1])
+      else:
+        frame = rendering.upscaled(frame, self.options.min_output_height)
       self.writer.write(frame)
 
   def _governing(self, index):

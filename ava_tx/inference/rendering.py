@@ -40,6 +40,23 @@ class KeyframeDetections:
     return KeyframeDetections(self.boxes[keep], self.person_scores[keep], self.action_scores[keep])
 
 
+def short_name(name: str) -> str:
+  """A class name without its parenthesised gloss: "bend/bow (at the waist)" -> "bend/bow"."""
+  return name.split(" (")[0]
+
+
+def upscaled(frame: np.ndarray, min_height: int) -> np.ndarray:
+  """uint8 [H, W, 3] scaled up by the smallest integer factor that makes H >= min_height
+  (bilinear), so that labels stay legible on small videos; frames already that high are kept."""
+  height, width = frame.shape[:2]
+  factor = -(-min_height // height) if height < min_height else 1
+  if factor == 1:
+    return frame
+  image = Image.fromarray(frame).resize((width * factor, height * factor),
+                                        Image.Resampling.BILINEAR)
+  return np.asarray(image)
+
+
 def top_labels(action_scores: np.ndarray, label_map: Sequence[Tuple[int, str]], *,
                max_labels: int = 3, min_score: float = 0.0) -> list:
   """[(name, score)] of the `max_labels` highest actions with score >= min_score, best first
@@ -77,7 +94,7 @@ def draw_detections(frame: np.ndarray, detections: KeyframeDetections,
     if not with_labels:
       continue
     texts = ["person %.2f" % detections.person_scores[index]] + [
-        "%s %.2f" % (name, score) for name, score in top_labels(
+        "%s %.2f" % (short_name(name), score) for name, score in top_labels(
             detections.action_scores[index], label_map, max_labels=max_labels,
             min_score=min_action_score)]
     _draw_text_block(draw, texts, (x0 + line, y0 + line), colour, font, size)

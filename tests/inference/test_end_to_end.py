@@ -71,7 +71,7 @@ def test_predict_on_the_real_cricket_clip(export_dir, tmp_path):
   assert sorted(read.annotations) == [(GIF.stem, t) for t in range(4)]
   assert all(len(b.action_ids) == 11 for boxes in read.annotations.values() for b in boxes)
   assert _frame_count(out / (GIF.stem + ".mp4")) == 79  # The GIF's frames, at its 25 fps.
-  assert Image.open(out / GIF.stem / "keyframe_0002.png").size == (224, 224)
+  assert Image.open(out / GIF.stem / "keyframe_0002.png").size == (448, 448)  # Drawn 2x.
 
 
 def test_predict_csv_evaluates_and_attention_figure(export_dir, tmp_path):

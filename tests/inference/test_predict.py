@@ -50,7 +50,8 @@ def test_csv_video_and_keyframe_images(clip_mp4, tmp_path):
   assert _count_frames(tmp_path / "walk.mp4") == 75
   pngs = sorted(p.name for p in (tmp_path / "walk").iterdir())
   assert pngs == ["keyframe_0000.png", "keyframe_0001.png", "keyframe_0002.png"]
-  assert Image.open(tmp_path / "walk" / "keyframe_0001.png").size == (64, 48)
+  # 48 rows are drawn 8x larger (the smallest integer factor reaching 360 rows).
+  assert Image.open(tmp_path / "walk" / "keyframe_0001.png").size == (512, 384)
 
 
 def test_csv_round_trip_through_ava_eval(clip_mp4, tmp_path):
@@ -152,6 +153,10 @@ def test_draw_detections_and_labels():
   assert rendering.top_labels(np.array([0.2, 0.7]), fakes.LABEL_MAP, min_score=0.5) == [
       ("stand", 0.7)]
   assert rendering.even_frame(np.zeros([5, 7, 3], np.uint8)).shape == (6, 8, 3)
+  assert rendering.short_name("bend/bow (at the waist)") == "bend/bow"
+  small = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+  assert rendering.upscaled(small, 5).shape == (6, 9, 3)
+  assert rendering.upscaled(small, 2) is small and rendering.upscaled(small, 0) is small
 
 
 @pytest.mark.skipif(not GIF.exists(), reason="shared sample video not found at %s" % GIF)
@@ -182,7 +187,7 @@ def test_boxes_carried_from_each_keyframe_for_one_interval(clip_mp4, tmp_path, m
   monkeypatch.setattr(rendering, "AnnotatedVideoWriter", _RecordingWriter)
   _RecordingWriter.instances = []
   options = predict_lib.PredictOptions(output_dir=str(tmp_path), timestamps=(1.0, 0.5),
-                                       min_person_score=0.0, batch_size=1)
+                                       min_person_score=0.0, batch_size=1, min_output_height=0)
   [result] = predict_lib.predict_videos(fakes.FakeDetector(), [str(clip_mp4)], options,
                                         log=lambda _: None)
   assert result.num_keyframes == 2
