@@ -1,8 +1,9 @@
 """The predict and visualize_attention commands on a tiny exported model (random weights).
 
 One export (the export tests' tiny model: 8 frames of 64x64, attention outputs) serves every
-test; the commands run as subprocesses, as a user runs them. This checks that the commands work
-end to end and write valid files, not the model's quality.
+test; the commands run as subprocesses, as a user runs them, and the in-process checkpoint path
+is compared with the SavedModel. This checks that the commands work end to end and write valid
+files, not the model's quality.
 """
 
 import subprocess
