@@ -224,3 +224,16 @@ def test_command_line_errors_are_one_line(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("predict: error: "), run.stderr
     assert message in lines[0], run.stderr
+
+
+def test_stated_rate_and_duration(clip_mp4, tmp_path):
+  from ava_tx.data import video_frames
+  from ava_tx.inference import video_source
+  assert video_frames.native_frame_rate(str(clip_mp4)) == 30
+  assert video_frames.stated_duration_seconds(str(clip_mp4)) == pytest.approx(2.5)
+  slow = tmp_path / "slow.mkv"
+  video_fixtures.write_video(slow, video_fixtures.signature_frames(10), fps=25, codec="ffv1",
+                             pix_fmt="bgr0")
+  video = video_source.open_video(str(slow), folder_fps=30)
+  assert (video.video_id, video.native_fps) == ("slow", 25)
+  assert video_source.duration_seconds(video) == pytest.approx(0.4)
