@@ -20,7 +20,7 @@ from ava_tx.builders import input_reader_builder
 from ava_tx.builders import model_builder
 from ava_tx.builders import train_builder
 from ava_tx.core import errors
-from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.core.standard_fields import InputFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.data import ava_annotations
 from ava_tx.data import dataset as dataset_lib
@@ -167,8 +167,7 @@ def _evaluate_batches(dataset, model, status, evaluator):
       status.assert_existing_objects_matched()
       restored = True
     inputs = {k: np.asarray(v) for k, v in batch.items() if k != InputFields.frames}
-    evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()
-                               if k != DetectionFields.attention_weights})
+    evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()})
   if not restored:
     raise errors.InputError("eval_input_reader.input_path: the evaluation data is empty")
 

@@ -385,13 +385,15 @@ class DetectionRow:
   score: float
 
 
-def format_detection_row(row: DetectionRow) -> str:
-  """Returns `video_id,%04d,x1,y1,x2,y2,action_id,score` (no newline), floats as %.6f."""
+def format_detection_row(row: DetectionRow, *,
+                         score_format: str = ava_constants.SCORE_FORMAT) -> str:
+  """Returns `video_id,%04d,x1,y1,x2,y2,action_id,score` (no newline), coordinates as %.6f,
+  the score as `score_format`."""
   ymin, xmin, ymax, xmax = row.box
   f = ava_constants.SCORE_FORMAT
   return ",".join([row.video_id, ava_constants.format_timestamp(row.timestamp),
                    f % xmin, f % ymin, f % xmax, f % ymax, "%d" % row.action_id,
-                   f % row.score])
+                   score_format % row.score])
 
 
 def detection_rows_from_annotations(annotations: Mapping) -> list:
@@ -409,20 +411,22 @@ def detection_rows_from_annotations(annotations: Mapping) -> list:
 
 
 def write_detections(path_or_file: PathOrFile,
-                     detections: Union[Mapping, Iterable[DetectionRow]]) -> int:
+                     detections: Union[Mapping, Iterable[DetectionRow]], *,
+                     score_format: str = ava_constants.SCORE_FORMAT) -> int:
   """Writes an official AVA detection CSV: one row per (box, class), `%04d` timestamps,
   x1,y1,x2,y2 order, `%.6f` floats, no header.
 
   Args:
     path_or_file: destination path, local or remote (written atomically via a temporary name) or open text file.
     detections: DetectionRows, or a mapping as returned by `read_detections`.
+    score_format: format of the score column (e.g. "%.9g": float32 scores written exactly).
 
   Returns:
     Number of rows written.
   """
   rows = (detection_rows_from_annotations(detections) if isinstance(detections, Mapping)
           else list(detections))
-  text = "".join(format_detection_row(r) + "\n" for r in rows)
+  text = "".join(format_detection_row(r, score_format=score_format) + "\n" for r in rows)
   if isinstance(path_or_file, (str, os.PathLike)):
     file_io.write_text(os.fspath(path_or_file), text)
   else:

@@ -74,6 +74,44 @@ def encode_image(rgb: np.ndarray, *, image_format: str = "JPEG", jpeg_quality: i
   return buffer.getvalue()
 
 
+def frame_to_rgb(frame, short_side: int = 0) -> np.ndarray:
+  """uint8 [height, width, 3] RGB of a decoded PyAV frame, the shorter side scaled to
+  `short_side` with libswscale AREA (0: unchanged), as the TFRecord conversion stores it."""
+  return _frame_to_rgb(frame, short_side)
+
+
+def native_frame_rate(source) -> fractions.Fraction:
+  """Frames per second of the first video stream as the container states it (average rate,
+  else the guessed rate), read without decoding. Raises VideoReadError if there is none."""
+  container = _open_container(source)
+  try:
+    if not container.streams.video:
+      raise VideoReadError("no video stream in %s" % _source_name(source))
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate or rate <= 0:
+      raise VideoReadError("no frame rate stated in %s" % _source_name(source))
+    return fractions.Fraction(rate)
+  finally:
+    container.close()
+
+
+def stated_duration_seconds(source) -> float:
+  """Duration of the first video stream as the container states it (frame count / rate, else
+  the container's duration), read without decoding; 0.0 if it states neither."""
+  container = _open_container(source)
+  try:
+    if not container.streams.video:
+      raise VideoReadError("no video stream in %s" % _source_name(source))
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    if stream.frames and rate:
+      return float(stream.frames / fractions.Fraction(rate))
+    return float(container.duration or 0) / av.time_base
+  finally:
+    container.close()
+
+
 def _frame_to_rgb(frame, short_side):
   height, width = resized_shape(frame.height, frame.width, short_side)
   if (height, width) != (frame.height, frame.width):

@@ -1,0 +1,69 @@
+r"""The Action Transformer's attention for one keyframe and person (the paper's Figure 4).
+
+  python -m ava_tx.visualize_attention --saved_model_dir=EXPORT/saved_model --video=FILE \
+      --output_dir=OUT [--timestamp=S] [--person=K] [--layer=L] \
+      [--person_boxes_csv=BOXES.csv]
+
+The model must be exported with --export_attention. For the keyframe at --timestamp (seconds
+from the first frame, + --segment_start; default: the middle of the video) and the K-th person
+(detections in the model's order, highest person score first), each head of layer L (default:
+the last) gives a softmax attention over the clip's feature map, drawn as heat maps over the
+frames, and key embeddings, drawn as colours (3-component PCA). Writes PNGs and OUT/index.html.
+See docs/INFERENCE.md.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from ava_tx.core import errors
+
+flags.DEFINE_string("saved_model_dir", None, "saved_model/ of an export with --export_attention.")
+flags.DEFINE_string("video", None, "Video file or frame folder.")
+flags.DEFINE_string("output_dir", None, "Where the PNGs and index.html go.")
+flags.DEFINE_float("timestamp", None, "Keyframe time, seconds (+ --segment_start); default: the "
+                   "middle whole second of the video.")
+flags.DEFINE_integer("person", 0, "Which detection (0: the highest person score).")
+flags.DEFINE_integer("layer", -1, "Tx layer (0-based; negative counts from the last).")
+flags.DEFINE_float("segment_start", 0.0, "Movie second of the video's first frame.")
+flags.DEFINE_float("folder_fps", 30.0, "Frame rate of a frame folder.")
+flags.DEFINE_string("person_boxes_csv", None, "Person-detector boxes (AVA/SlowFast layout), for "
+                    "models without an RPN.")
+flags.DEFINE_float("person_box_min_score", 0.0, "Boxes below this score are not used.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise errors.InputError("unexpected arguments: %s (the video is --video)" % " ".join(argv[1:]))
+  for name in ("saved_model_dir", "video", "output_dir"):
+    if not FLAGS[name].value:
+      raise errors.InputError("--%s is required" % name)
+  from ava_tx.inference import attention_page  # After the flag checks: TensorFlow is slow.
+  from ava_tx.inference import detector as detector_lib
+  from ava_tx.inference import person_boxes
+  detector = detector_lib.SavedModelDetector(FLAGS.saved_model_dir)
+  box_source = person_boxes.make_box_source(
+      csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
+      uses_person_boxes=detector.info.uses_person_boxes)
+  result = attention_page.visualize(
+      detector, FLAGS.video, FLAGS.output_dir, timestamp=FLAGS.timestamp, person=FLAGS.person,
+      layer=FLAGS.layer, box_source=box_source, segment_start=FLAGS.segment_start,
+      folder_fps=FLAGS.folder_fps)
+  print("attention of person %d (score %.2f), layer %d, keyframe %g s: %s" % (
+      result.person, result.person_score, result.layer, result.timestamp, result.html_path))
+  return 0
+
+
+def run_guarded(argv, main_fn=main) -> int:
+  """Runs `main_fn(argv)`; an `errors.USER_ERRORS` exception becomes one stderr line and exit 1."""
+  try:
+    return main_fn(argv)
+  except errors.USER_ERRORS as error:
+    print(f"visualize_attention: error: {error}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+  app.run(run_guarded)
