@@ -366,25 +366,24 @@ class InceptionI3D(keras.layers.Layer):
     self._endpoints = (ENDPOINTS + (LOGITS_ENDPOINT,))[first:final + 1]
     self._input_channels = (INPUT_CHANNELS if first == 0
                             else self._all_specs[ENDPOINTS[first - 1]].channels)
+    self._blocks = {name: self._make_block(name) for name in self._endpoints}
+
+  def _make_block(self, name: str) -> keras.layers.Layer:
+    """The Keras layer computing endpoint `name`, at this I3D's width."""
     depth = lambda c: scaled_depth(c, self._depth_multiplier, self._min_depth)  # noqa: E731
-    blocks = {}
-    for name in self._endpoints:
-      spec = ARCHITECTURE.get(name)
-      if name == LOGITS_ENDPOINT:
-        blocks[name] = KineticsLogits(num_classes=self._num_classes,
-                                      dropout_rate=self._logits_dropout_rate, name=name)
-      elif isinstance(spec, _Unit):
-        blocks[name] = Unit3D(filters=depth(spec.filters), kernel_size=spec.kernel_size,
-                              strides=spec.strides, freeze_batch_norm=freeze_batch_norm,
-                              name=name)
-      elif isinstance(spec, _Pool):
-        blocks[name] = max_pool_class(separable_max_pool)(
-            pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name)
-      else:
-        blocks[name] = InceptionBlock(branch_filters=[depth(c) for c in spec],
-                                      freeze_batch_norm=freeze_batch_norm,
-                                      separable_max_pool=separable_max_pool, name=name)
-    self._blocks = blocks
+    spec = ARCHITECTURE.get(name)
+    if name == LOGITS_ENDPOINT:
+      return KineticsLogits(num_classes=self._num_classes,
+                            dropout_rate=self._logits_dropout_rate, name=name)
+    if isinstance(spec, _Unit):
+      return Unit3D(filters=depth(spec.filters), kernel_size=spec.kernel_size,
+                    strides=spec.strides, freeze_batch_norm=self._freeze_batch_norm, name=name)
+    if isinstance(spec, _Pool):
+      return max_pool_class(self._separable_max_pool)(
+          pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name)
+    return InceptionBlock(branch_filters=[depth(c) for c in spec],
+                          freeze_batch_norm=self._freeze_batch_norm,
+                          separable_max_pool=self._separable_max_pool, name=name)
 
   @property
   def endpoints(self) -> tuple[str, ...]:

@@ -117,8 +117,13 @@ def read_manifest(output_dir: str) -> Optional[dict]:
   path = os.path.join(output_dir, MANIFEST_NAME)
   if not os.path.isfile(path):
     return None
-  with open(path) as f:
-    manifest = json.load(f)
+  try:
+    with open(path) as f:
+      manifest = json.load(f)
+  except ValueError:  # An interrupted write: convert again.
+    return None
+  if not isinstance(manifest, dict):
+    return None
   prefix = os.path.join(output_dir, manifest.get("checkpoint", ""))
   complete = (manifest.get("member_sha256") == weights.MEMBER_SHA256
               and os.path.isfile(prefix + ".index")

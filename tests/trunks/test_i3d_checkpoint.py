@@ -269,7 +269,7 @@ def test_cli_reports_missing_checkpoint_without_traceback(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-m", "data_tools.convert_i3d_checkpoint", f"--checkpoint={missing}",
        f"--output_dir={tmp_path / 'out'}"],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode != 0
   assert f"{missing}.index does not exist" in proc.stderr
   assert "Traceback" not in proc.stderr
