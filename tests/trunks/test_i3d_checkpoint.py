@@ -167,7 +167,7 @@ def _unit_reference(x, raw, name, strides=(1, 1, 1)):
 
 def test_converted_values_arrive_in_place_for_trunk_and_head_tail(converted):
   values, result, summary = converted
-  assert result.num_parameters == 12_704_544 - 1024 * 400 - 400
+  assert result.num_parameters == 12_704_544  # The Kinetics Logits are kept by default.
   assert Path(result.output_path + ".index").exists()
   trunk = i3d.InceptionI3D(final_endpoint="Mixed_4f")
   trunk.build([None, None, None, None, 3])
@@ -184,13 +184,19 @@ def test_converted_values_arrive_in_place_for_trunk_and_head_tail(converted):
       np.testing.assert_array_equal(variable.numpy(), values[checkpoint_name[name]], err_msg=name)
       checked += 1
   assert checked == 228
+  classifier = i3d.KineticsLogits()
+  classifier.build([None, 2, 7, 7, 1024])
+  assert i3d_checkpoint.restore_endpoints(result.output_path, {"Logits": classifier}) == ["Logits"]
+  for name, variable in classifier.named_variables().items():
+    np.testing.assert_array_equal(variable.numpy(), values[f"{SCOPE}Logits/{name}"], err_msg=name)
   # The quirky release name lands in the uniformly named unit.
   np.testing.assert_array_equal(
       tail.named_variables()["Mixed_5b/Branch_2/Conv3d_0b_3x3/conv_3d/w"].numpy(),
       values[QUIRK + "/conv_3d/w"])
-  assert "Converted 228 variables (12,294,544 values)" in summary
+  assert "Converted 230 arrays (12,704,544 values)" in summary
+  assert "(deepmind_tf1) up to Logits" in summary
   assert f"renamed (release naming quirk): {QUIRK}/conv_3d/w" in summary
-  assert all(f"ignored (not a trunk variable): {name}" in summary for name in LOGITS)
+  assert "ignored" not in summary
   assert f"Wrote {result.output_path}" in summary
 
 
@@ -263,7 +269,7 @@ def test_cli_reports_missing_checkpoint_without_traceback(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-m", "data_tools.convert_i3d_checkpoint", f"--checkpoint={missing}",
        f"--output_dir={tmp_path / 'out'}"],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode != 0
   assert f"{missing}.index does not exist" in proc.stderr
   assert "Traceback" not in proc.stderr
