@@ -18,7 +18,7 @@ lists; anything else in it is an error.
 
 import hashlib
 import io
-import pickle
+import pickle  # reliability-allowed: numpy-only unpickler of the sha256-pinned Kinetics weights
 import tarfile
 
 import numpy as np
