@@ -133,3 +133,14 @@ def test_concatenated_parts_equal_one_writer(tmp_path):
   tfrecord_writer.write_shard_from_parts(empty, [], {"examples": 0})
   assert (tmp_path / "t-00001-of-00002").read_bytes() == b""
   assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_remote_paths_are_read_through_gfile_with_the_same_records(task):
+  """Paths with a scheme (gs:// on Dataflow) are streamed to PyAV as tf.io.gfile file
+  objects; file:// takes the same route here."""
+  local, remote = [], []
+  ava_conversion.convert_keyframes(task, SETTINGS, local.append)
+  remote_task = ava_conversion.VideoTask("v", ("video", "file://" + task.source[1]),
+                                         task.requests)
+  stats = ava_conversion.convert_keyframes(remote_task, SETTINGS, remote.append)
+  assert not stats["videos_failed"] and remote == local
