@@ -9,10 +9,16 @@ from ava_tx.core import ava_constants
 from ava_tx.data import ava_clips
 
 FLAGS = flags.FLAGS
+SHARED_FLAGS = ("annotations_csv", "video_dir", "output_prefix", "num_shards", "label_map",
+                "person_boxes_csv", "min_person_score", "fps", "clip_frames", "segment_start",
+                "short_side", "image_format", "jpeg_quality", "skip_bad_rows", "overwrite")
 
 
 def define_flags():
-  """Defines the shared flags on absl's global FLAGS."""
+  """Defines the shared flags on absl's global FLAGS (once: both commands may be imported
+  into one process, e.g. by tests)."""
+  if "annotations_csv" in FLAGS:
+    return
   flags.DEFINE_string("annotations_csv", None, "AVA ground-truth CSV (local or gs://).")
   flags.DEFINE_string("video_dir", None, "Directory of <video_id>.<mp4|mkv|webm|avi|gif|...> "
                       "videos and/or <video_id>/ folders of extracted frames (at --fps).")

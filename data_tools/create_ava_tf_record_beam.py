@@ -32,8 +32,21 @@ flags.DEFINE_integer("keyframes_per_task", 60, "Keyframes per pipeline element (
 
 
 def parse_flags(argv):
-  """Parses this command's flags; returns [argv[0]] + the rest (Beam's flags) for main."""
-  return FLAGS(argv, known_only=True)
+  """Parses this command's flags; returns [argv[0]] + the other arguments (Beam's options,
+  unchanged and in order) for main."""
+  FLAGS(argv, known_only=True)
+  own = set(conversion_flags.SHARED_FLAGS) | {"keyframes_per_task"}
+  rest, skip_value = [argv[0]], False
+  for arg in argv[1:]:
+    if skip_value:
+      skip_value = False
+      continue
+    name = arg[2:].split("=")[0] if arg.startswith("--") else None
+    if name in own or (name and name[2:] in own and FLAGS[name[2:]].boolean):
+      skip_value = "=" not in arg and not FLAGS[name if name in own else name[2:]].boolean
+      continue
+    rest.append(arg)
+  return rest
 
 
 def main(argv):

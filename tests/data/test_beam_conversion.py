@@ -136,3 +136,20 @@ def test_failed_videos_csv_quotes_reasons(tmp_path):
       [("z", "plain"), ("a", 'cannot open "a.mp4", code 1\nmore')], str(tmp_path / "f.csv"))
   assert open(path).read() == ('video_id,reason\na,"cannot open ""a.mp4"", code 1 more"\n'
                                "z,plain\n")
+
+
+def test_command_passes_beam_flags_through_unchanged(tmp_path):
+  from data_tools import create_ava_tf_record  # pylint: disable=g-import-not-at-top,unused-import
+  from data_tools import create_ava_tf_record_beam as cli  # pylint: disable=g-import-not-at-top
+  try:
+    rest = cli.parse_flags([
+        "create_ava_tf_record_beam", "--annotations_csv=gt.csv", "--video_dir=videos",
+        "--output_prefix=%s" % tmp_path, "--keyframes_per_task=7", "--runner=FlinkRunner",
+        "--flink_master=host:8081", "--num_workers=50", "--clip_frames", "32",
+        "--noskip_bad_rows", "--parallelism", "8"])
+    # --num_workers is Beam's here even when create_ava_tf_record's flag is defined too.
+    assert rest == ["create_ava_tf_record_beam", "--runner=FlinkRunner",
+                    "--flink_master=host:8081", "--num_workers=50", "--parallelism", "8"]
+    assert cli.FLAGS.keyframes_per_task == 7 and cli.FLAGS.clip_frames == 32
+  finally:
+    cli.FLAGS.unparse_flags()
