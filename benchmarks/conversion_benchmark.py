@@ -178,22 +178,26 @@ def _compare_launchers(work, settings, keyframes, bound_s, stats):
     assert summary["keyframes"] == keyframes, summary
     shards[name] = [open(p, "rb").read() for p in sorted(
         Path(work / ("run%d" % i)).glob("t-?????-of-?????"))]
-    steady[name] = (keyframes - 1) / max(wall_s - fixed_s, 1e-9)
-    print("| %s | %.1f | %.2f | %.1f | %.2f | %.2f |" % (
-        name, wall_s, keyframes / wall_s, fixed_s, steady[name],
-        steady[name] / (keyframes / bound_s)))
+    # The steady rate is only meaningful when the run is well above its fixed cost.
+    steady[name] = (keyframes - 1) / (wall_s - fixed_s) if wall_s > 1.5 * fixed_s else None
+    print("| %s | %.1f | %.2f | %.1f | %s | %s |" % (
+        name, wall_s, keyframes / wall_s, fixed_s,
+        "n/a" if steady[name] is None else "%.2f" % steady[name],
+        "n/a" if steady[name] is None else "%.2f" % (steady[name] / (keyframes / bound_s))))
   reference = next(iter(shards.values()))
   print("\nshards byte-identical across the four runs: %s" % all(
       s == reference for s in shards.values()))
-  per_worker = steady["Beam DirectRunner, 1 worker"]
+  per_worker = steady["Beam DirectRunner, 1 worker"] or keyframes / bound_s
+  print("per-worker rate used below: %s" % ("Beam 1-worker steady rate" if steady[
+      "Beam DirectRunner, 1 worker"] else "the bound (the Beam run was dominated by start-up)"))
   per_keyframe = stats["bytes"] / keyframes
   print("\nAVA training set (%d keyframes) at this layout: %.0f GB (%.0f kB per keyframe; "
         "real movies compress worse than these synthetic frames)" % (
             FLAGS.ava_keyframes, FLAGS.ava_keyframes * per_keyframe / 1e9, per_keyframe / 1e3))
   for workers in (int(w) for w in FLAGS.project_workers):
     hours = FLAGS.ava_keyframes / (per_worker * workers) / 3600
-    print("  %4d workers at the Beam 1-worker steady rate %.2f keyframes/s each: %.2f h "
-          "(%.0f min)" % (workers, per_worker, hours, hours * 60))
+    print("  %4d workers at %.2f keyframes/s each: %.2f h (%.0f min)" % (
+        workers, per_worker, hours, hours * 60))
 
 
 if __name__ == "__main__":

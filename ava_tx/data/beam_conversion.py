@@ -196,14 +196,28 @@ def pipeline_options_with_defaults(beam_args) -> pipeline_options.PipelineOption
   beam_args = list(beam_args)
   given = {a.split("=")[0] for a in beam_args if a.startswith("--")}
   options = pipeline_options.PipelineOptions(beam_args)
-  runner = options.view_as(pipeline_options.StandardOptions).runner
-  if runner in (None, "DirectRunner", "direct"):
+  if is_direct(options):
     direct = options.view_as(pipeline_options.DirectOptions)
     if "--direct_running_mode" not in given:
       direct.direct_running_mode = "multi_processing"
     if "--direct_num_workers" not in given:
       direct.direct_num_workers = 0  # All cores.
   return options
+
+
+def is_direct(options) -> bool:
+  return options.view_as(pipeline_options.StandardOptions).runner in (
+      None, "DirectRunner", "direct")
+
+
+def make_pipeline(options) -> beam.Pipeline:
+  """A Pipeline on the runner of `options`. The DirectRunner is run as its FnApiRunner, the
+  one that honours --direct_num_workers and --direct_running_mode: Beam 2.77's DirectRunner
+  first tries Prism, a binary it downloads at run time, which ignores both."""
+  if not is_direct(options):
+    return beam.Pipeline(options=options)
+  from apache_beam.runners.portability.fn_api_runner import fn_runner  # pylint: disable=g-import-not-at-top
+  return beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options)
 
 
 def counters(result) -> dict:
@@ -234,7 +248,7 @@ def convert(*, beam_args=(), keyframes_per_task: int = 60, log=print, **plan_arg
   log("%d keyframes of %d shards in %d elements" % (
       plan.pending_keyframes(), len(plan.pending_shards),
       len(pipeline_elements(plan, keyframes_per_task))))
-  pipeline = beam.Pipeline(options=options)
+  pipeline = make_pipeline(options)
   build_pipeline(pipeline, plan, plan_args["settings"], keyframes_per_task)
   result = pipeline.run()
   result.wait_until_finish()
