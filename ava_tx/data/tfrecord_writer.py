@@ -138,3 +138,28 @@ class AtomicShardWriter:
       if tf.io.gfile.exists(self.tmp_path):
         tf.io.gfile.remove(self.tmp_path)
     return False
+
+
+def write_shard_from_parts(path: str, part_paths, stats: dict, chunk_bytes: int = 1 << 24) -> None:
+  """Commits a shard that is the concatenation of TFRecord files `part_paths` (in order).
+
+  A TFRecord file is a sequence of self-delimiting records, so concatenating files gives the
+  same bytes as writing their records one after another with one writer. The shard appears
+  atomically (temporary, stats file, rename), as with AtomicShardWriter.
+  """
+  tmp_path = path + _TMP_MARK + str(os.getpid())
+  try:
+    with tf.io.gfile.GFile(tmp_path, "wb") as out:
+      out.write(b"")  # Creates the file when there are no parts (an empty shard).
+      for part in part_paths:
+        with tf.io.gfile.GFile(part, "rb") as f:
+          while True:
+            chunk = f.read(chunk_bytes)
+            if not chunk:
+              break
+            out.write(chunk)
+    _write_atomically(stats_path(path), json.dumps(stats, indent=1, sort_keys=True))
+    tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  finally:
+    if tf.io.gfile.exists(tmp_path):
+      tf.io.gfile.remove(tmp_path)
