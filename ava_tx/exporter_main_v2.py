@@ -14,12 +14,11 @@ Input types: video_tensor (uint8 [batch, T, H, W, 3], any H and W), encoded_fram
 
 import json
 import logging
-import sys
 
 from absl import app
 from absl import flags
 
-from ava_tx.core import errors
+from ava_tx.core import command_line
 
 flags.DEFINE_enum("input_type", "video_tensor", ["video_tensor", "encoded_frames", "tf_example"],
                   "What the signature's input_tensor holds.")
@@ -50,19 +49,10 @@ def main(argv):
   return 0
 
 
-def run_guarded(argv, main_fn=main) -> int:
-  """Runs `main_fn(argv)`; an `errors.USER_ERRORS` exception becomes one stderr line and exit 1."""
-  try:
-    return main_fn(argv)
-  except errors.USER_ERRORS as error:
-    print(f"exporter_main_v2: error: {error}", file=sys.stderr)
-    return 1
-
-
 def run():
   flags.mark_flags_as_required(["pipeline_config_path", "trained_checkpoint_dir",
                                 "output_directory"])
-  app.run(run_guarded)
+  app.run(command_line.guarded("exporter_main_v2", main))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import sys
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from ava_tx.core import errors
 
 flags.DEFINE_string("saved_model_dir", None, "saved_model/ directory of an ava_tx export.")
@@ -104,14 +105,5 @@ def main(argv):
   return 1 if any(r.error for r in results) else 0
 
 
-def run_guarded(argv, main_fn=main) -> int:
-  """Runs `main_fn(argv)`; an `errors.USER_ERRORS` exception becomes one stderr line and exit 1."""
-  try:
-    return main_fn(argv)
-  except errors.USER_ERRORS as error:
-    print(f"predict: error: {error}", file=sys.stderr)
-    return 1
-
-
 if __name__ == "__main__":
-  app.run(run_guarded)
+  app.run(command_line.guarded("predict", main))

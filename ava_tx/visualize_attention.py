@@ -12,11 +12,11 @@ frames, and key embeddings, drawn as colours (3-component PCA). Writes PNGs and 
 See docs/INFERENCE.md.
 """
 
-import sys
 
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from ava_tx.core import errors
 
 flags.DEFINE_string("saved_model_dir", None, "saved_model/ of an export with --export_attention.")
@@ -56,14 +56,5 @@ def main(argv):
   return 0
 
 
-def run_guarded(argv, main_fn=main) -> int:
-  """Runs `main_fn(argv)`; an `errors.USER_ERRORS` exception becomes one stderr line and exit 1."""
-  try:
-    return main_fn(argv)
-  except errors.USER_ERRORS as error:
-    print(f"visualize_attention: error: {error}", file=sys.stderr)
-    return 1
-
-
 if __name__ == "__main__":
-  app.run(run_guarded)
+  app.run(command_line.guarded("visualize_attention", main))

@@ -147,7 +147,7 @@ def write_shard_from_parts(path: str, part_paths, stats: dict, chunk_bytes: int 
   same bytes as writing their records one after another with one writer. The shard appears
   atomically (temporary, stats file, rename), as with AtomicShardWriter.
   """
-  tmp_path = path + _TMP_MARK + str(os.getpid())
+  tmp_path = file_io.temporary_path(path)
   try:
     with tf.io.gfile.GFile(tmp_path, "wb") as out:
       out.write(b"")  # Creates the file when there are no parts (an empty shard).
@@ -158,7 +158,7 @@ def write_shard_from_parts(path: str, part_paths, stats: dict, chunk_bytes: int 
             if not chunk:
               break
             out.write(chunk)
-    _write_atomically(stats_path(path), json.dumps(stats, indent=1, sort_keys=True))
+    file_io.write_text(stats_path(path), json.dumps(stats, indent=1, sort_keys=True))
     tf.io.gfile.rename(tmp_path, path, overwrite=True)
   finally:
     if tf.io.gfile.exists(tmp_path):
