@@ -4,7 +4,11 @@
 #   2. convert it to TFRecord shards,
 #   3. train the tiny Action Transformer (configs/tiny_synthetic_cpu.config),
 #   4. evaluate the final checkpoint with the official AVA frame-mAP (and the constant-score and
-#      class-prior baselines).
+#      class-prior baselines),
+#   5. export it as a SavedModel (with the attention outputs),
+#   6. run predict on a held-out validation video (annotated mp4, keyframe PNGs, detections CSV),
+#   7. draw the Tx head's attention (the paper's Figure 4) for one person of that video,
+#   and print a short table of the results and where each output is.
 # Everything goes under ./workspace (see WORKSPACE.md). Sizes can be changed by environment:
 #   DEMO_VIDEOS (default 96), DEMO_SECONDS (20), DEMO_STEPS (default: the config's num_steps),
 #   DEMO_WORKERS (2).
@@ -24,26 +28,57 @@ start=$(date +%s)
 stamp() { echo "[demo $(( $(date +%s) - start ))s] $*"; }
 
 if [ ! -f "$DATA/summary.json" ]; then
-  stamp "1/4 generating $VIDEOS synthetic videos of $SECONDS_PER_VIDEO s"
+  stamp "1/7 generating $VIDEOS synthetic videos of $SECONDS_PER_VIDEO s"
   $PY -m data_tools.synth_ava --output_dir "$DATA" --num_videos "$VIDEOS" \
       --seconds "$SECONDS_PER_VIDEO" --seed 0 --num_workers "$WORKERS"
 else
-  stamp "1/4 synthetic data already in $DATA"
+  stamp "1/7 synthetic data already in $DATA"
 fi
 
 for split in train val; do
-  stamp "2/4 converting $split to TFRecords"
+  stamp "2/7 converting $split to TFRecords"
   $PY -m data_tools.create_ava_tf_record --annotations_csv "$DATA/$split.csv" \
       --video_dir "$DATA/videos" --output_prefix "$SHARDS/$split" --num_shards 4 \
       --num_workers "$WORKERS" --label_map "$DATA/label_map.pbtxt" \
       --person_boxes_csv "$DATA/${split}_predicted_boxes.csv" --clip_frames 64 --segment_start 900
 done
 
-stamp "3/4 training (${STEPS:+$STEPS steps, }$CONFIG -> $MODEL)"
+stamp "3/7 training (${STEPS:+$STEPS steps, }$CONFIG -> $MODEL)"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
     ${STEPS:+--num_train_steps "$STEPS"}
 
-stamp "4/4 evaluating the last checkpoint"
+stamp "4/7 evaluating the last checkpoint"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
     --checkpoint_dir "$MODEL"
-stamp "done: detections CSV and metrics JSON in $MODEL/eval; tensorboard --logdir $MODEL"
+EXPORT=workspace/exported/tiny_synthetic
+PREDICT=workspace/predict/tiny_synthetic
+ATTENTION=workspace/attention/tiny_synthetic
+HELD_OUT=$(tail -n 1 "$DATA/val.csv" | cut -d, -f1)  # a held-out (validation) video
+stamp "5/7 exporting the SavedModel (video input, attention outputs) to $EXPORT"
+$PY -m ava_tx.exporter_main_v2 --input_type video_tensor --pipeline_config_path "$CONFIG" \
+    --trained_checkpoint_dir "$MODEL" --output_directory "$EXPORT" --export_attention
+
+# The tiny model's proposals are person-detector boxes (no RPN; README), so predict takes the
+# synthetic detector's boxes for the video, as it would take AVA's released detector boxes.
+stamp "6/7 predict on the held-out video $HELD_OUT"
+$PY -m ava_tx.predict --saved_model_dir "$EXPORT/saved_model" --output_dir "$PREDICT" \
+    --segment_start 900 --person_boxes_csv "$DATA/val_predicted_boxes.csv" \
+    "$DATA/videos/$HELD_OUT.mp4"
+
+stamp "7/7 attention of the Tx head for the first person at second 10 of $HELD_OUT"
+$PY -m ava_tx.visualize_attention --saved_model_dir "$EXPORT/saved_model" \
+    --video "$DATA/videos/$HELD_OUT.mp4" --output_dir "$ATTENTION" --segment_start 900 \
+    --timestamp 910 --person_boxes_csv "$DATA/val_predicted_boxes.csv"
+
+METRICS=$(ls -t "$MODEL"/eval/metrics*.json | head -n 1)
+stamp "done"
+$PY -m ava_tx.eval.metrics_table "$METRICS"
+cat <<EOT
+
+outputs
+  metrics JSON, detections CSV   $MODEL/eval/
+  TensorBoard                    tensorboard --logdir $MODEL
+  SavedModel                     $EXPORT/saved_model
+  predictions on $HELD_OUT      $PREDICT/detections.csv, $PREDICT/$HELD_OUT.mp4, $PREDICT/$HELD_OUT/*.png
+  attention figure               $ATTENTION/index.html, $ATTENTION/figure.png
+EOT
