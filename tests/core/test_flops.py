@@ -1,7 +1,5 @@
 """Tests of the analytic FLOP count (ava_tx.core.flops) on single layers, with exact numbers."""
 
-import pytest
-
 from ava_tx.core import flops
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.trunks import i3d
