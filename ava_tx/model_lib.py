@@ -19,8 +19,9 @@ from ava_tx.builders import input_reader_builder
 from ava_tx.builders import model_builder
 from ava_tx.builders import train_builder
 from ava_tx.core import errors
+from ava_tx.core import precision as precision_lib
 from ava_tx.core.standard_fields import DetectionFields, InputFields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_annotations
 from ava_tx.eval import evaluator as evaluator_lib
 from ava_tx.training import strategy as strategy_lib
@@ -71,23 +72,24 @@ def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_e
   strategy = train_builder.build_strategy(train_config)
   if strategy_lib.is_chief(strategy):
     config_util.save_pipeline_config(config, model_dir)
-  if train_config.use_mixed_precision:
-    keras.mixed_precision.set_global_policy("mixed_float16")
   dataset_fn = input_reader_builder.build_dataset_fn(
       config.train_input_reader, model_config, global_batch_size=train_config.batch_size,
       is_training=True)
   loop_config = train_builder.build_loop_config(
       train_config, model_dir=model_dir, num_steps=num_steps,
-      checkpoint_every_n=checkpoint_every_n, record_summaries=record_summaries)
-  return train_loop.train_loop(
-      strategy=strategy,
-      model_fn=lambda: model_builder.build(model_config),
-      optimizer_fn=lambda: train_builder.build_optimizer(train_config, num_steps),
-      dataset_fn=dataset_fn,
-      config=loop_config,
-      fine_tune_fn=fine_tune_fn_for(model_config),
-      label_names=label_names(config.train_input_reader.label_map_path),
-      step_hooks=step_hooks)
+      checkpoint_every_n=checkpoint_every_n, record_summaries=record_summaries,
+      device_type=strategy_lib.device_type(strategy))
+  # The model is built (model_fn) inside the scope: its layers take the policy.
+  with precision_lib.policy_scope(train_builder.build_precision(train_config)):
+    return train_loop.train_loop(
+        strategy=strategy,
+        model_fn=lambda: model_builder.build(model_config),
+        optimizer_fn=lambda: train_builder.build_optimizer(train_config, num_steps),
+        dataset_fn=dataset_fn,
+        config=loop_config,
+        fine_tune_fn=fine_tune_fn_for(model_config),
+        label_names=label_names(config.train_input_reader.label_map_path),
+        step_hooks=step_hooks)
 
 
 def _eval_label_map(config):

@@ -241,7 +241,8 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     if features.shape.rank != 5:
       raise ValueError(f"Trunk endpoint {self._trunk_endpoint!r} must be [batch_size, T', H', "
                        f"W', channels], got shape {features.shape}.")
-    predictions = {PredictionFields.trunk_features: features}
+    # Under mixed precision the head reads the compute-dtype map; the output is float32.
+    predictions = {PredictionFields.trunk_features: tf.cast(features, tf.float32)}
 
     source = self._proposals.source
     boxes_list, masks, scores = [], [], []
