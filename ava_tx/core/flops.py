@@ -174,14 +174,17 @@ def function_flops(fn: Callable, *input_specs, trainable_variables=None,
 
   Args:
     fn: a Python callable or tf.function; variables are created by the trace if needed.
-    trainable_variables: variables a training step differentiates, e.g. a Keras model's
-      `trainable_variables` (default: the variables the traced function reads whose
+    trainable_variables: variables a training step differentiates, or a callable returning
+      them after the trace (which may create them), e.g. `lambda: model.trainable_variables`
+      (default: the variables the traced function reads whose
       tf.Variable.trainable is set; that flag ignores Keras `layer.trainable = False`).
   """
   function = fn if hasattr(fn, "get_concrete_function") else tf.function(fn)
   concrete = function.get_concrete_function(*input_specs)
   if trainable_variables is None:
     trainable_variables = concrete.trainable_variables
+  elif callable(trainable_variables):
+    trainable_variables = trainable_variables()
   return graph_flops(concrete.graph, trainable_variables=trainable_variables,
                      unknown_dim=unknown_dim)
 

@@ -106,7 +106,7 @@ def train_step(model, *, jit_compile: bool = False):
 
 
 def training_flops(model, batch) -> flops.FlopCount:
-  """Forward and training FLOPs of one step on `batch` (variables must exist)."""
+  """Forward and training FLOPs of one step on `batch` (traced, not run)."""
   loss = lambda b: train_loop.compute_detection_losses(  # noqa: E731
       model, b, training=True)[LossFields.total_loss]
-  return flops.function_flops(loss, batch, trainable_variables=model.trainable_variables)
+  return flops.function_flops(loss, batch, trainable_variables=lambda: model.trainable_variables)

@@ -70,10 +70,11 @@ def test_stop_gradient_cuts_the_backward_pass():
 def test_rule_matches_the_traced_gradient_graph():
   model = i3d.InceptionI3D(final_endpoint="Mixed_3b", depth_multiplier=0.25, min_depth=8)
   spec = _spec(1, 8, 32, 32, 3)
-  model(tf.zeros(spec.shape))
+  model.build(spec.shape)
   model.endpoint_layers()["Conv3d_1a_7x7"].trainable = False
   loss = lambda x: tf.reduce_sum(model(x, training=True)["Mixed_3b"])  # noqa: E731
-  count = flops.function_flops(loss, spec, trainable_variables=model.trainable_variables)
+  # A callable: the variables are read after the trace (which would create them).
+  count = flops.function_flops(loss, spec, trainable_variables=lambda: model.trainable_variables)
   traced = flops.gradient_graph_flops(loss, lambda: model.trainable_variables, spec)
   assert count.training == traced
   stem = [op for op in count.ops if "Conv3d_1a_7x7" in op.name]
