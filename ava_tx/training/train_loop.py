@@ -238,7 +238,8 @@ class _Trainer:
     self.config = config
     self.loss_scaling = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
     # XLA compiles the per-replica computation; the cross-replica reduction stays outside.
-    self.replica_step = tf.function(self._replica_step, jit_compile=config.jit_compile)
+    self.replica_step = (tf.function(self._replica_step, jit_compile=True)
+                         if config.jit_compile else self._replica_step)
 
   def _replica_step(self, batch):
     """One replica's step: returns (losses scaled to the global batch, norm, clipped, lr)."""
