@@ -20,6 +20,7 @@ from ava_tx.builders import input_reader_builder
 from ava_tx.builders import model_builder
 from ava_tx.builders import train_builder
 from ava_tx.core import errors
+from ava_tx.core import precision as precision_lib
 from ava_tx.core.standard_fields import InputFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.data import ava_annotations
@@ -99,19 +100,20 @@ def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_e
   strategy = train_builder.build_strategy(train_config)
   if strategy_lib.is_chief(strategy):
     config_util.save_pipeline_config(config, model_dir)
-  if train_config.use_mixed_precision:
-    keras.mixed_precision.set_global_policy("mixed_float16")
   dataset_fn = input_reader_builder.build_dataset_fn(
       config.train_input_reader, model_config, global_batch_size=train_config.batch_size,
       is_training=True)
   loop_config = train_builder.build_loop_config(
       train_config, model_dir=model_dir, num_steps=num_steps,
-      checkpoint_every_n=checkpoint_every_n, record_summaries=record_summaries)
+      checkpoint_every_n=checkpoint_every_n, record_summaries=record_summaries,
+      device_type=strategy_lib.device_type(strategy))
   if config.train_input_reader.skip_corrupt_records:
     step_hooks = (*step_hooks, SkippedRecordsReporter(
         os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR), loop_config.summary_every_n,
         record_summaries and strategy_lib.is_chief(strategy)))
-  with _naming_corrupt_shards(config.train_input_reader, "train_input_reader"):
+  # The model is built (model_fn) inside the precision scope: its layers take the policy.
+  with _naming_corrupt_shards(config.train_input_reader, "train_input_reader"), \
+      precision_lib.policy_scope(train_builder.build_precision(train_config)):
     return train_loop.train_loop(
         strategy=strategy,
         model_fn=lambda: model_builder.build(model_config),

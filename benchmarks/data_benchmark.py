@@ -54,6 +54,51 @@ def _source_frames(num_frames):
   return [frames[i % len(frames)] for i in range(num_frames)], source
 
 
+# name -> (stored short side, (parser num_frames, frame_stride, output (height, width))).
+LAYOUTS = {"paper": (400, (64, 1, (400, 400))), "tiny": (120, (16, 4, (112, 112)))}
+
+
+def prepare_source(work, seconds):
+  """Writes work/videos/bench.mp4 and work/gt.csv (2 boxes per keyframe at 1 Hz).
+
+  Returns (video path, number of keyframes, description of the source).
+  """
+  shutil.rmtree(work, ignore_errors=True)
+  (work / "videos").mkdir(parents=True)
+  frames, source = _source_frames(30 * seconds)
+  writer.encode_video(str(work / "videos" / "bench.mp4"), np.stack(frames), 30)
+  rows = ["bench,%04d,0.1,0.2,0.6,0.9,12,0\nbench,%04d,0.3,0.5,0.9,0.95,80,1\n" % (t, t)
+          for t in range(2, seconds - 1)]
+  (work / "gt.csv").write_text("".join(rows))
+  return work / "videos" / "bench.mp4", len(rows), source
+
+
+def raw_video_decode_rate(path):
+  """Frames/s of decoding the whole video with PyAV (no conversion, no encoding)."""
+  start = time.perf_counter()
+  decoded = sum(1 for _ in video_frames.iter_video_frames(str(path), fps=30,
+                                                          wanted=lambda i: False))
+  return decoded / (time.perf_counter() - start)
+
+
+def layout_parser(name):
+  """The AvaParser of a layout (training augmentation on, label ids 12 and 80)."""
+  num_frames, stride, size = LAYOUTS[name][1]
+  return parser_lib.AvaParser(num_frames=num_frames, frame_stride=stride, output_size=size,
+                              label_map_ids=[12, 80], max_num_boxes=8)
+
+
+def distinct_frames(name):
+  """Stored frames a clip of the layout needs (edge repeats counted once)."""
+  num_frames, stride, _ = LAYOUTS[name][1]
+  return len(set(np.clip(32 + (np.arange(num_frames) - num_frames // 2) * stride, 0, 63)))
+
+
+def convert(work, name, num_workers=1):
+  """Converts work/videos with the layout's stored size; returns (summary, seconds)."""
+  return _convert(work, name, LAYOUTS[name][0], num_workers)
+
+
 def _convert(work, name, short_side, num_workers):
   settings = ava_clips.ClipSettings(fps=30, clip_frames=64, segment_start=0,
                                     short_side=short_side, image_format="JPEG", jpeg_quality=90)
@@ -65,7 +110,7 @@ def _convert(work, name, short_side, num_workers):
   return summary, time.perf_counter() - start
 
 
-def _stored_jpegs(pattern, limit):
+def stored_jpegs(pattern, limit):
   images = []
   for record in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern)).take(4):
     example = tf.train.SequenceExample.FromString(record.numpy())
@@ -74,7 +119,7 @@ def _stored_jpegs(pattern, limit):
   return images[:limit]
 
 
-def _raw_decode_rate(images):
+def raw_decode_rate(images):
   """Frames/s of tf.io.decode_jpeg over `images` in a parallel tf.data map."""
   ds = tf.data.Dataset.from_tensor_slices(images).map(
       lambda x: tf.reduce_sum(tf.cast(tf.io.decode_jpeg(x, channels=3)[:1, :1], tf.int32)),
@@ -86,53 +131,42 @@ def _raw_decode_rate(images):
   return count / (time.perf_counter() - start)
 
 
-def _pipeline_rate(pattern, parser):
-  ds = dataset_lib.build_dataset(file_pattern=pattern, parser=parser,
-                                 batch_size=FLAGS.batch_size, is_training=True, seed=1,
-                                 shuffle_buffer_size=16)
+def pipeline_rate(pattern, parser, batch_size, num_batches, **dataset_kwargs):
+  """Clips/s of the training input pipeline (after 2 warm-up batches); also the batch shape."""
+  ds = dataset_lib.build_dataset(file_pattern=pattern, parser=parser, batch_size=batch_size,
+                                 is_training=True, seed=1, shuffle_buffer_size=16,
+                                 **dataset_kwargs)
   iterator = iter(ds)
   for _ in range(2):
     next(iterator)
   start = time.perf_counter()
-  for _ in range(FLAGS.num_batches):
+  for _ in range(num_batches):
     batch = next(iterator)
   seconds = time.perf_counter() - start
-  return FLAGS.num_batches * FLAGS.batch_size / seconds, batch["frames"].shape
+  return num_batches * batch_size / seconds, batch["frames"].shape
 
 
 def main(argv):
   del argv
   work = Path(FLAGS.work_dir)
-  shutil.rmtree(work, ignore_errors=True)
-  (work / "videos").mkdir(parents=True)
-  frames, source = _source_frames(30 * FLAGS.seconds)
-  writer.encode_video(str(work / "videos" / "bench.mp4"), np.stack(frames), 30)
-  rows = ["bench,%04d,0.1,0.2,0.6,0.9,12,0\nbench,%04d,0.3,0.5,0.9,0.95,80,1\n" % (t, t)
-          for t in range(2, FLAGS.seconds - 1)]
-  (work / "gt.csv").write_text("".join(rows))
-  print("source: %s, %d s, %d keyframes, %d CPU cores" % (source, FLAGS.seconds, len(rows),
+  video, num_keyframes, source = prepare_source(work, FLAGS.seconds)
+  print("source: %s, %d s, %d keyframes, %d CPU cores" % (source, FLAGS.seconds, num_keyframes,
                                                           os.cpu_count()))
-  start = time.perf_counter()
-  decoded = sum(1 for _ in video_frames.iter_video_frames(str(work / "videos" / "bench.mp4"),
-                                                          fps=30, wanted=lambda i: False))
-  print("raw H.264 decode (PyAV, 224x224): %.0f frames/s" %
-        (decoded / (time.perf_counter() - start)))
-  configs = [("paper", 400, (64, 1, (400, 400))), ("tiny", 120, (16, 4, (112, 112)))]
-  for name, short_side, (num_frames, stride, size) in configs:
-    summary, seconds = _convert(work, name, short_side, num_workers=1)
+  print("raw H.264 decode (PyAV, 224x224): %.0f frames/s" % raw_video_decode_rate(video))
+  for name, (short_side, _) in LAYOUTS.items():
+    summary, seconds = convert(work, name)
     keyframes = summary["keyframes"]
-    images = _stored_jpegs(summary["file_pattern"], 256)
+    images = stored_jpegs(summary["file_pattern"], 256)
     height, width = tf.io.decode_jpeg(images[0]).shape[:2]
-    raw = _raw_decode_rate(images)
+    raw = raw_decode_rate(images)
     print("[%s] conversion (1 process, short side %d, 64 frames/keyframe, %.0f kB/keyframe): "
           "%.2f keyframes/s (%.0f stored frames/s) | raw JPEG decode of the stored %dx%d "
           "frames: %.0f frames/s" % (
               name, short_side, summary["bytes"] / 1e3 / keyframes, keyframes / seconds,
               summary["frames"] / seconds, height, width, raw))
-    parser = parser_lib.AvaParser(num_frames=num_frames, frame_stride=stride, output_size=size,
-                                  label_map_ids=[12, 80], max_num_boxes=8)
-    clips, shape = _pipeline_rate(summary["file_pattern"], parser)
-    distinct = len(set(np.clip(32 + (np.arange(num_frames) - num_frames // 2) * stride, 0, 63)))
+    clips, shape = pipeline_rate(summary["file_pattern"], layout_parser(name), FLAGS.batch_size,
+                                 FLAGS.num_batches)
+    distinct = distinct_frames(name)
     print("[%s] input pipeline (training, augmentation, batches %s): %.2f clips/s | JPEG decode "
           "bound: %.2f clips/s (%d distinct frames per clip); pipeline/bound = %.2f" % (
               name, tuple(shape), clips, raw / distinct, distinct, clips / (raw / distinct)))

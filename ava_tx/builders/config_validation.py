@@ -7,6 +7,7 @@ of the field at fault, e.g.
 
 from ava_tx.core import errors
 from ava_tx.protos import action_transformer_pb2
+from ava_tx.protos import train_pb2
 
 _I3D_ENDPOINTS = (
     "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
@@ -178,6 +179,11 @@ def validate_train_config(config, prefix="train_config"):
          f"must be positive, got {config.checkpoint_every_n_steps}")
   _check(config.max_checkpoints_to_keep > 0, f"{p}.max_checkpoints_to_keep",
          f"must be positive, got {config.max_checkpoints_to_keep}")
+  _check(not config.use_mixed_precision or config.precision in (
+      train_pb2.TrainConfig.PRECISION_UNSPECIFIED, train_pb2.TrainConfig.MIXED_FLOAT16),
+         f"{p}.use_mixed_precision",
+         "(deprecated, means MIXED_FLOAT16) contradicts precision "
+         f"{train_pb2.TrainConfig.Precision.Name(config.precision)}: remove use_mixed_precision")
 
 
 def validate_input_reader(config, prefix):

@@ -1,5 +1,6 @@
 """Builds the learning-rate schedule, optimizer, strategy and loop settings from `TrainConfig`."""
 
+from ava_tx.core import precision as precision_lib
 from ava_tx.protos import train_pb2
 from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
@@ -40,7 +41,34 @@ def build_optimizer(train_config, num_steps=None):
       adam_beta1=train_config.adam_beta1, adam_beta2=train_config.adam_beta2,
       adam_epsilon=train_config.adam_epsilon,
       decoupled_weight_decay=train_config.decoupled_weight_decay,
-      mixed_precision=train_config.use_mixed_precision)
+      mixed_precision=precision_lib.needs_loss_scaling(build_precision(train_config)))
+
+
+_PRECISIONS = {
+    train_pb2.TrainConfig.FLOAT32: precision_lib.FLOAT32,
+    train_pb2.TrainConfig.MIXED_BFLOAT16: precision_lib.MIXED_BFLOAT16,
+    train_pb2.TrainConfig.MIXED_FLOAT16: precision_lib.MIXED_FLOAT16,
+}
+
+
+def build_precision(train_config):
+  """The Keras policy name of `precision` (the deprecated use_mixed_precision: mixed_float16)."""
+  if train_config.precision == train_pb2.TrainConfig.PRECISION_UNSPECIFIED:
+    return (precision_lib.MIXED_FLOAT16 if train_config.use_mixed_precision
+            else precision_lib.FLOAT32)
+  return _PRECISIONS[train_config.precision]
+
+
+def build_jit_compile(train_config, device_type):
+  """Whether to XLA-compile the training step on `device_type` ("CPU", "GPU" or "TPU").
+
+  JIT_COMPILE_AUTO is off on every device type: the model's RoIAlign (crop_and_resize) has no
+  XLA kernel, so a compiled training step fails (docs/PERFORMANCE.md has the trunk-only figure).
+  """
+  del device_type  # Kept for when AUTO differs by device (an XLA-compatible RoIAlign).
+  if train_config.jit_compile == train_pb2.TrainConfig.JIT_COMPILE_AUTO:
+    return False
+  return train_config.jit_compile == train_pb2.TrainConfig.JIT_COMPILE_ON
 
 
 def build_strategy(train_config):
@@ -49,9 +77,10 @@ def build_strategy(train_config):
 
 
 def build_loop_config(train_config, *, model_dir, num_steps=None, checkpoint_every_n=None,
-                      record_summaries=True):
+                      record_summaries=True, device_type="CPU"):
   """`TrainLoopConfig` from the proto, with model_main_tf2's flag overrides."""
   return train_loop.TrainLoopConfig(
+      jit_compile=build_jit_compile(train_config, device_type),
       model_dir=model_dir,
       num_steps=int(num_steps or train_config.num_steps),
       checkpoint_every_n=int(checkpoint_every_n or train_config.checkpoint_every_n_steps),

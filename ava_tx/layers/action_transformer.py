@@ -60,11 +60,13 @@ def scaled_dot_product_attention(query, keys, values):
   Returns:
     attended: float32 [batch_size, num_proposals, D_v].
     weights: float32 [batch_size, num_proposals, num_cells], rows sum to 1.
+    Under mixed precision the inputs and `attended` are in the compute dtype (e.g. bfloat16).
   """
   scale = 1.0 / math.sqrt(query.shape[-1])
   logits = tf.einsum("brd,bxd->brx", query, keys) * scale
-  weights = tf.nn.softmax(logits, axis=-1)
-  return tf.einsum("brx,bxd->brd", weights, values), weights
+  # The softmax runs in float32 (under mixed precision too); the weights are returned so.
+  weights = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+  return tf.einsum("brx,bxd->brd", tf.cast(weights, values.dtype), values), weights
 
 
 class HighResQueryPreprocessor(keras.layers.Layer):
@@ -184,7 +186,9 @@ class BoxEncodingPredictor(keras.layers.Layer):
       raise ValueError(f"num_box_classes must be None or >= 1, got {num_box_classes}.")
     self.num_box_classes = num_box_classes
     self.box_code_size = box_code_size
-    self.dense = keras.layers.Dense((num_box_classes or 1) * box_code_size, name="box")
+    # float32 outputs under mixed precision (the losses and box decoding need them).
+    self.dense = keras.layers.Dense((num_box_classes or 1) * box_code_size, name="box",
+                                    dtype="float32")
 
   def call(self, features):
     encodings = self.dense(features)
@@ -345,7 +349,9 @@ class ActionTransformerHead(ActionTransformerFeatures):
     super().__init__(**kwargs)
     self.num_logits = num_logits
     self.num_box_classes = num_box_classes
-    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits")
+    # float32 logits under mixed precision (see ava_tx/core/precision.py).
+    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
+                                                  dtype="float32")
     self.box_predictor = BoxEncodingPredictor(
         num_box_classes=num_box_classes, name="box_predictor")
 

@@ -117,7 +117,9 @@ class I3DHead(I3DTubeFeatures):
     super().__init__(**kwargs)
     self.num_logits = num_logits
     self.num_box_classes = num_box_classes
-    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits")
+    # float32 logits under mixed precision (see ava_tx/core/precision.py).
+    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
+                                                  dtype="float32")
     self.box_predictor = action_transformer.BoxEncodingPredictor(
         num_box_classes=num_box_classes, name="box_predictor")
 

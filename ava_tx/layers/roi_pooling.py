@@ -52,10 +52,12 @@ def roi_align(features, boxes, crop_size=14):
     crop_size: int, number of bins along each side of the crop.
 
   Returns:
-    float32 [batch_size, num_proposals, crop_size, crop_size, channels].
+    [batch_size, num_proposals, crop_size, crop_size, channels], the dtype of `features`.
+    Box coordinates are always computed in float32, and bfloat16 features are sampled in
+    float32 (crop_and_resize has no bfloat16 kernel) under mixed precision.
   """
   features = tf.convert_to_tensor(features)
-  boxes = tf.cast(boxes, features.dtype)
+  boxes = tf.cast(boxes, tf.float32)
   _check_rank(features, 4, "features ([batch_size, height, width, channels])")
   _check_boxes(boxes)
   shape = tf.shape(features)
@@ -65,10 +67,11 @@ def roi_align(features, boxes, crop_size=14):
 
   # Pad one replicated cell on every side: samples within one cell outside the map then take
   # the border value, samples further out get crop_and_resize's extrapolation value 0.
-  padded = tf.pad(features, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+  sampled = features if features.dtype != tf.bfloat16 else tf.cast(features, tf.float32)
+  padded = tf.pad(sampled, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
 
   def to_padded_corner_aligned(lo, hi, size):
-    size = tf.cast(size, features.dtype)
+    size = tf.cast(size, tf.float32)
     bin_size = (hi - lo) * size / crop_size
     # First and last bin centres, in cell-index coordinates of the padded map (cell k has
     # its centre at k): continuous c -> c - 0.5 (unpadded index) -> + 1 (padding).
@@ -85,6 +88,7 @@ def roi_align(features, boxes, crop_size=14):
   crops = tf.image.crop_and_resize(
       padded, converted, box_indices, [crop_size, crop_size], method="bilinear",
       extrapolation_value=0.0)
+  crops = tf.cast(crops, features.dtype)
   return tf.reshape(crops, [batch_size, num_proposals, crop_size, crop_size, channels])
 
 
@@ -131,7 +135,7 @@ def spatio_temporal_roi_pool(features, boxes, crop_size=14, pooled_size=7):
     float32 [batch_size, num_proposals, num_frames, pooled_size, pooled_size, channels].
   """
   features = tf.convert_to_tensor(features)
-  boxes = tf.cast(boxes, features.dtype)
+  boxes = tf.cast(boxes, tf.float32)
   _check_rank(
       features, 5, "features ([batch_size, num_frames, height, width, channels])")
   _check_boxes(boxes)

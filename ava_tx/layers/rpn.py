@@ -190,7 +190,9 @@ class RegionProposalNetwork(keras.layers.Layer):
     training = bool(training)
     anchors = self.anchors(height, width)
     scores, boxes = self._head({self._level: features}, training=training)
-    scores, boxes = scores[self._level], boxes[self._level]
+    # float32 outputs under mixed precision: box decoding and NMS need the precision.
+    scores = tf.cast(scores[self._level], tf.float32)
+    boxes = tf.cast(boxes[self._level], tf.float32)
     batch_size = tf.shape(features)[0]
     proposals, proposal_scores = self._proposal_generator(
         {self._level: tf.stop_gradient(boxes)}, {self._level: tf.stop_gradient(scores)},

@@ -63,7 +63,9 @@ class TxI3DHead(keras.layers.Layer):
         mixed5_block=mixed5_block, mixed5_output_key=mixed5_output_key,
         dropout_rate=i3d_dropout_rate, crop_size=crop_size, pooled_size=pooled_size,
         name="i3d")
-    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits")
+    # float32 logits under mixed precision (see ava_tx/core/precision.py).
+    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
+                                                  dtype="float32")
     self.box_predictor = action_transformer.BoxEncodingPredictor(
         num_box_classes=num_box_classes, name="box_predictor")
 

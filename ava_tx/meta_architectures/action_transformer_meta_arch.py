@@ -236,7 +236,8 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     boxes, mask, scores, targets = self._second_stage_proposals(proposals, training)
     head_out = self._head(features, boxes, training=training)
     self._check_head_outputs(head_out)
-    predictions = {PredictionFields.trunk_features: features}
+    # Under mixed precision the head reads the compute-dtype map; the output is float32.
+    predictions = {PredictionFields.trunk_features: tf.cast(features, tf.float32)}
     predictions.update(proposals.predictions)
     predictions.update(head_out)
     predictions.update({

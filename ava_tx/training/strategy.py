@@ -145,3 +145,8 @@ def worker_index(strategy: tf.distribute.Strategy) -> int:
     return 0
   cluster_spec = strategy.cluster_resolver.cluster_spec().as_dict()
   return task_id + (1 if "chief" in cluster_spec else 0)
+
+
+def device_type(strategy: tf.distribute.Strategy) -> str:
+  """"CPU", "GPU" or "TPU": the type of the strategy's first replica device."""
+  return tf.DeviceSpec.from_string(strategy.extended.worker_devices[0]).device_type or "CPU"

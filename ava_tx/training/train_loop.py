@@ -74,6 +74,7 @@ class TrainLoopConfig:
     log_every_n: log losses every N steps.
     save_on_sigterm: on SIGTERM or SIGINT (Ctrl-C), finish the current step, write a
       checkpoint and raise `TrainingInterruptedError` (single-worker runs, main thread only).
+    jit_compile: compile the training step with XLA (tf.function(jit_compile=True)).
   """
   model_dir: str
   num_steps: int
@@ -88,6 +89,7 @@ class TrainLoopConfig:
   checkpoint_data_iterator: bool = True
   log_every_n: int = 100
   save_on_sigterm: bool = True
+  jit_compile: bool = False
 
   def __post_init__(self):
     if self.num_steps < 0:
@@ -233,8 +235,11 @@ class _Trainer:
     self.detect_fn = detect_fn
     self.config = config
     self.loss_scaling = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+    # XLA compiles the per-replica computation; the cross-replica reduction stays outside.
+    self.replica_step = (tf.function(self._replica_step, jit_compile=True)
+                         if config.jit_compile else self._replica_step)
 
-  def replica_step(self, batch):
+  def _replica_step(self, batch):
     """One replica's step: returns (losses scaled to the global batch, norm, clipped, lr)."""
     cfg = self.config
     replica_context = tf.distribute.get_replica_context()

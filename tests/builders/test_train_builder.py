@@ -4,6 +4,7 @@ import pytest
 from google.protobuf import text_format
 
 from ava_tx.protos import train_pb2
+from ava_tx.builders import config_validation
 from ava_tx.builders import train_builder
 from ava_tx.core.tf_setup import keras
 
@@ -36,3 +37,34 @@ def test_adamw_takes_its_settings_from_the_config():
   schedule = optimizer._learning_rate  # pylint: disable=protected-access
   assert schedule.total_steps == 1000  # --num_train_steps overrides the config.
   assert float(schedule(50)) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("text, policy, loss_scaling", [
+    ("", "float32", False),
+    ("use_mixed_precision: true", "mixed_float16", True),  # the deprecated field
+    ("precision: MIXED_FLOAT16 use_mixed_precision: true", "mixed_float16", True),
+    ("precision: MIXED_BFLOAT16", "mixed_bfloat16", False),
+    ("precision: FLOAT32", "float32", False),
+])
+def test_precision_and_its_migration_from_use_mixed_precision(text, policy, loss_scaling):
+  config = _train_config(text)
+  assert train_builder.build_precision(config) == policy
+  optimizer = train_builder.build_optimizer(config)
+  assert isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer) == loss_scaling
+
+
+def test_use_mixed_precision_contradicting_precision_is_an_error():
+  config = _train_config("precision: MIXED_BFLOAT16 use_mixed_precision: true")
+  with pytest.raises(ValueError, match="train_config.use_mixed_precision"):
+    config_validation.validate_train_config(config)
+
+
+@pytest.mark.parametrize("text, device, expected", [
+    ("", "CPU", False), ("", "GPU", False), ("", "TPU", False),
+    ("jit_compile: JIT_COMPILE_ON", "CPU", True), ("jit_compile: JIT_COMPILE_OFF", "GPU", False),
+])
+def test_jit_compile_is_off_by_default_on_every_device(text, device, expected):
+  config = _train_config(text)
+  assert train_builder.build_jit_compile(config, device) == expected
+  loop = train_builder.build_loop_config(config, model_dir="/tmp/unused", device_type=device)
+  assert loop.jit_compile == expected

@@ -1,0 +1,61 @@
+"""Numeric precision of the model: float32, or mixed precision with float32 variables.
+
+Policies (Keras mixed-precision policy names):
+  float32:         everything in float32 (the default).
+  mixed_bfloat16:  compute in bfloat16, variables in float32. CPUs with AVX512_BF16 / AMX
+                   (oneDNN) and TPUs; bfloat16 has float32's exponent range, so no loss scaling.
+  mixed_float16:   compute in float16, variables in float32, dynamic loss scaling (the
+                   optimizer is wrapped in LossScaleOptimizer). NVIDIA GPUs with tensor cores.
+
+Under a mixed policy the model keeps float32 where precision matters: RoIAlign box coordinates
+(and bfloat16 features are sampled in float32: crop_and_resize has no bfloat16 kernel), the
+attention softmax and the attention weights, the RPN's objectness logits and box encodings
+(before proposal decoding and NMS), the heads' action logits and box encodings (Dense layers
+with a float32 policy), the trunk features in the prediction dict, and every loss.
+
+The policy is global in Keras and is read when a layer is constructed: call `set_policy`
+before building the model, or build it inside `policy_scope` (model_lib does so from
+train_config.precision).
+"""
+
+import contextlib
+
+from ava_tx.core.tf_setup import keras
+
+FLOAT32 = "float32"
+MIXED_BFLOAT16 = "mixed_bfloat16"
+MIXED_FLOAT16 = "mixed_float16"
+POLICIES = (FLOAT32, MIXED_BFLOAT16, MIXED_FLOAT16)
+
+
+def check_policy(name: str) -> str:
+  """Returns `name` if it is one of POLICIES, else raises ValueError naming the choices."""
+  if name not in POLICIES:
+    raise ValueError(f"precision must be one of {POLICIES}, got {name!r}")
+  return name
+
+
+def needs_loss_scaling(name: str) -> bool:
+  """float16 gradients underflow without loss scaling; bfloat16 ones do not."""
+  return check_policy(name) == MIXED_FLOAT16
+
+
+def set_policy(name: str) -> None:
+  """Sets the global Keras dtype policy (before the model is built)."""
+  keras.mixed_precision.set_global_policy(check_policy(name))
+
+
+def current_policy() -> str:
+  """Name of the global Keras dtype policy."""
+  return keras.mixed_precision.global_policy().name
+
+
+@contextlib.contextmanager
+def policy_scope(name: str):
+  """Sets the global policy inside the block (build the model there), then restores it."""
+  previous = keras.mixed_precision.global_policy()
+  set_policy(name)
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(previous)

@@ -1,0 +1,74 @@
+"""Data figures: conversion keyframes/s against raw video decoding, input-pipeline clips/s
+against raw JPEG decoding of the same stored frames, and the fraction of a tiny-config training
+step spent waiting for input (benchmarks.data_benchmark's source video and layouts)."""
+
+import dataclasses
+import time
+from pathlib import Path
+
+from ava_tx.data import dataset as dataset_lib
+from ava_tx.data import parser as parser_lib
+from benchmarks import data_benchmark
+from benchmarks.suite import common
+from benchmarks.suite import models
+
+_KEYFRAME_EVERY = 30  # frames of the 30 fps video per keyframe (1 Hz)
+
+
+def _layout_rows(work, name, video_fps, batch_size, num_batches):
+  summary, seconds = data_benchmark.convert(work, name)
+  keyframes = summary["keyframes"]
+  section = f"data, {name} layout"
+  rows = [common.row(section, "conversion (1 process)", keyframes / seconds, "keyframes/s",
+                     "raw video decode", video_fps / _KEYFRAME_EVERY,
+                     note=f"{summary['bytes'] / 1e3 / keyframes:.0f} kB/keyframe")]
+  images = data_benchmark.stored_jpegs(summary["file_pattern"], 256)
+  bound = data_benchmark.raw_decode_rate(images) / data_benchmark.distinct_frames(name)
+  clips, shape = data_benchmark.pipeline_rate(summary["file_pattern"],
+                                              data_benchmark.layout_parser(name), batch_size,
+                                              num_batches)
+  rows.append(common.row(section, f"input pipeline {tuple(shape)}", clips, "clips/s",
+                         "JPEG-decode bound", bound))
+  return rows, summary["file_pattern"]
+
+
+def wait_fraction_row(file_pattern, quick, steps):
+  """Tiny config: fraction of each training step spent in next(iterator)."""
+  tiny, _ = models.sizes(quick)
+  tiny = dataclasses.replace(tiny, num_frames=16, image_size=112)
+  config = models.model_config(tiny)
+  config.num_classes = 2  # the benchmark's label ids 12 and 80
+  model = models.model_builder.build(config)
+  parser = parser_lib.AvaParser(num_frames=16, frame_stride=4, output_size=(112, 112),
+                                label_map_ids=[12, 80], max_num_boxes=8, max_num_proposals=16)
+  iterator = iter(dataset_lib.build_dataset(file_pattern=file_pattern, parser=parser,
+                                            batch_size=tiny.batch_size, is_training=True,
+                                            seed=1, shuffle_buffer_size=16))
+  step = models.train_step(model)
+  for _ in range(2):
+    step(next(iterator)).numpy()
+  waiting = total = 0.0
+  for _ in range(steps):
+    start = time.perf_counter()
+    batch = next(iterator)
+    got = time.perf_counter()
+    step(batch).numpy()
+    waiting += got - start
+    total += time.perf_counter() - start
+  return common.row("data, tiny layout", "time waiting for input / step time", waiting / total,
+                    "fraction", note=f"{steps} steps of batch {tiny.batch_size}, "
+                    f"{tiny.batch_size * steps / total:.2f} clips/s")
+
+
+def rows(quick: bool, work_dir: str):
+  work = Path(work_dir)
+  video, _, source = data_benchmark.prepare_source(work, 6 if quick else 12)
+  video_fps = data_benchmark.raw_video_decode_rate(video)
+  result = [common.row("data", "raw H.264 decode (PyAV)", video_fps, "frames/s", note=source)]
+  layouts = ("tiny",) if quick else ("tiny", "paper")
+  for name in layouts:
+    layout_rows, pattern = _layout_rows(work, name, video_fps, 2, 3 if quick else 8)
+    result += layout_rows
+    if name == "tiny":
+      result.append(wait_fraction_row(pattern, quick, 3 if quick else 20))
+  return result

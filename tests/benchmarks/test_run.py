@@ -1,0 +1,47 @@
+"""`python -m benchmarks.run --quick` (what CI runs): the table's structure and sane values.
+
+No timing target is asserted: the figures depend on the machine and its load.
+"""
+
+import json
+
+import pytest
+
+from benchmarks import run
+
+_SECTIONS = ("machine", "training", "inference", "scaling", "data")
+
+
+@pytest.mark.slow
+def test_quick_suite_writes_one_table_with_references(tmp_path):
+  result = run.run(quick=True, sections=_SECTIONS, runs=1, output_dir=str(tmp_path),
+                   data_work_dir=str(tmp_path / "data"))
+  assert result["errors"] == {}
+  rows = result["rows"]
+  assert {r["section"].split(",")[0] for r in rows} >= {
+      "machine", "train step", "inference per clip", "inference scaling in R",
+      "inference scaling in T", "data"}
+  for r in rows:
+    assert set(r) == set(run._COLUMNS)  # pylint: disable=protected-access
+    assert r["value"] > 0 or r["unit"] == "fraction", r
+    if r["reference_value"] is not None:
+      assert r["reference_value"] > 0 and r["ratio"] == pytest.approx(
+          r["value"] / r["reference_value"]), r
+  by_figure = {(r["section"], r["figure"]): r for r in rows}
+  float32 = by_figure[("machine", "tf.matmul 1024^3 float32")]
+  assert 1.0 < float32["value"] < 1e5  # GFLOP/s of any CPU
+  achieved = by_figure[("train step, tiny", "float32 achieved")]
+  # Loose: on a shared machine the matmul reference and the step see different loads.
+  assert achieved["reference_value"] == float32["value"] and 0.0 < achieved["ratio"] < 10.0
+  waiting = by_figure[("data, tiny layout", "time waiting for input / step time")]
+  assert 0.0 <= waiting["value"] <= 1.0
+  assert [r["figure"] for r in rows if r["section"] == "inference scaling in R"] == [
+      "R=16", "R=64", "R=300"]
+  stages = [r["figure"] for r in rows if r["section"] == "inference per clip, mid"]
+  assert stages == ["whole detection", "trunk", "rpn", "head", "post-processing"]
+
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert saved["rows"] == rows
+  table = (tmp_path / "results.md").read_text().splitlines()
+  assert table[2].startswith("| section | figure | value |")
+  assert sum(line.startswith("| ") for line in table) == len(rows) + 1
