@@ -19,7 +19,7 @@ from ava_tx.builders import input_reader_builder
 from ava_tx.builders import model_builder
 from ava_tx.builders import train_builder
 from ava_tx.core import errors
-from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.core.standard_fields import InputFields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.data import ava_annotations
 from ava_tx.eval import evaluator as evaluator_lib
@@ -138,8 +138,7 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
       status.assert_existing_objects_matched()
       restored = True
     inputs = {k: np.asarray(v) for k, v in batch.items() if k != InputFields.frames}
-    evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()
-                               if k != DetectionFields.attention_weights})
+    evaluator.process(inputs, {k: np.asarray(v) for k, v in detections.items()})
   if not restored:
     raise errors.InputError("eval_input_reader.input_path: the evaluation data is empty")
   metrics = evaluator.evaluate(global_step=global_step)

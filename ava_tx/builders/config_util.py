@@ -39,6 +39,16 @@ def parse_pipeline_config(text, source="<string>"):
   return config
 
 
+def merge_config_override(config, text, source="--config_override"):
+  """Merges text-format `TrainEvalPipelineConfig` fields into `config` (in place); returns it."""
+  if text:
+    try:
+      text_format.Merge(text, config)
+    except text_format.ParseError as error:
+      raise errors.InputError(f"{source}: invalid pipeline config text: {error}") from None
+  return config
+
+
 def load_pipeline_config(path):
   """Reads a pipeline.config file into a `TrainEvalPipelineConfig`.
 

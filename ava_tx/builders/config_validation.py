@@ -28,6 +28,27 @@ def _unit_interval(value, field, *, closed_low=True, closed_high=True):
          f"{']' if closed_high else ')'}, got {value}")
 
 
+def _proposals_replacing(config):
+  """The `proposals` value equivalent to the deprecated use_* fields of `config`."""
+  if config.use_groundtruth_boxes:
+    return "GROUNDTRUTH"
+  if config.use_external_proposals:
+    return "RPN_AND_PERSON_DETECTOR" if config.use_rpn else "PERSON_DETECTOR"
+  return "RPN"
+
+
+def check_deprecated_proposal_fields(config, prefix="model.action_transformer"):
+  """InputError naming `proposals` if a config still sets use_rpn / use_external_proposals /
+  use_groundtruth_boxes (replaced by the one enum field)."""
+  for name in ("use_groundtruth_boxes", "use_external_proposals", "use_rpn"):
+    if config.HasField(name):
+      raise errors.InputError(
+          f"{prefix}.{name}: replaced by `proposals` (one of RPN, RPN_AND_PERSON_DETECTOR, "
+          f"PERSON_DETECTOR, GROUNDTRUTH); for this config write `proposals: "
+          f"{_proposals_replacing(config)}` and remove use_rpn, use_external_proposals and "
+          "use_groundtruth_boxes")
+
+
 def validate_action_transformer(config, prefix="model.action_transformer"):
   """Validates an `ActionTransformer` message; raises ValueError naming the field."""
   p = prefix
@@ -116,11 +137,7 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
     raise errors.InputError(f"{p}.i3d_head: set, but head_type is "
                             f"{_HEAD.HeadType.Name(config.head_type)}, which has no I3D head")
 
-  _check(not (config.use_groundtruth_boxes and config.use_external_proposals),
-         f"{p}.use_external_proposals",
-         "cannot be combined with use_groundtruth_boxes (ground-truth-box mode replaces all proposals)")
-  _check(config.use_rpn or config.use_external_proposals or config.use_groundtruth_boxes,
-         f"{p}.use_rpn", "is false, so set use_external_proposals: the model needs proposals")
+  check_deprecated_proposal_fields(config, p)
   for name in ("rpn_objectness", "rpn_localization", "action_classification", "box_localization"):
     weight = getattr(config.loss_weights, name)
     _check(weight >= 0, f"{p}.loss_weights.{name}", f"must be >= 0, got {weight}")

@@ -2,6 +2,7 @@
 
 import inspect
 
+from ava_tx.builders import model_builder
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_annotations
@@ -41,7 +42,8 @@ def build_parser(input_config, model_config, *, is_training, prefix="train_input
       output_size=(model_config.image_height, model_config.image_width),
       label_map_ids=label_ids,
       max_num_boxes=input_config.max_num_boxes,
-      max_num_proposals=input_config.max_num_proposals if model_config.use_external_proposals else 0,
+      max_num_proposals=(input_config.max_num_proposals
+                         if model_builder.uses_person_detector_boxes(model_config) else 0),
       proposal_min_score=input_config.proposal_min_score,
       random_flip=is_training and input_config.random_horizontal_flip,
       random_crop=is_training and input_config.random_crop,

@@ -11,6 +11,7 @@ from ava_tx.layers import rpn as rpn_lib
 from ava_tx.layers import target_assigner
 from ava_tx.layers import tx_i3d_head
 from ava_tx.meta_architectures import action_transformer_meta_arch as meta_arch
+from ava_tx.meta_architectures import proposal_providers
 from ava_tx.protos import action_transformer_pb2
 from ava_tx.protos import pipeline_pb2
 from ava_tx.trunks import i3d
@@ -62,15 +63,18 @@ def _tx_kwargs(config):
               location_embedding_size=tx.location_embedding_size)
 
 
-def build_head(config):
-  """The second-stage head of `config.head_type` (num_classes + 1 logits, index 0 = background)."""
+def build_head(config, *, attention_outputs=False):
+  """The second-stage head of `config.head_type` (num_classes + 1 logits, index 0 = background).
+
+  attention_outputs: Tx heads also return attention weights and keys (the I3D head has none).
+  """
   num_logits = config.num_classes + 1
   num_box_classes = None if config.class_agnostic_box_regression else config.num_classes
   pooling = dict(crop_size=config.roi_pooling.crop_size, pooled_size=config.roi_pooling.pooled_size)
   if config.head_type == _AT.ACTION_TRANSFORMER:
     return action_transformer.ActionTransformerHead(
         num_logits=num_logits, num_box_classes=num_box_classes, **pooling, **_tx_kwargs(config),
-        name="action_transformer_head")
+        return_attention=attention_outputs, name="action_transformer_head")
   if config.head_type == _AT.I3D:
     return i3d_head.I3DHead(
         num_logits=num_logits, num_box_classes=num_box_classes, mixed5_block=_mixed5_block(config),
@@ -80,7 +84,7 @@ def build_head(config):
     return tx_i3d_head.TxI3DHead(
         num_logits=num_logits, num_box_classes=num_box_classes, mixed5_block=_mixed5_block(config),
         mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, i3d_dropout_rate=config.i3d_head.dropout_rate,
-        **pooling, **_tx_kwargs(config), name="tx_i3d_head")
+        **pooling, **_tx_kwargs(config), return_attention=attention_outputs, name="tx_i3d_head")
   raise errors.InputError(f"model.action_transformer.head_type: unknown value {config.head_type}")
 
 
@@ -99,20 +103,34 @@ def build_rpn(config, anchor_stride):
       name="rpn")
 
 
-def _proposal_source(config):
-  if config.use_groundtruth_boxes:
-    return "groundtruth"
-  if config.use_external_proposals:
-    return "rpn_and_external" if config.use_rpn else "external"
-  return "rpn"
+def uses_person_detector_boxes(config) -> bool:
+  """Whether an `ActionTransformer` config's proposals include person-detector boxes."""
+  return config.proposals in (_AT.PERSON_DETECTOR, _AT.RPN_AND_PERSON_DETECTOR)
 
 
-def build(model_config):
+def build_proposal_providers(config, anchor_stride):
+  """The proposal providers of `config.proposals` (an `ActionTransformer.ProposalSource`)."""
+  if config.proposals == _AT.GROUNDTRUTH:
+    return (proposal_providers.GroundtruthProposals(),)
+  providers = []
+  if config.proposals in (_AT.RPN, _AT.RPN_AND_PERSON_DETECTOR):
+    providers.append(proposal_providers.RpnProposals(build_rpn(config, anchor_stride)))
+  if uses_person_detector_boxes(config):
+    providers.append(proposal_providers.PersonDetectorProposals())
+  if not providers:
+    raise errors.InputError(f"model.action_transformer.proposals: unknown value {config.proposals}")
+  return tuple(providers)
+
+
+def build(model_config, *, attention_outputs: bool = False):
   """Builds an `ActionTransformerMetaArch`.
 
   Args:
     model_config: a `pipeline_pb2.DetectionModel` (the pipeline's `model { ... }`) or an
       `action_transformer_pb2.ActionTransformer`.
+    attention_outputs: the Tx head returns its attention weights and keys, and postprocess
+      adds DetectionFields.detection_attention_weights and attention_key_embeddings (for
+      export and visualisation; off in training and evaluation).
 
   Returns:
     The meta-architecture, unbuilt (variables are created on the first call). Training mode is
@@ -134,7 +152,6 @@ def build(model_config):
 
   trunk = _trunk(model_config)
   anchor_stride = trunk.endpoint_stride(model_config.trunk.final_endpoint)[1]
-  source = _proposal_source(model_config)
   sampler = model_config.proposal_sampler
   weights = model_config.loss_weights
   post = model_config.post_processing
@@ -142,12 +159,10 @@ def build(model_config):
       num_classes=model_config.num_classes,
       trunk=trunk,
       trunk_endpoint=model_config.trunk.final_endpoint,
-      second_stage_head=build_head(model_config),
-      rpn=(None if source in ("groundtruth", "external")
-           else build_rpn(model_config, anchor_stride)),
+      second_stage_head=build_head(model_config, attention_outputs=attention_outputs),
+      proposal_providers=build_proposal_providers(model_config, anchor_stride),
       preprocessing=meta_arch.PreprocessConfig(resize_height=model_config.image_height,
                                                resize_width=model_config.image_width),
-      proposals=meta_arch.ProposalConfig(source=source),
       sampling=target_assigner.ProposalSamplingConfig(
           num_samples_per_image=sampler.num_sampled_rois,
           positive_fraction=sampler.positive_fraction,

@@ -120,13 +120,27 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     if proposal_boxes is not None:
       if num_proposal_boxes is None:
         raise ValueError(f"{InputFields.proposal_boxes} needs {InputFields.num_proposal_boxes}.")
-      proposal_boxes = tf.convert_to_tensor(proposal_boxes, tf.float32)
-      if proposal_boxes.shape.rank != 3 or proposal_boxes.shape[-1] != 4:
-        raise ValueError(f"{InputFields.proposal_boxes} must be float32 [batch_size, "
-                         f"max_num_proposals, 4], got shape {proposal_boxes.shape}.")
-      self._groundtruth[InputFields.proposal_boxes] = proposal_boxes
-      self._groundtruth[InputFields.num_proposal_boxes] = tf.convert_to_tensor(
-          num_proposal_boxes, tf.int32)
+      self._store_proposal_boxes(proposal_boxes, num_proposal_boxes)
+
+  def provide_proposal_boxes(self, proposal_boxes: tf.Tensor,
+                             num_proposal_boxes: tf.Tensor) -> None:
+    """Stores person-detector boxes alone (inference: no ground truth), forgetting the rest.
+
+    Args:
+      proposal_boxes: float32 [batch_size, max_num_proposals, 4], normalized, zero-padded.
+      num_proposal_boxes: int32 [batch_size], valid rows.
+    """
+    self._groundtruth.clear()
+    self._store_proposal_boxes(proposal_boxes, num_proposal_boxes)
+
+  def _store_proposal_boxes(self, proposal_boxes, num_proposal_boxes):
+    proposal_boxes = tf.convert_to_tensor(proposal_boxes, tf.float32)
+    if proposal_boxes.shape.rank != 3 or proposal_boxes.shape[-1] != 4:
+      raise ValueError(f"{InputFields.proposal_boxes} must be float32 [batch_size, "
+                       f"max_num_proposals, 4], got shape {proposal_boxes.shape}.")
+    self._groundtruth[InputFields.proposal_boxes] = proposal_boxes
+    self._groundtruth[InputFields.num_proposal_boxes] = tf.convert_to_tensor(
+        num_proposal_boxes, tf.int32)
 
   def groundtruth_has_field(self, field: str) -> bool:
     """Whether `provide_groundtruth` stored `field` (an InputFields key)."""

@@ -116,14 +116,52 @@ class DetectionFields:
     detection_action_scores: float32 [batch_size, max_detections, num_classes], sigmoid
       probabilities of each action.
     num_detections: int32 [batch_size].
-    attention_weights: float32 [batch_size, max_detections, num_layers, num_heads,
-      num_frames', height', width'] (optional).
+  Only from a model built with attention outputs (model_builder.build(..., attention_outputs=True)):
+    detection_attention_weights: float32 [batch_size, max_detections, num_layers, num_heads,
+      num_frames', height', width'], the softmax weights of each detection's query over the
+      trunk map; each (detection, layer, head) slice sums to 1 over (num_frames', height',
+      width'); zero for padding detections.
+    attention_key_embeddings: float32 [batch_size, num_layers, num_heads, num_frames',
+      height', width', D], the keys each head attends over (one set per clip).
   """
   detection_boxes = "detection_boxes"
   detection_scores = "detection_scores"
   detection_action_scores = "detection_action_scores"
   num_detections = "num_detections"
-  attention_weights = "attention_weights"
+  detection_attention_weights = "detection_attention_weights"
+  attention_key_embeddings = "attention_key_embeddings"
+
+
+class ServingFields:
+  """Input and output names of the exported SavedModel's signature (ava_tx.export).
+
+  Inputs:
+    input_tensor: uint8 [batch_size, num_frames, height, width, 3] (video_tensor), string
+      [batch_size, num_frames] encoded JPEG/PNG frames (encoded_frames), or string [batch_size]
+      serialized SequenceExamples (tf_example).
+    person_boxes: float32 [batch_size, max_num_proposals, 4], normalized, zero-padded
+      (models whose proposals include person-detector boxes; not with tf_example).
+    num_person_boxes: int32 [batch_size], valid rows of person_boxes.
+  Outputs (padding rows are zero):
+    detection_boxes: float32 [batch_size, max_detections, 4], normalized.
+    detection_scores: float32 [batch_size, max_detections], person score.
+    detection_multiclass_scores: float32 [batch_size, max_detections, num_classes], the
+      sigmoid probability of each action (class i = the label map's i-th id).
+    detection_classes: int32 [batch_size, max_detections], label-map id of the top action.
+    num_detections: int32 [batch_size].
+    detection_attention_weights, attention_key_embeddings: as in DetectionFields (exports
+      with attention only).
+  """
+  input_tensor = "input_tensor"
+  person_boxes = "person_boxes"
+  num_person_boxes = "num_person_boxes"
+  detection_boxes = "detection_boxes"
+  detection_scores = "detection_scores"
+  detection_multiclass_scores = "detection_multiclass_scores"
+  detection_classes = "detection_classes"
+  num_detections = "num_detections"
+  detection_attention_weights = "detection_attention_weights"
+  attention_key_embeddings = "attention_key_embeddings"
 
 
 class PredictionFields:
@@ -138,6 +176,7 @@ class PredictionFields:
   action_logits = "action_logits"
   box_encodings = "box_encodings"
   attention_weights = "attention_weights"
+  attention_key_embeddings = "attention_key_embeddings"
 
 
 class LossFields:

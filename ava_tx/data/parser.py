@@ -96,6 +96,18 @@ def normalize_frames(frames):
   return tf.cast(frames, tf.float32) * (1.0 / 127.5) - 1.0
 
 
+def resize_and_normalize(frames, output_size: Sequence[int]):
+  """uint8 [num_frames, h, w, 3] -> float32 [num_frames, *output_size, 3] in [-1, 1]: bilinear
+  resize (none if already that size; values stay in [0, 255]), then normalize_frames. The one
+  frame preprocessing of training, evaluation and the exported model."""
+  size = [int(output_size[0]), int(output_size[1])]
+  same_size = tf.reduce_all(tf.shape(frames)[1:3] == tf.constant(size))
+  frames = tf.cond(
+      same_size, lambda: tf.cast(frames, tf.float32),
+      lambda: tf.image.resize(frames, size, method="bilinear", antialias=False))
+  return normalize_frames(frames)
+
+
 class AvaParser:
   """Turns a decoded example (DecodedFields) into model inputs (InputFields).
 
@@ -245,11 +257,7 @@ class AvaParser:
       boxes = tf.cond(flip, lambda: flip_boxes_left_right(boxes), lambda: boxes)
       if proposals is not None:
         proposals = tf.cond(flip, lambda: flip_boxes_left_right(proposals), lambda: proposals)
-    same_size = tf.reduce_all(tf.shape(frames)[1:3] == tf.constant(self.output_size))
-    frames = tf.cond(  # Bilinear resizing stays within [0, 255].
-        same_size, lambda: tf.cast(frames, tf.float32),
-        lambda: tf.image.resize(frames, self.output_size, method="bilinear", antialias=False))
-    frames = normalize_frames(frames)
+    frames = resize_and_normalize(frames, self.output_size)
     frames = tf.ensure_shape(frames, [self.num_frames, *self.output_size, 3])
     boxes, classes = tf.boolean_mask(boxes, keep), tf.boolean_mask(classes, keep)
     person_ids = tf.boolean_mask(person_ids, keep)

@@ -30,9 +30,11 @@ Choices where the paper is silent (Transformer / Faster R-CNN practice):
     the attention weights or the final feature.
   * The query is pooled from the location-embedded map (so the query knows where the person
     is, which lets Q . K depend on the cell's position relative to the person).
-  * Attention weights are always returned (cheap: num_layers * num_heads floats per proposal
-    and cell): attention_weights float32 [batch_size, num_proposals, num_layers, num_heads,
-    num_frames, height, width], each (proposal, layer, head) slice sums to 1.
+  * With return_attention=True (export and visualisation; off in training and evaluation),
+    the heads also return the attention: attention_weights float32 [batch_size, num_proposals,
+    num_layers, num_heads, num_frames, height, width], each (proposal, layer, head) slice sums
+    to 1, and attention_key_embeddings float32 [batch_size, num_layers, num_heads, num_frames,
+    height, width, query_size], the projected keys each head attends over.
 """
 
 import math
@@ -219,15 +221,19 @@ class ActionTransformerFeatures(keras.layers.Layer):
   call(features, proposal_boxes, *, training):
     features: float32 [batch_size, num_frames, height, width, channels].
     proposal_boxes: float32 [batch_size, num_proposals, 4], normalized.
-    Returns (float32 [batch_size, num_proposals, num_heads * query_size],
-             attention_weights float32 [batch_size, num_proposals, num_layers, num_heads,
-                                        num_frames, height, width]).
+    Returns (float32 [batch_size, num_proposals, num_heads * query_size], attention), where
+    attention is {} unless return_attention, else a dict keyed by PredictionFields:
+      attention_weights: float32 [batch_size, num_proposals, num_layers, num_heads,
+        num_frames, height, width];
+      attention_key_embeddings: float32 [batch_size, num_layers, num_heads, num_frames,
+        height, width, query_size].
   """
 
   def __init__(self, *, num_heads=2, num_layers=3, query_size=128, ffn_hidden_size=512,
                dropout_rate=0.3, query_preprocessor=HIGHRES, highres_reduced_channels=128,
                use_location_embedding=True, location_embedding_hidden_size=64,
-               location_embedding_size=64, crop_size=14, pooled_size=7, **kwargs):
+               location_embedding_size=64, crop_size=14, pooled_size=7, return_attention=False,
+               **kwargs):
     super().__init__(**kwargs)
     if query_preprocessor not in (HIGHRES, LOWRES):
       raise ValueError(
@@ -246,6 +252,7 @@ class ActionTransformerFeatures(keras.layers.Layer):
     self.location_embedding_size = location_embedding_size
     self.crop_size = crop_size
     self.pooled_size = pooled_size
+    self.return_attention = bool(return_attention)
 
     self.location_embedding = None
     if use_location_embedding:
@@ -284,17 +291,25 @@ class ActionTransformerFeatures(keras.layers.Layer):
     query = self.query_preprocessor(pooled)
     context = tf.reshape(features, [batch_size, num_frames * height * width, channels])
 
-    attention = []
+    weights = []
     for layer_units in self.tx_units:
-      outputs, weights = zip(*[unit(query, context, training=training) for unit in layer_units])
+      outputs, layer_weights = zip(*[unit(query, context, training=training)
+                                     for unit in layer_units])
       query = tf.concat(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
-      attention.append(tf.stack(weights, axis=2))  # [batch, proposals, heads, cells]
-    attention = tf.stack(attention, axis=2)  # [batch, proposals, layers, heads, cells]
-    num_proposals = tf.shape(proposal_boxes)[1]
-    attention = tf.reshape(
-        attention, [batch_size, num_proposals, self.num_layers, self.num_heads, num_frames,
-                    height, width])
-    return query, attention
+      weights.append(layer_weights)
+    if not self.return_attention:
+      return query, {}
+    layers_heads = [self.num_layers, self.num_heads]
+    attention = tf.stack([tf.stack(w, axis=2) for w in weights], axis=2)  # [b, n, L, H, cells]
+    attention = tf.reshape(attention, [batch_size, tf.shape(proposal_boxes)[1], *layers_heads,
+                                       num_frames, height, width])
+    # The keys each head attends over (its own projection of the context).
+    keys = tf.stack([tf.stack([unit.key_projection(context) for unit in units], axis=1)
+                     for units in self.tx_units], axis=1)  # [b, L, H, cells, D]
+    keys = tf.reshape(keys, [batch_size, *layers_heads, num_frames, height, width,
+                             self.query_size])
+    fields = standard_fields.PredictionFields
+    return query, {fields.attention_weights: attention, fields.attention_key_embeddings: keys}
 
   def get_config(self):
     config = super().get_config()
@@ -306,7 +321,7 @@ class ActionTransformerFeatures(keras.layers.Layer):
         use_location_embedding=self.use_location_embedding,
         location_embedding_hidden_size=self.location_embedding_hidden_size,
         location_embedding_size=self.location_embedding_size, crop_size=self.crop_size,
-        pooled_size=self.pooled_size)
+        pooled_size=self.pooled_size, return_attention=self.return_attention)
     return config
 
 
@@ -322,8 +337,8 @@ class ActionTransformerHead(ActionTransformerFeatures):
     action_logits: float32 [batch_size, num_proposals, num_logits].
     box_encodings: float32 [batch_size, num_proposals, 4] (class-agnostic) or
       [batch_size, num_proposals, num_box_classes, 4].
-    attention_weights: float32 [batch_size, num_proposals, num_layers, num_heads, num_frames,
-      height, width], always returned.
+    attention_weights, attention_key_embeddings: only with return_attention=True (shapes in
+      ActionTransformerFeatures).
   """
 
   def __init__(self, *, num_logits, num_box_classes=None, **kwargs):
@@ -340,7 +355,7 @@ class ActionTransformerHead(ActionTransformerFeatures):
     return {
         fields.action_logits: self.action_logits_layer(tx_features),
         fields.box_encodings: self.box_predictor(tx_features),
-        fields.attention_weights: attention,
+        **attention,
     }
 
   def get_config(self):

@@ -22,7 +22,8 @@ class TxI3DHead(keras.layers.Layer):
     crop_size, pooled_size: RoI pooling sizes of both branches (14, 7).
     num_heads, num_layers, query_size, ffn_hidden_size, dropout_rate, query_preprocessor,
       highres_reduced_channels, use_location_embedding, location_embedding_hidden_size,
-      location_embedding_size: the Tx branch (see action_transformer.ActionTransformerFeatures).
+      location_embedding_size, return_attention: the Tx branch (see
+      action_transformer.ActionTransformerFeatures).
     **kwargs: keras.layers.Layer arguments (name, dtype, ...).
 
   call(features, proposal_boxes, *, training) -> dict keyed by PredictionFields:
@@ -31,8 +32,8 @@ class TxI3DHead(keras.layers.Layer):
     action_logits: float32 [batch_size, num_proposals, num_logits] (from the Tx branch).
     box_encodings: float32 [batch_size, num_proposals, 4] or
       [batch_size, num_proposals, num_box_classes, 4] (from the I3D branch).
-    attention_weights: float32 [batch_size, num_proposals, num_layers, num_heads, num_frames,
-      height, width], always returned.
+    attention_weights, attention_key_embeddings: only with return_attention=True (shapes in
+      action_transformer.ActionTransformerFeatures).
   """
 
   def __init__(self, *, num_logits, num_box_classes=None, mixed5_block,
@@ -40,7 +41,8 @@ class TxI3DHead(keras.layers.Layer):
                pooled_size=7, num_heads=2, num_layers=3, query_size=128, ffn_hidden_size=512,
                dropout_rate=0.3, query_preprocessor=action_transformer.HIGHRES,
                highres_reduced_channels=128, use_location_embedding=True,
-               location_embedding_hidden_size=64, location_embedding_size=64, **kwargs):
+               location_embedding_hidden_size=64, location_embedding_size=64,
+               return_attention=False, **kwargs):
     super().__init__(**kwargs)
     self.num_logits = num_logits
     self.num_box_classes = num_box_classes
@@ -56,7 +58,7 @@ class TxI3DHead(keras.layers.Layer):
         use_location_embedding=use_location_embedding,
         location_embedding_hidden_size=location_embedding_hidden_size,
         location_embedding_size=location_embedding_size, crop_size=crop_size,
-        pooled_size=pooled_size, name="action_transformer")
+        pooled_size=pooled_size, return_attention=return_attention, name="action_transformer")
     self.i3d_features = i3d_head.I3DTubeFeatures(
         mixed5_block=mixed5_block, mixed5_output_key=mixed5_output_key,
         dropout_rate=i3d_dropout_rate, crop_size=crop_size, pooled_size=pooled_size,
@@ -72,7 +74,7 @@ class TxI3DHead(keras.layers.Layer):
     return {
         fields.action_logits: self.action_logits_layer(tx_features),
         fields.box_encodings: self.box_predictor(tube_features),
-        fields.attention_weights: attention,
+        **attention,
     }
 
   def get_config(self):

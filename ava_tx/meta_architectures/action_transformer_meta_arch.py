@@ -1,7 +1,8 @@
 """The Action Transformer Network as a two-stage detector (Girdhar et al., CVPR 2019, Sec. 3).
 
   frames -> trunk (I3D to Mixed_4f) -> feature map [batch_size, T', H', W', C]
-         -> RPN on the central time step T' // 2 -> R proposals (or ground-truth / detector boxes)
+         -> proposal providers (proposal_providers.py): the RPN on the central time step
+            T' // 2 (R proposals), and/or person-detector boxes, or the ground-truth boxes
          -> [training: sample proposals against ground truth]
          -> second-stage head (Tx, I3D or Tx+I3D) on (feature map, proposals)
          -> action logits and box encodings -> losses / post-processing.
@@ -24,21 +25,22 @@ Choices (the paper where it speaks, Faster R-CNN practice where it is silent):
 """
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any
 
-from ava_tx.core import box_utils
 from ava_tx.core import detection_model
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import tf, keras
 from ava_tx.layers import losses as losses_lib
 from ava_tx.layers import target_assigner
+from ava_tx.meta_architectures import postprocessing
+from ava_tx.meta_architectures import proposal_providers as providers_lib
 
 InputFields = standard_fields.InputFields
 PredictionFields = standard_fields.PredictionFields
 DetectionFields = standard_fields.DetectionFields
 LossFields = standard_fields.LossFields
 
-PROPOSAL_SOURCES = ("rpn", "groundtruth", "external", "rpn_and_external")
+postprocess_detections = postprocessing.postprocess_detections
 
 
 class TargetFields:
@@ -71,29 +73,12 @@ class PreprocessConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ProposalConfig:
-  """Where the second stage's boxes come from.
-
-  Attributes:
-    source: "rpn" (paper), "groundtruth" (paper Sec. 4.2 GT-box mode), "external" (person-
-      detector boxes given to provide_groundtruth), "rpn_and_external" (both concatenated).
-  """
-  source: str = "rpn"
-
-  def __post_init__(self):
-    if self.source not in PROPOSAL_SOURCES:
-      raise ValueError(f"ProposalConfig.source must be one of {PROPOSAL_SOURCES}, "
-                       f"got {self.source!r}.")
-
-
-@dataclasses.dataclass(frozen=True)
 class LossConfig:
   """Weights of the four losses in total_loss and the smooth-L1 thresholds."""
   rpn_objectness_weight: float = 1.0
   rpn_localization_weight: float = 1.0
   action_classification_weight: float = 1.0
   box_localization_weight: float = 1.0
-  rpn_huber_loss_delta: float = 1.0 / 9.0
   box_smooth_l1_delta: float = 1.0
 
 
@@ -115,13 +100,13 @@ class PostprocessConfig:
 
 
 class ActionTransformerMetaArch(detection_model.DetectionModel):
-  """Trunk + RPN + second-stage head, with Faster R-CNN style training and post-processing."""
+  """Trunk + proposal providers + second-stage head, Faster R-CNN style training and post-processing."""
 
   def __init__(self, *, num_classes: int, trunk: keras.layers.Layer,
-               second_stage_head: keras.layers.Layer, rpn: keras.layers.Layer | None = None,
+               second_stage_head: keras.layers.Layer,
+               proposal_providers=None,
                trunk_endpoint: str = "Mixed_4f",
                preprocessing: PreprocessConfig = PreprocessConfig(),
-               proposals: ProposalConfig = ProposalConfig(),
                sampling: target_assigner.ProposalSamplingConfig = (
                    target_assigner.ProposalSamplingConfig()),
                loss_config: LossConfig = LossConfig(),
@@ -136,23 +121,32 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
       second_stage_head: layer with call(features, proposal_boxes, *, training) -> dict with
         PredictionFields.action_logits [batch_size, num_proposals, C + 1],
         PredictionFields.box_encodings [batch_size, num_proposals, 4] or
-        [batch_size, num_proposals, C, 4], optionally PredictionFields.attention_weights.
-      rpn: ava_tx.layers.rpn.RegionProposalNetwork; required unless proposals come only from
-        ground truth or an external detector.
-      trunk_endpoint: the trunk output fed to the RPN and the head.
-      preprocessing, proposals, sampling, loss_config, postprocessing: per-stage settings.
+        [batch_size, num_proposals, C, 4], optionally PredictionFields.attention_weights
+        [batch_size, num_proposals, num_layers, num_heads, T', H', W'] and
+        PredictionFields.attention_key_embeddings [batch_size, num_layers, num_heads, T', H',
+        W', D] (passed on to postprocess).
+      proposal_providers: sequence of proposal_providers.ProposalProvider whose boxes are
+        concatenated, e.g. (RpnProposals(rpn),) (the paper), (RpnProposals(rpn),
+        PersonDetectorProposals()), (PersonDetectorProposals(),) or (GroundtruthProposals(),).
+        Required.
+      trunk_endpoint: the trunk output fed to the proposal providers and the head.
+      preprocessing, sampling, loss_config, postprocessing: per-stage settings.
       **kwargs: keras.layers.Layer arguments.
     """
     kwargs.setdefault("name", "action_transformer_meta_arch")
     super().__init__(num_classes=num_classes, **kwargs)
-    if rpn is None and proposals.source in ("rpn", "rpn_and_external"):
-      raise ValueError(f"ProposalConfig.source={proposals.source!r} needs an rpn.")
+    if proposal_providers is None:
+      raise ValueError("ActionTransformerMetaArch needs proposal_providers, e.g. "
+                       "(proposal_providers.RpnProposals(rpn),).")
+    providers = providers_lib.check_providers(proposal_providers)
+    object.__setattr__(self, "_providers", providers)  # plain objects, not Keras-tracked
+    rpns = [p.rpn for p in providers if isinstance(p, providers_lib.RpnProposals)]
+    # The RPN layer is tracked here, under the name older checkpoints use.
+    self._rpn = rpns[0] if rpns else None
     self._trunk = trunk
-    self._rpn = rpn
     self._head = second_stage_head
     self._trunk_endpoint = trunk_endpoint
     self._preprocessing = preprocessing
-    self._proposals = proposals
     self._sampling = sampling
     self._loss_config = loss_config
     self._postprocessing = postprocessing
@@ -163,6 +157,7 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
 
   @property
   def rpn(self):
+    """The RPN layer, or None when no provider is an RPN."""
     return self._rpn
 
   @property
@@ -170,8 +165,21 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     return self._head
 
   @property
+  def proposal_providers(self) -> tuple:
+    return self._providers
+
+  @property
   def uses_rpn(self) -> bool:
-    return self._proposals.source in ("rpn", "rpn_and_external")
+    return self._rpn is not None
+
+  @property
+  def uses_person_detector_boxes(self) -> bool:
+    """Whether inference needs person-detector boxes (provide_proposal_boxes)."""
+    return any(isinstance(p, providers_lib.PersonDetectorProposals) for p in self._providers)
+
+  @property
+  def uses_groundtruth_boxes(self) -> bool:
+    return self._providers[0].is_groundtruth
 
   def preprocess(self, inputs):
     """See DetectionModel.preprocess: frames already in [-1, 1]; optional bilinear resize."""
@@ -189,27 +197,21 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     true_image_shapes = tf.tile(tf.stack([shape[2], shape[3], 3])[tf.newaxis], [shape[0], 1])
     return inputs, true_image_shapes
 
-  def _external_proposals(self):
-    boxes = self.groundtruth(InputFields.proposal_boxes)
-    mask = tf.logical_and(
-        tf.sequence_mask(self.groundtruth(InputFields.num_proposal_boxes), tf.shape(boxes)[1]),
-        box_utils.is_valid_box(boxes))
-    return boxes, mask
-
   def _groundtruth_tensors(self):
     return (self.groundtruth(InputFields.groundtruth_boxes),
             self.groundtruth(InputFields.groundtruth_classes),
             self.groundtruth(InputFields.num_groundtruth_boxes))
 
   def predict(self, preprocessed_inputs, true_image_shapes=None, *, training: bool):
-    """Runs trunk, RPN and head.
+    """Runs trunk, proposal providers and head.
 
     Args:
       preprocessed_inputs: float32 [batch_size, num_frames, height, width, 3].
       true_image_shapes: unused (kept for the DetectionModel contract).
       training: training mode (batch norm, dropout, proposal sampling, RPN train counts).
-        Training needs provide_groundtruth() first; so does evaluation in "groundtruth" or
-        "external" proposal modes.
+        Training needs provide_groundtruth() first; so does evaluation with ground-truth
+        boxes; person-detector boxes come from provide_groundtruth(proposal_boxes=...) or
+        provide_proposal_boxes().
 
     Returns:
       dict with PredictionFields keys:
@@ -224,11 +226,32 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
         num_proposals: int32 [batch_size], real (or sampled) proposals.
         action_logits: float32 [batch_size, num_proposals, num_classes + 1].
         box_encodings: float32 [batch_size, num_proposals, 4] or [.., num_classes, 4].
-        attention_weights: (Tx heads) float32 [batch_size, num_proposals, num_layers,
-          num_heads, T', H', W'].
+        attention_weights, attention_key_embeddings: when the head returns them (Tx heads
+          built with return_attention=True).
       and TargetFields keys (see that class).
     """
     training = bool(training)
+    features = self._trunk_features(preprocessed_inputs, training)
+    proposals = self._propose(features, training)
+    boxes, mask, scores, targets = self._second_stage_proposals(proposals, training)
+    head_out = self._head(features, boxes, training=training)
+    self._check_head_outputs(head_out)
+    predictions = {PredictionFields.trunk_features: features}
+    predictions.update(proposals.predictions)
+    predictions.update(head_out)
+    predictions.update({
+        PredictionFields.proposal_boxes: boxes,
+        PredictionFields.proposal_scores: scores,
+        PredictionFields.num_proposals: tf.cast(tf.reduce_sum(mask, axis=1), tf.int32),
+        TargetFields.proposal_mask: mask})
+    if targets is not None:
+      predictions.update({TargetFields.positive_mask: targets.positive_mask,
+                          TargetFields.action_targets: targets.action_targets,
+                          TargetFields.box_targets: targets.box_targets})
+    return predictions
+
+  def _trunk_features(self, preprocessed_inputs, training):
+    """float32 [batch_size, num_frames, height, width, 3] -> the trunk map [b, T', H', W', C]."""
     frames = tf.convert_to_tensor(preprocessed_inputs, tf.float32)
     if frames.shape.rank != 5:
       raise ValueError("predict expects preprocessed frames [batch_size, num_frames, height, "
@@ -241,56 +264,34 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     if features.shape.rank != 5:
       raise ValueError(f"Trunk endpoint {self._trunk_endpoint!r} must be [batch_size, T', H', "
                        f"W', channels], got shape {features.shape}.")
-    predictions = {PredictionFields.trunk_features: features}
+    return features
 
-    source = self._proposals.source
-    boxes_list, masks, scores = [], [], []
-    if self.uses_rpn:
-      centre = tf.gather(features, tf.shape(features)[1] // 2, axis=1)
-      rpn_out = self._rpn(centre, training=training)
-      predictions.update({
-          PredictionFields.rpn_objectness_logits: rpn_out.objectness_logits,
-          PredictionFields.rpn_box_encodings: rpn_out.box_encodings,
-          PredictionFields.anchor_boxes: rpn_out.anchor_boxes})
-      boxes_list.append(rpn_out.proposal_boxes)
-      masks.append(rpn_out.proposal_mask)
-      scores.append(rpn_out.proposal_scores)
-    if source in ("external", "rpn_and_external"):
-      boxes, mask = self._external_proposals()
-      boxes_list.append(boxes)
-      masks.append(mask)
-      scores.append(tf.ones_like(boxes[..., 0]))
+  def _propose(self, features, training) -> providers_lib.Proposals:
+    """Every provider's proposals, concatenated along num_proposals."""
+    proposed = [p.propose(features, self._groundtruth, training=training)
+                for p in self._providers]
+    if len(proposed) == 1:
+      return proposed[0]
+    predictions = {}
+    for p in proposed:
+      predictions.update(p.predictions)
+    return providers_lib.Proposals(
+        boxes=tf.concat([p.boxes for p in proposed], axis=1),
+        mask=tf.concat([p.mask for p in proposed], axis=1),
+        scores=tf.concat([p.scores for p in proposed], axis=1), predictions=predictions)
 
-    targets = None
-    if source == "groundtruth":
+  def _second_stage_proposals(self, proposals, training):
+    """(boxes, mask, scores, targets or None) given to the head: in training, sampled against
+    the ground truth (ground-truth boxes: all of them, with exact targets)."""
+    if not training:
+      return proposals.boxes, proposals.mask, proposals.scores, None
+    if self.uses_groundtruth_boxes:
       targets = target_assigner.groundtruth_as_proposals(*self._groundtruth_tensors())
-      boxes, mask = targets.boxes, targets.weights
-      proposal_scores = tf.ones_like(mask)
-      if not training:
-        targets = None   # evaluation losses re-assign targets in loss()
     else:
-      boxes = tf.concat(boxes_list, axis=1) if len(boxes_list) > 1 else boxes_list[0]
-      mask = tf.cast(tf.concat(masks, axis=1), tf.float32)
-      proposal_scores = tf.concat(scores, axis=1) if len(scores) > 1 else scores[0]
-      if training:
-        targets = target_assigner.assign_targets(
-            boxes, mask, *self._groundtruth_tensors(), config=self._sampling, subsample=True)
-        boxes, mask = targets.boxes, targets.weights
-        proposal_scores = tf.ones_like(mask)
-
-    head_out = self._head(features, boxes, training=training)
-    self._check_head_outputs(head_out)
-    predictions.update(head_out)
-    predictions.update({
-        PredictionFields.proposal_boxes: boxes,
-        PredictionFields.proposal_scores: proposal_scores,
-        PredictionFields.num_proposals: tf.cast(tf.reduce_sum(mask, axis=1), tf.int32),
-        TargetFields.proposal_mask: mask})
-    if targets is not None:
-      predictions.update({TargetFields.positive_mask: targets.positive_mask,
-                          TargetFields.action_targets: targets.action_targets,
-                          TargetFields.box_targets: targets.box_targets})
-    return predictions
+      targets = target_assigner.assign_targets(
+          proposals.boxes, proposals.mask, *self._groundtruth_tensors(), config=self._sampling,
+          subsample=True)
+    return targets.boxes, targets.weights, tf.ones_like(targets.weights), targets
 
   def _check_head_outputs(self, head_out):
     logits = head_out.get(PredictionFields.action_logits)
@@ -319,16 +320,11 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     cfg = self._loss_config
     gt_boxes, gt_classes, num_gt = self._groundtruth_tensors()
     zero = tf.constant(0.0)
-    rpn_objectness, rpn_localization = zero, zero
-    if self.uses_rpn:
-      logits = prediction_dict[PredictionFields.rpn_objectness_logits]
-      encodings = prediction_dict[PredictionFields.rpn_box_encodings]
-      score_targets, box_targets = self._rpn.label_anchors(
-          prediction_dict[PredictionFields.anchor_boxes], logits, gt_boxes, num_gt)
-      rpn_objectness = losses_lib.rpn_objectness_loss(logits, score_targets,
-                                                      self._rpn.batch_size_per_image)
-      rpn_localization = losses_lib.rpn_localization_loss(encodings, box_targets,
-                                                          cfg.rpn_huber_loss_delta)
+    provider_losses = {}
+    for provider in self._providers:
+      provider_losses.update(provider.loss(prediction_dict, self._groundtruth))
+    rpn_objectness = provider_losses.get(LossFields.rpn_objectness_loss, zero)
+    rpn_localization = provider_losses.get(LossFields.rpn_localization_loss, zero)
 
     if TargetFields.action_targets in prediction_dict:
       weights = prediction_dict[TargetFields.proposal_mask]
@@ -372,8 +368,9 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
           1 - sigmoid(background logit), in [0, 1], sorted decreasing.
         detection_action_scores: float32 [batch_size, max_detections, num_classes], sigmoid.
         num_detections: int32 [batch_size].
-        attention_weights: float32 [batch_size, max_detections, num_layers, num_heads, T', H',
-          W'] when the head returned them.
+        detection_attention_weights: float32 [batch_size, max_detections, num_layers,
+          num_heads, T', H', W'] and attention_key_embeddings: float32 [batch_size,
+          num_layers, num_heads, T', H', W', D], when the head returned them.
     """
     cfg = self._postprocessing
     return postprocess_detections(
@@ -382,9 +379,9 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
         action_logits=prediction_dict[PredictionFields.action_logits],
         box_encodings=prediction_dict[PredictionFields.box_encodings],
         attention_weights=prediction_dict.get(PredictionFields.attention_weights),
+        attention_key_embeddings=prediction_dict.get(PredictionFields.attention_key_embeddings),
         max_detections=cfg.max_detections, score_threshold=cfg.score_threshold,
-        nms_iou_threshold=(1.0 if self._proposals.source == "groundtruth"
-                           else cfg.nms_iou_threshold),
+        nms_iou_threshold=1.0 if self.uses_groundtruth_boxes else cfg.nms_iou_threshold,
         box_coder_weights=self._sampling.box_coder_weights)
 
   def restore_from_objects(self, fine_tune_checkpoint_type: str = "detection") -> dict[str, Any]:
@@ -402,49 +399,3 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
                      f"{fine_tune_checkpoint_type!r}.")
 
 
-def postprocess_detections(*, proposal_boxes, proposal_mask, action_logits, box_encodings,
-                           attention_weights=None, max_detections: int,
-                           score_threshold: float, nms_iou_threshold: float,
-                           box_coder_weights=box_utils.FASTER_RCNN_BOX_CODER_WEIGHTS
-                           ) -> dict[str, tf.Tensor]:
-  """Pure post-processing (see ActionTransformerMetaArch.postprocess for the outputs).
-
-  Args:
-    proposal_boxes: float32 [batch_size, num_proposals, 4].
-    proposal_mask: float32 [batch_size, num_proposals], 0 for padding (never detected).
-    action_logits: float32 [batch_size, num_proposals, num_classes + 1], background first.
-    box_encodings: float32 [batch_size, num_proposals, 4] or [.., num_classes, 4].
-    attention_weights: optional float32 [batch_size, num_proposals, ...].
-    max_detections: K, detections kept per clip.
-    score_threshold: person scores must exceed this.
-    nms_iou_threshold: boxes overlapping a higher-scoring one by more than this are dropped
-      (1.0 disables NMS).
-    box_coder_weights: (dy, dx, dh, dw) scales of the second-stage coder.
-  """
-  person_scores = tf.sigmoid(-action_logits[..., 0])
-  action_scores = tf.sigmoid(action_logits[..., 1:])
-  if box_encodings.shape.rank == 4:
-    best_class = tf.argmax(action_scores, axis=-1, output_type=tf.int32)
-    box_encodings = tf.gather(box_encodings, best_class, batch_dims=2)
-  boxes = box_utils.clip_to_unit(box_utils.decode(box_encodings, proposal_boxes,
-                                                  box_coder_weights))
-  scores = tf.where(proposal_mask > 0, person_scores, -tf.ones_like(person_scores))
-  selected, num_valid = tf.image.non_max_suppression_padded(
-      boxes, scores, max_output_size=max_detections, iou_threshold=nms_iou_threshold,
-      score_threshold=score_threshold, pad_to_max_output_size=True)
-  valid = tf.sequence_mask(num_valid, max_detections, dtype=tf.float32)
-
-  def take(tensor):
-    gathered = tf.gather(tensor, selected, batch_dims=1)
-    extra_dims = gathered.shape.rank - 2
-    return gathered * tf.reshape(valid, tf.concat([tf.shape(valid), [1] * extra_dims], 0))
-
-  detections = {
-      DetectionFields.detection_boxes: take(boxes),
-      DetectionFields.detection_scores: take(person_scores),
-      DetectionFields.detection_action_scores: take(action_scores),
-      DetectionFields.num_detections: tf.cast(num_valid, tf.int32),
-  }
-  if attention_weights is not None:
-    detections[DetectionFields.attention_weights] = take(attention_weights)
-  return detections

@@ -7,6 +7,7 @@ from google.protobuf import text_format
 
 from ava_tx.builders import config_util
 from ava_tx.builders import config_validation
+from ava_tx.core import errors
 from ava_tx.protos import action_transformer_pb2
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,8 +82,7 @@ def _tiny():
     ("model.action_transformer.roi_pooling.crop_size = 15", "model.action_transformer.roi_pooling.crop_size"),
     ("model.action_transformer.action_transformer_head.num_heads = 0",
      "model.action_transformer.action_transformer_head.num_heads"),
-    ("model.action_transformer.use_external_proposals = True",
-     "model.action_transformer.use_external_proposals"),
+    ("model.action_transformer.use_rpn = False", "model.action_transformer.use_rpn"),
     ("model.action_transformer.trunk.fine_tune_checkpoint = '/ckpt'",
      "model.action_transformer.trunk.depth_multiplier"),
     ("train_config.warmup_steps = 10**9", "train_config.warmup_steps"),
@@ -92,8 +92,6 @@ def _tiny():
 ])
 def test_invalid_or_contradictory_values_name_the_field(edit, field):
   config = _tiny()
-  if "use_external_proposals" in edit:
-    config.model.action_transformer.use_groundtruth_boxes = True
   target, value = edit.split(" = ")
   obj = config
   *parents, leaf = target.split(".")
@@ -130,4 +128,23 @@ def test_i3d_head_needs_mixed_4f():
   model.head_type = action_transformer_pb2.ActionTransformer.I3D
   model.trunk.final_endpoint = "Mixed_4e"
   with pytest.raises(ValueError, match=r"^model\.action_transformer\.trunk\.final_endpoint: must be Mixed_4f"):
+    config_validation.validate_pipeline_config(config)
+
+
+@pytest.mark.parametrize("old_fields, replacement", [
+    ("use_external_proposals: true use_rpn: false", "PERSON_DETECTOR"),
+    ("use_external_proposals: true", "RPN_AND_PERSON_DETECTOR"),
+    ("use_groundtruth_boxes: true", "GROUNDTRUTH"),
+    ("use_rpn: true", "RPN"),
+])
+def test_replaced_proposal_fields_name_their_replacement(tmp_path, old_fields, replacement):
+  text = (REPO / "configs" / "tiny_synthetic_cpu.config").read_text().replace(
+      "proposals: PERSON_DETECTOR", old_fields)
+  path = tmp_path / "old.config"
+  path.write_text(text)
+  config = config_util.load_pipeline_config(str(path))
+  first = old_fields.split(":")[0]
+  with pytest.raises(errors.InputError,
+                     match=rf"^model\.action_transformer\.{first}: replaced by `proposals`.*"
+                           rf"`proposals: {replacement}`"):
     config_validation.validate_pipeline_config(config)

@@ -85,13 +85,11 @@ def test_shrunk_config_trains_one_step_and_postprocesses(path):
   else:
     assert LossFields.rpn_objectness_loss not in losses or float(losses[LossFields.rpn_objectness_loss]) == 0.0
   model.clear_groundtruth()
-  if config.use_groundtruth_boxes:
+  if config.proposals == _AT.GROUNDTRUTH:
     model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
                               num_groundtruth_boxes=tf.constant([1, 2]))
-  if config.use_external_proposals:
-    model.provide_groundtruth(groundtruth_boxes=tf.zeros([2, 0, 4]),
-                              groundtruth_classes=tf.zeros([2, 0, 3]),
-                              num_groundtruth_boxes=tf.constant([0, 0]), **detector)
+  if model_builder.uses_person_detector_boxes(config):
+    model.provide_proposal_boxes(**detector)  # inference: no ground truth
   preprocessed, shapes = model.preprocess(frames)
   detections = model.postprocess(model.predict(preprocessed, shapes, training=False), shapes)
   scores = detections[standard_fields.DetectionFields.detection_action_scores].numpy()
@@ -132,7 +130,7 @@ def test_freeze_up_to_endpoint_makes_those_blocks_non_trainable():
 
 def test_detector_boxes_only_builds_no_rpn_and_detects_around_those_boxes():
   config = _shrink(_model_config(REPO / "configs" / "tiny_synthetic_cpu.config"))
-  config.use_external_proposals, config.use_rpn = True, False
+  assert config.proposals == _AT.PERSON_DETECTOR
   model = model_builder.build(config)
   assert model.rpn is None and not model.uses_rpn
   frames = tf.random.uniform([1, 8, 64, 64, 3], -1.0, 1.0, seed=1)
@@ -154,8 +152,14 @@ def test_detector_boxes_only_builds_no_rpn_and_detects_around_those_boxes():
   assert int(detections[standard_fields.DetectionFields.num_detections][0]) == 2
 
 
-def test_no_rpn_and_no_detector_boxes_is_contradictory():
-  config = _model_config(REPO / "configs" / "tiny_synthetic_cpu.config")
-  config.use_external_proposals, config.use_rpn = False, False
-  with pytest.raises(ValueError, match=r"^model\.action_transformer\.use_rpn: is false"):
-    model_builder.build(config)
+@pytest.mark.parametrize("proposals, providers", [
+    (_AT.RPN, ["rpn"]), (_AT.RPN_AND_PERSON_DETECTOR, ["rpn", "person_detector"]),
+    (_AT.PERSON_DETECTOR, ["person_detector"]), (_AT.GROUNDTRUTH, ["groundtruth"])])
+def test_proposals_enum_gives_the_providers(proposals, providers):
+  config = _shrink(_model_config(REPO / "configs" / "tiny_synthetic_cpu.config"))
+  config.proposals = proposals
+  model = model_builder.build(config)
+  assert [p.name for p in model.proposal_providers] == providers
+  assert model.uses_rpn == ("rpn" in providers)
+  assert model.uses_person_detector_boxes == ("person_detector" in providers)
+  assert model_builder.uses_person_detector_boxes(config) == ("person_detector" in providers)

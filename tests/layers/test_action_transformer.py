@@ -64,7 +64,8 @@ def test_tx_unit_matches_numpy():
 @pytest.mark.parametrize("preprocessor", [at.HIGHRES, at.LOWRES])
 def test_head_matches_numpy_stack(preprocessor):
   tf.random.set_seed(2)
-  head = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor, **SMALL)
+  head = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor,
+                                  return_attention=True, **SMALL)
   features, boxes = _inputs()
   out = head(features, boxes, training=False)
 
@@ -91,16 +92,29 @@ def test_head_matches_numpy_stack(preprocessor):
   attention = out[PredictionFields.attention_weights].numpy()
   np.testing.assert_allclose(
       attention.reshape(2, 3, 3, 2, -1), np.stack(all_weights, axis=2), atol=1e-6)
+  # Keys: each head's own projection of the (location-embedded) context, on the trunk grid.
+  keys = out[PredictionFields.attention_key_embeddings].numpy()
+  assert keys.shape == (2, 3, 2, 4, 3, 5, 8)  # [b, layers, heads, t, h, w, D]
+  for layer, units in enumerate(head.tx_units):
+    for h, unit in enumerate(units):
+      np.testing.assert_allclose(keys[:, layer, h].reshape(2, 60, 8),
+                                 _dense(context, unit.key_projection), atol=1e-5)
 
 
 def test_output_shapes_attention_and_highres_vs_lowres():
   features, boxes = _inputs()
   shapes = {}
   for preprocessor in (at.HIGHRES, at.LOWRES):
-    head = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor, **SMALL)
+    plain = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor, **SMALL)
+    # Attention outputs only when asked for (training and evaluation do not pay for them).
+    assert set(plain(features, boxes, training=False)) == {
+        PredictionFields.action_logits, PredictionFields.box_encodings}
+    head = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor,
+                                    return_attention=True, **SMALL)
     out = head(features, boxes, training=False)
     assert set(out) == {PredictionFields.action_logits, PredictionFields.box_encodings,
-                        PredictionFields.attention_weights}
+                        PredictionFields.attention_weights,
+                        PredictionFields.attention_key_embeddings}
     assert out[PredictionFields.action_logits].shape == (2, 3, 5)
     assert out[PredictionFields.box_encodings].shape == (2, 3, 4)
     attention = out[PredictionFields.attention_weights]

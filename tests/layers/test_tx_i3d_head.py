@@ -14,11 +14,13 @@ TX = dict(num_heads=2, num_layers=2, query_size=8, ffn_hidden_size=12,
 
 def test_outputs_come_from_the_right_branch():
   features, boxes = inputs()
-  head = tx_i3d_head.TxI3DHead(num_logits=5, mixed5_block=tiny_mixed5(), **TX)
+  head = tx_i3d_head.TxI3DHead(num_logits=5, mixed5_block=tiny_mixed5(), return_attention=True,
+                               **TX)
   out = head(features, boxes, training=False)
   assert out[PredictionFields.action_logits].shape == (2, 3, 5)
   assert out[PredictionFields.box_encodings].shape == (2, 3, 4)
   assert out[PredictionFields.attention_weights].shape == (2, 3, 2, 2, 4, 5, 6)
+  assert out[PredictionFields.attention_key_embeddings].shape == (2, 2, 2, 4, 5, 6, 8)
   tx_features, _ = head.tx_features(features, boxes, training=False)
   tube_features = head.i3d_features(features, boxes, training=False)
   assert tx_features.shape == (2, 3, 16) and tube_features.shape == (2, 3, 18)

@@ -8,6 +8,7 @@ from ava_tx.core.tf_setup import tf, keras
 from ava_tx.layers import rpn as rpn_lib
 from ava_tx.layers import target_assigner as ta
 from ava_tx.meta_architectures import action_transformer_meta_arch as meta
+from ava_tx.meta_architectures import proposal_providers as pp
 from tests.meta_architectures import fakes
 
 P = standard_fields.PredictionFields
@@ -25,13 +26,20 @@ def _rpn():
       num_filters=8, train_num_proposals=12, test_num_proposals=10, batch_size_per_image=16)
 
 
+def _providers(source):
+  return {"rpn": lambda: (pp.RpnProposals(_rpn()),),
+          "groundtruth": lambda: (pp.GroundtruthProposals(),),
+          "person_detector": lambda: (pp.PersonDetectorProposals(),),
+          "rpn_and_person_detector": lambda: (pp.RpnProposals(_rpn()),
+                                              pp.PersonDetectorProposals())}[source]()
+
+
 def _model(source="rpn", num_box_classes=None, with_attention=True, trunk=None, head=None,
            max_detections=5):
   return meta.ActionTransformerMetaArch(
       num_classes=NUM_CLASSES, trunk=trunk or fakes.FakeTrunk(),
       second_stage_head=head or fakes.FakeHead(NUM_CLASSES + 1, num_box_classes, with_attention),
-      rpn=_rpn() if source in ("rpn", "rpn_and_external") else None,
-      proposals=meta.ProposalConfig(source=source),
+      proposal_providers=_providers(source),
       sampling=ta.ProposalSamplingConfig(num_samples_per_image=8),
       postprocessing=meta.PostprocessConfig(max_detections=max_detections))
 
@@ -82,7 +90,7 @@ def test_predict_loss_postprocess_shapes_training_and_inference():
   assert det[D.detection_scores].shape == (2, 5)
   assert det[D.detection_action_scores].shape == (2, 5, NUM_CLASSES)
   assert det[D.num_detections].shape == (2,)
-  assert det[D.attention_weights].shape == (2, 5, 1, 1, 2, 4, 4)
+  assert det[D.detection_attention_weights].shape == (2, 5, 1, 1, 2, 4, 4)
   boxes, scores = det[D.detection_boxes].numpy(), det[D.detection_scores].numpy()
   assert boxes.min() >= 0.0 and boxes.max() <= 1.0
   assert scores.min() >= 0.0 and scores.max() <= 1.0
@@ -90,7 +98,7 @@ def test_predict_loss_postprocess_shapes_training_and_inference():
 
 def test_preprocess_resizes():
   model = meta.ActionTransformerMetaArch(
-      num_classes=NUM_CLASSES, trunk=fakes.FakeTrunk(), rpn=_rpn(),
+      num_classes=NUM_CLASSES, trunk=fakes.FakeTrunk(), proposal_providers=_providers("rpn"),
       second_stage_head=fakes.FakeHead(NUM_CLASSES + 1),
       preprocessing=meta.PreprocessConfig(resize_height=32, resize_width=48))
   frames, shapes = model.preprocess(tf.zeros([1, 2, 20, 30, 3]))
@@ -170,7 +178,7 @@ def test_groundtruth_box_mode():
 
 def test_external_proposals_are_appended_to_rpn_proposals():
   tf.random.set_seed(5)
-  model = _model(source="rpn_and_external")
+  model = _model(source="rpn_and_person_detector")
   _provide(model, with_external=True)
   pred = model.predict(_frames(), None, training=False)
   assert pred[P.proposal_boxes].shape == (2, 12, 4)   # 10 RPN + 2 (padded) detector boxes
@@ -179,10 +187,20 @@ def test_external_proposals_are_appended_to_rpn_proposals():
                                 [[1, 0], [1, 0]])
 
 
-def test_rpn_required_and_head_output_checked():
-  with pytest.raises(ValueError, match="needs an rpn"):
-    meta.ActionTransformerMetaArch(num_classes=NUM_CLASSES, trunk=fakes.FakeTrunk(),
-                                   second_stage_head=fakes.FakeHead(NUM_CLASSES + 1))
+def test_providers_required_and_checked_and_head_output_checked():
+  make = lambda providers: meta.ActionTransformerMetaArch(  # noqa: E731
+      num_classes=NUM_CLASSES, trunk=fakes.FakeTrunk(),
+      second_stage_head=fakes.FakeHead(NUM_CLASSES + 1), proposal_providers=providers)
+  with pytest.raises(ValueError, match="needs proposal_providers"):
+    make(None)
+  with pytest.raises(ValueError, match="at least one"):
+    make(())
+  with pytest.raises(ValueError, match="replace all others"):
+    make((pp.GroundtruthProposals(), pp.PersonDetectorProposals()))
+  with pytest.raises(ValueError, match="given once"):
+    make((pp.PersonDetectorProposals(), pp.PersonDetectorProposals()))
+  with pytest.raises(ValueError, match="provide_proposal_boxes"):
+    _model(source="person_detector").predict(_frames(), None, training=False)
   model = _model(head=fakes.FakeHead(NUM_CLASSES))   # forgot the background logit
   with pytest.raises(ValueError, match="background"):
     model.predict(_frames(), None, training=False)
@@ -273,7 +291,7 @@ def test_real_tx_i3d_head_end_to_end_inference_in_a_graph_with_unknown_batch():
   head = tx_i3d_head.TxI3DHead(
       num_logits=NUM_CLASSES + 1, num_box_classes=NUM_CLASSES, mixed5_block=tail, num_heads=2,
       num_layers=1, query_size=16, ffn_hidden_size=32, highres_reduced_channels=16,
-      location_embedding_hidden_size=8, location_embedding_size=8)
+      location_embedding_hidden_size=8, location_embedding_size=8, return_attention=True)
   model = _model(trunk=_tiny_i3d(), head=head)
   serve = tf.function(model.call, input_signature=[
       tf.TensorSpec([None, 8, 64, 64, 3], tf.float32)]).get_concrete_function()
@@ -281,11 +299,13 @@ def test_real_tx_i3d_head_end_to_end_inference_in_a_graph_with_unknown_batch():
   assert det[D.detection_boxes].shape == (2, 5, 4)
   assert det[D.detection_action_scores].shape == (2, 5, NUM_CLASSES)
   # Tiny I3D: Mixed_4f of an 8x64x64 clip is 2x4x4; 1 layer, 2 heads.
-  assert det[D.attention_weights].shape == (2, 5, 1, 2, 2, 4, 4)
+  assert det[D.detection_attention_weights].shape == (2, 5, 1, 2, 2, 4, 4)
   num = det[D.num_detections].numpy()
   assert np.all(num >= 1) and np.all(num <= 5)
-  sums = det[D.attention_weights].numpy()[0, :num[0]].sum(axis=(-3, -2, -1))
+  sums = det[D.detection_attention_weights].numpy()[0, :num[0]].sum(axis=(-3, -2, -1))
   np.testing.assert_allclose(sums, 1.0, atol=1e-5)
+  # Keys per clip: [batch, layers, heads, T', H', W', D], the first head's own key projection.
+  assert det[D.attention_key_embeddings].shape == (2, 1, 2, 2, 4, 4, 16)
 
 
 def test_training_step_compiles_with_unknown_batch_size():

@@ -16,6 +16,7 @@ from ava_tx.layers import i3d_head
 from ava_tx.layers import rpn as rpn_lib
 from ava_tx.layers import target_assigner as ta
 from ava_tx.meta_architectures import action_transformer_meta_arch as meta
+from ava_tx.meta_architectures import proposal_providers as pp
 from ava_tx.trunks import i3d
 
 L = standard_fields.LossFields
@@ -50,7 +51,7 @@ def _model(head):
       num_filters=32, train_num_proposals=16, test_num_proposals=16, batch_size_per_image=32)
   return meta.ActionTransformerMetaArch(
       num_classes=NUM_CLASSES, trunk=_trunk(),
-      second_stage_head=head, rpn=rpn,
+      second_stage_head=head, proposal_providers=(pp.RpnProposals(rpn),),
       sampling=ta.ProposalSamplingConfig(num_samples_per_image=16),
       postprocessing=meta.PostprocessConfig(max_detections=4))
 
