@@ -24,13 +24,14 @@ RPN = "rpn"
 PROPOSAL_MODES = (GROUNDTRUTH, DETECTOR, RPN)
 
 
+_PROPOSAL_SOURCES = {GROUNDTRUTH: _AT.GROUNDTRUTH, DETECTOR: _AT.PERSON_DETECTOR, RPN: _AT.RPN}
+
+
 def set_proposal_mode(model_config, mode: str) -> None:
   """Sets where an `ActionTransformer` config takes its proposals from (one of PROPOSAL_MODES)."""
   if mode not in PROPOSAL_MODES:
     raise errors.InputError(f"--proposals: expected one of {PROPOSAL_MODES}, got {mode!r}")
-  model_config.use_groundtruth_boxes = mode == GROUNDTRUTH
-  model_config.use_external_proposals = mode == DETECTOR
-  model_config.use_rpn = mode == RPN
+  model_config.proposals = _PROPOSAL_SOURCES[mode]
 
 
 @dataclasses.dataclass(frozen=True)

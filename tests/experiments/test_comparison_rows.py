@@ -30,8 +30,7 @@ def test_every_row_is_valid_and_changes_only_head_and_proposals(row):
   config = _base()
   rows_lib.apply_row(config, rows_lib.ROWS_BY_NAME[row], proposals=rows_lib.DETECTOR)
   config_validation.validate_pipeline_config(config)
-  for field in ("head_type", "action_transformer_head", "i3d_head", "use_groundtruth_boxes",
-                "use_external_proposals", "use_rpn"):
+  for field in ("head_type", "action_transformer_head", "i3d_head", "proposals"):
     for message in (config.model.action_transformer, base.model.action_transformer):
       message.ClearField(field)
   assert config == base
@@ -54,13 +53,12 @@ def test_heads_of_the_rows():
 
 
 @pytest.mark.parametrize("row, proposals, expected", [
-    ("gt_i3d", rows_lib.DETECTOR, (True, False, False)),
-    ("prop_i3d", rows_lib.DETECTOR, (False, True, False)),
-    ("prop_tx_highres", rows_lib.RPN, (False, False, True)),
+    ("gt_i3d", rows_lib.DETECTOR, _AT.GROUNDTRUTH),
+    ("prop_i3d", rows_lib.DETECTOR, _AT.PERSON_DETECTOR),
+    ("prop_tx_highres", rows_lib.RPN, _AT.RPN),
 ])
 def test_proposal_modes(row, proposals, expected):
-  config = _row_config(row, proposals)
-  assert (config.use_groundtruth_boxes, config.use_external_proposals, config.use_rpn) == expected
+  assert _row_config(row, proposals).proposals == expected
 
 
 def test_unknown_proposal_mode_and_row():
