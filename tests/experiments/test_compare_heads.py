@@ -73,7 +73,7 @@ def test_compare_two_rows_then_resume(tmp_path, monkeypatch):
   for path in run_dir.glob("ckpt-2.*"):
     path.unlink()
   tf.compat.v1.train.update_checkpoint_state(str(run_dir), str(run_dir / "ckpt-1"),
-                                   all_model_checkpoint_paths=[str(run_dir / "ckpt-1")])
+                                             all_model_checkpoint_paths=[str(run_dir / "ckpt-1")])
   train = _Counting(model_lib.train)
   monkeypatch.setattr(model_lib, "train", train)
   second = compare_heads.run(options, log=lambda *a, **k: None)
