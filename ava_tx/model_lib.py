@@ -27,6 +27,7 @@ from ava_tx.data import ava_annotations
 from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import record_reader
 from ava_tx.eval import evaluator as evaluator_lib
+from ava_tx.training import seeding
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
 from ava_tx.trunks import i3d_checkpoint
@@ -100,8 +101,13 @@ def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_e
   strategy = train_builder.build_strategy(train_config)
   if strategy_lib.is_chief(strategy):
     config_util.save_pipeline_config(config, model_dir)
+  train_input = config.train_input_reader
+  if train_config.seed:
+    seeding.seed_everything(train_config.seed, deterministic_ops=train_config.deterministic_ops)
+    if not train_input.seed:
+      train_input.seed = train_config.seed
   dataset_fn = input_reader_builder.build_dataset_fn(
-      config.train_input_reader, model_config, global_batch_size=train_config.batch_size,
+      train_input, model_config, global_batch_size=train_config.batch_size,
       is_training=True)
   loop_config = train_builder.build_loop_config(
       train_config, model_dir=model_dir, num_steps=num_steps,

@@ -1,0 +1,1 @@
+"""Experiments that train and evaluate several configurations and tabulate them."""
