@@ -22,7 +22,7 @@ from ava_tx.builders import train_builder
 from ava_tx.core import errors
 from ava_tx.core import precision as precision_lib
 from ava_tx.core.standard_fields import InputFields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_annotations
 from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import record_reader
