@@ -91,7 +91,7 @@ def _run_plain_tf(root, runs):
   (root / "job.json").write_text(json.dumps(job))
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   subprocess.run([sys.executable, str(Path(__file__).parent / "plain_tf_runner.py"),
-                  str(root / "job.json")], check=True, env=env, cwd=str(root), timeout=600)
+                  str(root / "job.json")], check=True, env=env, cwd=str(root), timeout=1800)
   return json.loads((root / "report.json").read_text())
 
 
@@ -119,7 +119,7 @@ def exported(tmp_path_factory):
              "--export_attention"]
   cli = subprocess.run(command + [f"--trained_checkpoint_dir={root / 'train'}",
                                   f"--output_directory={root / 'video_tensor'}"],
-                       capture_output=True, text=True, cwd=str(REPO), timeout=600)
+                       capture_output=True, text=True, cwd=str(REPO), timeout=1800)
   assert cli.returncode == 0, cli.stderr[-2000:]
   inputs, references = _inputs_and_references(module, config)
   runs = []
@@ -203,7 +203,7 @@ def test_missing_checkpoint_is_a_one_line_error(exported):
   root = exported["root"]
   result = subprocess.run(exported["command"] + [f"--trained_checkpoint_dir={root / 'none'}",
                                                  f"--output_directory={root / 'x'}"],
-                          capture_output=True, text=True, cwd=str(REPO), timeout=600)
+                          capture_output=True, text=True, cwd=str(REPO), timeout=1800)
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1] == (
       f"exporter_main_v2: error: --trained_checkpoint_dir: no checkpoint in {root / 'none'}")
