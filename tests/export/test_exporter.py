@@ -25,16 +25,18 @@ CONFIG = str(REPO / "configs" / "tiny_synthetic_cpu.config")
 S = standard_fields.ServingFields
 I = standard_fields.InputFields
 INPUT_TYPES = ("video_tensor", "encoded_frames", "tf_example")
-BAD_INPUTS = {  # name -> (export, inputs changed from the good video_tensor ones, message)
+# name -> (export, inputs changed from the good ones, message). A wrong rank is reported by the
+# graph's shape check (EnsureShape names the input and the rank expected).
+BAD_INPUTS = {
     # A dtype is checked by the signature itself: TensorFlow's message names the position and
     # the dtype expected (input_tensor is input #0); the restored `detect` function names it.
     "float_video": ("video_tensor", {S.input_tensor: np.zeros([2, 8, 40, 56, 3], np.float32)},
                     "input #0(zero-based) was expected to be a uint8 tensor"),
     "float_video_detect": ("video_tensor",
                            {S.input_tensor: np.zeros([2, 8, 40, 56, 3], np.float32)},
-                           "TensorSpec(shape=None, dtype=tf.uint8, name='input_tensor')"),
+                           "dtype=tf.uint8, name='input_tensor')"),
     "rank_4_video": ("video_tensor", {S.input_tensor: np.zeros([8, 40, 56, 3], np.uint8)},
-                     "input_tensor: expected uint8 video [batch_size, num_frames"),
+                     "input_tensor [8,40,56,3] is not compatible with expected shape [?,?,?,?,?]"),
     "4_channels": ("video_tensor", {S.input_tensor: np.zeros([2, 8, 40, 56, 4], np.uint8)},
                    "input_tensor: expected 3 (RGB) channels"),
     "6_frames": ("video_tensor", {S.input_tensor: np.zeros([2, 6, 40, 56, 3], np.uint8)},
@@ -46,9 +48,9 @@ BAD_INPUTS = {  # name -> (export, inputs changed from the good video_tensor one
     "too_many_boxes": ("video_tensor", {S.num_person_boxes: np.array([4, 1], np.int32)},
                        "num_person_boxes: larger than the number of rows"),
     "rank_1_frames": ("encoded_frames", {S.input_tensor: np.array([b"x"], dtype=object)},
-                      "input_tensor: expected encoded frames string [batch_size, num_frames]"),
+                      "input_tensor [1] is not compatible with expected shape [?,?]"),
     "rank_2_examples": ("tf_example", {S.input_tensor: np.array([[b"x"]], dtype=object)},
-                        "input_tensor: expected serialized SequenceExamples"),
+                        "input_tensor [1,1] is not compatible with expected shape [?]"),
 }
 
 
