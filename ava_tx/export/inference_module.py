@@ -28,8 +28,10 @@ signature has the same names; see standard_fields.ServingFields):
     [batch_size, max_detections, num_layers, num_heads, T', H', W'] and
     attention_key_embeddings float32 [batch_size, num_layers, num_heads, T', H', W', D].
 
-A wrong frame count, channel count, rank or box layout fails with an InvalidArgumentError whose
-message starts with the input's name (e.g. "input_tensor: expected 16 frames").
+A wrong frame count, channel count or box layout fails with an InvalidArgumentError whose
+message starts with the input's name (e.g. "input_tensor: expected 16 frames"); a wrong rank
+with one naming the input and the rank expected ("Shape of tensor input_tensor [8,40,56,3] is
+not compatible with expected shape [?,?,?,?,?]"); a wrong dtype is refused by the signature.
 """
 
 from typing import Sequence
