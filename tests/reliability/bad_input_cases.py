@@ -151,4 +151,66 @@ SYNTH_CASES = [  # No input files: missing / empty / wrong-format inputs do not 
          group="synth"),
 ]
 
-TF_CASES = TRAIN_CASES + CONVERT_CASES + I3D_CASES + SYNTH_CASES
+EXPORT = "ava_tx.exporter_main_v2"
+
+
+def _export(ws, **override):
+  args = {"pipeline_config_path": str(ws["config"]),
+          "trained_checkpoint_dir": str(ws["root"] / "no_checkpoints_here"),
+          "output_directory": str(ws["root"] / "exported")}
+  args.update(override)
+  return [f"--{k}={v}" for k, v in args.items()]
+
+
+EXPORT_CASES = [  # Each fails before the model is built: no checkpoint needed.
+    Case(EXPORT, "missing", lambda b, ws: _export(ws, pipeline_config_path=b["missing"]),
+         group="export"),
+    Case(EXPORT, "empty", lambda b, ws: _export(ws, pipeline_config_path=b["empty"]),
+         group="export"),
+    Case(EXPORT, "directory", lambda b, ws: _export(ws, trained_checkpoint_dir=b["empty"]),
+         group="export"),  # A file where the checkpoint directory should be.
+    Case(EXPORT, "wrong_format", lambda b, ws: _export(ws, pipeline_config_path=b["binary"]),
+         group="export"),
+    Case(EXPORT, "non_utf8_path", lambda b, ws: _export(
+        ws, output_directory=_non_utf8(b, "exported")), names=lambda b, ws: "--output_directory",
+         group="export"),
+]
+
+PREDICT = "ava_tx.predict"
+
+
+def _predict(ws, saved_model_dir, output_dir=None):
+  return [f"--saved_model_dir={saved_model_dir}",
+          f"--output_dir={output_dir or ws['root'] / 'predicted'}",
+          str(ws["data"] / "videos")]
+
+
+PREDICT_CASES = [  # Bad exports; bad videos are tests/inference/test_predict.py's.
+    Case(PREDICT, "missing", lambda b, ws: _predict(ws, b["missing"]), group="predict"),
+    Case(PREDICT, "empty", lambda b, ws: _predict(ws, b["empty"]), group="predict"),
+    Case(PREDICT, "directory", lambda b, ws: _predict(ws, b["directory"]), group="predict"),
+    Case(PREDICT, "non_utf8_path", lambda b, ws: _predict(
+        ws, b["directory"], _non_utf8(b, "predicted")), names=lambda b, ws: "--output_dir",
+         group="predict"),
+]
+
+VISUALIZE = "ava_tx.visualize_attention"
+
+
+def _visualize(ws, saved_model_dir, video):
+  return [f"--saved_model_dir={saved_model_dir}", f"--video={video}",
+          f"--output_dir={ws['root'] / 'attention'}"]
+
+
+VISUALIZE_CASES = [
+    Case(VISUALIZE, "missing", lambda b, ws: _visualize(ws, b["missing"], b["binary"]),
+         group="visualize"),
+    Case(VISUALIZE, "directory", lambda b, ws: _visualize(ws, b["directory"], b["binary"]),
+         group="visualize"),
+    Case(VISUALIZE, "non_utf8_path", lambda b, ws: _visualize(
+        ws, b["directory"], _non_utf8(b, "clip.mp4")), names=lambda b, ws: "--video",
+         group="visualize"),
+]
+
+TF_CASES = (TRAIN_CASES + CONVERT_CASES + I3D_CASES + SYNTH_CASES + EXPORT_CASES
+            + PREDICT_CASES + VISUALIZE_CASES)

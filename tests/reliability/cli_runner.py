@@ -25,6 +25,9 @@ PROGRAMS = {
     "data_tools.create_ava_tf_record": "create_ava_tf_record",
     "data_tools.synth_ava": "synth_ava",
     "data_tools.convert_i3d_checkpoint": "convert_i3d_checkpoint",
+    "ava_tx.exporter_main_v2": "exporter_main_v2",
+    "ava_tx.predict": "predict",
+    "ava_tx.visualize_attention": "visualize_attention",
 }
 
 
