@@ -36,13 +36,19 @@ from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("quick", False, "Small sizes, fewer runs (CI).")
-flags.DEFINE_string("output_dir", "workspace/benchmarks", "Where results.json/.md are written.")
-flags.DEFINE_integer("runs", None, "Warm runs per figure (median); default 3, 2 with --quick.")
-flags.DEFINE_list("sections", ["machine", "training", "inference", "scaling", "data"],
-                  "Sections to run.")
-flags.DEFINE_string("data_work_dir", "/tmp/ava_benchmark_suite_data",
-                    "Scratch directory of the data section (deleted first).")
+
+
+def _define_flags():
+  """Flags of the command (defined only when run as a command: tests import this module
+  beside other commands that define --output_dir)."""
+  flags.DEFINE_bool("quick", False, "Small sizes, fewer runs (CI).")
+  flags.DEFINE_string("output_dir", "workspace/benchmarks", "Where results.json/.md are written.")
+  flags.DEFINE_integer("runs", None, "Warm runs per figure (median); default 3, 2 with --quick.")
+  flags.DEFINE_list("sections", ["machine", "training", "inference", "scaling", "data"],
+                    "Sections to run.")
+  flags.DEFINE_string("data_work_dir", "/tmp/ava_benchmark_suite_data",
+                      "Scratch directory of the data section (deleted first).")
+
 
 _COLUMNS = ("section", "figure", "value", "unit", "reference", "reference_value", "ratio",
             "note")
@@ -142,4 +148,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

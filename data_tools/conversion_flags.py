@@ -40,7 +40,6 @@ def define_flags():
   flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality, 1-100.")
   flags.DEFINE_bool("skip_bad_rows", False, "Skip and count bad CSV rows instead of failing.")
   flags.DEFINE_bool("overwrite", False, "Delete existing shards of this prefix first.")
-  flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
 
 
 def conversion_args() -> dict:

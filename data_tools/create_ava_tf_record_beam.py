@@ -73,4 +73,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
   app.run(main, flags_parser=parse_flags)

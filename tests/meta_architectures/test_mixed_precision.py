@@ -77,7 +77,7 @@ def test_bf16_train_step_keeps_float32_variables_losses_and_outputs(bf16_model):
 
   predictions, detections = detect()
   for key in (PredictionFields.action_logits, PredictionFields.box_encodings,
-              PredictionFields.trunk_features, PredictionFields.attention_weights):
+              PredictionFields.trunk_features):
     assert predictions[key].dtype == tf.float32, key
   assert all(t.dtype in (tf.float32, tf.int32) for t in detections.values())
   scores = detections["detection_scores"].numpy()
