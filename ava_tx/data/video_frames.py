@@ -80,15 +80,20 @@ def frame_to_rgb(frame, short_side: int = 0) -> np.ndarray:
   return _frame_to_rgb(frame, short_side)
 
 
+def _first_video_stream(container, source):
+  """(first video stream, its stated rate or None); VideoReadError if there is no stream."""
+  if not container.streams.video:
+    raise VideoReadError("no video stream in %s" % _source_name(source))
+  stream = container.streams.video[0]
+  return stream, stream.average_rate or stream.guessed_rate
+
+
 def native_frame_rate(source) -> fractions.Fraction:
   """Frames per second of the first video stream as the container states it (average rate,
   else the guessed rate), read without decoding. Raises VideoReadError if there is none."""
   container = _open_container(source)
   try:
-    if not container.streams.video:
-      raise VideoReadError("no video stream in %s" % _source_name(source))
-    stream = container.streams.video[0]
-    rate = stream.average_rate or stream.guessed_rate
+    stream, rate = _first_video_stream(container, source)
     if not rate or rate <= 0:
       raise VideoReadError("no frame rate stated in %s" % _source_name(source))
     return fractions.Fraction(rate)
@@ -101,10 +106,7 @@ def stated_duration_seconds(source) -> float:
   the container's duration), read without decoding; 0.0 if it states neither."""
   container = _open_container(source)
   try:
-    if not container.streams.video:
-      raise VideoReadError("no video stream in %s" % _source_name(source))
-    stream = container.streams.video[0]
-    rate = stream.average_rate or stream.guessed_rate
+    stream, rate = _first_video_stream(container, source)
     if stream.frames and rate:
       return float(stream.frames / fractions.Fraction(rate))
     return float(container.duration or 0) / av.time_base

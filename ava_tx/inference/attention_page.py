@@ -19,11 +19,11 @@ import numpy as np
 from PIL import Image
 
 from ava_tx.core import errors
+from ava_tx.core.standard_fields import ServingFields
 from ava_tx.inference import attention_figures as figures
 from ava_tx.inference import rendering
 from ava_tx.inference import video_clips
 from ava_tx.inference import video_source
-from ava_tx.inference.detector import OutputFields
 
 
 @dataclasses.dataclass
@@ -85,24 +85,24 @@ def render_attention(outputs, clip, full_frames, info, *, person, layer, output_
                      display_height=160, caption=""):
   """Writes the figure's PNGs from the detector's outputs (batch of one clip); returns the
   attention masses [num_heads, t] and the figure's path."""
-  if OutputFields.detection_attention_weights not in outputs:
+  if ServingFields.detection_attention_weights not in outputs:
     raise errors.InputError("the model's outputs hold no attention weights: export it with "
                             "--export_attention")
-  num = int(outputs[OutputFields.num_detections][0])
+  num = int(outputs[ServingFields.num_detections][0])
   if not 0 <= person < num:
     raise errors.InputError("--person %d: the keyframe has %d detections (0..%d)" % (
         person, num, num - 1))
-  weights = outputs[OutputFields.detection_attention_weights][0, :num]
+  weights = outputs[ServingFields.detection_attention_weights][0, :num]
   if not -weights.shape[1] <= layer < weights.shape[1]:
     raise errors.InputError("--layer %d: the model has %d layers" % (layer, weights.shape[1]))
   attention = figures.select_attention(weights, person=person, layer=layer)
-  keys = np.asarray(outputs[OutputFields.attention_key_embeddings][0, layer], np.float64)
+  keys = np.asarray(outputs[ServingFields.attention_key_embeddings][0, layer], np.float64)
   num_heads, steps = attention.shape[:2]
   centres = figures.centre_frames(len(clip.native_indices), steps)
-  box = outputs[OutputFields.detection_boxes][0, person:person + 1]
+  box = outputs[ServingFields.detection_boxes][0, person:person + 1]
   detections = rendering.KeyframeDetections(
-      np.clip(box, 0, 1), outputs[OutputFields.detection_scores][0, person:person + 1],
-      outputs[OutputFields.detection_multiclass_scores][0, person:person + 1])
+      np.clip(box, 0, 1), outputs[ServingFields.detection_scores][0, person:person + 1],
+      outputs[ServingFields.detection_multiclass_scores][0, person:person + 1])
   frames = np.stack([
       _resize(rendering.draw_detections(full_frames[clip.native_indices[c]], detections,
                                         info.label_map, with_labels=False), display_height)
@@ -184,7 +184,7 @@ def visualize(detector, video_path, output_dir, *, timestamp: Optional[float] = 
     kwargs["person_boxes"], kwargs["num_person_boxes"] = person_boxes.pad_person_boxes([boxes])
   outputs = detector(clip.frames[None], **kwargs)
   os.makedirs(output_dir, exist_ok=True)
-  layers = info.num_layers or outputs[OutputFields.detection_attention_weights].shape[2]
+  layers = info.num_layers or outputs[ServingFields.detection_attention_weights].shape[2]
   layer_index = layer % layers
   caption = "%s, keyframe t=%g s, person %d, layer %d of %d" % (
       video_source.video_id_of(video_path), timestamp, person, layer_index + 1, layers)

@@ -7,7 +7,7 @@ A detector is any callable
 with frames uint8 [batch_size, num_frames, height, width, 3] (any height and width: the model
 resizes inside), person_boxes float32 [batch_size, max_num_boxes, 4] normalized and
 num_person_boxes int32 [batch_size] (models that take person-detector boxes), returning numpy
-arrays under the exported signature's names (`OutputFields`), and an attribute `info`
+arrays under the exported signature's names (`standard_fields.ServingFields`), and an attribute `info`
 (`ModelInfo`). `SavedModelDetector` wraps an export of `ava_tx.exporter_main_v2`.
 """
 
@@ -23,27 +23,6 @@ from ava_tx.core import errors
 
 EXPORT_INFO_PATH = os.path.join("assets.extra", "export_info.json")
 SIGNATURE = "serving_default"
-
-
-class OutputFields:
-  """Output names of the exported signature (b: batch_size, d: max_detections).
-
-    detection_boxes: float32 [b, d, 4] normalized [ymin, xmin, ymax, xmax].
-    detection_scores: float32 [b, d] person score.
-    detection_multiclass_scores: float32 [b, d, num_classes] action probabilities.
-    detection_classes: [b, d] label-map id of the top action.
-    num_detections: [b] valid rows.
-    detection_attention_weights: float32 [b, d, num_layers, num_heads, t, h, w], each
-      (detection, layer, head) summing to 1 over (t, h, w) (export with --export_attention).
-    attention_key_embeddings: float32 [b, num_layers, num_heads, t, h, w, D].
-  """
-  detection_boxes = "detection_boxes"
-  detection_scores = "detection_scores"
-  detection_multiclass_scores = "detection_multiclass_scores"
-  detection_classes = "detection_classes"
-  num_detections = "num_detections"
-  detection_attention_weights = "detection_attention_weights"
-  attention_key_embeddings = "attention_key_embeddings"
 
 
 @dataclasses.dataclass(frozen=True)

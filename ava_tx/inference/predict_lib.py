@@ -26,13 +26,13 @@ import numpy as np
 from PIL import Image
 
 from ava_tx.core import errors
+from ava_tx.core.standard_fields import ServingFields
 from ava_tx.data import ava_annotations
 from ava_tx.data import video_frames
 from ava_tx.inference import person_boxes as person_boxes_lib
 from ava_tx.inference import rendering
 from ava_tx.inference import video_clips
 from ava_tx.inference import video_source
-from ava_tx.inference.detector import OutputFields
 
 DETECTIONS_CSV = "detections.csv"
 SCORE_FORMAT = "%.9g"  # float32 probabilities written exactly: ties only where the model ties.
@@ -82,11 +82,11 @@ def keyframe_name(seconds: float) -> str:
 
 def detections_of(outputs: dict, row: int) -> rendering.KeyframeDetections:
   """The valid detections of batch row `row` of the detector's outputs."""
-  n = int(outputs[OutputFields.num_detections][row])
+  n = int(outputs[ServingFields.num_detections][row])
   return rendering.KeyframeDetections(
-      np.clip(np.asarray(outputs[OutputFields.detection_boxes][row, :n], np.float32), 0.0, 1.0),
-      np.asarray(outputs[OutputFields.detection_scores][row, :n], np.float32),
-      np.asarray(outputs[OutputFields.detection_multiclass_scores][row, :n], np.float32))
+      np.clip(np.asarray(outputs[ServingFields.detection_boxes][row, :n], np.float32), 0.0, 1.0),
+      np.asarray(outputs[ServingFields.detection_scores][row, :n], np.float32),
+      np.asarray(outputs[ServingFields.detection_multiclass_scores][row, :n], np.float32))
 
 
 def detection_rows(video_id: str, timestamp: int, detections: rendering.KeyframeDetections,
