@@ -9,7 +9,7 @@ pycocotools (no TensorFlow).
     the 50-per-keyframe cap when configured, always reported in the metrics;
   * two baselines on the same boxes: the constant-score baseline (every box scores each class
     the same, ties in random order) and the stricter class-prior baseline (the class prior
-    ranked by the box's person score; `ava_frame_map.class_prior_baseline_scores`);
+    ranked by the box's person score; `baselines.class_prior_baseline_scores`);
   * person localization AP at IoU 0.5 and 0.75 (localization_ap, pycocotools);
   * mAP by person box area and by number of people in the keyframe (breakdowns);
 and, when `output_dir` is set, writes the detections CSV in the official format (one row per
@@ -27,7 +27,7 @@ from ava_tx.core import ava_constants
 from ava_tx.core import file_io
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.data import ava_annotations
-from ava_tx.eval import ava_eval, ava_frame_map, breakdowns, localization_ap
+from ava_tx.eval import ava_eval, ava_frame_map, baselines, breakdowns, localization_ap
 
 NO_LABEL_ID = 0
 """Internal label id of a ground-truth person box that has none of the model's classes: it still
@@ -205,7 +205,7 @@ class AvaEvaluator:
       evaluated = [v[1] for k, v in self._groundtruth.items() if k not in self._excluded_keys]
       hot = np.concatenate(evaluated + [np.zeros((0, self.num_classes), bool)])
       priors = hot.sum(axis=0) / max(hot.shape[0], 1)
-    scores = ava_frame_map.class_prior_baseline_scores(person_scores, priors,
+    scores = baselines.class_prior_baseline_scores(person_scores, priors,
                                                        seed=self._baseline_seed)
     out, start = {}, 0
     for key in keys:
