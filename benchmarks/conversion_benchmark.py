@@ -28,7 +28,6 @@ from pathlib import Path
 from absl import app
 from absl import flags
 
-from ava_tx.data import ava_annotations
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
 from ava_tx.data import beam_conversion

@@ -237,7 +237,7 @@ def _reference_map(groundtruth, detections, label_ids, cap):
     if num_gt == 0:
       continue
     scored.sort(key=lambda r: -r[0])
-    ap, tp_count, best_precisions = 0.0, 0, []
+    ap = 0.0
     precisions = [sum(t for _, t in scored[:i + 1]) / (i + 1) for i in range(len(scored))]
     for i, (_, tp) in enumerate(scored):
       if tp:  # Recall rises by 1/num_gt here; monotone precision = max precision from here on.
