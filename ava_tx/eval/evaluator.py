@@ -227,7 +227,7 @@ class AvaEvaluator:
       hot = np.concatenate(evaluated + [np.zeros((0, self.num_classes), bool)])
       priors = hot.sum(axis=0) / max(hot.shape[0], 1)
     scores = baselines.class_prior_baseline_scores(person_scores, priors,
-                                                       seed=self._baseline_seed)
+                                                   seed=self._baseline_seed)
     out, start = {}, 0
     for key in keys:
       count = len(self._detections[key][1])
