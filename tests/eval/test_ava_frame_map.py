@@ -265,3 +265,29 @@ def test_random_cases_agree_with_loop_reference(seed, cap):
   expected = _reference_map(groundtruth, detections, [1, 2, 3], cap)
   assert {k: v for k, v in result.per_class_ap.items() if not math.isnan(v)} == pytest.approx(
       expected, abs=1e-12)
+
+
+def test_match_result_indexes_rows_across_dropped_keyframes_and_labels():
+  box_a, box_b = [0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]
+  groundtruth = {
+      "X": fm.make_groundtruth([box_a], [1]),  # Excluded.
+      "A": fm.make_groundtruth([box_a, box_a], [99, 1]),  # 99: not in the label map.
+      "C": fm.make_groundtruth(np.zeros((0, 4)), []),  # No rows: not a ground-truth keyframe.
+      "B": fm.make_groundtruth([box_b], [2])}
+  detections = {
+      "X": fm.make_detections([box_a], [1], [0.9]),
+      "B": fm.make_detections([box_b, box_b, box_a], [2, 2, 7], [0.8, 0.7, 0.95]),
+      "A": fm.make_detections([box_a], [1], [0.9]),
+      "Z": fm.make_detections([box_a], [1], [0.9])}
+  m = fm.match_detections(groundtruth, detections, label_ids=[1, 2], excluded_keys=["X"])
+  assert m.keys == ["A", "B"] and m.num_people.tolist() == [1, 1]
+  assert m.gt_label.tolist() == [1, 2] and m.gt_keyframe.tolist() == [0, 1]
+  # Detections in input keyframe order (B before A), then descending score.
+  assert m.det_keyframe.tolist() == [1, 1, 0]
+  assert m.det_is_true_positive.tolist() == [True, False, True]
+  assert m.det_hit_groundtruth.tolist() == [1, 1, 0]
+  assert (m.stats["num_excluded_groundtruth_keyframes"],
+          m.stats["num_excluded_detection_keyframes"],
+          m.stats["num_detection_keyframes_without_groundtruth"],
+          m.stats["num_groundtruth_rows_outside_label_map"],
+          m.stats["num_detection_rows_outside_label_map"]) == (1, 1, 1, 1, 1)
