@@ -4,7 +4,7 @@ r"""Conversion benchmark: the Beam pipeline and the multiprocessing converter ag
       [--clip_frames=64] [--keyframes_per_task=60] [--work_dir=/tmp/ava_conversion_benchmark]
 
 Input: the first --num_videos videos of the synthetic training split (--data_dir, default
-the shared workspace's; 160x120, 20 s, 1 Hz keyframes), stored as --clip_frames frames at
+workspace/data/synthetic as scripts/demo.sh writes it; 160x120, 20 s, 1 Hz keyframes), stored as --clip_frames frames at
 30 fps, short side --short_side (upscaled), JPEG q90: the paper layout at 400 px by default.
 All figures come from one run of this command, so they share the machine's load:
 - bound: each video decoded once and each stored frame JPEG-encoded once, in this process;
@@ -28,14 +28,13 @@ from pathlib import Path
 from absl import app
 from absl import flags
 
-from ava_tx.data import ava_annotations
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
 from ava_tx.data import beam_conversion
 from ava_tx.data import video_frames
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", "/work/shared_ws/data/synthetic", "Synthetic AVA-format data "
+flags.DEFINE_string("data_dir", "workspace/data/synthetic", "Synthetic AVA-format data "
                     "(train.csv, videos/), as written by data_tools.synth_ava.")
 flags.DEFINE_string("work_dir", "/tmp/ava_conversion_benchmark", "Scratch directory "
                     "(deleted first).")

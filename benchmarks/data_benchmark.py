@@ -3,8 +3,10 @@ JPEG decode rate measured in the same run.
 
   python -m benchmarks.data_benchmark [--seconds=12] [--work_dir=/tmp/ava_data_benchmark]
 
-Source video: the real UCF-101 clip in ../shared/data/video (224x224, looped to --seconds and
-re-encoded as H.264), or a synthetic pattern when that file is absent. Keyframes at 1 Hz with
+Source video: UCF-101's v_CricketShot_g04_c01_rgb.gif (224x224, looped to --seconds and
+re-encoded as H.264) when the project's shared data folder sits beside the checkout (not part of
+the repository: ../shared/data/video, as for the tests that use it), else a synthetic pattern;
+the summary says which. Keyframes at 1 Hz with
 two boxes each. Two stored layouts:
   paper: 64-frame clips at 30 fps, short side 400 (upscaled from 224), JPEG q90; the parser
          samples 64 frames at stride 1 and outputs 64x400x400 (ava_tx_*_64f_400 configs);

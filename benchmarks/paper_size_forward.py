@@ -34,13 +34,18 @@ from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "configs/ava_tx_highres_64f_400.config", "Pipeline config.")
-flags.DEFINE_integer("repeats", 2, "Warm calls per stage (the median is reported).")
-flags.DEFINE_integer("num_proposals", None, "R; default: the config's rpn.num_proposals_test.")
-flags.DEFINE_list("workers", ["trunk", "rpn", "head", "model"],
-                  "Stage groups to run (also: trunk_blocks, each I3D block of the trunk timed "
-                  "alone, for a per-block breakdown).")
-flags.DEFINE_string("worker", None, "Internal: run one worker and print its JSON result.")
+
+
+def _define_flags():
+  """Defined when run as a command only, so that tests can import this module beside others."""
+  flags.DEFINE_string("config", "configs/ava_tx_highres_64f_400.config", "Pipeline config.")
+  flags.DEFINE_integer("repeats", 2, "Warm calls per stage (the median is reported).")
+  flags.DEFINE_integer("num_proposals", None, "R; default: the config's rpn.num_proposals_test.")
+  flags.DEFINE_list("workers", ["trunk", "rpn", "head", "model"],
+                    "Stage groups to run (also: trunk_blocks, each I3D block of the trunk timed "
+                    "alone, for a per-block breakdown).")
+  flags.DEFINE_string("worker", None, "Internal: run one worker and print its JSON result.")
+
 
 NUM_FRAMES, HEIGHT, WIDTH = 64, 400, 400
 MATMUL_SIZE = 2048
@@ -172,83 +177,115 @@ def _random_features(model_config):
   return tf.random.stateless_uniform(shape, seed=[5, 6], maxval=2.0)
 
 
+def _time_trunk(model, model_config, frames, repeats):
+  """Preprocess, then the trunk to its final endpoint (with its Conv3D FLOPs)."""
+  from ava_tx.core.tf_setup import tf
+  endpoint = model_config.trunk.final_endpoint
+  preprocess = tf.function(lambda x: model.preprocess(x)[0])
+  preprocessed, preprocess_stats = _run_stage("preprocess", preprocess, [frames], repeats)
+  trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint])
+  _, trunk_stats = _run_stage("trunk", trunk, [preprocessed], repeats)
+  trunk_stats["flops"] = graph_flops(
+      trunk.get_concrete_function(tf.TensorSpec(frames.shape, tf.float32)))
+  return dict(stages=[preprocess_stats, trunk_stats])
+
+
+def _rpn_function(model):
+  """The RPN on the middle time step of trunk features, as a tf.function."""
+  from ava_tx.core.tf_setup import tf
+  return tf.function(lambda features: model.rpn(
+      tf.gather(features, tf.shape(features)[1] // 2, axis=1), training=False))
+
+
+def _time_rpn(model, model_config, frames, repeats):
+  """The RPN alone on random trunk features."""
+  del frames  # The RPN runs on random features of the trunk's output shape.
+  features = _random_features(model_config)
+  rpn = _rpn_function(model)
+  _, stats = _run_stage("rpn", rpn, [features], repeats)
+  stats["flops"] = graph_flops(rpn.get_concrete_function(features))
+  return dict(stages=[stats])
+
+
+def _time_head(model, model_config, frames, repeats):
+  """The second-stage head on the RPN's proposals for random features, then post-processing."""
+  from ava_tx.core import standard_fields
+  from ava_tx.core.tf_setup import tf
+  from ava_tx.meta_architectures import action_transformer_meta_arch as meta_arch
+  del frames  # The head runs on random features of the trunk's output shape.
+  features = _random_features(model_config)
+  rpn_out = _rpn_function(model)(features)
+  boxes = rpn_out.proposal_boxes
+  mask = tf.cast(rpn_out.proposal_mask, tf.float32)
+  head = tf.function(lambda f, b: model.second_stage_head(f, b, training=False))
+  head_out, head_stats = _run_stage("head", head, [features, boxes], repeats)
+  head_stats["flops"] = graph_flops(head.get_concrete_function(features, boxes),
+                                    unknown_dim=int(boxes.shape[1]))
+  predictions = dict(head_out)
+  predictions[standard_fields.PredictionFields.proposal_boxes] = boxes
+  predictions[meta_arch.TargetFields.proposal_mask] = mask
+  _, post_stats = _run_stage("postprocess", tf.function(model.postprocess), [predictions],
+                             repeats)
+  return dict(stages=[head_stats, post_stats], num_proposals=int(boxes.shape[1]),
+              num_valid_proposals=int(tf.reduce_sum(mask)))
+
+
+def _time_trunk_blocks(model, model_config, frames, repeats):
+  """Each I3D block of the trunk alone, on the previous block's output."""
+  from ava_tx.core.tf_setup import tf, keras
+  del model_config
+  model.trunk.build(frames.shape)
+  stages = []
+  net = frames
+  for block_name, block in model.trunk.endpoint_layers().items():
+    if isinstance(block, keras.layers.MaxPool3D):
+      function = tf.function(block)
+    else:
+      function = tf.function(lambda x, block=block: block(x, training=False))
+    spec = tf.TensorSpec(net.shape, tf.float32)
+    output, stats = _run_stage(block_name, function, [net], repeats)
+    stats["flops"] = graph_flops(function.get_concrete_function(spec))
+    stats["output_shape"] = output.shape.as_list()
+    stages.append(stats)
+    net = output
+  return dict(stages=stages)
+
+
+def _time_whole_model(model, model_config, frames, repeats):
+  """`model(frames)`, then the trunk and the whole model timed alternately."""
+  from ava_tx.core.tf_setup import tf
+  endpoint = model_config.trunk.final_endpoint
+  whole = tf.function(lambda x: model(x, training=False))
+  _, stats = _run_stage("model(frames)", whole, [frames], repeats)
+  # Load from other users drifts between workers: time the trunk alone and the whole model
+  # alternately in this process for a drift-robust share of everything after the trunk.
+  trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint])
+  trunk(frames).numpy()
+  interleaved = dict(trunk=[], whole=[])
+  for _ in range(max(repeats, 1)):
+    for key, function in (("trunk", trunk), ("whole", whole)):
+      start = time.perf_counter()
+      tf.nest.map_structure(lambda t: t.numpy(), function(frames))
+      interleaved[key].append(time.perf_counter() - start)
+  return dict(stages=[stats], interleaved=interleaved)
+
+
+_WORKERS = {"trunk": _time_trunk, "rpn": _time_rpn, "head": _time_head,
+            "trunk_blocks": _time_trunk_blocks, "model": _time_whole_model}
+
+
 def run_worker(name, config_path, repeats, num_proposals):
   """Runs one group of stages in this process; returns a JSON-able dict."""
-  from ava_tx.core.tf_setup import tf, keras
+  if name not in _WORKERS:
+    raise app.UsageError(f"--worker: unknown worker {name!r}.")
+  from ava_tx.core.tf_setup import tf
   model, model_config = _build_model(config_path, num_proposals)
+  frames = tf.random.stateless_uniform([1, NUM_FRAMES, HEIGHT, WIDTH, 3], seed=[7, 8],
+                                       minval=-1.0, maxval=1.0)
   result = dict(worker=name, stages=[])
-  frames_spec = tf.TensorSpec([1, NUM_FRAMES, HEIGHT, WIDTH, 3], tf.float32)
-  frames = tf.random.stateless_uniform(frames_spec.shape, seed=[7, 8], minval=-1.0, maxval=1.0)
-  endpoint = model_config.trunk.final_endpoint
-
   # The machine's speed right now (other users share the cores): before and after the stages.
   result["matmul_gflops"] = matmul_gflops()
-  if name == "trunk":
-    preprocess = tf.function(lambda x: model.preprocess(x)[0])
-    preprocessed, stats = _run_stage("preprocess", preprocess, [frames], repeats)
-    result["stages"].append(stats)
-    trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint])
-    _, stats = _run_stage("trunk", trunk, [preprocessed], repeats)
-    stats["flops"] = graph_flops(trunk.get_concrete_function(frames_spec))
-    result["stages"].append(stats)
-  elif name in ("rpn", "head"):
-    features = _random_features(model_config)
-    rpn = tf.function(lambda f: model.rpn(
-        tf.gather(f, tf.shape(f)[1] // 2, axis=1), training=False))
-    if name == "rpn":
-      _, stats = _run_stage("rpn", rpn, [features], repeats)
-      stats["flops"] = graph_flops(rpn.get_concrete_function(features))
-      result["stages"].append(stats)
-    else:
-      rpn_out = rpn(features)
-      boxes = rpn_out.proposal_boxes
-      mask = tf.cast(rpn_out.proposal_mask, tf.float32)
-      result["num_proposals"] = int(boxes.shape[1])
-      result["num_valid_proposals"] = int(tf.reduce_sum(mask))
-      head = tf.function(lambda f, b: model.second_stage_head(f, b, training=False))
-      head_out, stats = _run_stage("head", head, [features, boxes], repeats)
-      stats["flops"] = graph_flops(head.get_concrete_function(features, boxes),
-                                   unknown_dim=int(boxes.shape[1]))
-      result["stages"].append(stats)
-      from ava_tx.meta_architectures import action_transformer_meta_arch as meta_arch
-      from ava_tx.core import standard_fields
-      predictions = dict(head_out)
-      predictions[standard_fields.PredictionFields.proposal_boxes] = boxes
-      predictions[meta_arch.TargetFields.proposal_mask] = mask
-      post = tf.function(model.postprocess)
-      _, stats = _run_stage("postprocess", post, [predictions], repeats)
-      result["stages"].append(stats)
-  elif name == "trunk_blocks":
-    model.trunk.build(frames_spec.shape)
-    net = frames
-    for block_name, block in model.trunk.endpoint_layers().items():
-      if isinstance(block, keras.layers.MaxPool3D):
-        function = tf.function(block)
-      else:
-        function = tf.function(lambda x, block=block: block(x, training=False))
-      spec = tf.TensorSpec(net.shape, tf.float32)
-      output, stats = _run_stage(block_name, function, [net], repeats)
-      stats["flops"] = graph_flops(function.get_concrete_function(spec))
-      stats["output_shape"] = output.shape.as_list()
-      result["stages"].append(stats)
-      net = output
-  elif name == "model":
-    whole = tf.function(lambda x: model(x, training=False))
-    _, stats = _run_stage("model(frames)", whole, [frames], repeats)
-    result["stages"].append(stats)
-    # Load from other users drifts between workers: time the trunk alone and the whole model
-    # alternately in this process for a drift-robust share of everything after the trunk.
-    trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint])
-    trunk(frames).numpy()
-    interleaved = dict(trunk=[], whole=[])
-    for _ in range(max(repeats, 1)):
-      for key, function in (("trunk", trunk), ("whole", whole)):
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), function(frames))
-        interleaved[key].append(time.perf_counter() - start)
-    result["interleaved"] = interleaved
-  else:
-    raise app.UsageError(f"--worker: unknown worker {name!r}.")
+  result.update(_WORKERS[name](model, model_config, frames, repeats))
   result["matmul_gflops_after"] = matmul_gflops()
   result["process_peak_mib"] = max(_process_peak_kib, _status_kib("VmHWM")) / 1024.0
   return result
@@ -337,4 +374,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

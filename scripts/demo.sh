@@ -76,7 +76,6 @@ $PY -m ava_tx.eval.metrics_table "$METRICS"
 cat <<EOT
 
 outputs
-  metrics JSON, detections CSV   $MODEL/eval/
   TensorBoard                    tensorboard --logdir $MODEL
   SavedModel                     $EXPORT/saved_model
   predictions on $HELD_OUT      $PREDICT/detections.csv, $PREDICT/$HELD_OUT.mp4, $PREDICT/$HELD_OUT/*.png

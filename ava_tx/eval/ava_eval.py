@@ -17,8 +17,6 @@ import math
 import sys
 from typing import Mapping, Optional
 
-import numpy as np
-
 from ava_tx.core import ava_constants
 from ava_tx.core import command_line
 from ava_tx.core import file_io

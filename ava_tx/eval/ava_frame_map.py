@@ -1,7 +1,7 @@
 """Frame-level AVA average precision, as the ActivityNet challenge's official evaluator defines it.
 
-Pure NumPy (no TensorFlow). The full definition, with the reasons for each rule, is in
-docs/EVALUATION.md. In short:
+Pure NumPy (no TensorFlow); the steps of one keyframe or class are in `ap_ops`. The full
+definition, with the reasons for each rule, is in docs/EVALUATION.md. In short:
 
   * A keyframe is identified by a key (any hashable; ava_tx uses `(video_id, timestamp)`).
   * Ground truth and detections are ROWS: one (box, label) or (box, label, score) per row, as
@@ -25,13 +25,13 @@ Boxes are [ymin, xmin, ymax, xmax], normalized to [0, 1], float64.
 
 import collections
 import dataclasses
-import heapq
 import math
 from typing import Hashable, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from ava_tx.core import ava_constants
+from ava_tx.eval import ap_ops
 
 
 class KeyframeGroundtruth(NamedTuple):
@@ -88,165 +88,6 @@ def _as_boxes(boxes, what):
   return boxes
 
 
-# ---- Elementary pieces ---------------------------------------------------------------------
-
-def iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
-  """Pairwise intersection over union, without the "+1" pixel convention.
-
-  Args:
-    boxes1: float64 [n, 4], [ymin, xmin, ymax, xmax].
-    boxes2: float64 [m, 4].
-
-  Returns:
-    float64 [n, m]: area(intersection) / area(union); areas are (ymax - ymin) * (xmax - xmin).
-    0/0 (two boxes of zero area) gives NaN, as in the official code.
-  """
-  boxes1 = np.asarray(boxes1, np.float64).reshape(-1, 4)
-  boxes2 = np.asarray(boxes2, np.float64).reshape(-1, 4)
-  ymin1, xmin1, ymax1, xmax1 = (boxes1[:, i:i + 1] for i in range(4))
-  ymin2, xmin2, ymax2, xmax2 = (boxes2[:, i] for i in range(4))
-  heights = np.maximum(0.0, np.minimum(ymax1, ymax2) - np.maximum(ymin1, ymin2))
-  widths = np.maximum(0.0, np.minimum(xmax1, xmax2) - np.maximum(xmin1, xmin2))
-  intersection = heights * widths
-  area1 = (ymax1 - ymin1) * (xmax1 - xmin1)
-  area2 = (ymax2 - ymin2) * (xmax2 - xmin2)
-  with np.errstate(invalid="ignore", divide="ignore"):
-    return intersection / (area1 + area2 - intersection)
-
-
-def box_areas(boxes: np.ndarray) -> np.ndarray:
-  """float64 [n] areas (ymax - ymin) * (xmax - xmin) of float64 [n, 4] boxes."""
-  boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-  return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-
-
-def greedy_match(overlaps: np.ndarray, iou_threshold: float = ava_constants.IOU_THRESHOLD):
-  """Pascal VOC greedy matching of one keyframe and class.
-
-  Args:
-    overlaps: float64 [num_detections, num_groundtruth] IoU, detections already in the order
-      they are to be processed (descending score).
-    iou_threshold: a detection can only match at IoU >= this.
-
-  Returns:
-    (is_true_positive bool [num_detections], hit_groundtruth int64 [num_detections]):
-    hit_groundtruth is the index of the ground-truth box of highest IoU (first on ties) when
-    that IoU >= iou_threshold, else -1. A detection that hits an already-matched box is a
-    false positive (it does NOT fall back to another box).
-  """
-  num_detections, num_groundtruth = overlaps.shape
-  is_tp = np.zeros(num_detections, dtype=bool)
-  hit = np.full(num_detections, -1, dtype=np.int64)
-  if num_groundtruth == 0 or num_detections == 0:
-    return is_tp, hit
-  best = np.argmax(overlaps, axis=1)
-  taken = np.zeros(num_groundtruth, dtype=bool)
-  for i in range(num_detections):
-    gt = best[i]
-    if overlaps[i, gt] >= iou_threshold:
-      hit[i] = gt
-      if not taken[gt]:
-        taken[gt] = True
-        is_tp[i] = True
-  return is_tp, hit
-
-
-def precision_recall(scores: np.ndarray, is_true_positive: np.ndarray, num_groundtruth: int):
-  """Precision and recall after each detection of one class, in descending score order.
-
-  Ties in score are ordered like the official code (`argsort(scores)[::-1]`), here with a
-  stable sort so the order is reproducible: tied detections are taken in reverse input order.
-
-  Args:
-    scores: float64 [num_detections].
-    is_true_positive: bool [num_detections].
-    num_groundtruth: number of ground-truth boxes of the class (> 0).
-
-  Returns:
-    (precision float64 [num_detections], recall float64 [num_detections]).
-  """
-  scores = np.asarray(scores, np.float64).reshape(-1)
-  is_true_positive = np.asarray(is_true_positive, bool).reshape(-1)
-  if scores.shape != is_true_positive.shape:
-    raise ValueError("scores %s and is_true_positive %s differ in shape" %
-                     (scores.shape, is_true_positive.shape))
-  if num_groundtruth <= 0:
-    raise ValueError("num_groundtruth must be positive, got %r" % num_groundtruth)
-  order = np.argsort(scores, kind="stable")[::-1]
-  tp = np.cumsum(is_true_positive[order], dtype=np.float64)
-  fp = np.cumsum(~is_true_positive[order], dtype=np.float64)
-  return tp / (tp + fp), tp / float(num_groundtruth)
-
-
-def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
-  """All-point interpolated average precision (Pascal VOC 2010+).
-
-  Recall is padded with 0 and 1, precision with 0 and 0; precision is made monotone
-  (non-increasing, each value replaced by the maximum to its right); AP is the sum of
-  (recall step) * (precision at the step's end) over the steps where recall changes.
-
-  Args:
-    precision: float64 [n], values in [0, 1].
-    recall: float64 [n], non-decreasing values in [0, 1].
-
-  Returns:
-    AP as a Python float; 0.0 when n == 0 (a class without detections).
-  """
-  precision = np.asarray(precision, np.float64).reshape(-1)
-  recall = np.asarray(recall, np.float64).reshape(-1)
-  if precision.shape != recall.shape:
-    raise ValueError("precision %s and recall %s differ in shape" % (precision.shape, recall.shape))
-  if precision.size == 0:
-    return 0.0
-  if np.any(precision < 0) or np.any(precision > 1) or np.any(recall < 0) or np.any(recall > 1):
-    raise ValueError("precision and recall must lie in [0, 1]")
-  if np.any(np.diff(recall) < 0):
-    raise ValueError("recall must be non-decreasing")
-  recall = np.concatenate([[0.0], recall, [1.0]])
-  precision = np.concatenate([[0.0], precision, [0.0]])
-  precision = np.maximum.accumulate(precision[::-1])[::-1]
-  steps = np.nonzero(recall[1:] != recall[:-1])[0] + 1
-  return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
-
-
-def official_row_order(labels, scores, boxes, capacity: int = 0) -> np.ndarray:
-  """Indices of the detection rows of one keyframe that the official evaluator keeps, in the
-  order it processes them.
-
-  The official reader pushes every row (score, label, ymin, xmin, ymax, xmax) on a min-heap;
-  with a capacity, a row enters a full heap only if its score is strictly greater than the
-  heap's smallest entry, which it then evicts. The kept rows are then sorted by descending
-  score. This function keeps exactly the same rows (replaying the heap when scores tie at the
-  cap boundary). Rows of exactly equal score are returned in input order when nothing ties at
-  the boundary, in the official heap-layout order otherwise.
-
-  Args:
-    labels: int [num_rows]; scores: float [num_rows]; boxes: float [num_rows, 4].
-    capacity: maximum rows kept (e.g. 50); 0 or None keeps all.
-
-  Returns:
-    int64 [num_kept] row indices, highest score first.
-  """
-  capacity = capacity or 0
-  scores = np.asarray(scores, np.float64).reshape(-1)
-  descending = np.argsort(-scores, kind="stable")
-  if capacity < 1 or len(scores) <= capacity or \
-      scores[descending[capacity - 1]] != scores[descending[capacity]]:
-    # Fast path, same kept set: no tie at the cap boundary. Equal scores stay in input order
-    # (the official order of exact ties follows its heap's internal layout instead).
-    return descending[:capacity] if capacity >= 1 else descending
-  heap = []
-  for i in range(len(scores)):
-    # The trailing index only breaks ties between fully identical rows (interchangeable).
-    entry = (float(scores[i]), int(labels[i]), float(boxes[i][0]), float(boxes[i][1]),
-             float(boxes[i][2]), float(boxes[i][3]), i)
-    if capacity < 1 or len(heap) < capacity:
-      heapq.heappush(heap, entry)
-    elif entry[0] > heap[0][0]:
-      heapq.heapreplace(heap, entry)
-  return np.array([e[-1] for e in sorted(heap, key=lambda e: -e[0])], dtype=np.int64)
-
-
 # ---- Matching a whole dataset --------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -281,6 +122,111 @@ class MatchResult:
   stats: dict
 
 
+@dataclasses.dataclass(frozen=True)
+class _IndexedGroundtruth:
+  """Label-map ground-truth rows of one evaluated keyframe and where they sit in MatchResult.
+
+  Attributes:
+    keyframe: index of the keyframe in MatchResult.keys.
+    first_row: index of its first row in MatchResult's ground-truth arrays.
+    boxes: float64 [num_rows, 4]; labels: int64 [num_rows] (label-map rows only).
+  """
+  keyframe: int
+  first_row: int
+  boxes: np.ndarray
+  labels: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class _KeyframeMatches:
+  """The evaluated detection rows of one keyframe, in the official order, after matching.
+
+  Attributes (all [num_rows]): labels int64, scores float64, areas float64, keyframe int64
+  (the same index on every row), is_true_positive bool, hit_groundtruth int64 (see
+  MatchResult.det_hit_groundtruth).
+  """
+  labels: np.ndarray
+  scores: np.ndarray
+  areas: np.ndarray
+  keyframe: np.ndarray
+  is_true_positive: np.ndarray
+  hit_groundtruth: np.ndarray
+
+
+def _new_stats() -> dict:
+  return dict(num_groundtruth_keyframes=0, num_excluded_groundtruth_keyframes=0,
+              num_excluded_detection_keyframes=0, num_detection_keyframes_without_groundtruth=0,
+              num_detection_rows_outside_label_map=0, num_detection_rows_removed_by_cap=0,
+              num_detection_rows_without_area=0, num_groundtruth_rows_outside_label_map=0)
+
+
+def _index_groundtruth(groundtruth, label_set, excluded, stats):
+  """Evaluated keyframes in input order: (keys, num_people list, {key: _IndexedGroundtruth}).
+
+  Adds the dropped keyframes and rows to `stats`.
+  """
+  keys, num_people, indexed = [], [], {}
+  first_row = 0
+  for key, gt in groundtruth.items():
+    if key in excluded:
+      stats["num_excluded_groundtruth_keyframes"] += 1
+      continue
+    if gt.boxes.shape[0] == 0:
+      continue  # No rows: the keyframe is absent from the ground truth, as in a CSV file.
+    keep = np.isin(gt.labels, list(label_set))
+    stats["num_groundtruth_rows_outside_label_map"] += int(np.sum(~keep))
+    indexed[key] = _IndexedGroundtruth(keyframe=len(keys), first_row=first_row,
+                                       boxes=gt.boxes[keep], labels=gt.labels[keep])
+    keys.append(key)
+    num_people.append(np.unique(gt.boxes, axis=0).shape[0])
+    first_row += int(np.sum(keep))
+  stats["num_groundtruth_keyframes"] = len(keys)
+  return keys, num_people, indexed
+
+
+def _evaluated_detection_rows(det: KeyframeDetections, label_set, capacity,
+                              stats) -> KeyframeDetections:
+  """One keyframe's detection rows that are evaluated, in the official order: label-map rows,
+  capped, then those with a box of positive area. Adds the dropped rows to `stats`."""
+  keep = np.isin(det.labels, list(label_set))
+  stats["num_detection_rows_outside_label_map"] += int(np.sum(~keep))
+  boxes, labels, scores = det.boxes[keep], det.labels[keep], det.scores[keep]
+  order = ap_ops.official_row_order(labels, scores, boxes, capacity)
+  stats["num_detection_rows_removed_by_cap"] += len(scores) - len(order)
+  boxes, labels, scores = boxes[order], labels[order], scores[order]
+  valid = (boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])
+  stats["num_detection_rows_without_area"] += int(np.sum(~valid))
+  return KeyframeDetections(boxes[valid], labels[valid], scores[valid])
+
+
+def _match_keyframe(det: KeyframeDetections, gt: _IndexedGroundtruth,
+                    iou_threshold: float) -> _KeyframeMatches:
+  """Greedy matching of one keyframe's evaluated detection rows, class by class."""
+  num_rows = len(det.scores)
+  is_tp = np.zeros(num_rows, bool)
+  hit = np.full(num_rows, -1, np.int64)
+  # Only rows of classes with ground truth here can match; the others are false positives.
+  matchable = np.nonzero(np.isin(det.labels, gt.labels))[0]
+  overlaps = ap_ops.iou(det.boxes[matchable], gt.boxes)
+  for label in np.unique(det.labels[matchable]):
+    overlap_rows = np.nonzero(det.labels[matchable] == label)[0]
+    class_rows = matchable[overlap_rows]
+    class_columns = np.nonzero(gt.labels == label)[0]  # Not empty: the label is matchable.
+    class_is_tp, class_hit = ap_ops.greedy_match(
+        overlaps[np.ix_(overlap_rows, class_columns)], iou_threshold)
+    is_tp[class_rows] = class_is_tp
+    hit[class_rows] = np.where(class_hit >= 0,
+                               gt.first_row + class_columns[np.maximum(class_hit, 0)], -1)
+  return _KeyframeMatches(labels=det.labels, scores=det.scores,
+                          areas=ap_ops.box_areas(det.boxes),
+                          keyframe=np.full(num_rows, gt.keyframe, np.int64),
+                          is_true_positive=is_tp, hit_groundtruth=hit)
+
+
+def _concatenate(parts, dtype) -> np.ndarray:
+  return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
 def match_detections(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
                      detections: Mapping[Hashable, KeyframeDetections],
                      *, label_ids: Iterable[int],
@@ -305,78 +251,31 @@ def match_detections(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
   label_set = frozenset(int(l) for l in label_ids)
   excluded = frozenset(excluded_keys)
   capacity = int(max_detections_per_keyframe or 0)
-  stats = dict(num_groundtruth_keyframes=0, num_excluded_groundtruth_keyframes=0,
-               num_excluded_detection_keyframes=0, num_detection_keyframes_without_groundtruth=0,
-               num_detection_rows_outside_label_map=0, num_detection_rows_removed_by_cap=0,
-               num_detection_rows_without_area=0, num_groundtruth_rows_outside_label_map=0)
-  keys, num_people = [], []
-  gt_label, gt_area, gt_keyframe, gt_boxes_by_key = [], [], [], {}
-  offset = 0  # Index of the keyframe's first label-map row in the ground-truth arrays.
-  for key, gt in groundtruth.items():
-    if key in excluded:
-      stats["num_excluded_groundtruth_keyframes"] += 1
-      continue
-    if gt.boxes.shape[0] == 0:
-      continue  # No rows: the keyframe is absent from the ground truth, as in a CSV file.
-    index = len(keys)
-    keys.append(key)
-    num_people.append(np.unique(gt.boxes, axis=0).shape[0])
-    keep = np.isin(gt.labels, list(label_set))
-    stats["num_groundtruth_rows_outside_label_map"] += int(np.sum(~keep))
-    gt_boxes_by_key[key] = (index, offset, gt.boxes[keep], gt.labels[keep])
-    offset += int(np.sum(keep))
-    gt_label.append(gt.labels[keep])
-    gt_area.append(box_areas(gt.boxes[keep]))
-    gt_keyframe.append(np.full(int(np.sum(keep)), index, np.int64))
-  stats["num_groundtruth_keyframes"] = len(keys)
-
-  det_parts = []  # (label, score, area, keyframe, is_tp, hit)
+  stats = _new_stats()
+  keys, num_people, indexed = _index_groundtruth(groundtruth, label_set, excluded, stats)
+  matched = []
   for key, det in detections.items():
     if key in excluded:
       stats["num_excluded_detection_keyframes"] += 1
-      continue
-    if key not in gt_boxes_by_key:
+    elif key not in indexed:
       stats["num_detection_keyframes_without_groundtruth"] += 1
-      continue
-    index, offset, k_gt_boxes, k_gt_labels = gt_boxes_by_key[key]
-    keep = np.isin(det.labels, list(label_set))
-    stats["num_detection_rows_outside_label_map"] += int(np.sum(~keep))
-    d_boxes, d_labels, d_scores = det.boxes[keep], det.labels[keep], det.scores[keep]
-    order = official_row_order(d_labels, d_scores, d_boxes, capacity)
-    stats["num_detection_rows_removed_by_cap"] += len(d_scores) - len(order)
-    d_boxes, d_labels, d_scores = d_boxes[order], d_labels[order], d_scores[order]
-    valid = (d_boxes[:, 0] < d_boxes[:, 2]) & (d_boxes[:, 1] < d_boxes[:, 3])
-    stats["num_detection_rows_without_area"] += int(np.sum(~valid))
-    d_boxes, d_labels, d_scores = d_boxes[valid], d_labels[valid], d_scores[valid]
-    if not len(d_scores):
-      continue
-    is_tp = np.zeros(len(d_scores), bool)
-    hit = np.full(len(d_scores), -1, np.int64)
-    # Only rows of classes with ground truth here can match; the others are false positives.
-    matchable = np.nonzero(np.isin(d_labels, k_gt_labels))[0]
-    overlaps = iou(d_boxes[matchable], k_gt_boxes)
-    for label in np.unique(d_labels[matchable]):
-      rows = np.nonzero(d_labels[matchable] == label)[0]
-      d_sel = matchable[rows]
-      g_sel = np.nonzero(k_gt_labels == label)[0]
-      tp, h = greedy_match(overlaps[np.ix_(rows, g_sel)], iou_threshold)
-      is_tp[d_sel] = tp
-      hit[d_sel] = np.where(h >= 0, offset + g_sel[np.maximum(h, 0)] if len(g_sel) else -1, -1)
-    det_parts.append((d_labels, d_scores, box_areas(d_boxes),
-                      np.full(len(d_scores), index, np.int64), is_tp, hit))
-
-  def cat(parts, i, dtype):
-    return (np.concatenate([p[i] for p in parts]).astype(dtype) if parts
-            else np.zeros(0, dtype))
-
+    else:
+      rows = _evaluated_detection_rows(det, label_set, capacity, stats)
+      if len(rows.scores):
+        matched.append(_match_keyframe(rows, indexed[key], iou_threshold))
+  gts = list(indexed.values())
   return MatchResult(
       keys=keys, num_people=np.asarray(num_people, np.int64),
-      det_label=cat(det_parts, 0, np.int64), det_score=cat(det_parts, 1, np.float64),
-      det_area=cat(det_parts, 2, np.float64), det_keyframe=cat(det_parts, 3, np.int64),
-      det_is_true_positive=cat(det_parts, 4, bool), det_hit_groundtruth=cat(det_parts, 5, np.int64),
-      gt_label=np.concatenate(gt_label).astype(np.int64) if gt_label else np.zeros(0, np.int64),
-      gt_area=np.concatenate(gt_area) if gt_area else np.zeros(0, np.float64),
-      gt_keyframe=np.concatenate(gt_keyframe) if gt_keyframe else np.zeros(0, np.int64),
+      det_label=_concatenate([m.labels for m in matched], np.int64),
+      det_score=_concatenate([m.scores for m in matched], np.float64),
+      det_area=_concatenate([m.areas for m in matched], np.float64),
+      det_keyframe=_concatenate([m.keyframe for m in matched], np.int64),
+      det_is_true_positive=_concatenate([m.is_true_positive for m in matched], bool),
+      det_hit_groundtruth=_concatenate([m.hit_groundtruth for m in matched], np.int64),
+      gt_label=_concatenate([g.labels for g in gts], np.int64),
+      gt_area=_concatenate([ap_ops.box_areas(g.boxes) for g in gts], np.float64),
+      gt_keyframe=_concatenate([np.full(len(g.labels), g.keyframe, np.int64) for g in gts],
+                               np.int64),
       stats=stats)
 
 
@@ -414,9 +313,9 @@ def per_class_average_precision(matches: MatchResult, label_ids: Sequence[int], 
     if n_gt == 0:
       ap[label] = math.nan
       continue
-    precision, recall = precision_recall(matches.det_score[sel], matches.det_is_true_positive[sel],
-                                         n_gt)
-    ap[label] = average_precision(precision, recall)
+    precision, recall = ap_ops.precision_recall(matches.det_score[sel],
+                                                matches.det_is_true_positive[sel], n_gt)
+    ap[label] = ap_ops.average_precision(precision, recall)
   return ap, num_gt, num_det
 
 
@@ -510,35 +409,3 @@ def evaluate_frame_map(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
                              max_detections_per_keyframe=max_detections_per_keyframe)
   return result_from_matches(matches, label_ids, iou_threshold=iou_threshold,
                              max_detections_per_keyframe=max_detections_per_keyframe)
-
-
-# ---- Baseline ------------------------------------------------------------------------------
-
-def class_prior_baseline_scores(person_scores: np.ndarray, class_priors: np.ndarray,
-                                *, seed: int = 0) -> np.ndarray:
-  """Action scores of the class-prior baseline for a set of detection boxes.
-
-  The baseline keeps the model's boxes but knows nothing about actions: the score of box b
-  for class c is prior(c) * q(b), where q(b) in (0, 1] is the rank of b's person score among
-  all boxes divided by the number of boxes, ties in person score broken by a seeded random
-  order. Per class, boxes are thus ranked by person confidence (ties at random, i.e. an
-  unbiased "no information" order); across classes of one keyframe, frequent classes come
-  first, which is what decides the rows that survive the 50-per-keyframe cap.
-
-  Args:
-    person_scores: float [num_boxes], the detector's person (objectness) scores of all boxes
-      of the evaluated set, concatenated.
-    class_priors: float [num_classes], class frequencies (e.g. ground-truth rows per class
-      divided by ground-truth boxes).
-
-  Returns:
-    float64 [num_boxes, num_classes].
-  """
-  person_scores = np.asarray(person_scores, np.float64).reshape(-1)
-  class_priors = np.asarray(class_priors, np.float64).reshape(-1)
-  n = person_scores.shape[0]
-  tiebreak = np.random.default_rng(seed).permutation(n)
-  order = np.lexsort((tiebreak, person_scores))  # ascending by score, then random.
-  rank = np.empty(n, np.float64)
-  rank[order] = np.arange(1, n + 1, dtype=np.float64)
-  return (rank / max(n, 1))[:, None] * class_priors[None, :]

@@ -59,8 +59,8 @@ class BinResult:
 def _bin_result(matches, label_ids, name, low, high, gt_mask, det_mask):
   ap, num_gt, num_det = ava_frame_map.per_class_average_precision(
       matches, label_ids, groundtruth_mask=gt_mask, detection_mask=det_mask)
-  return BinResult(name=name, low=low, high=high, mean_ap=ava_frame_map.mean_of_defined(ap.values()),
-                   per_class_ap=ap, num_groundtruth=sum(num_gt.values()),
+  return BinResult(name=name, low=low, high=high,
+                   mean_ap=ava_frame_map.mean_of_defined(ap.values()), per_class_ap=ap, num_groundtruth=sum(num_gt.values()),
                    num_detections=sum(num_det.values()))
 
 

@@ -4,22 +4,22 @@ detectron2-style. The training loop feeds it NumPy arrays (or eager tensors, con
 `np.asarray`; under tf.distribute gather the per-replica values first). Pure Python + NumPy +
 pycocotools (no TensorFlow).
 
-`evaluate()` computes, on everything processed since `reset()`:
+`compute()` returns an `EvaluationResult` of everything processed since `reset()`:
   * the official frame-level AP per class and mAP (ava_frame_map; docs/EVALUATION.md), with
     the 50-per-keyframe cap when configured, always reported in the metrics;
   * two baselines on the same boxes: the constant-score baseline (every box scores each class
     the same, ties in random order) and the stricter class-prior baseline (the class prior
-    ranked by the box's person score; `ava_frame_map.class_prior_baseline_scores`);
+    ranked by the box's person score; `baselines.class_prior_baseline_scores`);
   * person localization AP at IoU 0.5 and 0.75 (localization_ap, pycocotools);
   * mAP by person box area and by number of people in the keyframe (breakdowns);
-and, when `output_dir` is set, writes the detections CSV in the official format (one row per
-box and class, `%04d` timestamps) and a metrics JSON file, each atomically through `file_io`
-(so output_dir may be gs://). It returns a flat {name: float} for
-TensorBoard.
+`write_files()` writes the detections CSV in the official format (one row per box and class,
+`%04d` timestamps) and a metrics JSON file, each atomically through `file_io` (so the directory
+may be gs://). `evaluate()` does both (writing only when `output_dir` is set) and returns a
+flat {name: float} for TensorBoard.
 """
 
-import math
-from typing import Hashable, Mapping, Optional, Sequence
+import dataclasses
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,12 +27,33 @@ from ava_tx.core import ava_constants
 from ava_tx.core import file_io
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.data import ava_annotations
-from ava_tx.eval import ava_eval, ava_frame_map, breakdowns, localization_ap
+from ava_tx.eval import ava_eval, ava_frame_map, baselines, breakdowns, localization_ap
 
 NO_LABEL_ID = 0
 """Internal label id of a ground-truth person box that has none of the model's classes: it still
 marks the keyframe as annotated and counts as a person, but no class is evaluated on it (AVA
 label ids start at 1)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationResult:
+  """Every metric of one evaluation (`AvaEvaluator.compute`).
+
+  Attributes:
+    frame_map: the official frame-level AP per class and mAP.
+    baselines: {"constant" | "class_prior": FrameMapResult} on the same boxes.
+    localization_ap: {iou_threshold: person localization AP}.
+    by_box_area, by_num_people: lists of `breakdowns.BinResult`.
+    num_keyframes: evaluated keyframes (with ground truth, not excluded).
+    scalars: {metric name: value}, the flat view logged to TensorBoard (see `evaluate`).
+  """
+  frame_map: ava_frame_map.FrameMapResult
+  baselines: dict
+  localization_ap: dict
+  by_box_area: list
+  by_num_people: list
+  num_keyframes: int
+  scalars: dict
 
 
 def _to_text(value):
@@ -205,8 +226,8 @@ class AvaEvaluator:
       evaluated = [v[1] for k, v in self._groundtruth.items() if k not in self._excluded_keys]
       hot = np.concatenate(evaluated + [np.zeros((0, self.num_classes), bool)])
       priors = hot.sum(axis=0) / max(hot.shape[0], 1)
-    scores = ava_frame_map.class_prior_baseline_scores(person_scores, priors,
-                                                       seed=self._baseline_seed)
+    scores = baselines.class_prior_baseline_scores(person_scores, priors,
+                                                   seed=self._baseline_seed)
     out, start = {}, 0
     for key in keys:
       count = len(self._detections[key][1])
@@ -216,12 +237,99 @@ class AvaEvaluator:
 
   # ---- Evaluation ------------------------------------------------------------------------
 
-  def evaluate(self, global_step: Optional[int] = None) -> dict:
-    """Computes all metrics; writes files when `output_dir` is set.
+  def compute(self) -> EvaluationResult:
+    """Computes every metric on what was processed since `reset()`; writes nothing."""
+    groundtruth = self._groundtruth_rows()
+    settings = dict(label_ids=self._label_ids, excluded_keys=self._excluded_keys,
+                    iou_threshold=self._iou_threshold,
+                    max_detections_per_keyframe=self._cap)
+    matches = ava_frame_map.match_detections(groundtruth, self._detection_rows(), **settings)
+    frame_map = ava_frame_map.result_from_matches(
+        matches, self._label_ids, iou_threshold=self._iou_threshold,
+        max_detections_per_keyframe=self._cap)
+    baseline_results = {
+        name: ava_frame_map.evaluate_frame_map(
+            groundtruth, self._detection_rows(self._baseline_action_scores(constant)),
+            **settings)
+        for name, constant in (("constant", True), ("class_prior", False))}
+    result = EvaluationResult(
+        frame_map=frame_map, baselines=baseline_results,
+        localization_ap=self._localization_ap(),
+        by_box_area=breakdowns.map_by_box_area(matches, self._label_ids, self._area_edges),
+        by_num_people=breakdowns.map_by_num_people(matches, self._label_ids,
+                                                   self._people_bins),
+        num_keyframes=matches.stats["num_groundtruth_keyframes"], scalars={})
+    return dataclasses.replace(result, scalars=self._scalars(result))
+
+  def _localization_ap(self) -> dict:
+    """Person localization AP on the evaluated keyframes (not excluded, with ground truth)."""
+    kept = [k for k in self._groundtruth if k not in self._excluded_keys
+            and len(self._groundtruth[k][0])]
+    return localization_ap.localization_average_precision(
+        {k: self._groundtruth[k][0] for k in kept},
+        {k: self._detections[k][0] for k in kept},
+        {k: self._detections[k][1] for k in kept})
+
+  def _scalars(self, result: EvaluationResult) -> dict:
+    """{metric name: value} of a result, the names TensorBoard shows (see `evaluate`)."""
+    iou = "%g" % self._iou_threshold
+    prefix = self._prefix
+    scalars = {
+        "%s/mAP@%sIOU" % (prefix, iou): result.frame_map.mean_ap,
+        "%s/max_detections_per_keyframe" % prefix: float(self._cap or 0),
+        "%s/Baseline/constant_mAP@%sIOU" % (prefix, iou): result.baselines["constant"].mean_ap,
+        "%s/Baseline/class_prior_mAP@%sIOU" % (prefix, iou):
+            result.baselines["class_prior"].mean_ap,
+        "%s/num_keyframes" % prefix: float(result.num_keyframes)}
+    for entry in self._label_map:
+      scalars["%s/PerformanceByCategory/AP@%sIOU/%s" % (prefix, iou, entry.name)] = \
+          result.frame_map.per_class_ap[entry.id]
+    for threshold, value in result.localization_ap.items():
+      scalars["%s/Localization/AP@%gIOU" % (prefix, threshold)] = value
+    for bin_result in result.by_box_area:
+      scalars["%s/ByBoxArea/mAP@%sIOU/%s" % (prefix, iou, bin_result.name)] = bin_result.mean_ap
+    for bin_result in result.by_num_people:
+      scalars["%s/ByNumPeople/mAP@%sIOU/%s" % (prefix, iou, bin_result.name)] = \
+          bin_result.mean_ap
+    return scalars
+
+  def write_files(self, result: EvaluationResult, output_dir: str,
+                  global_step: Optional[int] = None) -> Tuple[str, str]:
+    """Writes the detections CSV and the metrics JSON of `result` into `output_dir`.
 
     Args:
+      result: from `compute()` on the detections processed now.
+      output_dir: local or remote (gs://) directory, created if needed.
       global_step: if given, file names carry it (detections_step_<N>.csv,
         metrics_step_<N>.json); else detections.csv and metrics.json.
+
+    Returns:
+      (detections CSV path, metrics JSON path).
+    """
+    suffix = "" if global_step is None else "_step_%d" % int(global_step)
+    file_io.makedirs(output_dir)
+    csv_path = file_io.join(output_dir, "detections%s.csv" % suffix)
+    json_path = file_io.join(output_dir, "metrics%s.json" % suffix)
+    self.write_detections_csv(csv_path)
+    report = ava_eval.result_json(result.frame_map, self._label_map)
+    report.update(
+        global_step=global_step, detections_csv=csv_path,
+        num_duplicate_keyframes_ignored=self.num_duplicate_keyframes,
+        baselines={name: dict(mean_ap=b.mean_ap,
+                              per_class_ap={str(k): v for k, v in b.per_class_ap.items()})
+                   for name, b in result.baselines.items()},
+        localization_ap={"%g" % k: v for k, v in result.localization_ap.items()},
+        by_box_area=[b.to_dict() for b in result.by_box_area],
+        by_num_people=[b.to_dict() for b in result.by_num_people],
+        scalars=result.scalars)
+    ava_eval.write_json(json_path, report)
+    return csv_path, json_path
+
+  def evaluate(self, global_step: Optional[int] = None) -> dict:
+    """`compute()`, then `write_files()` into `output_dir` when it is set.
+
+    Args:
+      global_step: the step the file names carry (see `write_files`).
 
     Returns:
       {metric name: float}, e.g. "AVA/mAP@0.5IOU", "AVA/PerformanceByCategory/AP@0.5IOU/<name>",
@@ -230,63 +338,10 @@ class AvaEvaluator:
       "AVA/Localization/AP@0.5IOU", "AVA/ByBoxArea/mAP@0.5IOU/area[0,0.05)",
       "AVA/ByNumPeople/mAP@0.5IOU/people[1,1]", "AVA/num_keyframes".
     """
-    groundtruth = self._groundtruth_rows()
-    settings = dict(label_ids=self._label_ids, excluded_keys=self._excluded_keys,
-                    iou_threshold=self._iou_threshold,
-                    max_detections_per_keyframe=self._cap)
-    matches = ava_frame_map.match_detections(groundtruth, self._detection_rows(), **settings)
-    result = ava_frame_map.result_from_matches(
-        matches, self._label_ids, iou_threshold=self._iou_threshold,
-        max_detections_per_keyframe=self._cap)
-    baselines = {
-        name: ava_frame_map.evaluate_frame_map(
-            groundtruth, self._detection_rows(self._baseline_action_scores(constant)),
-            **settings)
-        for name, constant in (("constant", True), ("class_prior", False))}
-    kept = [k for k in self._groundtruth if k not in self._excluded_keys
-            and len(self._groundtruth[k][0])]
-    localization = localization_ap.localization_average_precision(
-        {k: self._groundtruth[k][0] for k in kept},
-        {k: self._detections[k][0] for k in kept},
-        {k: self._detections[k][1] for k in kept})
-    by_area = breakdowns.map_by_box_area(matches, self._label_ids, self._area_edges)
-    by_people = breakdowns.map_by_num_people(matches, self._label_ids, self._people_bins)
-
-    iou = "%g" % self._iou_threshold
-    p = self._prefix
-    metrics = {"%s/mAP@%sIOU" % (p, iou): result.mean_ap,
-               "%s/max_detections_per_keyframe" % p: float(self._cap or 0),
-               "%s/Baseline/constant_mAP@%sIOU" % (p, iou): baselines["constant"].mean_ap,
-               "%s/Baseline/class_prior_mAP@%sIOU" % (p, iou): baselines["class_prior"].mean_ap,
-               "%s/num_keyframes" % p: float(matches.stats["num_groundtruth_keyframes"])}
-    for entry in self._label_map:
-      metrics["%s/PerformanceByCategory/AP@%sIOU/%s" % (p, iou, entry.name)] = \
-          result.per_class_ap[entry.id]
-    for threshold, value in localization.items():
-      metrics["%s/Localization/AP@%gIOU" % (p, threshold)] = value
-    for bin_result in by_area:
-      metrics["%s/ByBoxArea/mAP@%sIOU/%s" % (p, iou, bin_result.name)] = bin_result.mean_ap
-    for bin_result in by_people:
-      metrics["%s/ByNumPeople/mAP@%sIOU/%s" % (p, iou, bin_result.name)] = bin_result.mean_ap
-
+    result = self.compute()
     if self._output_dir:
-      suffix = "" if global_step is None else "_step_%d" % int(global_step)
-      file_io.makedirs(self._output_dir)
-      csv_path = file_io.join(self._output_dir, "detections%s.csv" % suffix)
-      self.write_detections_csv(csv_path)
-      report = ava_eval.result_json(result, self._label_map)
-      report.update(
-          global_step=global_step, detections_csv=csv_path,
-          num_duplicate_keyframes_ignored=self.num_duplicate_keyframes,
-          baselines={name: dict(mean_ap=b.mean_ap,
-                                per_class_ap={str(k): v for k, v in b.per_class_ap.items()})
-                     for name, b in baselines.items()},
-          localization_ap={"%g" % k: v for k, v in localization.items()},
-          by_box_area=[b.to_dict() for b in by_area],
-          by_num_people=[b.to_dict() for b in by_people],
-          scalars=metrics)
-      ava_eval.write_json(file_io.join(self._output_dir, "metrics%s.json" % suffix), report)
-    return {k: float(v) for k, v in metrics.items()}
+      self.write_files(result, self._output_dir, global_step)
+    return {k: float(v) for k, v in result.scalars.items()}
 
   def write_detections_csv(self, path: str) -> int:
     """Writes every processed detection in the official layout (one row per box and model

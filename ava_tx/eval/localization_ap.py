@@ -55,16 +55,38 @@ def localization_average_precision(
     {iou_threshold: AP}; AP is NaN when there is no ground-truth box, 0.0 when there are
     ground-truth boxes but no detections.
   """
+  image_ids, images, annotations = _coco_groundtruth(groundtruth_boxes)
+  results, max_per_image = _coco_detections(detection_boxes, detection_scores, image_ids)
+  if not annotations:
+    return {float(t): math.nan for t in iou_thresholds}
+  if not results:
+    return {float(t): 0.0 for t in iou_thresholds}
+  # precision: [num_thresholds, num_recall_points, num_classes, num_area_ranges, num_max_dets],
+  # -1 where undefined.
+  precision = _coco_precision(images, annotations, results, iou_thresholds, max_per_image)
+  out = {}
+  for t, threshold in enumerate(iou_thresholds):
+    values = precision[t, :, 0, 0, -1]
+    out[float(threshold)] = float(np.mean(values)) if np.all(values > -1) else math.nan
+  return out
+
+
+def _coco_groundtruth(groundtruth_boxes):
+  """({key: COCO image id}, COCO images, COCO annotations of the distinct person boxes)."""
   images, annotations = [], []
   image_ids = {}
   for key, boxes in groundtruth_boxes.items():
     image_ids[key] = len(image_ids) + 1
     images.append({"id": image_ids[key]})
-    boxes = distinct_boxes(boxes)
-    for xywh in _xywh(boxes):
+    for xywh in _xywh(distinct_boxes(boxes)):
       annotations.append({"id": len(annotations) + 1, "image_id": image_ids[key], "category_id": 1,
                           "bbox": [float(v) for v in xywh], "area": float(xywh[2] * xywh[3]),
                           "iscrowd": 0})
+  return image_ids, images, annotations
+
+
+def _coco_detections(detection_boxes, detection_scores, image_ids):
+  """(COCO results of the detections on keyframes in `image_ids`, most detections on one)."""
   results = []
   max_per_image = 1
   for key, boxes in detection_boxes.items():
@@ -79,10 +101,11 @@ def localization_average_precision(
     for xywh, score in zip(_xywh(boxes), scores):
       results.append({"image_id": image_ids[key], "category_id": 1,
                       "bbox": [float(v) for v in xywh], "score": float(score)})
-  if not annotations:
-    return {float(t): math.nan for t in iou_thresholds}
-  if not results:
-    return {float(t): 0.0 for t in iou_thresholds}
+  return results, max_per_image
+
+
+def _coco_precision(images, annotations, results, iou_thresholds, max_per_image):
+  """COCOeval's accumulated precision array, one area range, every detection kept."""
   with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress.
     gt = coco_lib.COCO()
     gt.dataset = {"images": images, "annotations": annotations,
@@ -96,11 +119,4 @@ def localization_average_precision(
     evaluation.params.maxDets = [max_per_image]  # Keep every detection.
     evaluation.evaluate()
     evaluation.accumulate()
-  # precision: [num_thresholds, num_recall_points, num_classes, num_area_ranges, num_max_dets],
-  # -1 where undefined.
-  precision = evaluation.eval["precision"]
-  out = {}
-  for t, threshold in enumerate(iou_thresholds):
-    values = precision[t, :, 0, 0, -1]
-    out[float(threshold)] = float(np.mean(values)) if np.all(values > -1) else math.nan
-  return out
+  return evaluation.eval["precision"]

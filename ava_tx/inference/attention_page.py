@@ -127,11 +127,11 @@ def write_html(path, *, title, caption, masses, num_clip_frames, num_heads, clip
   """The page: the clip's frames, the figure, per-head strips and attention masses."""
   frames = "".join('<img src="frames/frame_%02d.png" title="frame %d (video frame %d)">' % (
       i, i, clip_native_indices[i]) for i in range(num_clip_frames))
-  rows = "".join("<tr><th>head %d</th>%s</tr>" % (h, "".join(
-      "<td>%.3f</td>" % m for m in masses[h])) for h in range(num_heads))
+  rows = "".join("<tr><th>head %d</th>%s</tr>" % (head, "".join(
+      "<td>%.3f</td>" % mass for mass in masses[head])) for head in range(num_heads))
   steps = "".join("<th>step %d</th>" % i for i in range(masses.shape[1]))
   heads = "".join('<h3>Head %d</h3><img src="attention_head%d.png"><br><img src="keys_head%d.png">'
-                  % (h, h, h) for h in range(num_heads))
+                  % (head, head, head) for head in range(num_heads))
   text = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:1em}} .clip img{{margin:1px}}

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from ava_tx.eval import ap_ops
 from ava_tx.eval import ava_frame_map as fm
 
 FULL = [0.0, 0.0, 1.0, 1.0]
@@ -23,7 +24,7 @@ def det(*rows):
 # ---- Elementary pieces ---------------------------------------------------------------------
 
 def test_iou_without_plus_one_convention():
-  overlaps = fm.iou(np.array([FULL, [0, 0, 2, 2]]), np.array([[0, 0, 0.5, 1], [1, 1, 3, 3]]))
+  overlaps = ap_ops.iou(np.array([FULL, [0, 0, 2, 2]]), np.array([[0, 0, 0.5, 1], [1, 1, 3, 3]]))
   assert overlaps.shape == (2, 2)
   assert overlaps[0, 0] == 0.5
   assert overlaps[0, 1] == 0.0
@@ -36,30 +37,30 @@ def test_all_point_interpolation_on_known_sequence():
   # precision 1, 1/2, 2/3, 1/2, 3/5; recall 1/4, 1/4, 1/2, 1/2, 3/4.
   # Monotone precision at the recall steps 1/4, 1/2, 3/4: 1, 2/3, 3/5 -> AP = (1 + 2/3 + 3/5)/4
   # = 17/30 (the 11-point VOC2007 AP would be 6.2/11 = 0.5636).
-  precision, recall = fm.precision_recall([0.9, 0.8, 0.7, 0.6, 0.5], [1, 0, 1, 0, 1], 4)
+  precision, recall = ap_ops.precision_recall([0.9, 0.8, 0.7, 0.6, 0.5], [1, 0, 1, 0, 1], 4)
   np.testing.assert_allclose(precision, [1, 1 / 2, 2 / 3, 1 / 2, 3 / 5])
   np.testing.assert_allclose(recall, [1 / 4, 1 / 4, 1 / 2, 1 / 2, 3 / 4])
-  assert fm.average_precision(precision, recall) == pytest.approx(17 / 30, abs=1e-12)
+  assert ap_ops.average_precision(precision, recall) == pytest.approx(17 / 30, abs=1e-12)
 
 
 def test_precision_recall_sorts_by_score():
-  precision, recall = fm.precision_recall([0.5, 0.9, 0.7], [True, True, False], 2)
+  precision, recall = ap_ops.precision_recall([0.5, 0.9, 0.7], [True, True, False], 2)
   np.testing.assert_allclose(precision, [1, 1 / 2, 2 / 3])
   np.testing.assert_allclose(recall, [1 / 2, 1 / 2, 1])
 
 
 def test_average_precision_empty_is_zero_and_bad_input_raises():
-  assert fm.average_precision([], []) == 0.0
+  assert ap_ops.average_precision([], []) == 0.0
   with pytest.raises(ValueError, match="non-decreasing"):
-    fm.average_precision([1, 1], [0.5, 0.25])
+    ap_ops.average_precision([1, 1], [0.5, 0.25])
   with pytest.raises(ValueError, match=r"\[0, 1\]"):
-    fm.average_precision([1.5], [0.5])
+    ap_ops.average_precision([1.5], [0.5])
 
 
 def test_greedy_match_does_not_fall_back_to_second_best_box():
   # D0 takes G0; D1 overlaps G0 best (0.9) and G1 (0.667): G0 is taken -> false positive.
-  overlaps = fm.iou(np.array([FULL, [0, 0, 0.9, 1]]), np.array([FULL, [0, 0, 0.6, 1]]))
-  is_tp, hit = fm.greedy_match(overlaps)
+  overlaps = ap_ops.iou(np.array([FULL, [0, 0, 0.9, 1]]), np.array([FULL, [0, 0, 0.6, 1]]))
+  is_tp, hit = ap_ops.greedy_match(overlaps)
   assert is_tp.tolist() == [True, False]
   assert hit.tolist() == [0, 0]
 
@@ -68,12 +69,12 @@ def test_official_row_order_cap_keeps_highest_and_rejects_ties_at_the_minimum():
   scores = np.array([0.1, 0.5, 0.9, 0.5, 0.7])
   labels = np.array([1, 2, 3, 4, 5])
   boxes = np.tile(FULL, (5, 1))
-  assert fm.official_row_order(labels, scores, boxes).tolist() == [2, 4, 1, 3, 0]
+  assert ap_ops.official_row_order(labels, scores, boxes).tolist() == [2, 4, 1, 3, 0]
   # Capacity 3: rows 0 (0.1) evicted; the second 0.5 row enters because the minimum is then
   # 0.1; the 0.7 row evicts the 0.5 row with the smaller tuple (label 2).
-  assert fm.official_row_order(labels, scores, boxes, capacity=3).tolist() == [2, 4, 3]
+  assert ap_ops.official_row_order(labels, scores, boxes, capacity=3).tolist() == [2, 4, 3]
   # A row equal to the minimum of a full heap does not enter (strict >).
-  assert fm.official_row_order([1, 2], [0.5, 0.5], np.tile(FULL, (2, 1)),
+  assert ap_ops.official_row_order([1, 2], [0.5, 0.5], np.tile(FULL, (2, 1)),
                                capacity=1).tolist() == [0]
 
 
@@ -207,15 +208,6 @@ def test_bad_shapes_raise_clear_errors():
     fm.make_detections([FULL], [1, 2], [0.5])
 
 
-def test_class_prior_baseline_scores():
-  scores = fm.class_prior_baseline_scores([0.2, 0.9, 0.5], [0.5, 0.25])
-  # Ranks of person scores: 1, 3, 2 out of 3.
-  np.testing.assert_allclose(scores, [[1 / 6, 1 / 12], [1 / 2, 1 / 4], [1 / 3, 1 / 6]])
-  tied = fm.class_prior_baseline_scores([1.0] * 4, [1.0], seed=3)
-  assert sorted(tied[:, 0].tolist()) == [0.25, 0.5, 0.75, 1.0]  # Ties broken, seeded.
-  np.testing.assert_array_equal(tied, fm.class_prior_baseline_scores([1.0] * 4, [1.0], seed=3))
-
-
 def _reference_map(groundtruth, detections, label_ids, cap):
   """A loop-by-loop restatement of the definition, for random cross-checks (no score ties)."""
   aps = {}
@@ -235,7 +227,7 @@ def _reference_map(groundtruth, detections, label_ids, cap):
       for score, _, box in rows:
         best, best_iou = None, -1.0
         for j, gbox in enumerate(gt_boxes):
-          value = fm.iou(np.array([box]), np.array([gbox]))[0, 0]
+          value = ap_ops.iou(np.array([box]), np.array([gbox]))[0, 0]
           if value > best_iou:
             best, best_iou = j, value
         tp = best is not None and best_iou >= 0.5 and best not in taken
@@ -245,7 +237,7 @@ def _reference_map(groundtruth, detections, label_ids, cap):
     if num_gt == 0:
       continue
     scored.sort(key=lambda r: -r[0])
-    ap, tp_count, best_precisions = 0.0, 0, []
+    ap = 0.0
     precisions = [sum(t for _, t in scored[:i + 1]) / (i + 1) for i in range(len(scored))]
     for i, (_, tp) in enumerate(scored):
       if tp:  # Recall rises by 1/num_gt here; monotone precision = max precision from here on.
@@ -273,3 +265,29 @@ def test_random_cases_agree_with_loop_reference(seed, cap):
   expected = _reference_map(groundtruth, detections, [1, 2, 3], cap)
   assert {k: v for k, v in result.per_class_ap.items() if not math.isnan(v)} == pytest.approx(
       expected, abs=1e-12)
+
+
+def test_match_result_indexes_rows_across_dropped_keyframes_and_labels():
+  box_a, box_b = [0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]
+  groundtruth = {
+      "X": fm.make_groundtruth([box_a], [1]),  # Excluded.
+      "A": fm.make_groundtruth([box_a, box_a], [99, 1]),  # 99: not in the label map.
+      "C": fm.make_groundtruth(np.zeros((0, 4)), []),  # No rows: not a ground-truth keyframe.
+      "B": fm.make_groundtruth([box_b], [2])}
+  detections = {
+      "X": fm.make_detections([box_a], [1], [0.9]),
+      "B": fm.make_detections([box_b, box_b, box_a], [2, 2, 7], [0.8, 0.7, 0.95]),
+      "A": fm.make_detections([box_a], [1], [0.9]),
+      "Z": fm.make_detections([box_a], [1], [0.9])}
+  m = fm.match_detections(groundtruth, detections, label_ids=[1, 2], excluded_keys=["X"])
+  assert m.keys == ["A", "B"] and m.num_people.tolist() == [1, 1]
+  assert m.gt_label.tolist() == [1, 2] and m.gt_keyframe.tolist() == [0, 1]
+  # Detections in input keyframe order (B before A), then descending score.
+  assert m.det_keyframe.tolist() == [1, 1, 0]
+  assert m.det_is_true_positive.tolist() == [True, False, True]
+  assert m.det_hit_groundtruth.tolist() == [1, 1, 0]
+  assert (m.stats["num_excluded_groundtruth_keyframes"],
+          m.stats["num_excluded_detection_keyframes"],
+          m.stats["num_detection_keyframes_without_groundtruth"],
+          m.stats["num_groundtruth_rows_outside_label_map"],
+          m.stats["num_detection_rows_outside_label_map"]) == (1, 1, 1, 1, 1)

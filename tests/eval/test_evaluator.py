@@ -136,6 +136,28 @@ def test_csv_written_by_evaluator_gives_the_same_map_through_the_cli(tmp_path):
   assert (tmp_path / "metrics.json").exists()
 
 
+def test_compute_writes_nothing_and_write_files_writes_its_result(tmp_path):
+  evaluator = AvaEvaluator(label_map=LABEL_MAP, output_dir=str(tmp_path / "configured"))
+  inputs, outputs = make_batch(0, quality=0.5)
+  evaluator.process(inputs, outputs)
+  result = evaluator.compute()
+  assert not (tmp_path / "configured").exists()
+  assert result.scalars["AVA/mAP@0.5IOU"] == result.frame_map.mean_ap
+  assert result.scalars["AVA/num_keyframes"] == result.num_keyframes == 4
+  assert set(result.baselines) == {"constant", "class_prior"}
+  csv_path, json_path = evaluator.write_files(result, str(tmp_path / "other"), global_step=5)
+  assert (csv_path, json_path) == (str(tmp_path / "other" / "detections_step_5.csv"),
+                                   str(tmp_path / "other" / "metrics_step_5.json"))
+  report = json.loads(Path(json_path).read_text())
+  assert sorted(report["scalars"]) == sorted(result.scalars)
+  assert report["scalars"]["AVA/mAP@0.5IOU"] == result.frame_map.mean_ap
+  assert report["detections_csv"] == csv_path and report["global_step"] == 5
+  # evaluate() = compute() + write_files() into output_dir.
+  assert evaluator.evaluate(global_step=5) == pytest.approx(result.scalars, nan_ok=True)
+  assert (tmp_path / "configured" / "metrics_step_5.json").read_text() == \
+      Path(json_path).read_text().replace(str(tmp_path / "other"), str(tmp_path / "configured"))
+
+
 def test_reset_duplicates_empty_keyframes_and_unlabelled_people():
   evaluator = AvaEvaluator(label_map=LABEL_MAP)
   inputs, outputs = make_batch(0, quality=1.0)
