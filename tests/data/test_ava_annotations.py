@@ -1,21 +1,17 @@
 """Tests of ava_tx.data.ava_annotations on the real AVA samples and on bad rows."""
 
-from pathlib import Path
-
 import pytest
 
 from ava_tx.data import ava_annotations as ann
 from ava_tx.data import label_map_util
+from tests.data import ava_samples
 
-AVA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ava"
-needs_samples = pytest.mark.skipif(not AVA_DIR.is_dir(),
-                                   reason="real AVA samples not found at %s" % AVA_DIR)
+AVA_DIR = ava_samples.AVA_DIR
+needs_samples = ava_samples.needs_samples
 
 
 def _write(tmp_path, text, name="a.csv"):
-  path = tmp_path / name
-  path.write_text(text)
-  return path
+  return ava_samples.write_file(tmp_path, text, name)
 
 
 @needs_samples

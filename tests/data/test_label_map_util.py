@@ -2,30 +2,25 @@
 errors naming file and line."""
 
 import io
-from pathlib import Path
 
 import pytest
 
 from ava_tx.core import ava_constants
 from ava_tx.data import ava_annotations
 from ava_tx.data import label_map_util
+from tests.data import ava_samples
 
 Entry = label_map_util.LabelMapEntry
-AVA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ava"
-needs_samples = pytest.mark.skipif(not AVA_DIR.is_dir(),
-                                   reason="real AVA samples not found at %s" % AVA_DIR)
 
 
 def _write(tmp_path, text, name="m.pbtxt"):
-  path = tmp_path / name
-  path.write_text(text)
-  return path
+  return ava_samples.write_file(tmp_path, text, name)
 
 
-@needs_samples
+@ava_samples.needs_samples
 def test_label_map_pbtxt_60_classes():
   entries = label_map_util.read_label_map(
-      AVA_DIR / "ava_action_list_v2.1_for_activitynet_2018.pbtxt")
+      ava_samples.AVA_DIR / "ava_action_list_v2.1_for_activitynet_2018.pbtxt")
   assert len(entries) == ava_constants.NUM_EVAL_CLASSES
   assert entries[0] == Entry(1, "bend/bow (at the waist)", None)
   assert entries[1].id == 3  # 2 (crawl) is not evaluated.
@@ -35,9 +30,9 @@ def test_label_map_pbtxt_60_classes():
   assert indices[1] == 0 and indices[3] == 1 and indices[80] == 59
 
 
-@needs_samples
+@ava_samples.needs_samples
 def test_label_map_csv_80_classes():
-  entries = label_map_util.read_label_map(AVA_DIR / "ava_action_list_v2.0.csv")
+  entries = label_map_util.read_label_map(ava_samples.AVA_DIR / "ava_action_list_v2.0.csv")
   assert len(entries) == ava_constants.NUM_CLASSES
   assert [e.id for e in entries] == list(range(1, 81))
   assert entries[19] == Entry(20, "climb (e.g., a mountain)", "OBJECT_MANIPULATION")
