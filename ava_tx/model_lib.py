@@ -25,6 +25,7 @@ from ava_tx.core.standard_fields import InputFields
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_annotations
 from ava_tx.data import dataset as dataset_lib
+from ava_tx.data import label_map_util
 from ava_tx.data import record_reader
 from ava_tx.eval import evaluator as evaluator_lib
 from ava_tx.training import seeding
@@ -61,7 +62,7 @@ def fine_tune_fn_for(model_config):
 
 def label_names(label_map_path):
   """{contiguous class index: name} of a label map (for the image summaries' legend)."""
-  return {i: entry.name for i, entry in enumerate(ava_annotations.read_label_map(label_map_path))}
+  return {i: entry.name for i, entry in enumerate(label_map_util.read_label_map(label_map_path))}
 
 
 class SkippedRecordsReporter:
@@ -149,7 +150,7 @@ def _naming_corrupt_shards(input_config, prefix):
 
 def _eval_label_map(config):
   path = config.eval_config.label_map_path or config.eval_input_reader.label_map_path
-  return ava_annotations.read_label_map(path)
+  return label_map_util.read_label_map(path)
 
 
 def build_evaluator(config, output_dir):

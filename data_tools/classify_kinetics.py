@@ -1,5 +1,5 @@
-r"""Prints the top Kinetics-400 classes of a video under a converted I3D (DeepMind's
-evaluate_sample.py), to check a converted checkpoint on any clip.
+r"""Prints the top Kinetics-400 classes of a video under a converted I3D (as the sample script
+of DeepMind's kinetics-i3d release does), to check a converted checkpoint on any clip.
 
   python -m data_tools.classify_kinetics \
       --checkpoint workspace/pretrained/i3d_kinetics400_rgb --video clip.mp4

@@ -10,7 +10,7 @@ from ava_tx.builders import config_util
 from ava_tx.builders import config_validation
 from ava_tx.builders import model_builder
 from ava_tx.core import errors
-from ava_tx.data import ava_annotations
+from ava_tx.data import label_map_util
 from ava_tx.data import parser as parser_lib
 from ava_tx.export import inference_module
 from ava_tx.protos import action_transformer_pb2
@@ -32,7 +32,7 @@ def label_map_classes(config):
                       ("train_input_reader.label_map_path",
                        config.train_input_reader.label_map_path)):
     if path and ("://" in path or os.path.exists(path)):
-      entries = ava_annotations.read_label_map(path)
+      entries = label_map_util.read_label_map(path)
       if len(entries) != num_classes:
         raise errors.InputError(f"{field}: {path} has {len(entries)} classes but "
                                 f"model.action_transformer.num_classes is {num_classes}")

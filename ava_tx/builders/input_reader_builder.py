@@ -5,8 +5,8 @@ import inspect
 from ava_tx.builders import model_builder
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
-from ava_tx.data import ava_annotations
 from ava_tx.data import dataset as dataset_lib
+from ava_tx.data import label_map_util
 from ava_tx.data import parser as parser_lib
 
 
@@ -24,7 +24,7 @@ def read_label_map_ids(input_config, num_classes, prefix):
   """AVA label ids of the model's classes (index i = i-th id), checked against num_classes."""
   if not input_config.label_map_path:
     raise errors.InputError(f"{prefix}.label_map_path: required (it defines the model's classes)")
-  entries = ava_annotations.read_label_map(input_config.label_map_path)
+  entries = label_map_util.read_label_map(input_config.label_map_path)
   ids = [entry.id for entry in entries]
   if len(ids) != num_classes:
     raise errors.InputError(

@@ -1,4 +1,6 @@
-"""Readers and writers for AVA annotation files. Pure Python (no TensorFlow).
+"""Readers of AVA annotation CSVs (ground truth, detections, person boxes, excluded
+keyframes). Pure Python (no TensorFlow). Label maps: `label_map_util`; writing detection CSVs:
+`detection_writer`.
 
 Every reader accepts a path or an open text file (e.g. a `tf.io.gfile.GFile`, so callers can
 read gs:// paths) and reports every row it did not use: bad rows raise `AnnotationError`
@@ -6,7 +8,7 @@ read gs:// paths) and reports every row it did not use: bad rows raise `Annotati
 `ReadReport` with their reasons. Nothing silently vanishes.
 
 Boxes in AVA CSVs are (x1, y1, x2, y2) normalized; the readers return
-`(ymin, xmin, ymax, xmax)` tuples, the writer converts back.
+`(ymin, xmin, ymax, xmax)` tuples.
 """
 
 import collections
@@ -15,12 +17,9 @@ import dataclasses
 import io
 import math
 import os
-import re
-from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Iterable, NamedTuple, Optional, Union
 
-from ava_tx.core import ava_constants
 from ava_tx.core import errors
-from ava_tx.core import file_io
 
 PathOrFile = Union[str, os.PathLike, io.TextIOBase]
 Key = tuple  # (video_id: str, timestamp: int)
@@ -36,14 +35,6 @@ class AnnotationError(errors.InputError):
     self.line = line
     self.reason = reason
     super().__init__("%s:%s: %s" % (path, line, reason))
-
-
-@dataclasses.dataclass(frozen=True)
-class LabelMapEntry:
-  """One class of a label map. `id` is the 1-based AVA label id."""
-  id: int
-  name: str
-  label_type: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,13 +119,14 @@ class ReadResult(NamedTuple):
 
 # ---- Opening files ---------------------------------------------------------------------------
 
-def _name_of(path_or_file):
+def source_name(path_or_file) -> str:
+  """The name a path or open file is called by in messages."""
   if isinstance(path_or_file, (str, os.PathLike)):
     return os.fspath(path_or_file)
   return str(getattr(path_or_file, "name", "<stream>"))
 
 
-def _read_text(path_or_file):
+def read_text(path_or_file: PathOrFile) -> str:
   """The file's text; AnnotationError (naming the file and line) if it is not UTF-8."""
   try:
     if isinstance(path_or_file, (str, os.PathLike)):
@@ -145,14 +137,14 @@ def _read_text(path_or_file):
   except UnicodeDecodeError as e:
     data = e.object if isinstance(e.object, bytes) else b""
     line = data[:e.start].count(b"\n") + 1 if data else "?"
-    raise AnnotationError(_name_of(path_or_file), line,
+    raise AnnotationError(source_name(path_or_file), line,
                           "not UTF-8 text (byte 0x%02x at offset %d): is this the right file?"
                           % (data[e.start] if data else 0, e.start)) from None
 
 
-def _csv_rows(path_or_file):
+def csv_rows(path_or_file: PathOrFile) -> Iterable[tuple]:
   """Yields (line_number, fields, raw_text) for every line, blank ones with fields == []."""
-  text = _read_text(path_or_file)
+  text = read_text(path_or_file)
   for line_number, raw in enumerate(text.splitlines(), start=1):
     if not raw.strip():
       yield line_number, [], raw
@@ -239,14 +231,14 @@ def read_annotations(path_or_file: PathOrFile, *, label_map_ids: Optional[Iterab
   Raises:
     AnnotationError: on the first bad row unless skip_bad_rows.
   """
-  path = _name_of(path_or_file)
+  path = source_name(path_or_file)
   label_map_ids = None if label_map_ids is None else frozenset(label_map_ids)
   keep_label_ids = None if keep_label_ids is None else frozenset(keep_label_ids)
   report = ReadReport(path=path)
-  # key -> {(box, person_id): [action_ids list, scores list]}; dicts keep file order.
-  merged = collections.defaultdict(dict)
-  layout = None  # (num_columns, has_person_id, has_score)
-  for line, fields, raw in _csv_rows(path_or_file):
+  # key -> {(box, person_id): ([action_id, ...], [score, ...])}; dicts keep file order.
+  labels_per_box = collections.defaultdict(dict)
+  layout = None
+  for line, fields, raw in csv_rows(path_or_file):
     if not fields:
       report.num_blank_lines += 1
       continue
@@ -254,44 +246,32 @@ def read_annotations(path_or_file: PathOrFile, *, label_map_ids: Optional[Iterab
     try:
       if layout is None:
         layout = _annotation_layout(len(fields), with_scores)
-      num_columns, has_person, has_score = layout
-      if len(fields) != num_columns:
-        raise _BadRow("wrong column count: %d columns, expected %d like the first row" %
-                      (len(fields), num_columns))
-      key = _parse_key(fields)
-      box = _parse_box(fields[2:6])
-      action_id = _parse_int(fields[6], "action_id")
-      if action_id < 1 or (label_map_ids is not None and action_id not in label_map_ids):
-        raise _BadRow("unknown label id: %d" % action_id)
-      person_id = _parse_int(fields[7], "person_id") if has_person else None
-      score = _parse_float(fields[-1], "score") if has_score else None
+      row = _parse_annotation_row(fields, layout, label_map_ids)
     except _BadRow as e:
-      reason = str(e)
-      if layout and not layout[2] and len(fields) == 8 and reason.startswith("non-numeric person_id"):
-        reason += " (a detection file? read it with with_scores=True)"
-      if not skip_bad_rows:
-        raise AnnotationError(path, line, reason) from None
-      report.skipped.append(SkippedRow(path, line, reason, raw))
+      _reject_row(report, line, raw, _with_layout_hint(str(e), layout, fields), skip_bad_rows)
       continue
-    if keep_label_ids is not None and action_id not in keep_label_ids:
-      report.filtered_label_counts[action_id] = report.filtered_label_counts.get(action_id, 0) + 1
+    if keep_label_ids is not None and row.action_id not in keep_label_ids:
+      report.filtered_label_counts[row.action_id] = (
+          report.filtered_label_counts.get(row.action_id, 0) + 1)
       continue
-    entry = merged[key].setdefault((box, person_id), ([], []))
-    if score is None and action_id in entry[0]:
-      report.num_duplicate_rows += 1
-      report.num_used_rows += 1
-      continue
-    entry[0].append(action_id)
-    entry[1].append(score)
-    report.num_used_rows += 1
-  annotations = {}
-  for key in sorted(merged):
-    annotations[key] = [
-        BoxAnnotation(box=box, action_ids=tuple(ids),
-                      scores=tuple(scores) if scores and scores[0] is not None else None,
-                      person_id=person_id)
-        for (box, person_id), (ids, scores) in merged[key].items()]
-  return ReadResult(annotations, report)
+    _add_label(labels_per_box[row.key], row, report)
+  return ReadResult(_box_annotations(labels_per_box), report)
+
+
+class _Layout(NamedTuple):
+  """The columns of an annotation CSV, fixed by its first data row."""
+  num_columns: int
+  has_person_id: bool
+  has_score: bool
+
+
+class _AnnotationRow(NamedTuple):
+  """One parsed row: (video_id, timestamp) key, (ymin, xmin, ymax, xmax) box, one label."""
+  key: tuple
+  box: tuple
+  action_id: int
+  person_id: Optional[int]
+  score: Optional[float]
 
 
 def _annotation_layout(num_columns, with_scores):
@@ -304,7 +284,61 @@ def _annotation_layout(num_columns, with_scores):
   if num_columns not in table:
     raise _BadRow("wrong column count: %d columns, expected one of %s" %
                   (num_columns, sorted(table)))
-  return (num_columns,) + table[num_columns]
+  return _Layout(num_columns, *table[num_columns])
+
+
+def _parse_annotation_row(fields, layout, label_map_ids):
+  """Fields of one row -> _AnnotationRow; _BadRow says what is wrong."""
+  if len(fields) != layout.num_columns:
+    raise _BadRow("wrong column count: %d columns, expected %d like the first row" %
+                  (len(fields), layout.num_columns))
+  key = _parse_key(fields)
+  box = _parse_box(fields[2:6])
+  action_id = _parse_int(fields[6], "action_id")
+  if action_id < 1 or (label_map_ids is not None and action_id not in label_map_ids):
+    raise _BadRow("unknown label id: %d" % action_id)
+  person_id = _parse_int(fields[7], "person_id") if layout.has_person_id else None
+  score = _parse_float(fields[-1], "score") if layout.has_score else None
+  return _AnnotationRow(key, box, action_id, person_id, score)
+
+
+def _with_layout_hint(reason, layout, fields):
+  """A score read as a person_id most likely means a detection file read as ground truth."""
+  if (layout is not None and not layout.has_score and len(fields) == 8 and
+      reason.startswith("non-numeric person_id")):
+    return reason + " (a detection file? read it with with_scores=True)"
+  return reason
+
+
+def _reject_row(report, line, raw, reason, skip_bad_rows):
+  """Raises AnnotationError for a bad row, or lists it in `report.skipped`."""
+  if not skip_bad_rows:
+    raise AnnotationError(report.path, line, reason) from None
+  report.skipped.append(SkippedRow(report.path, line, reason, raw))
+
+
+def _add_label(labels_of_keyframe, row, report):
+  """Adds the row's label to its box, {(box, person_id): ([action_id], [score])}. Ground truth
+  repeating a label of the box is counted as a duplicate; detections keep every row."""
+  action_ids, scores = labels_of_keyframe.setdefault((row.box, row.person_id), ([], []))
+  report.num_used_rows += 1
+  if row.score is None and row.action_id in action_ids:
+    report.num_duplicate_rows += 1
+    return
+  action_ids.append(row.action_id)
+  scores.append(row.score)
+
+
+def _box_annotations(labels_per_box):
+  """{key: {(box, person_id): (action_ids, scores)}} -> {key: [BoxAnnotation]}, keys sorted."""
+  annotations = {}
+  for key in sorted(labels_per_box):
+    annotations[key] = [
+        BoxAnnotation(box=box, action_ids=tuple(ids),
+                      scores=tuple(scores) if scores and scores[0] is not None else None,
+                      person_id=person_id)
+        for (box, person_id), (ids, scores) in labels_per_box[key].items()]
+  return annotations
 
 
 def read_detections(path_or_file: PathOrFile, **kwargs) -> ReadResult:
@@ -322,10 +356,10 @@ def read_person_boxes(path_or_file: PathOrFile, *, skip_bad_rows: bool = False,
   Returns:
     ReadResult(annotations={(video_id, timestamp): [PersonBox]}, report).
   """
-  path = _name_of(path_or_file)
+  path = source_name(path_or_file)
   report = ReadReport(path=path)
   boxes = collections.defaultdict(list)
-  for line, fields, raw in _csv_rows(path_or_file):
+  for line, fields, raw in csv_rows(path_or_file):
     if not fields:
       report.num_blank_lines += 1
       continue
@@ -340,9 +374,7 @@ def read_person_boxes(path_or_file: PathOrFile, *, skip_bad_rows: bool = False,
       box = _parse_box(fields[2:6])
       score = _parse_float(fields[7], "score")
     except _BadRow as e:
-      if not skip_bad_rows:
-        raise AnnotationError(path, line, str(e)) from None
-      report.skipped.append(SkippedRow(path, line, str(e), raw))
+      _reject_row(report, line, raw, str(e), skip_bad_rows)
       continue
     if score < min_score:
       report.filtered_label_counts[0] = report.filtered_label_counts.get(0, 0) + 1
@@ -358,9 +390,9 @@ def read_excluded_timestamps(path_or_file: PathOrFile) -> set:
   Raises:
     AnnotationError: on a row that is not two fields with an integer timestamp.
   """
-  path = _name_of(path_or_file)
+  path = source_name(path_or_file)
   keys = set()
-  for line, fields, _ in _csv_rows(path_or_file):
+  for line, fields, _ in csv_rows(path_or_file):
     if not fields:
       continue
     try:
@@ -371,183 +403,3 @@ def read_excluded_timestamps(path_or_file: PathOrFile) -> set:
     except _BadRow as e:
       raise AnnotationError(path, line, str(e)) from None
   return keys
-
-
-# ---- Writing detections ----------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class DetectionRow:
-  """One official detection row: box (ymin, xmin, ymax, xmax) normalized, AVA label id, score."""
-  video_id: str
-  timestamp: int
-  box: tuple
-  action_id: int
-  score: float
-
-
-def format_detection_row(row: DetectionRow, *,
-                         score_format: str = ava_constants.SCORE_FORMAT) -> str:
-  """Returns `video_id,%04d,x1,y1,x2,y2,action_id,score` (no newline), coordinates as %.6f,
-  the score as `score_format`."""
-  ymin, xmin, ymax, xmax = row.box
-  f = ava_constants.SCORE_FORMAT
-  return ",".join([row.video_id, ava_constants.format_timestamp(row.timestamp),
-                   f % xmin, f % ymin, f % xmax, f % ymax, "%d" % row.action_id,
-                   score_format % row.score])
-
-
-def detection_rows_from_annotations(annotations: Mapping) -> list:
-  """Flattens {(video_id, timestamp): [BoxAnnotation with scores]} into DetectionRows, one per
-  (box, label), keys in sorted order."""
-  rows = []
-  for (video_id, timestamp) in sorted(annotations):
-    for ann in annotations[(video_id, timestamp)]:
-      if ann.scores is None:
-        raise ValueError("BoxAnnotation of %s has no scores; detections need scores." %
-                         ava_constants.make_key(video_id, timestamp))
-      for action_id, score in zip(ann.action_ids, ann.scores):
-        rows.append(DetectionRow(video_id, timestamp, ann.box, action_id, score))
-  return rows
-
-
-def write_detections(path_or_file: PathOrFile,
-                     detections: Union[Mapping, Iterable[DetectionRow]], *,
-                     score_format: str = ava_constants.SCORE_FORMAT) -> int:
-  """Writes an official AVA detection CSV: one row per (box, class), `%04d` timestamps,
-  x1,y1,x2,y2 order, `%.6f` floats, no header.
-
-  Args:
-    path_or_file: destination path, local or remote (written atomically via a temporary name) or open text file.
-    detections: DetectionRows, or a mapping as returned by `read_detections`.
-    score_format: format of the score column (e.g. "%.9g": float32 scores written exactly).
-
-  Returns:
-    Number of rows written.
-  """
-  rows = (detection_rows_from_annotations(detections) if isinstance(detections, Mapping)
-          else list(detections))
-  text = "".join(format_detection_row(r, score_format=score_format) + "\n" for r in rows)
-  if isinstance(path_or_file, (str, os.PathLike)):
-    file_io.write_text(os.fspath(path_or_file), text)
-  else:
-    path_or_file.write(text)
-  return len(rows)
-
-
-# ---- Label maps ------------------------------------------------------------------------------
-
-_PBTXT_TOKEN = re.compile(r'\s*(?:(#[^\n]*)|("(?:[^"\\]|\\.)*")|([{}:])|([^\s{}:"#]+))')
-
-
-def _pbtxt_tokens(text, path):
-  pos = 0
-  while pos < len(text):
-    match = _PBTXT_TOKEN.match(text, pos)
-    if not match or match.end() == pos:
-      if text[pos:].strip():
-        raise AnnotationError(path, text.count("\n", 0, pos) + 1, "unparsable text %r" %
-                              text[pos:pos + 20])
-      return
-    token = match.group(0)
-    line = text.count("\n", 0, match.start() + len(token) - len(token.lstrip())) + 1
-    pos = match.end()
-    comment, quoted, punct, word = match.groups()
-    if comment:
-      continue
-    if quoted is not None:
-      yield line, "str", bytes(quoted[1:-1], "utf-8").decode("unicode_escape")
-    elif punct:
-      yield line, punct, punct
-    elif word:
-      yield line, "word", word
-
-
-def _read_label_map_pbtxt(text, path):
-  entries = []
-  tokens = list(_pbtxt_tokens(text, path))
-  i = 0
-  while i < len(tokens):
-    line, kind, value = tokens[i]
-    if kind != "word" or value not in ("item", "label") or i + 1 >= len(tokens) or \
-        tokens[i + 1][1] != "{":
-      raise AnnotationError(path, line, "expected 'item {' or 'label {', got %r" % value)
-    block_line = line
-    i += 2
-    fields = {}
-    while i < len(tokens) and tokens[i][1] != "}":
-      line, kind, name = tokens[i]
-      if kind != "word" or i + 2 >= len(tokens) or tokens[i + 1][1] != ":":
-        raise AnnotationError(path, line, "expected 'field: value', got %r" % name)
-      fields[name] = (tokens[i + 2][2], line)
-      i += 3
-    if i >= len(tokens):
-      raise AnnotationError(path, block_line, "unterminated block")
-    i += 1
-    id_field = "label_id" if "label_id" in fields else "id"
-    if id_field not in fields or "name" not in fields:
-      raise AnnotationError(path, block_line, "entry lacks a name or an id/label_id field")
-    try:
-      label_id = int(fields[id_field][0])
-    except ValueError:
-      raise AnnotationError(path, fields[id_field][1], "non-numeric %s: %r" %
-                            (id_field, fields[id_field][0])) from None
-    label_type = fields.get("label_type", (None,))[0]
-    entries.append((block_line, LabelMapEntry(label_id, fields["name"][0], label_type)))
-  return entries
-
-
-def _read_label_map_csv(text, path):
-  entries = []
-  for line, fields, _ in _csv_rows(io.StringIO(text)):
-    if not fields:
-      continue
-    if line == 1 and fields[0] == ava_constants.LABEL_MAP_CSV_COLUMNS[0]:
-      continue  # Header.
-    if len(fields) not in (2, 3):
-      raise AnnotationError(path, line, "wrong column count: %d columns, expected 3 "
-                            "(label_id,label_name,label_type)" % len(fields))
-    try:
-      label_id = int(fields[0])
-    except ValueError:
-      raise AnnotationError(path, line, "non-numeric label_id: %r" % fields[0]) from None
-    entries.append((line, LabelMapEntry(label_id, fields[1],
-                                        fields[2] if len(fields) == 3 else None)))
-  return entries
-
-
-def read_label_map(path_or_file: PathOrFile) -> list:
-  """Reads a label map: pbtxt `item { name id }`, pbtxt `label { name label_id label_type }`,
-  or the CSV `label_id,label_name,label_type` (header optional, quoted names).
-
-  Returns:
-    list of LabelMapEntry sorted by id. The contiguous class index used by the model is the
-    position in this list (see `class_indices`).
-
-  Raises:
-    AnnotationError: on unparsable text, a non-positive or duplicate id, or an empty map.
-  """
-  path = _name_of(path_or_file)
-  text = _read_text(path_or_file)
-  stripped = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")).lstrip()
-  if stripped.startswith("item") or stripped.startswith("label {") or \
-      re.match(r"label\s*\{", stripped):
-    entries = _read_label_map_pbtxt(text, path)
-  else:
-    entries = _read_label_map_csv(text, path)
-  if not entries:
-    raise AnnotationError(path, 1, "label map has no entries")
-  seen = {}
-  for line, entry in entries:
-    if entry.id < 1:
-      raise AnnotationError(path, line, "label id %d is not positive (AVA ids are 1-based)" %
-                            entry.id)
-    if entry.id in seen:
-      raise AnnotationError(path, line, "duplicate label id %d (first on line %d)" %
-                            (entry.id, seen[entry.id]))
-    seen[entry.id] = line
-  return sorted((e for _, e in entries), key=lambda e: e.id)
-
-
-def class_indices(label_map: Sequence[LabelMapEntry]) -> dict:
-  """{AVA label id: contiguous class index 0..num_classes-1} in label-map (id) order."""
-  return {entry.id: index for index, entry in enumerate(sorted(label_map, key=lambda e: e.id))}

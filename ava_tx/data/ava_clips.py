@@ -13,7 +13,7 @@ for 64 frames of 120x120. The AVA train split (~211k keyframes) at 64 frames of 
 
 import bisect
 import dataclasses
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Sequence
 
 from ava_tx.core import ava_constants
 from ava_tx.core import errors

@@ -24,6 +24,7 @@ from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_annotations
 from ava_tx.data import ava_clips
+from ava_tx.data import label_map_util
 from ava_tx.data import tfrecord_writer
 from ava_tx.data import video_frames
 
@@ -242,7 +243,7 @@ def plan_conversion(*, annotations_csv: str, video_dir: str, output_prefix: str,
   label_ids = None
   if label_map:
     with tf.io.gfile.GFile(label_map, "r") as f:
-      label_ids = [e.id for e in ava_annotations.read_label_map(f)]
+      label_ids = [e.id for e in label_map_util.read_label_map(f)]
   with tf.io.gfile.GFile(annotations_csv, "r") as f:
     result = ava_annotations.read_annotations(f, label_map_ids=label_ids,
                                               skip_bad_rows=skip_bad_rows)

@@ -79,39 +79,66 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
     tf.data.Dataset of dicts of InputFields tensors with a leading batch_size dimension, e.g.
     frames float32 [batch_size, num_frames, height, width, 3].
   """
-  if batch_size < 1:
-    raise errors.InputError("batch_size must be >= 1, got %d" % batch_size)
+  _check_arguments(batch_size=batch_size, num_shards=num_shards, shard_index=shard_index,
+                   sample_1_of_n_examples=sample_1_of_n_examples)
   repeat = is_training if repeat is None else repeat
   drop_remainder = is_training if drop_remainder is None else drop_remainder
   if seed is None:
     seed = random.SystemRandom().randrange(2**31)
-  if not 0 <= shard_index < num_shards:
-    raise errors.InputError("shard_index must be in [0, %d), got %d" % (num_shards, shard_index))
-  if sample_1_of_n_examples < 1:
-    raise errors.InputError("sample_1_of_n_examples must be >= 1, got %d" % sample_1_of_n_examples)
-  files = list_files(file_pattern)
-  shard_files = num_shards > 1 and len(files) >= num_shards
-  if shard_files:
-    files = files[shard_index::num_shards]
-  sizes, record_counts = record_reader.shard_metadata(files)
-  dataset = tf.data.Dataset.from_tensor_slices(
-      (files, tf.constant(sizes, tf.int64), tf.constant(record_counts, tf.int64)))
-  if is_training:
-    dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-  if repeat:
-    dataset = dataset.repeat()
-  cycle_length = max(1, min(cycle_length, len(files)))
-  read_parallelism = (num_parallel_calls if num_parallel_calls == AUTOTUNE
-                      else min(num_parallel_calls, cycle_length))
-  dataset = record_reader.read_shards(dataset, cycle_length=cycle_length,
-                                      num_parallel_calls=read_parallelism,
-                                      skip_corrupt=skip_corrupt_records)
+  files, shard_files = _files_of_shard(file_pattern, num_shards, shard_index)
+  dataset = _read_records(files, shuffle_seed=seed if is_training else None, repeat=repeat,
+                          cycle_length=cycle_length, num_parallel_calls=num_parallel_calls,
+                          skip_corrupt_records=skip_corrupt_records)
   if num_shards > 1 and not shard_files:
     dataset = dataset.shard(num_shards, shard_index)
   if sample_1_of_n_examples > 1:
     dataset = dataset.shard(sample_1_of_n_examples, 0)
   if is_training:
     dataset = dataset.shuffle(shuffle_buffer_size, seed=seed + 1, reshuffle_each_iteration=True)
+  dataset = _parse_examples(dataset, parser, is_training=is_training, seed=seed,
+                            shard_index=shard_index, num_parallel_calls=num_parallel_calls)
+  dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+  return dataset.with_options(_deterministic_options()).prefetch(prefetch)
+
+
+def _check_arguments(*, batch_size, num_shards, shard_index, sample_1_of_n_examples):
+  if batch_size < 1:
+    raise errors.InputError("batch_size must be >= 1, got %d" % batch_size)
+  if not 0 <= shard_index < num_shards:
+    raise errors.InputError("shard_index must be in [0, %d), got %d" % (num_shards, shard_index))
+  if sample_1_of_n_examples < 1:
+    raise errors.InputError("sample_1_of_n_examples must be >= 1, got %d" % sample_1_of_n_examples)
+
+
+def _files_of_shard(file_pattern, num_shards, shard_index):
+  """(files this pipeline reads, whether the shards split the data by file): every
+  num_shards-th file from shard_index when there are at least num_shards files, else all."""
+  files = list_files(file_pattern)
+  shard_files = num_shards > 1 and len(files) >= num_shards
+  return (files[shard_index::num_shards] if shard_files else files), shard_files
+
+
+def _read_records(files, *, shuffle_seed, repeat, cycle_length, num_parallel_calls,
+                  skip_corrupt_records):
+  """Serialized records of `files`, `cycle_length` files read at a time. The files are read in
+  order, or shuffled with `shuffle_seed` (training); all of them again forever if `repeat`."""
+  sizes, record_counts = record_reader.shard_metadata(files)
+  dataset = tf.data.Dataset.from_tensor_slices(
+      (files, tf.constant(sizes, tf.int64), tf.constant(record_counts, tf.int64)))
+  if shuffle_seed is not None:
+    dataset = dataset.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+  if repeat:
+    dataset = dataset.repeat()
+  cycle_length = max(1, min(cycle_length, len(files)))
+  read_parallelism = (num_parallel_calls if num_parallel_calls == AUTOTUNE
+                      else min(num_parallel_calls, cycle_length))
+  return record_reader.read_shards(dataset, cycle_length=cycle_length,
+                                   num_parallel_calls=read_parallelism,
+                                   skip_corrupt=skip_corrupt_records)
+
+
+def _parse_examples(dataset, parser, *, is_training, seed, shard_index, num_parallel_calls):
+  """Serialized examples -> decoded and parsed examples, in stream order."""
   decode = decoder_lib.AvaSequenceDecoder()
   # Per-example stateless seeds [seed, shard_index * 2^40 + position]: distinct per pipeline.
   seeds = tf.data.Dataset.counter(dtype=tf.int64).map(
@@ -121,9 +148,10 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
   def parse(serialized, example_seed):
     return parser(decode(serialized), is_training=is_training, seed=example_seed)
 
-  dataset = dataset.map(parse, num_parallel_calls=num_parallel_calls, deterministic=True)
-  dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+  return dataset.map(parse, num_parallel_calls=num_parallel_calls, deterministic=True)
+
+
+def _deterministic_options():
   options = record_reader.external_state_options()
   options.deterministic = True
-  dataset = dataset.with_options(options)
-  return dataset.prefetch(prefetch)
+  return options

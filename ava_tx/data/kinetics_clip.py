@@ -1,10 +1,11 @@
-"""A video clip as DeepMind's Kinetics I3D expects it (their evaluate_sample.py's input).
+"""A video clip as DeepMind's Kinetics I3D expects it.
 
-DeepMind's preprocessing for the RGB I3D: frames at 25 fps, resized (bilinear, aspect kept) so
-that the short side is 256, the centre 224 x 224 crop, values scaled to [-1, 1]. Their sample
-clip (v_CricketShot_g04_c01_rgb.gif) is already that crop, so frames whose short side already
-equals the crop size are not resized again. Decoding goes through the project's PyAV reader
-(`video_frames.iter_video_frames`), so any container it reads works, gif included.
+DeepMind's preprocessing for the RGB I3D (their kinetics-i3d release): frames at 25 fps, resized
+(bilinear, aspect kept) so that the short side is 256, the centre 224 x 224 crop, values scaled
+to [-1, 1]. Clips already cut to that crop, as the sample clip of their release is, are not
+resized again: frames whose short side equals the crop size are only cropped. Decoding goes
+through the project's PyAV reader (`video_frames.iter_video_frames`), so any container it reads
+works, gif included.
 """
 
 import numpy as np

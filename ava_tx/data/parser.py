@@ -5,7 +5,7 @@ random choice derives from a per-example seed (int64 [2]), so a pipeline is repr
 whatever its parallelism.
 """
 
-from typing import Optional, Sequence
+from typing import NamedTuple, Sequence
 
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import tf
@@ -106,6 +106,27 @@ def resize_and_normalize(frames, output_size: Sequence[int]):
       same_size, lambda: tf.cast(frames, tf.float32),
       lambda: tf.image.resize(frames, size, method="bilinear", antialias=False))
   return normalize_frames(frames)
+
+
+class _GroundTruth(NamedTuple):
+  """Ground truth of one example while it is parsed: boxes float32 [num_boxes, 4], classes
+  float32 [num_boxes, num_classes], person_ids int32 [num_boxes], keep bool [num_boxes]."""
+  boxes: tf.Tensor
+  classes: tf.Tensor
+  person_ids: tf.Tensor
+  keep: tf.Tensor
+
+
+class _Proposals(NamedTuple):
+  """Person-detector proposals: boxes float32 [num_proposals, 4], scores float32
+  [num_proposals]."""
+  boxes: tf.Tensor
+  scores: tf.Tensor
+
+
+def _flip_if(flip, boxes):
+  """Boxes mirrored left-right where bool [] `flip` holds."""
+  return tf.cond(flip, lambda: flip_boxes_left_right(boxes), lambda: boxes)
 
 
 class AvaParser:
@@ -209,7 +230,7 @@ class AvaParser:
     else:  # The highest-scoring ones.
       order = tf.argsort(scores, direction="DESCENDING", stable=True)
     order = order[:self.max_num_proposals]
-    return tf.gather(boxes, order), tf.gather(scores, order)
+    return _Proposals(tf.gather(boxes, order), tf.gather(scores, order))
 
   def parse(self, decoded, *, is_training: bool, seed=None):
     """Args:
@@ -219,49 +240,82 @@ class AvaParser:
     Returns:
       dict of InputFields tensors (shapes in the class docstring).
     """
-    if is_training and seed is None and (self.random_crop or self.random_flip or
-                                         self.max_num_proposals):
+    if is_training:
+      return self._parse_for_training(decoded, seed)
+    return self._parse_for_evaluation(decoded)
+
+  def _parse_for_evaluation(self, decoded):
+    """The whole stored frame, no augmentation, the highest-scoring proposals."""
+    groundtruth = self._groundtruth(decoded)
+    proposals = None
+    if self.max_num_proposals:
+      proposals = self._select_proposals(decoded[DECODED.proposal_boxes],
+                                         decoded[DECODED.proposal_scores], False, None)
+    frames = self._decode_frames(decoded[DECODED.encoded_frames],
+                                 decoded[DECODED.keyframe_index])
+    return self._model_inputs(decoded, frames, groundtruth, proposals)
+
+  def _parse_for_training(self, decoded, seed):
+    """Random crop (boxes and proposals follow it), random flip, random proposals."""
+    if seed is None and (self.random_crop or self.random_flip or self.max_num_proposals):
       raise ValueError("parse(is_training=True) needs a per-example seed (int [2]).")
     if seed is not None:
       crop_seed, flip_seed, proposal_seed = tf.unstack(
           tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
-    boxes = decoded[DECODED.groundtruth_boxes]
-    classes = multi_hot_classes(decoded[DECODED.groundtruth_action_ids],
-                                decoded[DECODED.groundtruth_action_counts],
-                                tf.constant(self._id_to_index, tf.int32), self.num_classes)
-    keep = tf.reduce_any(classes > 0.0, axis=1)
-    person_ids = decoded[DECODED.groundtruth_person_ids]
-    proposals = proposal_scores = None
+    groundtruth = self._groundtruth(decoded)
+    proposals = None
     if self.max_num_proposals:
-      proposals, proposal_scores = self._select_proposals(
-          decoded[DECODED.proposal_boxes], decoded[DECODED.proposal_scores], is_training,
-          proposal_seed if is_training else None)
+      proposals = self._select_proposals(decoded[DECODED.proposal_boxes],
+                                         decoded[DECODED.proposal_scores], True, proposal_seed)
     crop_window = None
-    if is_training and self.random_crop:
+    if self.random_crop:
       # The stored size (context) gives the crop before decoding, so JPEGs decode only it.
       stored_shape = decoded[DECODED.original_image_spatial_shape]
       crop_window, crop_box = self._sample_crop(stored_shape[0], stored_shape[1], crop_seed)
-      boxes, visible = crop_boxes(boxes, crop_box,
-                                  min_visible_fraction=self.min_box_visible_fraction)
-      keep &= visible
-      if proposals is not None:
-        proposals, visible = crop_boxes(proposals, crop_box,
-                                        min_visible_fraction=self.min_box_visible_fraction)
-        proposals = tf.boolean_mask(proposals, visible)
-        proposal_scores = tf.boolean_mask(proposal_scores, visible)
+      groundtruth, proposals = self._crop_targets(groundtruth, proposals, crop_box)
     frames = self._decode_frames(decoded[DECODED.encoded_frames],
                                  decoded[DECODED.keyframe_index], crop_window)
-    if is_training and self.random_flip:
+    if self.random_flip:
       flip = tf.random.stateless_uniform([], flip_seed) < 0.5
       frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
-      boxes = tf.cond(flip, lambda: flip_boxes_left_right(boxes), lambda: boxes)
+      groundtruth = groundtruth._replace(boxes=_flip_if(flip, groundtruth.boxes))
       if proposals is not None:
-        proposals = tf.cond(flip, lambda: flip_boxes_left_right(proposals), lambda: proposals)
+        proposals = proposals._replace(boxes=_flip_if(flip, proposals.boxes))
+    return self._model_inputs(decoded, frames, groundtruth, proposals)
+
+  def _groundtruth(self, decoded):
+    """The stored boxes with multi-hot classes; `keep` marks boxes with a label in the map."""
+    classes = multi_hot_classes(decoded[DECODED.groundtruth_action_ids],
+                                decoded[DECODED.groundtruth_action_counts],
+                                tf.constant(self._id_to_index, tf.int32), self.num_classes)
+    return _GroundTruth(boxes=decoded[DECODED.groundtruth_boxes], classes=classes,
+                        person_ids=decoded[DECODED.groundtruth_person_ids],
+                        keep=tf.reduce_any(classes > 0.0, axis=1))
+
+  def _crop_targets(self, groundtruth, proposals, crop_box):
+    """Boxes in the crop's frame; boxes mostly outside it are dropped (ground truth through
+    `keep`, proposals at once)."""
+    boxes, visible = crop_boxes(groundtruth.boxes, crop_box,
+                                min_visible_fraction=self.min_box_visible_fraction)
+    groundtruth = groundtruth._replace(boxes=boxes, keep=groundtruth.keep & visible)
+    if proposals is not None:
+      boxes, visible = crop_boxes(proposals.boxes, crop_box,
+                                  min_visible_fraction=self.min_box_visible_fraction)
+      proposals = _Proposals(tf.boolean_mask(boxes, visible),
+                             tf.boolean_mask(proposals.scores, visible))
+    return groundtruth, proposals
+
+  def _model_inputs(self, decoded, frames, groundtruth, proposals):
+    """Resized frames and the kept boxes padded to fixed sizes: the InputFields dict."""
     frames = resize_and_normalize(frames, self.output_size)
     frames = tf.ensure_shape(frames, [self.num_frames, *self.output_size, 3])
-    boxes, classes = tf.boolean_mask(boxes, keep), tf.boolean_mask(classes, keep)
-    person_ids = tf.boolean_mask(person_ids, keep)
-    outputs = {
+    keep = groundtruth.keep
+    boxes = tf.boolean_mask(groundtruth.boxes, keep)
+    classes = tf.boolean_mask(groundtruth.classes, keep)
+    person_ids = tf.boolean_mask(groundtruth.person_ids, keep)
+    if proposals is None:
+      proposals = _Proposals(tf.zeros([0, 4]), tf.zeros([0]))
+    return {
         INPUTS.frames: frames,
         INPUTS.keyframe_index: tf.constant(self.num_frames // 2, tf.int32),
         INPUTS.groundtruth_boxes: tf.ensure_shape(
@@ -278,15 +332,14 @@ class AvaParser:
         INPUTS.video_id: decoded[DECODED.video_id],
         INPUTS.timestamp: decoded[DECODED.timestamp],
         INPUTS.original_image_spatial_shape: decoded[DECODED.original_image_spatial_shape],
+        INPUTS.proposal_boxes: tf.ensure_shape(
+            pad_or_truncate(proposals.boxes, self.max_num_proposals),
+            [self.max_num_proposals, 4]),
+        INPUTS.proposal_scores: tf.ensure_shape(
+            pad_or_truncate(proposals.scores, self.max_num_proposals),
+            [self.max_num_proposals]),
+        INPUTS.num_proposal_boxes: tf.minimum(tf.shape(proposals.boxes)[0],
+                                              self.max_num_proposals),
     }
-    if proposals is None:
-      proposals, proposal_scores = tf.zeros([0, 4]), tf.zeros([0])
-    outputs[INPUTS.proposal_boxes] = tf.ensure_shape(
-        pad_or_truncate(proposals, self.max_num_proposals), [self.max_num_proposals, 4])
-    outputs[INPUTS.proposal_scores] = tf.ensure_shape(
-        pad_or_truncate(proposal_scores, self.max_num_proposals), [self.max_num_proposals])
-    outputs[INPUTS.num_proposal_boxes] = tf.minimum(tf.shape(proposals)[0],
-                                                    self.max_num_proposals)
-    return outputs
 
   __call__ = parse

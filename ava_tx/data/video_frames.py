@@ -7,8 +7,8 @@ with round=near): missing slots repeat the previous frame, and of several frames
 the last wins. Comparisons use exact rational arithmetic, and the rounding to the nearest slot
 makes millisecond container timestamps (mkv, webm: 67 ms for 2/30 s) land in the right slot.
 A video whose last frame starts at time T yields floor(T * fps - 1/2) + 2 frames. For a 30 fps
-source decoded at 30 fps this is the identity. With AVA 15-minute cuts starting at 900 s, AVA timestamp t is frame
-(t - 900) * fps (`ava_constants.keyframe_frame_index`).
+source decoded at 30 fps this is the identity. With AVA 15-minute cuts starting at 900 s, AVA
+timestamp t is frame (t - 900) * fps (`ava_constants.keyframe_frame_index`).
 
 Frames come out as RGB, resized with libswscale (bundled with the pinned PyAV wheel, AREA
 interpolation) so the short side equals `short_side` (0 keeps the size), and encoded with
@@ -171,67 +171,114 @@ def iter_video_frames(source, *, fps: float, wanted: Optional[Callable[[int], bo
     VideoReadError: if the video cannot be opened or has no video stream or frames.
   """
   fps = fractions.Fraction(fps).limit_denominator(1001 * 1000)
-  half = fractions.Fraction(1, 2)
-  containers = [_open_container(source)]
-
-  def open_stream():
-    container = containers[-1]
-    if not container.streams.video:
-      raise VideoReadError("no video stream in %s" % _source_name(source))
-    stream = container.streams.video[0]
-    stream.thread_type = "NONE"  # Single-threaded decode: byte-identical across runs.
-    return stream, container.decode(stream)
-
-  decoded = 0
+  video = _VideoDecoder(source)
   try:
     try:
-      stream, frames = open_stream()
-      first = next(frames, None)
-      if first is None:
-        raise VideoReadError("no frames decoded from %s" % _source_name(source))
-      origin = _frame_time(first, 0, stream, fps)
-      head, index, decoded = [first], 0, 1
+      video.open_stream()
+      first = video.first_frame()
+      origin = _frame_time(first, 0, video.stream, fps)
+      head, index = [first], 0
       if first.pts is not None and start_index / fps >= _SEEK_MIN_SECONDS:
-        target = origin + start_index / fps - _SEEK_MARGIN_SECONDS
-        containers[-1].seek(int(target / stream.time_base), stream=stream, backward=True)
-        frames = containers[-1].decode(stream)
-        landed = next(frames, None)
-        slot = None
-        if landed is not None and landed.pts is not None:
-          slot = _slot(_frame_time(landed, 0, stream, fps) - origin, fps)
-        if slot is not None and 0 < slot <= start_index:
-          for skipped in range(slot):
-            yield skipped, None
-          head, index = [landed], slot
-        else:  # The seek overshot or failed: decode from the start.
-          containers[-1].close()
-          if hasattr(source, "seek"):
-            source.seek(0)
-          containers.append(_open_container(source))
-          stream, frames = open_stream()
-          next(frames, None)
-      previous = None
-      for frame in itertools.chain(head, frames):
-        time = _frame_time(frame, decoded - 1 if frame is first else decoded, stream, fps)
-        if frame is not first:
-          decoded += 1
-        time -= origin
-        # Slots whose midpoint (index + 1/2) / fps this frame reaches show the previous frame.
-        while previous is not None and (index + half) / fps <= time:
-          wanted_here = index >= start_index and (wanted is None or wanted(index))
-          yield index, (previous if wanted_here else None)
-          index += 1
-        previous = frame
+        head, index = _seek_before(video, first, origin, start_index, fps)
+      for skipped in range(index):
+        yield skipped, None
+      timed = ((frame, time - origin) for frame, time in video.timed_frames(head, first, fps))
+      yield from _resample(timed, fps, index=index, start_index=start_index, wanted=wanted)
     except av.error.FFmpegError as e:
       raise VideoReadError("cannot decode %s after %d frames: %s" %
-                           (_source_name(source), decoded, e)) from None
-    while (index - half) / fps <= time:  # Slots up to the last frame's own slot.
-      wanted_here = index >= start_index and (wanted is None or wanted(index))
-      yield index, (previous if wanted_here else None)
-      index += 1
+                           (_source_name(source), video.num_decoded, e)) from None
   finally:
-    for container in containers:
+    video.close()
+
+
+class _VideoDecoder:
+  """The containers opened on one video (a failed seek reopens it) and the single-threaded
+  decoding of its first video stream."""
+
+  def __init__(self, source):
+    self.source = source
+    self.containers = [_open_container(source)]
+    self.stream = self.frames = None
+    self.num_decoded = 0  # For error messages and the timing of frames without timestamps.
+
+  def open_stream(self):
+    self.stream, _ = _first_video_stream(self.containers[-1], self.source)
+    self.stream.thread_type = "NONE"  # Single-threaded decode: byte-identical across runs.
+    self.frames = self.containers[-1].decode(self.stream)
+
+  def first_frame(self):
+    first = next(self.frames, None)
+    if first is None:
+      raise VideoReadError("no frames decoded from %s" % _source_name(self.source))
+    self.num_decoded = 1
+    return first
+
+  def seek(self, time):
+    """Decoding continues from the last key frame at or before `time` (seconds, a Fraction)."""
+    self.containers[-1].seek(int(time / self.stream.time_base), stream=self.stream,
+                             backward=True)
+    self.frames = self.containers[-1].decode(self.stream)
+
+  def restart(self):
+    """Decoding continues from the second frame (the caller holds the first)."""
+    self.containers[-1].close()
+    if hasattr(self.source, "seek"):
+      self.source.seek(0)
+    self.containers.append(_open_container(self.source))
+    self.open_stream()
+    next(self.frames, None)
+
+  def timed_frames(self, head, first, fps):
+    """(frame, time in seconds) of `head`, then of the frames still to decode."""
+    for frame in itertools.chain(head, self.frames):
+      position = self.num_decoded - 1 if frame is first else self.num_decoded
+      if frame is not first:
+        self.num_decoded += 1
+      yield frame, _frame_time(frame, position, self.stream, fps)
+
+  def close(self):
+    for container in self.containers:
       container.close()
+
+
+def _seek_before(video, first, origin, start_index, fps):
+  """Seeks to a key frame at least _SEEK_MARGIN_SECONDS before output frame `start_index`.
+
+  Returns:
+    (frames to resample first, the output index of the first of them): the frame the seek
+    landed on and its slot, or, if the seek overshot or failed, `first` and 0 (decoding
+    restarted from the beginning).
+  """
+  video.seek(origin + start_index / fps - _SEEK_MARGIN_SECONDS)
+  landed = next(video.frames, None)
+  slot = None
+  if landed is not None and landed.pts is not None:
+    slot = _slot(_frame_time(landed, 0, video.stream, fps) - origin, fps)
+  if slot is not None and 0 < slot <= start_index:
+    return [landed], slot
+  video.restart()
+  return [first], 0
+
+
+def _resample(timed_frames, fps, *, index, start_index, wanted):
+  """(frame, time from the origin) in decode order -> (output index, frame or None) from
+  output frame `index` on: each slot shows the last frame at or before its midpoint."""
+  half = fractions.Fraction(1, 2)
+
+  def chosen(index, frame):
+    wanted_here = index >= start_index and (wanted is None or wanted(index))
+    return index, (frame if wanted_here else None)
+
+  previous = time = None
+  for frame, time in timed_frames:
+    # Slots whose midpoint (index + 1/2) / fps this frame reaches show the previous frame.
+    while previous is not None and (index + half) / fps <= time:
+      yield chosen(index, previous)
+      index += 1
+    previous = frame
+  while (index - half) / fps <= time:  # Slots up to the last frame's own slot.
+    yield chosen(index, previous)
+    index += 1
 
 
 def _natural_key(name):

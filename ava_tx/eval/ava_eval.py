@@ -21,6 +21,7 @@ from ava_tx.core import ava_constants
 from ava_tx.core import command_line
 from ava_tx.core import file_io
 from ava_tx.data import ava_annotations
+from ava_tx.data import label_map_util
 from ava_tx.eval import ava_frame_map
 
 AP_KEY = "PascalBoxes_PerformanceByCategory/AP@{iou}IOU/{name}"
@@ -69,7 +70,7 @@ def evaluate_csv_files(labelmap_path, groundtruth_path, detections_path,
     ava_annotations.AnnotationError: on a bad label map, ground-truth or exclusions row.
   """
   log = log or (lambda text: print(text, file=sys.stderr))
-  label_map = ava_annotations.read_label_map(labelmap_path)
+  label_map = label_map_util.read_label_map(labelmap_path)
   gt_read = ava_annotations.read_annotations(groundtruth_path)
   if gt_read.report.num_duplicate_rows:
     log("warning: %s repeats %d (box, person, action) rows; each counted once." %

@@ -27,6 +27,8 @@ from ava_tx.core import ava_constants
 from ava_tx.core import file_io
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.data import ava_annotations
+from ava_tx.data import detection_writer
+from ava_tx.data import label_map_util
 from ava_tx.eval import ava_eval, ava_frame_map, baselines, breakdowns, localization_ap
 
 NO_LABEL_ID = 0
@@ -84,7 +86,7 @@ class AvaEvaluator:
 
     Args:
       label_map: evaluated classes, objects with `.id` and `.name` (e.g. LabelMapEntry from
-        `ava_annotations.read_label_map`).
+        `label_map_util.read_label_map`).
       class_ids: AVA label id of each of the model's contiguous class indices
         0..num_classes-1 (the last axis of groundtruth_classes and detection_action_scores).
         Default: the label map's ids in order.
@@ -350,18 +352,18 @@ class AvaEvaluator:
     count = 0
     with file_io.atomic_write(path) as f:
       for (video_id, timestamp), (boxes, _, action_scores) in self._detections.items():
-        rows = [ava_annotations.DetectionRow(video_id, timestamp, tuple(float(v) for v in box),
-                                             int(label), float(score))
+        rows = [detection_writer.DetectionRow(video_id, timestamp, tuple(float(v) for v in box),
+                                              int(label), float(score))
                 for box, scores in zip(boxes, action_scores)
                 for label, score in zip(self._class_ids, scores)]
-        count += ava_annotations.write_detections(f, rows)
+        count += detection_writer.write_detections(f, rows)
     return count
 
   @classmethod
   def from_files(cls, label_map_path: str, excluded_timestamps_path: Optional[str] = None,
                  **kwargs) -> "AvaEvaluator":
     """Builds an evaluator from a label-map file and an optional excluded-timestamps CSV."""
-    label_map = ava_annotations.read_label_map(label_map_path)
+    label_map = label_map_util.read_label_map(label_map_path)
     excluded = (ava_annotations.read_excluded_timestamps(excluded_timestamps_path)
                 if excluded_timestamps_path else ())
     return cls(label_map=label_map, excluded_keys=excluded, **kwargs)

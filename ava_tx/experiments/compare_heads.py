@@ -96,9 +96,9 @@ def _seeds(values):
 
 
 def _groups(label_map_path, options):
-  from ava_tx.data import ava_annotations
+  from ava_tx.data import label_map_util
   from ava_tx.experiments import comparison_table as table
-  names = [entry.name for entry in ava_annotations.read_label_map(label_map_path)]
+  names = [entry.name for entry in label_map_util.read_label_map(label_map_path)]
   groups = {}
   for group, given, default in (
       ("interaction", options.interaction_classes, table.DEFAULT_INTERACTION_CLASSES),

@@ -22,7 +22,7 @@ from ava_tx import model_lib
 from ava_tx.builders import config_util
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import keras, tf
-from ava_tx.data import ava_annotations
+from ava_tx.data import label_map_util
 from ava_tx.experiments import comparison_rows
 from ava_tx.experiments import comparison_table
 
@@ -34,7 +34,7 @@ _log = logging.getLogger(__name__)
 def base_config(base_config_path, paths, *, steps):
   """The base pipeline config pointed at the dataset, with the shared budget."""
   config = config_util.load_pipeline_config(base_config_path)
-  labels = ava_annotations.read_label_map(paths.label_map)
+  labels = label_map_util.read_label_map(paths.label_map)
   config.model.action_transformer.num_classes = len(labels)
   config.train_config.num_steps = steps
   config.train_config.warmup_steps = min(config.train_config.warmup_steps, steps)

@@ -108,8 +108,8 @@ class SavedModelDetector:
 
 def with_label_map(info: ModelInfo, path: str) -> ModelInfo:
   """`info` with the class names of the label map at `path`, whose ids must be the model's."""
-  from ava_tx.data import ava_annotations
-  entries = ava_annotations.read_label_map(path)
+  from ava_tx.data import label_map_util
+  entries = label_map_util.read_label_map(path)
   ids = [entry.id for entry in entries]
   if ids != [i for i, _ in info.label_map]:
     raise errors.InputError("--label_map_path %s: ids %s are not the model's %s" % (

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ava_tx.core import errors
 from ava_tx.core.standard_fields import ServingFields
-from ava_tx.data import ava_annotations
+from ava_tx.data import detection_writer
 from ava_tx.data import video_frames
 from ava_tx.inference import person_boxes as person_boxes_lib
 from ava_tx.inference import rendering
@@ -92,8 +92,8 @@ def detections_of(outputs: dict, row: int) -> rendering.KeyframeDetections:
 def detection_rows(video_id: str, timestamp: int, detections: rendering.KeyframeDetections,
                    class_ids: Sequence[int]) -> list:
   """One DetectionRow per (box, class): the class probability as its score."""
-  return [ava_annotations.DetectionRow(video_id, timestamp, tuple(float(v) for v in box),
-                                       int(class_id), float(score))
+  return [detection_writer.DetectionRow(video_id, timestamp, tuple(float(v) for v in box),
+                                        int(class_id), float(score))
           for box, scores in zip(detections.boxes, detections.action_scores)
           for class_id, score in zip(class_ids, scores)]
 
@@ -277,8 +277,8 @@ def predict_videos(detector, paths: Sequence[str], options: PredictOptions, *,
       log("warning: " + warning)
     results.append(result)
   rows = [row for result in results for row in result.rows]
-  ava_annotations.write_detections(os.path.join(options.output_dir, DETECTIONS_CSV), rows,
-                                   score_format=SCORE_FORMAT)
+  detection_writer.write_detections(os.path.join(options.output_dir, DETECTIONS_CSV), rows,
+                                    score_format=SCORE_FORMAT)
   return results
 
 

@@ -1,65 +1,17 @@
 """Tests of ava_tx.data.ava_annotations on the real AVA samples and on bad rows."""
 
-import io
-from pathlib import Path
-
 import pytest
 
-from ava_tx.core import ava_constants
 from ava_tx.data import ava_annotations as ann
+from ava_tx.data import label_map_util
+from tests.data import ava_samples
 
-AVA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ava"
-needs_samples = pytest.mark.skipif(not AVA_DIR.is_dir(),
-                                   reason="real AVA samples not found at %s" % AVA_DIR)
+AVA_DIR = ava_samples.AVA_DIR
+needs_samples = ava_samples.needs_samples
 
 
 def _write(tmp_path, text, name="a.csv"):
-  path = tmp_path / name
-  path.write_text(text)
-  return path
-
-
-@needs_samples
-def test_label_map_pbtxt_60_classes():
-  entries = ann.read_label_map(AVA_DIR / "ava_action_list_v2.1_for_activitynet_2018.pbtxt")
-  assert len(entries) == ava_constants.NUM_EVAL_CLASSES
-  assert entries[0] == ann.LabelMapEntry(1, "bend/bow (at the waist)", None)
-  assert entries[1].id == 3  # 2 (crawl) is not evaluated.
-  assert entries[-1] == ann.LabelMapEntry(80, "watch (a person)", None)
-  assert [e.id for e in entries] == sorted(e.id for e in entries)
-  indices = ann.class_indices(entries)
-  assert indices[1] == 0 and indices[3] == 1 and indices[80] == 59
-
-
-@needs_samples
-def test_label_map_csv_80_classes():
-  entries = ann.read_label_map(AVA_DIR / "ava_action_list_v2.0.csv")
-  assert len(entries) == ava_constants.NUM_CLASSES
-  assert [e.id for e in entries] == list(range(1, 81))
-  assert entries[19] == ann.LabelMapEntry(20, "climb (e.g., a mountain)", "OBJECT_MANIPULATION")
-  assert entries[78].name == "talk to (e.g., self, a person, a group)"
-  assert {e.label_type for e in entries} == set(ava_constants.LABEL_TYPES)
-
-
-def test_label_map_label_layout(tmp_path):
-  path = _write(tmp_path, '# comment\nlabel {\n  name: "stand"\n  label_id: 12\n'
-                '  label_type: PERSON_MOVEMENT\n}\nlabel {\n  name: "bend/bow (at the waist)"\n'
-                '  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n', "m.pbtxt")
-  assert ann.read_label_map(path) == [
-      ann.LabelMapEntry(1, "bend/bow (at the waist)", "PERSON_MOVEMENT"),
-      ann.LabelMapEntry(12, "stand", "PERSON_MOVEMENT")]
-
-
-@pytest.mark.parametrize("text, message", [
-    ('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 1\n}\n', r":5: duplicate label id 1"),
-    ('item {\n  name: "a"\n  id: x\n}\n', r":3: non-numeric id"),
-    ('item {\n  name: "a"\n}\n', r":1: entry lacks"),
-    ('item {\n  name: "a"\n  id: 0\n}\n', r":1: label id 0 is not positive"),
-    ("1,a,PERSON_MOVEMENT\nx,b,PERSON_MOVEMENT\n", r":2: non-numeric label_id"),
-])
-def test_label_map_errors(tmp_path, text, message):
-  with pytest.raises(ann.AnnotationError, match=message):
-    ann.read_label_map(_write(tmp_path, text, "m.txt"))
+  return ava_samples.write_file(tmp_path, text, name)
 
 
 @needs_samples
@@ -78,7 +30,8 @@ def test_groundtruth_sample_merges_rows_per_box():
 
 @needs_samples
 def test_groundtruth_sample_with_60_class_filter():
-  entries = ann.read_label_map(AVA_DIR / "ava_action_list_v2.1_for_activitynet_2018.pbtxt")
+  entries = label_map_util.read_label_map(
+      AVA_DIR / "ava_action_list_v2.1_for_activitynet_2018.pbtxt")
   result = ann.read_annotations(AVA_DIR / "ava_train_sample.csv",
                                 label_map_ids=range(1, 81), keep_label_ids=[e.id for e in entries])
   # All sample ids (12, 17, 74, 79, 80) are among the 60 evaluated classes.
@@ -182,22 +135,3 @@ def test_person_box_and_excluded_errors(tmp_path):
       (2, "wrong column count")]
   with pytest.raises(ann.AnnotationError, match=r":2: non-numeric timestamp"):
     ann.read_excluded_timestamps(_write(tmp_path, "v,0902\nv,x\n"))
-
-
-def test_write_detections_round_trip(tmp_path):
-  rows = [ann.DetectionRow("v1", 902, (0.2, 0.1, 0.4, 0.3), 5, 0.9),
-          ann.DetectionRow("v1", 902, (0.2, 0.1, 0.4, 0.3), 7, 0.125),
-          ann.DetectionRow("v2", 1798, (0.0, 0.0, 1.0, 1.0), 80, 0.5)]
-  path = tmp_path / "det.csv"
-  assert ann.write_detections(path, rows) == 3
-  lines = path.read_text().splitlines()
-  assert lines[0] == "v1,0902,0.100000,0.200000,0.300000,0.400000,5,0.900000"
-  assert len(lines) == 3
-  result = ann.read_detections(path)
-  assert result.annotations[("v1", 902)] == [
-      ann.BoxAnnotation((0.2, 0.1, 0.4, 0.3), (5, 7), (0.9, 0.125), None)]
-  # Writing the mapping back gives the same text.
-  buffer = io.StringIO()
-  ann.write_detections(buffer, result.annotations)
-  assert buffer.getvalue() == path.read_text()
-  assert not list(tmp_path.glob("*.tmp-*"))

@@ -12,6 +12,7 @@ import pytest
 
 from ava_tx.core import ava_constants
 from ava_tx.data import ava_annotations
+from ava_tx.data import label_map_util
 from ava_tx.data.synthetic import classes
 from ava_tx.data.synthetic import labels
 from ava_tx.data.synthetic import render
@@ -53,13 +54,13 @@ def test_classes_match_real_ava_list():
   path = SHARED / "data" / "ava" / "ava_action_list_v2.0.csv"
   if not path.exists():
     pytest.skip("%s not found (../shared is absent outside the project workspace)" % path)
-  real = {e.id: e for e in ava_annotations.read_label_map(str(path))}
+  real = {e.id: e for e in label_map_util.read_label_map(str(path))}
   for c in classes.SYNTHETIC_CLASSES:
     assert (real[c.id].name, real[c.id].label_type) == (c.name, c.label_type), c
 
 
 def test_label_map_parses_to_the_synthetic_classes():
-  entries = ava_annotations.read_label_map(io.StringIO(classes.label_map_pbtxt()))
+  entries = label_map_util.read_label_map(io.StringIO(classes.label_map_pbtxt()))
   assert [(e.id, e.name) for e in entries] == [(c.id, c.name) for c in classes.SYNTHETIC_CLASSES]
   assert [e.id for e in entries] == [1, 7, 10, 11, 12, 14, 17, 69, 74, 79, 80]
 
@@ -102,7 +103,7 @@ def test_video_decodes_to_expected_frames(tiny_datasets):
 
 def test_csv_round_trip(tiny_datasets):
   (a, _), (summary, _) = tiny_datasets
-  label_map = ava_annotations.read_label_map(str(a / writer.LABEL_MAP))
+  label_map = label_map_util.read_label_map(str(a / writer.LABEL_MAP))
   ids = {e.id for e in label_map}
   excluded = set()
   for split in writer.SPLITS:

@@ -130,3 +130,20 @@ def test_seeking_gives_the_same_frames(tmp_path, name, codec, pix_fmt):
   assert all(f is None for i, f in seeking if i < 360)
   for i, frame in seeking[360:]:
     np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), sequential[i], err_msg=i)
+
+
+@pytest.mark.parametrize("as_file", [False, True])
+def test_a_seek_that_overshoots_restarts_from_the_beginning(tmp_path, monkeypatch, as_file):
+  """A seek landing after start_index (forced here by a negative margin) decodes again from
+  the first frame, reopening the path or rewinding the file object: the same frames."""
+  frames = video_fixtures.signature_frames(12 * 30, height=24, width=32)
+  path = tmp_path / "v.mkv"
+  video_fixtures.write_video(path, frames, codec="ffv1", pix_fmt="bgr0")
+  monkeypatch.setattr(video_frames, "_SEEK_MARGIN_SECONDS", -1)
+  with open(path, "rb") as f:
+    decoded = list(video_frames.iter_video_frames(f if as_file else str(path), fps=30,
+                                                  start_index=330))
+  assert [i for i, _ in decoded] == list(range(12 * 30))
+  assert all(frame is None for _, frame in decoded[:330])
+  for i, frame in decoded[330::7]:
+    np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), frames[i], err_msg=i)

@@ -15,6 +15,7 @@ from ava_tx.core.tf_setup import tf  # pylint: disable=wrong-import-position
 from ava_tx.data import ava_annotations  # pylint: disable=wrong-import-position
 from ava_tx.data import ava_clips  # pylint: disable=wrong-import-position
 from ava_tx.data import decoder as decoder_lib  # pylint: disable=wrong-import-position
+from ava_tx.data import label_map_util  # pylint: disable=wrong-import-position
 
 FAST = settings(max_examples=150, deadline=None, derandomize=True)
 SLOW = settings(max_examples=40, deadline=None, derandomize=True)
@@ -77,7 +78,7 @@ def test_readers_on_random_bytes_raise_only_annotation_error(data):
                  ava_annotations.read_person_boxes):
     _check_read(reader, data)
   try:
-    ava_annotations.read_label_map(io.BytesIO(data))
+    label_map_util.read_label_map(io.BytesIO(data))
   except ava_annotations.AnnotationError:
     pass
 
@@ -110,7 +111,7 @@ def mutated_label_map(draw):
 @given(text=st.one_of(st.text(max_size=200), mutated_label_map()))
 def test_label_map_reader_raises_only_annotation_error(text):
   try:
-    entries = ava_annotations.read_label_map(io.StringIO(text))
+    entries = label_map_util.read_label_map(io.StringIO(text))
   except ava_annotations.AnnotationError as error:
     assert error.path and error.line
     return

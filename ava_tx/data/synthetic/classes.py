@@ -1,8 +1,8 @@
 """The AVA classes the synthetic dataset uses, with their real AVA ids, names and types.
 
-Copied at design time from the AVA v2.x label list (`ava_action_list_v2.0.csv`: label_id,
-label_name, label_type) and checked there by a test when that file is available. Hardcoded
-here so the package does not depend on files outside the repository at run time.
+Copied at design time from AVA's v2.x label list (label_id, label_name, label_type, as the AVA
+download's CSV label list has them); tests/data/test_synth_ava.py compares them with a copy of
+that list when one is available. Written out here so the package needs no AVA file at run time.
 """
 
 import dataclasses

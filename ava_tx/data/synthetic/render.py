@@ -6,6 +6,7 @@ exact extent of the body capsules, so it encloses every drawn body pixel (pixel 
 capsule are filled). The held object is not part of the person box, as in AVA.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -34,6 +35,28 @@ def _down(angle, direction):
   return np.array([direction * math.sin(angle), math.cos(angle)])
 
 
+@dataclasses.dataclass(frozen=True)
+class _Skeleton:
+  """Joint positions (float64 [2], [x, y] in pixels) and limb radii of one person in one
+  frame. `front` limbs are drawn over the torso, `back` ones behind it."""
+  hip: np.ndarray
+  neck: np.ndarray
+  head: np.ndarray
+  shoulder: np.ndarray
+  back_knee: np.ndarray
+  back_foot: np.ndarray
+  front_knee: np.ndarray
+  front_foot: np.ndarray
+  back_elbow: np.ndarray
+  back_hand: np.ndarray
+  front_elbow: np.ndarray
+  front_hand: np.ndarray
+  leg_radius: float
+  arm_radius: float
+  torso_radius: float
+  head_radius: float
+
+
 def person_primitives(track, t):
   """Drawing primitives of one person in frame t, back to front.
 
@@ -47,67 +70,99 @@ def person_primitives(track, t):
     top that are not part of the person box: the held object, eye and mouth
     (("rect", [x0, y0], [x1, y1], None, rgb) for rectangles).
   """
-  a = track.appearance
-  h = a.height
-  d = int(track.body_dir[t])
-  hd = int(track.head_dir[t])
-  s = float(track.sit[t])
-  swing = float(track.leg_swing[t])
-  tilt = float(track.tilt[t])
-  r_leg = max(_LEG_RADIUS * h, _MIN_RADIUS)
-  r_arm = max(_ARM_RADIUS * h, _MIN_RADIUS)
-  r_head = _HEAD_RADIUS * h
+  pose = _skeleton(track, t)
+  return _body_capsules(pose, track.appearance), _face_and_object(pose, track, t)
 
-  # Legs: thighs rotate forward to horizontal when seated, shins stay vertical.
-  legs = []
-  for sign in (1.0, -1.0):
-    thigh_angle = (1 - s) * sign * swing + s * (0.5 * math.pi - (0.1 if sign < 0 else 0.0))
-    shin_angle = (1 - s) * sign * swing
-    legs.append((_THIGH * h * _down(thigh_angle, d), _SHIN * h * _down(shin_angle, d)))
+
+def _skeleton(track, t):
+  """The pose of frame t: legs from the ground up, then torso and head, then arms."""
+  height = track.appearance.height
+  direction = int(track.body_dir[t])
+  head_radius = _HEAD_RADIUS * height
+  (front_thigh, front_shin), (back_thigh, back_shin) = legs = _leg_vectors(track, t)
   foot_drop = max(thigh[1] + shin[1] for thigh, shin in legs)
   hip = np.array([track.x[t], track.ground_y[t] - track.jump[t] - foot_drop])
+  tilt = float(track.tilt[t])
+  up = np.array([direction * math.sin(tilt), -math.cos(tilt)])  # Torso: leaning forward by tilt.
+  neck = hip + _TORSO * height * up
+  shoulder = hip + 0.92 * _TORSO * height * up
+  back_elbow, back_hand, front_elbow, front_hand = _arm_joints(track, t, shoulder)
+  back_knee, front_knee = hip + back_thigh, hip + front_thigh
+  return _Skeleton(
+      hip=hip, neck=neck, head=neck + (_NECK * height + head_radius) * up, shoulder=shoulder,
+      back_knee=back_knee, back_foot=back_knee + back_shin, front_knee=front_knee,
+      front_foot=front_knee + front_shin, back_elbow=back_elbow, back_hand=back_hand,
+      front_elbow=front_elbow, front_hand=front_hand,
+      leg_radius=max(_LEG_RADIUS * height, _MIN_RADIUS),
+      arm_radius=max(_ARM_RADIUS * height, _MIN_RADIUS),
+      torso_radius=max(_TORSO_RADIUS * height, _MIN_RADIUS), head_radius=head_radius)
 
-  up = np.array([d * math.sin(tilt), -math.cos(tilt)])  # Torso: up, leaning forward by tilt.
-  neck = hip + _TORSO * h * up
-  head = neck + (_NECK * h + r_head) * up
-  shoulder = hip + 0.92 * _TORSO * h * up
 
-  # Back arm hangs and swings; the front arm can be raised (wave or a static raised hand).
+def _leg_vectors(track, t):
+  """[(thigh, shin)] hip-to-knee and knee-to-foot vectors of the front and back legs: thighs
+  rotate forward to horizontal when seated, shins stay vertical."""
+  height = track.appearance.height
+  direction = int(track.body_dir[t])
+  sitting = float(track.sit[t])
+  swing = float(track.leg_swing[t])
+  legs = []
+  for sign in (1.0, -1.0):
+    thigh_angle = ((1 - sitting) * sign * swing +
+                   sitting * (0.5 * math.pi - (0.1 if sign < 0 else 0.0)))
+    shin_angle = (1 - sitting) * sign * swing
+    legs.append((_THIGH * height * _down(thigh_angle, direction),
+                 _SHIN * height * _down(shin_angle, direction)))
+  return legs
+
+
+def _arm_joints(track, t, shoulder):
+  """(back elbow, back hand, front elbow, front hand): the back arm hangs and swings; the
+  front arm can be raised (a wave, or a static raised hand)."""
+  height = track.appearance.height
+  direction = int(track.body_dir[t])
   back_angle = float(track.arm_swing[t])
-  back_elbow = shoulder + _UPPER_ARM * h * _down(back_angle, d)
-  back_hand = back_elbow + _FOREARM * h * _down(back_angle + 0.25, d)
-  r = float(track.arm_raise[t])
-  front_angle = (1 - r) * -back_angle + r * _RAISED_ARM_ANGLE
-  front_elbow = shoulder + _UPPER_ARM * h * _down(front_angle, d)
-  front_hand = front_elbow + _FOREARM * h * _down(
-      front_angle + r * float(track.forearm[t]) + (1 - r) * 0.25, d)
+  back_elbow = shoulder + _UPPER_ARM * height * _down(back_angle, direction)
+  back_hand = back_elbow + _FOREARM * height * _down(back_angle + 0.25, direction)
+  raised = float(track.arm_raise[t])
+  front_angle = (1 - raised) * -back_angle + raised * _RAISED_ARM_ANGLE
+  front_elbow = shoulder + _UPPER_ARM * height * _down(front_angle, direction)
+  front_hand = front_elbow + _FOREARM * height * _down(
+      front_angle + raised * float(track.forearm[t]) + (1 - raised) * 0.25, direction)
+  return back_elbow, back_hand, front_elbow, front_hand
 
-  (front_thigh, front_shin), (back_thigh, back_shin) = legs
-  back_knee = hip + back_thigh
-  front_knee = hip + front_thigh
-  body = [
-      ("capsule", shoulder, back_elbow, r_arm, a.shirt),
-      ("capsule", back_elbow, back_hand, r_arm, a.skin),
-      ("capsule", hip, back_knee, r_leg, a.pants),
-      ("capsule", back_knee, back_knee + back_shin, r_leg, a.pants),
-      ("capsule", hip, neck, max(_TORSO_RADIUS * h, _MIN_RADIUS), a.shirt),
-      ("capsule", hip, front_knee, r_leg, a.pants),
-      ("capsule", front_knee, front_knee + front_shin, r_leg, a.pants),
-      ("capsule", head, head, r_head, a.skin),
-      ("capsule", shoulder, front_elbow, r_arm, a.shirt),
-      ("capsule", front_elbow, front_hand, r_arm, a.skin),
+
+def _body_capsules(pose, appearance):
+  """The capsules whose extent is the person box, back to front."""
+  return [
+      ("capsule", pose.shoulder, pose.back_elbow, pose.arm_radius, appearance.shirt),
+      ("capsule", pose.back_elbow, pose.back_hand, pose.arm_radius, appearance.skin),
+      ("capsule", pose.hip, pose.back_knee, pose.leg_radius, appearance.pants),
+      ("capsule", pose.back_knee, pose.back_foot, pose.leg_radius, appearance.pants),
+      ("capsule", pose.hip, pose.neck, pose.torso_radius, appearance.shirt),
+      ("capsule", pose.hip, pose.front_knee, pose.leg_radius, appearance.pants),
+      ("capsule", pose.front_knee, pose.front_foot, pose.leg_radius, appearance.pants),
+      ("capsule", pose.head, pose.head, pose.head_radius, appearance.skin),
+      ("capsule", pose.shoulder, pose.front_elbow, pose.arm_radius, appearance.shirt),
+      ("capsule", pose.front_elbow, pose.front_hand, pose.arm_radius, appearance.skin),
   ]
+
+
+def _face_and_object(pose, track, t):
+  """Primitives drawn over the body, outside the person box: held object, eye, mouth."""
   extras = []
+  head, head_radius = pose.head, pose.head_radius
   if track.holding[t]:
-    half = 0.5 * _OBJECT_SIZE * h
-    centre = back_hand + np.array([0.0, 0.6 * half])
-    extras.append(("rect", centre - half, centre + half, None, a.object_colour))
-  eye = head + np.array([0.45 * hd, -0.25]) * r_head
-  extras.append(("capsule", eye, eye, max(0.18 * r_head, 0.6), _DARK))
-  mouth_centre = head + np.array([0.5 * hd, 0.45]) * r_head
-  half_size = np.array([0.28 * r_head, 0.5 * (0.1 + 0.55 * float(track.mouth[t])) * r_head])
+    half = 0.5 * _OBJECT_SIZE * track.appearance.height
+    centre = pose.back_hand + np.array([0.0, 0.6 * half])
+    extras.append(("rect", centre - half, centre + half, None, track.appearance.object_colour))
+  head_direction = int(track.head_dir[t])
+  eye = head + np.array([0.45 * head_direction, -0.25]) * head_radius
+  extras.append(("capsule", eye, eye, max(0.18 * head_radius, 0.6), _DARK))
+  mouth_centre = head + np.array([0.5 * head_direction, 0.45]) * head_radius
+  half_size = np.array([0.28 * head_radius,
+                        0.5 * (0.1 + 0.55 * float(track.mouth[t])) * head_radius])
   extras.append(("rect", mouth_centre - half_size, mouth_centre + half_size, None, _DARK))
-  return body, extras
+  return extras
 
 
 def person_box_absolute(track, t):

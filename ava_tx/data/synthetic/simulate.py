@@ -71,7 +71,7 @@ class _Body:
   """Phase-1 integrator of one person's body state."""
 
   def __init__(self, rng, num_frames, fps, x, body_dir, height):
-    self.rng, self.fps, self.h = rng, fps, height
+    self.rng, self.fps, self.height = rng, fps, height
     self.t = 0
     self.x, self.dir, self.phase = x, body_dir, 0.0
     n = num_frames
@@ -103,7 +103,7 @@ class _Body:
   def locomote(self, seconds, *, run, direction):
     rng = self.rng
     self.dir = direction
-    speed = (_uniform(rng, 1.3, 2.0) if run else _uniform(rng, 0.45, 0.75)) * self.h
+    speed = (_uniform(rng, 1.3, 2.0) if run else _uniform(rng, 0.45, 0.75)) * self.height
     cadence, amplitude = (1.5, 0.6) if run else (0.9, 0.35)
     for _ in range(_frames(seconds, self.fps)):
       self.x += direction * speed / self.fps
@@ -115,14 +115,14 @@ class _Body:
   def jump(self, seconds):
     rng = self.rng
     airborne, grounded = _frames(0.45, self.fps), _frames(0.25, self.fps)
-    peak = _uniform(rng, 0.12, 0.25) * self.h
-    speed = _uniform(rng, 0.0, 0.25) * self.h
+    peak = _uniform(rng, 0.12, 0.25) * self.height
+    speed = _uniform(rng, 0.0, 0.25) * self.height
     n = _frames(seconds, self.fps)
     for i in range(n):
       u = (i % (airborne + grounded)) / airborne
-      height = 4 * peak * u * (1 - u) if u < 1 else 0.0
+      lift = 4 * peak * u * (1 - u) if u < 1 else 0.0
       self.x += self.dir * speed / self.fps
-      self._emit(Activity.JUMP, jump=height, leg=0.1, arm=-0.2)
+      self._emit(Activity.JUMP, jump=lift, leg=0.1, arm=-0.2)
 
   def bow(self, hold_seconds):
     rng = self.rng
@@ -151,14 +151,13 @@ class _Body:
 
 def _simulate_body(rng, body, width, entering):
   """Fills `body` with a random activity schedule until the video ends."""
-  h = body.h
   if entering:
     # Wait off-screen, then come in walking or running.
     side = -1 if body.x < 0 else 1
     body.stand(_uniform(rng, 0.0, 0.6) * len(body.arrays["x"]) / body.fps, lean=0.0)
     run = rng.random() < 0.3
     distance = abs(body.x - (width / 2 + side * _uniform(rng, 0.0, 0.35) * width))
-    speed = (1.6 if run else 0.6) * h
+    speed = (1.6 if run else 0.6) * body.height
     body.locomote(max(2.0, distance / speed), run=run, direction=-side)
   elif rng.random() < 0.2:
     body.seated(_uniform(rng, 2.0, 5.0))
@@ -206,58 +205,73 @@ def _talk_mouth(rng, length, fps):
 
 def _add_overlays(rng, persons, fps, num_frames):
   """Phase 2: head direction, talking, waving, raised arms, mouths, held objects."""
-  n = len(persons)
-  xs = np.stack([p.x for p in persons])  # [num_persons, num_frames]
+  positions = np.stack([p.x for p in persons])  # [num_persons, num_frames]
   onscreen = np.stack([p.visible_hint for p in persons])
-  busy = np.zeros((n, num_frames), bool)  # Head controlled by a conversation.
-
+  in_conversation = np.zeros((len(persons), num_frames), bool)  # The head is led by it.
   for p in persons:
-    p.holding[:] = rng.random() < 0.35
-    # Glances: short head turns (0.3-0.8 s), about one every 4 s.
-    for _ in range(rng.poisson(num_frames / fps / 4.0)):
-      a, b = _random_interval(rng, num_frames, fps, 0.3, 0.8)
-      p.head_dir[a:b] = -p.body_dir[a:b]
-    # Static open mouths (not talking) about a quarter of the time.
-    for _ in range(rng.poisson(num_frames / fps / 6.0)):
-      a, b = _random_interval(rng, num_frames, fps, 1.0, 3.0)
-      p.mouth[a:b] = _uniform(rng, 0.3, 1.0)
-    # Static raised hands (about one every 12 s), then hand waves, which take precedence.
-    num_raises = rng.poisson(num_frames / fps / 12.0)
-    for kind in [0] * num_raises + [1] * int(rng.random() < 0.4):
-      a, b = _random_interval(rng, num_frames, fps, 1.5, 3.5)
-      ramp = np.minimum(np.arange(b - a) + 1, np.arange(b - a, 0, -1)) / _frames(0.2, fps)
-      p.arm_raise[a:b] = np.minimum(ramp, 1.0)
-      if kind == 1:
-        freq = _uniform(rng, 2.0, 3.0)
-        p.forearm[a:b] = 0.9 + 0.5 * np.sin(2 * math.pi * freq * np.arange(b - a) / fps)
-        p.waving[a:b] = True
-      else:
-        p.forearm[a:b] = _uniform(rng, 0.4, 1.4)
-        p.waving[a:b] = False
+    _add_own_gestures(rng, p, fps, num_frames)
+  _add_watching(rng, persons, positions, onscreen, fps, num_frames)
+  _add_conversations(rng, persons, positions, onscreen, in_conversation, fps, num_frames)
+  _add_talking_alone(rng, persons, in_conversation, fps, num_frames)
 
-  # Watching: keep the head toward one person for 2.5-5 s.
+
+def _add_own_gestures(rng, p, fps, num_frames):
+  """What one person does regardless of the others: holding an object, glances, an open
+  mouth, raised hands and hand waves."""
+  p.holding[:] = rng.random() < 0.35
+  # Glances: short head turns (0.3-0.8 s), about one every 4 s.
+  for _ in range(rng.poisson(num_frames / fps / 4.0)):
+    a, b = _random_interval(rng, num_frames, fps, 0.3, 0.8)
+    p.head_dir[a:b] = -p.body_dir[a:b]
+  # Static open mouths (not talking) about a quarter of the time.
+  for _ in range(rng.poisson(num_frames / fps / 6.0)):
+    a, b = _random_interval(rng, num_frames, fps, 1.0, 3.0)
+    p.mouth[a:b] = _uniform(rng, 0.3, 1.0)
+  # Static raised hands (about one every 12 s), then hand waves, which take precedence.
+  num_raises = rng.poisson(num_frames / fps / 12.0)
+  for waving in [False] * num_raises + [True] * int(rng.random() < 0.4):
+    a, b = _random_interval(rng, num_frames, fps, 1.5, 3.5)
+    ramp = np.minimum(np.arange(b - a) + 1, np.arange(b - a, 0, -1)) / _frames(0.2, fps)
+    p.arm_raise[a:b] = np.minimum(ramp, 1.0)
+    if waving:
+      freq = _uniform(rng, 2.0, 3.0)
+      p.forearm[a:b] = 0.9 + 0.5 * np.sin(2 * math.pi * freq * np.arange(b - a) / fps)
+    else:
+      p.forearm[a:b] = _uniform(rng, 0.4, 1.4)
+    p.waving[a:b] = waving
+
+
+def _face(person, positions, me, other, a, b):
+  """Turns person `me`'s head toward person `other` over frames [a, b)."""
+  toward = np.sign(positions[other, a:b] - positions[me, a:b]).astype(np.int8)
+  person.head_dir[a:b] = np.where(toward == 0, person.head_dir[a:b], toward)
+
+
+def _add_watching(rng, persons, positions, onscreen, fps, num_frames):
+  """Watching: keep the head toward one on-screen person for 2.5-5 s."""
   for i, p in enumerate(persons):
     for _ in range(rng.poisson(num_frames / fps / 6.0)):
       a, b = _random_interval(rng, num_frames, fps, 2.5, 5.0)
-      others = [j for j in range(n) if j != i and onscreen[j, a]]
+      others = [j for j in range(len(persons)) if j != i and onscreen[j, a]]
       if not others:
         continue
-      j = others[int(rng.integers(len(others)))]
-      toward = np.sign(xs[j, a:b] - xs[i, a:b]).astype(np.int8)
-      p.head_dir[a:b] = np.where(toward == 0, p.head_dir[a:b], toward)
+      _face(p, positions, i, others[int(rng.integers(len(others)))], a, b)
 
-  # Conversations: two nearby people face each other and take turns talking.
+
+def _add_conversations(rng, persons, positions, onscreen, in_conversation, fps, num_frames):
+  """Two nearby people face each other and (mostly) take turns talking."""
+  n = len(persons)
   for _ in range(rng.poisson(max(1.0, n * num_frames / fps / 12.0))):
     a, b = _random_interval(rng, num_frames, fps, 3.0, 7.0)
     i = int(rng.integers(n))
-    others = [j for j in range(n) if j != i and onscreen[j, a] and not busy[j, a:b].any()]
-    if busy[i, a:b].any() or not others or not onscreen[i, a]:
+    others = [j for j in range(n)
+              if j != i and onscreen[j, a] and not in_conversation[j, a:b].any()]
+    if in_conversation[i, a:b].any() or not others or not onscreen[i, a]:
       continue
-    j = min(others, key=lambda j: abs(xs[j, a] - xs[i, a]))
-    for u, v in ((i, j), (j, i)):
-      toward = np.sign(xs[v, a:b] - xs[u, a:b]).astype(np.int8)
-      persons[u].head_dir[a:b] = np.where(toward == 0, persons[u].head_dir[a:b], toward)
-      busy[u, a:b] = True
+    j = min(others, key=lambda j: abs(positions[j, a] - positions[i, a]))
+    for me, other in ((i, j), (j, i)):
+      _face(persons[me], positions, me, other, a, b)
+      in_conversation[me, a:b] = True
     if rng.random() < 0.2:
       continue  # A silent exchange of looks.
     speaker, t = (i, j)[int(rng.integers(2))], a
@@ -268,11 +282,13 @@ def _add_overlays(rng, persons, fps, num_frames):
       t += length + _frames(_uniform(rng, 0.15, 0.6), fps)
       speaker = j if speaker == i else i
 
-  # Talking to oneself (no one faced, or whoever happens to be faced).
+
+def _add_talking_alone(rng, persons, in_conversation, fps, num_frames):
+  """Talking to oneself (no one faced, or whoever happens to be faced)."""
   for i, p in enumerate(persons):
     if rng.random() < 0.15:
       a, b = _random_interval(rng, num_frames, fps, 1.5, 3.0)
-      if not busy[i, a:b].any():
+      if not in_conversation[i, a:b].any():
         p.talking[a:b] = True
         p.mouth[a:b] = _talk_mouth(rng, b - a, fps)
 
@@ -300,19 +316,20 @@ def simulate_scene(rng, *, width, height, fps, num_frames):
   num_initial, num_entering = int(rng.integers(3, 6)), int(rng.integers(0, 3))
   persons = []
   for pid in range(num_initial + num_entering):
-    h = _uniform(rng, 0.35, 0.8) * height
-    ground_y = horizon + (h / (0.8 * height)) * (0.97 * height - horizon) + _uniform(rng, -3, 3)
+    person_height = _uniform(rng, 0.35, 0.8) * height
+    ground_y = (horizon + (person_height / (0.8 * height)) * (0.97 * height - horizon) +
+                _uniform(rng, -3, 3))
     entering = pid >= num_initial
     if entering:
       side = -1 if rng.random() < 0.5 else 1
-      x = width / 2 + side * (width / 2 + 0.6 * h)
+      x = width / 2 + side * (width / 2 + 0.6 * person_height)
     else:
       x = _uniform(rng, 0.1, 0.9) * width
-    body = _Body(rng, num_frames, fps, x, int(rng.choice([-1, 1])), h)
+    body = _Body(rng, num_frames, fps, x, int(rng.choice([-1, 1])), person_height)
     _simulate_body(rng, body, width, entering)
     skin = np.clip(_SKIN_TONES[rng.integers(len(_SKIN_TONES))] + rng.normal(0, 8, 3), 0, 255)
     appearance = scene_lib.Appearance(
-        height=h, skin=skin.astype(np.uint8), shirt=_random_colour(rng),
+        height=person_height, skin=skin.astype(np.uint8), shirt=_random_colour(rng),
         pants=_random_colour(rng, 20, 160),
         object_colour=_OBJECT_PALETTE[rng.integers(len(_OBJECT_PALETTE))])
     track = scene_lib.PersonTrack.still(pid, appearance, num_frames, x=0.0, ground_y=ground_y)
@@ -320,7 +337,8 @@ def simulate_scene(rng, *, width, height, fps, num_frames):
       getattr(track, name)[:] = values
     track.head_dir[:] = track.body_dir
     # Rough on-screen test for choosing partners (the labels use the exact box rule).
-    track.visible_hint = (track.x > 0.1 * h) & (track.x < width - 0.1 * h)
+    track.visible_hint = ((track.x > 0.1 * person_height) &
+                          (track.x < width - 0.1 * person_height))
     persons.append(track)
   _add_overlays(rng, persons, fps, num_frames)
   for p in persons:

@@ -186,10 +186,11 @@ def _person_box_rows(rng, geometry, k, video_id, timestamp, config):
     score = float(np.clip(1.0 - 2.0 * np.abs(noise).mean() + rng.normal(0, 0.03), 0.5, 0.999))
     detections.append((box / scale, score))
   for _ in range(rng.poisson(0.6)):
-    h = rng.uniform(0.2, 0.7)
-    w = min(0.9, h * rng.uniform(0.3, 0.6) * scene.height / scene.width)
-    y, x = rng.uniform(0, 1 - h), rng.uniform(0, 1 - w)
-    detections.append((np.array([y, x, y + h, x + w]), float(rng.uniform(0.05, 0.6))))
+    box_height = rng.uniform(0.2, 0.7)
+    box_width = min(0.9, box_height * rng.uniform(0.3, 0.6) * scene.height / scene.width)
+    y, x = rng.uniform(0, 1 - box_height), rng.uniform(0, 1 - box_width)
+    detections.append((np.array([y, x, y + box_height, x + box_width]),
+                       float(rng.uniform(0.05, 0.6))))
   detections.sort(key=lambda d: -d[1])
   key = "%s,%s" % (video_id, ava_constants.format_timestamp(timestamp))
   rows = []
@@ -276,6 +277,27 @@ def generate_dataset(config, output_dir, *, num_workers=1, progress=None):
   """
   config.validate()
   file_io.makedirs(os.path.join(output_dir, VIDEO_DIR))
+  results = _generate_videos(config, output_dir, num_workers, progress)
+  paths = output_paths(output_dir)
+  _write_text(paths["label_map"], [classes.label_map_pbtxt()])
+  summary = {"config": dataclasses.asdict(config), "splits": {}}
+  cues = statistics.CueCounter()
+  for split in SPLITS:
+    split_results = [r for r in results if r.split == split]
+    for kind, attr in (("groundtruth", "groundtruth_rows"), ("excluded", "excluded_rows"),
+                       ("person_boxes", "person_box_rows")):
+      _write_text(paths["%s_%s" % (split, kind)],
+                  [row for r in split_results for row in getattr(r, attr)])
+    for r in split_results:
+      cues.merge(r.cues)
+    summary["splits"][split] = _split_summary(split_results)
+  summary["single_frame_cues"] = _cue_rows(cues)
+  _write_text(paths["summary"], [json.dumps(summary, indent=1, sort_keys=True) + "\n"])
+  return summary
+
+
+def _generate_videos(config, output_dir, num_workers, progress):
+  """VideoResults of every video in index order, rendered by `num_workers` processes."""
   indices = range(config.num_videos)
   results = []
   if num_workers > 1:
@@ -290,35 +312,29 @@ def generate_dataset(config, output_dir, *, num_workers=1, progress=None):
       results.append(generate_video(config, i, output_dir))
       if progress:
         progress(i + 1, config.num_videos)
+  return results
 
-  paths = output_paths(output_dir)
-  _write_text(paths["label_map"], [classes.label_map_pbtxt()])
-  summary = {"config": dataclasses.asdict(config), "splits": {}}
-  cues = statistics.CueCounter()
-  for split in SPLITS:
-    split_results = [r for r in results if r.split == split]
-    for kind, attr in (("groundtruth", "groundtruth_rows"), ("excluded", "excluded_rows"),
-                       ("person_boxes", "person_box_rows")):
-      _write_text(paths["%s_%s" % (split, kind)],
-                  [row for r in split_results for row in getattr(r, attr)])
-    counts = collections.Counter()
-    for r in split_results:
-      counts.update(r.class_counts)
-      cues.merge(r.cues)
-    num_boxes = sum(r.num_boxes for r in split_results)
-    summary["splits"][split] = {
-        "videos": len(split_results),
-        "keyframes": sum(r.num_keyframes for r in split_results),
-        "excluded_keyframes": sum(len(r.excluded_rows) for r in split_results),
-        "boxes": num_boxes,
-        "person_detector_boxes": sum(len(r.person_box_rows) for r in split_results),
-        "video_bytes": sum(r.video_bytes for r in split_results),
-        "class_counts": {str(c.id): counts[c.id] for c in classes.SYNTHETIC_CLASSES},
-    }
-  summary["single_frame_cues"] = [
+
+def _split_summary(split_results):
+  """The summary.json counts of one split's VideoResults."""
+  counts = collections.Counter()
+  for r in split_results:
+    counts.update(r.class_counts)
+  return {
+      "videos": len(split_results),
+      "keyframes": sum(r.num_keyframes for r in split_results),
+      "excluded_keyframes": sum(len(r.excluded_rows) for r in split_results),
+      "boxes": sum(r.num_boxes for r in split_results),
+      "person_detector_boxes": sum(len(r.person_box_rows) for r in split_results),
+      "video_bytes": sum(r.video_bytes for r in split_results),
+      "class_counts": {str(c.id): counts[c.id] for c in classes.SYNTHETIC_CLASSES},
+  }
+
+
+def _cue_rows(cues):
+  """The single-frame cue table (statistics.CueCounter) as summary.json rows."""
+  return [
       {"cue": name, "class_id": cls.id, "description": cue, "population": population,
        "positives": pos, "p_cue_given_positive": round(p_pos, 4), "negatives": neg,
        "p_cue_given_negative": round(p_neg, 4)}
       for name, cls, cue, population, pos, p_pos, neg, p_neg in cues.table()]
-  _write_text(paths["summary"], [json.dumps(summary, indent=1, sort_keys=True) + "\n"])
-  return summary
