@@ -49,7 +49,7 @@ $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODE
 
 stamp "4/7 evaluating the last checkpoint"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
-    --checkpoint_dir "$MODEL"
+    --checkpoint_dir "$MODEL" --eval_once
 EXPORT=workspace/exported/tiny_synthetic
 PREDICT=workspace/predict/tiny_synthetic
 ATTENTION=workspace/attention/tiny_synthetic

@@ -111,12 +111,16 @@ def evaluate_checkpoints(*,
 
   Raises:
     FileNotFoundError: `continuous` is False and the directory holds no checkpoint.
+    NotADirectoryError: `continuous` is True and checkpoint_dir is a file (a directory that
+      does not exist yet is waited for, as training may not have written it).
   """
   if not continuous:
     path = tf.train.latest_checkpoint(checkpoint_dir)
     if path is None:
       raise FileNotFoundError(f"No checkpoint found in {checkpoint_dir!r}")
     return [(checkpoint_step(path), evaluate_fn(path, checkpoint_step(path)))]
+  if tf.io.gfile.exists(checkpoint_dir) and not tf.io.gfile.isdir(checkpoint_dir):
+    raise NotADirectoryError(f"{checkpoint_dir} is a file, not a directory of checkpoints")
   results = []
   for path in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=min_interval_secs,
                                             timeout=timeout_secs):

@@ -72,10 +72,10 @@ def _train(config, model_dir, *extra):
           "--num_train_steps=1", "--record_summaries=false", *extra]
 
 
-def _eval(ws, checkpoint_dir, model_dir=None):
+def _eval(ws, checkpoint_dir, model_dir=None, once=True):
   return [f"--pipeline_config_path={ws['config']}",
           f"--model_dir={model_dir or ws['root'] / 'eval_model'}",
-          f"--checkpoint_dir={checkpoint_dir}"]
+          f"--checkpoint_dir={checkpoint_dir}", f"--eval_once={once}"]
 
 
 TRAIN_CASES = [
@@ -89,6 +89,7 @@ TRAIN_CASES = [
     Case(TRAIN, "missing", lambda b, ws: _eval(ws, b["missing"])),
     Case(TRAIN, "empty", lambda b, ws: _eval(ws, b["directory"])),
     Case(TRAIN, "directory", lambda b, ws: _eval(ws, b["empty"])),  # A file, not a directory.
+    Case(TRAIN, "directory", lambda b, ws: _eval(ws, b["empty"], once=False)),  # Not waited for.
     Case(TRAIN, "wrong_format", lambda b, ws: _eval(ws, ws["bad_checkpoint_dir"]),
          names=lambda b, ws: "ckpt-7"),
     Case(TRAIN, "unwritable_output", lambda b, ws: _eval(ws, b["directory"], b["unwritable"])),
