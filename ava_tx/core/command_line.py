@@ -29,6 +29,15 @@ VERBOSE = flags.DEFINE_bool("verbose", False,
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C.
 
 
+def define_renamed_flag(old_name: str, new_name: str) -> None:
+  """Defines `--old_name` only to refuse it with a message naming `--new_name` (absl then
+  prints `FATAL Flags parsing error: ... --old_name is now --new_name` and exits 1)."""
+  flags.DEFINE_string(old_name, None, f"Renamed: use --{new_name}.")
+  flags.register_validator(
+      old_name, lambda value: value is None,
+      message=f"--{old_name} is now --{new_name} (the Object Detection API's name)")
+
+
 def _verbose_flag() -> bool:
   return bool(flags.FLAGS.is_parsed() and VERBOSE.value)
 

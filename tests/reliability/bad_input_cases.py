@@ -103,7 +103,7 @@ CONVERT = "data_tools.create_ava_tf_record"
 def _convert(ws, **override):
   args = {"annotations_csv": str(ws["data"] / "train.csv"),
           "video_dir": str(ws["data"] / "videos"), "output_prefix": str(ws["shards"] / "train"),
-          "num_shards": "3", "label_map": str(ws["data"] / "label_map.pbtxt")}
+          "num_shards": "3", "label_map_path": str(ws["data"] / "label_map.pbtxt")}
   args.update(override)
   return [f"--{k}={v}" for k, v in args.items()]
 
@@ -112,7 +112,7 @@ CONVERT_CASES = [
     Case(CONVERT, "missing", lambda b, ws: _convert(ws, annotations_csv=b["missing"])),
     Case(CONVERT, "empty", lambda b, ws: _convert(ws, annotations_csv=b["empty"])),
     Case(CONVERT, "directory", lambda b, ws: _convert(ws, annotations_csv=b["directory"])),
-    Case(CONVERT, "wrong_format", lambda b, ws: _convert(ws, label_map=b["binary"])),
+    Case(CONVERT, "wrong_format", lambda b, ws: _convert(ws, label_map_path=b["binary"])),
     Case(CONVERT, "unwritable_output", lambda b, ws: _convert(
         ws, output_prefix=os.path.join(b["unwritable"], "train"))),
     Case(CONVERT, "non_utf8_path", lambda b, ws: _convert(
@@ -217,9 +217,9 @@ VISUALIZE_CASES = [
 CLASSIFY = "data_tools.classify_kinetics"
 
 
-def _classify(ws, video, labels_path=None):
+def _classify(ws, video, label_map_path=None):
   return [f"--checkpoint={ws['root'] / 'no_kinetics_checkpoint'}", f"--video={video}",
-          f"--labels_path={labels_path or ws['kinetics_labels']}"]
+          f"--label_map_path={label_map_path or ws['kinetics_labels']}"]
 
 
 CLASSIFY_CASES = [  # Each fails before the checkpoint is read (VideoReadError: one line too).
