@@ -5,7 +5,8 @@ unreadable file, a directory where a file is expected, a file of the wrong forma
 unwritable output, a path that is not UTF-8, a corrupt shard, a bad config field) prints
 `PROGRAM: error: MESSAGE` on stderr and exits 1; with `--verbose` the traceback is printed
 first. Ctrl-C outside training prints `PROGRAM: interrupted` and exits 130. Any other
-exception is a bug and propagates with its traceback.
+exception is a bug and propagates with its traceback. TensorFlow's C++ start-up logs are quiet
+unless `--verbose` is given (tf_setup.py reads it from sys.argv before TensorFlow loads).
 
   from ava_tx.core import command_line
   def main(argv): ...
@@ -24,7 +25,9 @@ from absl import flags
 from ava_tx.core import errors
 
 VERBOSE = flags.DEFINE_bool("verbose", False,
-                            "On an error in the input, also print the Python traceback.")
+                            "On an error in the input, also print the Python traceback; and "
+                            "show TensorFlow's start-up logs (CUDA, oneDNN, CPU features), "
+                            "quiet by default (see ava_tx/core/tf_setup.py).")
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C.
 

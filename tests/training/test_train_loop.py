@@ -94,9 +94,12 @@ def test_summaries(uninterrupted):
            summaries[LossFields.total_loss].items()}
   assert total[7] == pytest.approx(losses[7][LossFields.total_loss])
   assert sorted(summaries["keyframe_detections"]) == [6, 12]
-  image = summaries["keyframe_detections"][6]
-  # An image summary holds width, height and the encoded images.
-  assert tf.make_ndarray(image.tensor)[:2].tolist() == [b"4", b"4"]
+  image = tf.make_ndarray(summaries["keyframe_detections"][6].tensor)
+  # An image summary holds width, height and the encoded images: the 4x4 keyframes are drawn
+  # scaled up to 400x400, twice side by side (ground truth, predictions) under a title strip.
+  width, height = int(image[0]), int(image[1])
+  assert 800 < width < 830 and 400 < height < 450, (width, height)
+  assert tf.io.decode_png(image[2]).shape == (height, width, 3)
 
 
 def test_resume_after_interruption_matches_uninterrupted(uninterrupted, tmp_path):
