@@ -10,8 +10,8 @@ from ava_tx.core import command_line
 from ava_tx.data import ava_clips
 
 FLAGS = flags.FLAGS
-SHARED_FLAGS = ("annotations_csv", "video_dir", "output_prefix", "num_shards",
-                "label_map_path", "person_boxes_csv", "min_person_score", "fps", "clip_frames", "segment_start",
+SHARED_FLAGS = ("annotations_csv", "video_dir", "output_prefix", "num_shards", "label_map_path",
+                "person_boxes_csv", "min_person_score", "fps", "clip_frames", "segment_start",
                 "short_side", "image_format", "jpeg_quality", "skip_bad_rows", "overwrite")
 
 

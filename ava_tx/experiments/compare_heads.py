@@ -130,7 +130,8 @@ def run(options: Options, log=print) -> str:
   paths = comparison_data.dataset_paths(
       data_dir=options.data_dir,
       tfrecord_dir=options.tfrecord_dir or os.path.join(output_dir, "tfrecords"),
-      label_map=options.label_map_path, groundtruth={"train": options.train_csv, "val": options.val_csv},
+      label_map=options.label_map_path,
+      groundtruth={"train": options.train_csv, "val": options.val_csv},
       person_boxes={"train": options.train_person_boxes, "val": options.val_person_boxes},
       excluded={"val": options.val_excluded_timestamps}, video_dir=options.video_dir)
   groups = _groups(paths.label_map, options)

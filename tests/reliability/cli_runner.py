@@ -3,8 +3,9 @@
   python -m tests.reliability.cli_runner CASES.json RESULTS.json
 
 CASES.json: [{"module": "ava_tx.model_main_tf2", "argv": [...]}, ...]. Each module's flags are
-defined once (on import, or by its `define_flags()`); each case's absl flags are reset, parsed from argv and the module's guarded main run, exactly as `python -m module`
-would (`app.run` adds only flag parsing and logging set-up). RESULTS.json gets, per case,
+defined once (on import, or by its `define_flags()`); each case's absl flags are reset, parsed
+from argv and the module's guarded main run, exactly as `python -m module` would (`app.run`
+adds only flag parsing and logging set-up). RESULTS.json gets, per case,
 {"code": exit code, "stderr": ..., "stdout": ...}. Modules run together must not define the
 same flag names.
 """
