@@ -319,7 +319,7 @@ def _check_finite(step: int, losses: Mapping[str, float], model_dir: str) -> Non
 class _StepRecorder:
   """After each step: scalar and image summaries (chief only), the log line and step hooks."""
 
-  def __init__(self, *, trainer: "_Trainer", data: _ReplicaBatches, summary_dir: str,
+  def __init__(self, *, trainer: _Trainer, data: _ReplicaBatches, summary_dir: str,
                label_names: Optional[Mapping[int, str]], step_hooks: Sequence[StepHook]):
     self.trainer = trainer
     self.data = data
@@ -357,7 +357,7 @@ class _StepRecorder:
 
 
 def _build_trainer(*, strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, detect_fn,
-                   config: TrainLoopConfig) -> tuple["_Trainer", _ReplicaBatches]:
+                   config: TrainLoopConfig) -> tuple[_Trainer, _ReplicaBatches]:
   """Builds the model and optimizer under the strategy's scope, and this worker's data."""
   with strategy.scope():
     model = model_fn()
@@ -367,7 +367,7 @@ def _build_trainer(*, strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, det
   return trainer, _ReplicaBatches(strategy, dataset_fn)
 
 
-def _restore_or_initialise(trainer: "_Trainer", checkpoint: checkpoints.TrainingCheckpoint,
+def _restore_or_initialise(trainer: _Trainer, checkpoint: checkpoints.TrainingCheckpoint,
                            dataset_fn, fine_tune_fn) -> None:
   """Resumes from the latest checkpoint; without one, runs `fine_tune_fn` on the model, after
   creating its variables by one forward pass on a separate iterator's first batch."""
@@ -386,7 +386,7 @@ def _next_batch(data: _ReplicaBatches, step: int, num_steps: int):
                      "repeat it (dataset.repeat()).") from e
 
 
-def _run_steps(trainer: "_Trainer", data: _ReplicaBatches,
+def _run_steps(trainer: _Trainer, data: _ReplicaBatches,
                checkpoint: checkpoints.TrainingCheckpoint, recorder: _StepRecorder
                ) -> tuple[int, dict[str, float]]:
   """Trains from the current global step to num_steps; returns (step, last losses).
