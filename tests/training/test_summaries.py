@@ -71,6 +71,17 @@ def test_labels_are_class_names_in_text_pixels():
   assert rows_with_text.size > 20 and rows_with_text.max() - rows_with_text.min() > 30
 
 
+def test_inverted_boxes_are_drawn_by_their_corners():
+  image = summaries.draw_keyframe(
+      np.zeros([8, 8, 3], np.float32), groundtruth_boxes=np.zeros([0, 4]),
+      groundtruth_classes=np.zeros([0, 3]), num_groundtruth_boxes=0,
+      detection_boxes=np.array([[0.9, 0.9, 0.1, 0.1]]), detection_scores=np.array([0.5]),
+      detection_action_scores=np.array([[0.2, 0.3, 0.1]]), num_detections=1)
+  header, width, gap = _layout(image)
+  predicted = image[header:, width + gap:]
+  assert _count(predicted[250:300, 39:42], RED) >= 50  # the left edge, x = 0.1 * 399
+
+
 def test_large_keyframes_are_not_scaled():
   image = summaries.draw_keyframe(
       np.ones([410, 500, 3], np.float32), groundtruth_boxes=np.zeros([0, 4]),
