@@ -28,6 +28,7 @@ from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import label_map_util
 from ava_tx.data import record_reader
 from ava_tx.eval import evaluator as evaluator_lib
+from ava_tx.training import checkpoints
 from ava_tx.training import seeding
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
@@ -232,6 +233,6 @@ def evaluate(*, pipeline_config_path, model_dir, checkpoint_dir, sample_1_of_n_e
     _log.info("step %d: %s", step, {k: v for k, v in metrics.items() if "mAP" in k})
     return metrics
 
-  return train_loop.evaluate_checkpoints(
+  return checkpoints.evaluate_checkpoints(
       checkpoint_dir=checkpoint_dir, evaluate_fn=evaluate_fn, continuous=wait,
       timeout_secs=eval_timeout, final_step=config.train_config.num_steps)

@@ -6,45 +6,44 @@ of DeepMind's kinetics-i3d release does), to check a converted checkpoint on any
 
 Frames are decoded at 25 fps (the first --max_frames), resized so the short side is 256 unless it
 already is 224, centre-cropped to 224 x 224 and scaled to [-1, 1] (ava_tx.data.kinetics_clip).
-Class names come from --labels_path, by default kinetics400_label_map.txt next to the checkpoint
+Class names come from --label_map_path, by default kinetics400_label_map.txt next to the checkpoint
 (data_tools.fetch_kinetics_i3d --label_map_path puts it there).
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
 
-from ava_tx.core import errors
+from ava_tx.core import command_line
 from ava_tx.data import kinetics_clip
-from ava_tx.data import video_frames
 from ava_tx.trunks import kinetics_classifier
 
 
-def _define_flags():
+def define_flags():
   """Defined only when run as a program (other CLIs share flag names in one test process)."""
   flags.DEFINE_string(
       "checkpoint", None, "Converted checkpoint (its directory, or the prefix DIR/i3d) holding the "
       "Logits (convert_i3d_checkpoint's default).")
   flags.DEFINE_string("video", None, "Video file (any container PyAV reads, gif included).")
   flags.DEFINE_string(
-      "labels_path", None, "Kinetics-400 class names, one a line, in logit order (default: "
+      "label_map_path", None, "Kinetics-400 class names, one a line, in logit order (default: "
       f"{kinetics_classifier.LABEL_MAP_NAME} in the checkpoint's directory).")
+  command_line.define_renamed_flag("labels_path", "label_map_path")
   flags.DEFINE_integer("top_k", 5, "How many classes to print.")
   flags.DEFINE_float("fps", kinetics_clip.KINETICS_FPS, "Decoding frame rate.")
   flags.DEFINE_integer("max_frames", 250, "Use the first N frames (0: all).")
 
 
-def default_labels_path(checkpoint: str) -> str:
+def default_label_map_path(checkpoint: str) -> str:
   directory = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
   return os.path.join(directory, kinetics_classifier.LABEL_MAP_NAME)
 
 
-def run(*, checkpoint: str, video: str, labels_path: str = None, top_k: int = 5,
+def run(*, checkpoint: str, video: str, label_map_path: str = None, top_k: int = 5,
         fps: float = kinetics_clip.KINETICS_FPS, max_frames: int = 250) -> list:
   """Classifies `video`; prints and returns [(class name, probability)] most probable first."""
-  names = kinetics_classifier.read_label_names(labels_path or default_labels_path(checkpoint))
+  names = kinetics_classifier.read_label_names(label_map_path or default_label_map_path(checkpoint))
   clip = kinetics_clip.read_clip(video, fps=fps, max_frames=max_frames)
   model = kinetics_classifier.load_classifier(checkpoint)
   best = kinetics_classifier.top_k(kinetics_classifier.classify(model, clip), names, top_k)
@@ -58,14 +57,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  try:
-    run(checkpoint=FLAGS.checkpoint, video=FLAGS.video, labels_path=FLAGS.labels_path,
-        top_k=FLAGS.top_k, fps=FLAGS.fps, max_frames=FLAGS.max_frames)
-  except errors.USER_ERRORS + (video_frames.VideoReadError,) as e:
-    sys.exit(f"classify_kinetics: error: {e}")
+  run(checkpoint=FLAGS.checkpoint, video=FLAGS.video, label_map_path=FLAGS.label_map_path,
+      top_k=FLAGS.top_k, fps=FLAGS.fps, max_frames=FLAGS.max_frames)
 
 
 if __name__ == "__main__":
-  _define_flags()
+  define_flags()
   flags.mark_flags_as_required(["checkpoint", "video"])
-  app.run(main)
+  app.run(command_line.guarded("classify_kinetics", main))

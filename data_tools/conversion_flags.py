@@ -6,10 +6,11 @@ Both commands write the same records for the same values of these flags.
 from absl import flags
 
 from ava_tx.core import ava_constants
+from ava_tx.core import command_line
 from ava_tx.data import ava_clips
 
 FLAGS = flags.FLAGS
-SHARED_FLAGS = ("annotations_csv", "video_dir", "output_prefix", "num_shards", "label_map",
+SHARED_FLAGS = ("annotations_csv", "video_dir", "output_prefix", "num_shards", "label_map_path",
                 "person_boxes_csv", "min_person_score", "fps", "clip_frames", "segment_start",
                 "short_side", "image_format", "jpeg_quality", "skip_bad_rows", "overwrite")
 
@@ -24,8 +25,9 @@ def define_flags():
                       "videos and/or <video_id>/ folders of extracted frames (at --fps).")
   flags.DEFINE_string("output_prefix", None, "Shards are <output_prefix>-%05d-of-%05d.")
   flags.DEFINE_integer("num_shards", 16, "Number of output shards.")
-  flags.DEFINE_string("label_map", None, "Optional label map (pbtxt or CSV); unknown ids are "
-                      "bad rows.")
+  flags.DEFINE_string("label_map_path", None, "Optional label map (pbtxt or CSV); unknown ids "
+                      "are bad rows.")
+  command_line.define_renamed_flag("label_map", "label_map_path")
   flags.DEFINE_string("person_boxes_csv", None, "Optional person-detector boxes "
                       "(video_id,timestamp,x1,y1,x2,y2,,score) stored as proposals.")
   flags.DEFINE_float("min_person_score", 0.0, "Person boxes below this score are not stored.")
@@ -52,6 +54,6 @@ def conversion_args() -> dict:
   return dict(
       annotations_csv=FLAGS.annotations_csv, video_dir=FLAGS.video_dir,
       output_prefix=FLAGS.output_prefix, num_shards=FLAGS.num_shards, settings=settings,
-      label_map=FLAGS.label_map, person_boxes_csv=FLAGS.person_boxes_csv,
+      label_map=FLAGS.label_map_path, person_boxes_csv=FLAGS.person_boxes_csv,
       min_person_score=FLAGS.min_person_score, skip_bad_rows=FLAGS.skip_bad_rows,
       overwrite=FLAGS.overwrite)

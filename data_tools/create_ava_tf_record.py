@@ -4,7 +4,7 @@ One example per annotated keyframe, holding `--clip_frames` frames at `--fps` ar
 (layout, keys and storage cost: docs/DATA.md). Example:
 
   python -m data_tools.create_ava_tf_record \
-    --annotations_csv=ava_train_v2.2.csv --label_map=ava_action_list_v2.2.pbtxt \
+    --annotations_csv=ava_train_v2.2.csv --label_map_path=ava_action_list_v2.2.pbtxt \
     --video_dir=videos_15min --segment_start=900 --output_prefix=/data/ava/train \
     --num_shards=256 --num_workers=2
 

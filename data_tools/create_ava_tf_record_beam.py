@@ -6,7 +6,7 @@ Flags of create_ava_tf_record (inputs and settings; --num_workers excepted) plus
 Without --runner: the DirectRunner in multi_processing mode on all cores. Example:
 
   python -m data_tools.create_ava_tf_record_beam \
-    --annotations_csv=ava_train_v2.2.csv --label_map=ava_action_list_v2.2.pbtxt \
+    --annotations_csv=ava_train_v2.2.csv --label_map_path=ava_action_list_v2.2.pbtxt \
     --video_dir=videos_15min --output_prefix=/data/ava/train --num_shards=256 \
     --direct_num_workers=2
 

@@ -10,16 +10,14 @@ Logits) and OUTPUT_DIR/source.json. Idempotent: a second run finds everything in
 says so. See ava_tx.trunks.kinetics_i3d_fetch.
 """
 
-import sys
-
 from absl import app
 from absl import flags
 
-from ava_tx.core import errors
+from ava_tx.core import command_line
 from ava_tx.trunks import kinetics_i3d_fetch
 
 
-def _define_flags():
+def define_flags():
   """Defined only when run as a program (other CLIs share flag names in one test process)."""
   flags.DEFINE_string("output_dir", None, "Directory for the converted checkpoint.")
   flags.DEFINE_string(
@@ -58,14 +56,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  try:
-    run(output_dir=FLAGS.output_dir, cache_dir=FLAGS.cache_dir, index_url=FLAGS.index_url,
-        label_map_path=FLAGS.label_map_path, timeout=FLAGS.timeout, retries=FLAGS.retries)
-  except errors.USER_ERRORS + (kinetics_i3d_fetch.DownloadError,) as e:
-    sys.exit(f"fetch_kinetics_i3d: error: {e}")
+  run(output_dir=FLAGS.output_dir, cache_dir=FLAGS.cache_dir, index_url=FLAGS.index_url,
+      label_map_path=FLAGS.label_map_path, timeout=FLAGS.timeout, retries=FLAGS.retries)
 
 
 if __name__ == "__main__":
-  _define_flags()
+  define_flags()
   flags.mark_flags_as_required(["output_dir"])
-  app.run(main)
+  app.run(command_line.guarded("fetch_kinetics_i3d", main))

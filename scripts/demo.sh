@@ -39,7 +39,7 @@ for split in train val; do
   stamp "2/7 converting $split to TFRecords"
   $PY -m data_tools.create_ava_tf_record --annotations_csv "$DATA/$split.csv" \
       --video_dir "$DATA/videos" --output_prefix "$SHARDS/$split" --num_shards 4 \
-      --num_workers "$WORKERS" --label_map "$DATA/label_map.pbtxt" \
+      --num_workers "$WORKERS" --label_map_path "$DATA/label_map.pbtxt" \
       --person_boxes_csv "$DATA/${split}_predicted_boxes.csv" --clip_frames 64 --segment_start 900
 done
 
@@ -49,7 +49,7 @@ $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODE
 
 stamp "4/7 evaluating the last checkpoint"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
-    --checkpoint_dir "$MODEL"
+    --checkpoint_dir "$MODEL" --eval_once
 EXPORT=workspace/exported/tiny_synthetic
 PREDICT=workspace/predict/tiny_synthetic
 ATTENTION=workspace/attention/tiny_synthetic

@@ -82,16 +82,21 @@ def test_train_kill_resume_and_evaluate(tmp_path):
   assert "trained to step 4" in second.stdout
   assert (model_dir / "ckpt-4.index").exists()
 
-  from ava_tx import model_lib
-  results = model_lib.evaluate(pipeline_config_path=str(config_path), model_dir=str(model_dir),
-                               checkpoint_dir=str(model_dir))
-  (step, metrics), = results
-  assert step == 4
+  # Continuous evaluation (the default, as in the OD API): the latest checkpoint, then no new
+  # one for --eval_timeout seconds.
+  evaluation = subprocess.run(
+      [sys.executable, "-m", "ava_tx.model_main_tf2", f"--pipeline_config_path={config_path}",
+       f"--model_dir={model_dir}", f"--checkpoint_dir={model_dir}", "--eval_timeout=2"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert evaluation.returncode == 0, evaluation.stdout[-2000:] + evaluation.stderr[-3000:]
+  printed = evaluation.stdout.splitlines()
+  assert printed[0].startswith("step 4: {") and "AVA/mAP@0.5IOU" in printed[0], printed
+  assert printed[1].startswith(f"evaluated 1 checkpoint(s) of {model_dir}; stopped"), printed
+  metrics = json.loads(printed[0].split(": ", 1)[1])
+  assert json.loads((model_dir / "eval" / "metrics_step_4.json").read_text())["global_step"] == 4
   assert 0.0 <= metrics["AVA/mAP@0.5IOU"] <= 1.0
   assert "AVA/Baseline/class_prior_mAP@0.5IOU" in metrics
   assert "AVA/Baseline/constant_mAP@0.5IOU" in metrics
-  saved = json.loads((model_dir / "eval" / "metrics_step_4.json").read_text())
-  assert saved
   rows = (model_dir / "eval" / "detections_step_4.csv").read_text().splitlines()
   assert rows and all(len(row.split(",")) == 8 for row in rows)
   _assert_evaluation_used_the_checkpoint(config_path, model_dir / "ckpt-4", rows)

@@ -5,7 +5,8 @@ unreadable file, a directory where a file is expected, a file of the wrong forma
 unwritable output, a path that is not UTF-8, a corrupt shard, a bad config field) prints
 `PROGRAM: error: MESSAGE` on stderr and exits 1; with `--verbose` the traceback is printed
 first. Ctrl-C outside training prints `PROGRAM: interrupted` and exits 130. Any other
-exception is a bug and propagates with its traceback.
+exception is a bug and propagates with its traceback. TensorFlow's C++ start-up logs are quiet
+unless `--verbose` is given (tf_setup.py reads it from sys.argv before TensorFlow loads).
 
   from ava_tx.core import command_line
   def main(argv): ...
@@ -24,9 +25,20 @@ from absl import flags
 from ava_tx.core import errors
 
 VERBOSE = flags.DEFINE_bool("verbose", False,
-                            "On an error in the input, also print the Python traceback.")
+                            "On an error in the input, also print the Python traceback; and "
+                            "show TensorFlow's start-up logs (CUDA, oneDNN, CPU features), "
+                            "quiet by default (see ava_tx/core/tf_setup.py).")
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C.
+
+
+def define_renamed_flag(old_name: str, new_name: str) -> None:
+  """Defines `--old_name` only to refuse it with a message naming `--new_name` (absl then
+  prints `FATAL Flags parsing error: ... --old_name is now --new_name` and exits 1)."""
+  flags.DEFINE_string(old_name, None, f"Renamed: use --{new_name}.")
+  flags.register_validator(
+      old_name, lambda value: value is None,
+      message=f"--{old_name} is now --{new_name} (the Object Detection API's name)")
 
 
 def _verbose_flag() -> bool:

@@ -17,13 +17,13 @@ import dataclasses
 import logging
 import os
 import platform
-import sys
 from typing import Optional, Sequence
 
 from absl import app
 from absl import flags
 from google.protobuf import text_format
 
+from ava_tx.core import command_line
 from ava_tx.core import errors
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,7 +37,7 @@ class Options:
   """What the flags say (see `_define_flags`); tests build it directly."""
   output_dir: str
   data_dir: Optional[str] = None
-  label_map: Optional[str] = None
+  label_map_path: Optional[str] = None
   train_csv: Optional[str] = None
   val_csv: Optional[str] = None
   train_person_boxes: Optional[str] = None
@@ -62,7 +62,8 @@ def _define_flags():
   flags.DEFINE_string("data_dir", None, "AVA-format dataset in the synth_ava layout (videos/, "
                       "train.csv, val.csv, label_map.pbtxt, {train,val}_predicted_boxes.csv, "
                       "{train,val}_excluded_timestamps.csv); the flags below override its files.")
-  flags.DEFINE_string("label_map", None, "Label map (default DATA_DIR/label_map.pbtxt).")
+  flags.DEFINE_string("label_map_path", None, "Label map (default DATA_DIR/label_map.pbtxt).")
+  command_line.define_renamed_flag("label_map", "label_map_path")
   flags.DEFINE_string("train_csv", None, "Training ground truth (default DATA_DIR/train.csv).")
   flags.DEFINE_string("val_csv", None, "Validation ground truth (default DATA_DIR/val.csv).")
   flags.DEFINE_string("train_person_boxes", None, "Training detector boxes CSV.")
@@ -129,7 +130,8 @@ def run(options: Options, log=print) -> str:
   paths = comparison_data.dataset_paths(
       data_dir=options.data_dir,
       tfrecord_dir=options.tfrecord_dir or os.path.join(output_dir, "tfrecords"),
-      label_map=options.label_map, groundtruth={"train": options.train_csv, "val": options.val_csv},
+      label_map=options.label_map_path,
+      groundtruth={"train": options.train_csv, "val": options.val_csv},
       person_boxes={"train": options.train_person_boxes, "val": options.val_person_boxes},
       excluded={"val": options.val_excluded_timestamps}, video_dir=options.video_dir)
   groups = _groups(paths.label_map, options)
@@ -158,16 +160,7 @@ def main(argv):
   return 0
 
 
-def run_guarded(argv):
-  """`main`; an `errors.USER_ERRORS` exception becomes one stderr line and exit 1."""
-  try:
-    return main(argv)
-  except errors.USER_ERRORS as error:
-    print(f"compare_heads: error: {error}", file=sys.stderr)
-    return 1
-
-
 if __name__ == "__main__":
   _define_flags()
   flags.mark_flags_as_required(["output_dir"])
-  app.run(run_guarded)
+  app.run(command_line.guarded("compare_heads", main))

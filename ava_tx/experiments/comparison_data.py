@@ -77,7 +77,8 @@ def dataset_paths(*, data_dir=None, tfrecord_dir, label_map=None, groundtruth=No
       excluded={s: _optional(pick((excluded or {}).get(s), f"{s}_excluded_timestamps.csv"))
                 for s in SPLITS},
       video_dir=pick(video_dir, "videos"), tfrecord_dir=tfrecord_dir)
-  for field, path in (("--label_map", paths.label_map), ("--val_csv", paths.groundtruth["val"])):
+  for field, path in (("--label_map_path", paths.label_map),
+                      ("--val_csv", paths.groundtruth["val"])):
     if not path or not tf.io.gfile.exists(path):
       raise errors.InputError(f"{field}: {path or 'not given (nor --data_dir)'} does not exist")
   return paths

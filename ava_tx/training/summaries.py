@@ -1,179 +1,167 @@
-"""Pure-TF drawing of keyframes with ground-truth and predicted boxes for TensorBoard.
+"""TensorBoard summaries of training: scalars, and keyframes with ground truth and predictions.
 
-Ground-truth boxes are drawn in green with their class indices (bottom-left inside the
-box); predicted boxes in red with their top action classes as `index:percent` (top-left;
-`12:87` = class 12 at 0.87). Text uses a built-in 3x5 pixel digit font (no PIL, no
-Python-side drawing), so it runs inside TF. Class
-indices are the contiguous 0..num_classes-1 indices of the label map; the summary's
-description carries the legend (index -> name, see `legend_markdown`).
+A keyframe image holds two panels side by side, each the keyframe scaled up (by an integer
+factor, bilinear) so that its shorter side is at least `MIN_PANEL_SIZE` pixels: on the left
+the ground-truth boxes (green) with their class names, on the right the highest-scoring
+detections (red) with their person score and top action classes with scores. Text is drawn
+with Pillow's built-in font, on a dark background so that it stays readable on any frame.
 """
 
 import dataclasses
 import time
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+from PIL import ImageFont
 
 from ava_tx.core.standard_fields import DetectionFields, InputFields
 from ava_tx.core.tf_setup import tf
 
-GT_COLOR = (0.0, 1.0, 0.0)
-DETECTION_COLOR = (1.0, 0.0, 0.0)
+GT_COLOR = (0, 255, 0)
+DETECTION_COLOR = (255, 64, 64)
+TITLE_COLOR = (255, 255, 255)
+MIN_PANEL_SIZE = 400
+"""Pixels of a panel's shorter side, at least (demo keyframes are 112x112)."""
 
-_BLANK, _COLON = 10, 11
-# 3 columns x 5 rows per glyph: digits 0-9, blank, colon.
-_FONT_ROWS = (
-    ("111", "101", "101", "101", "111"), ("010", "110", "010", "010", "111"),
-    ("111", "001", "111", "100", "111"), ("111", "001", "111", "001", "111"),
-    ("101", "101", "111", "001", "001"), ("111", "100", "111", "001", "111"),
-    ("111", "100", "111", "101", "111"), ("111", "001", "001", "001", "001"),
-    ("111", "101", "111", "101", "111"), ("111", "101", "111", "001", "111"),
-    ("000", "000", "000", "000", "000"), ("000", "010", "000", "010", "000"),
-)
-_FONT = [[[float(c) for c in row] for row in glyph] for glyph in _FONT_ROWS]
+MAX_GT_LABELS = 4  # Class names written per ground-truth box.
 
 
-def text_bitmap(glyph_codes: tf.Tensor) -> tf.Tensor:
-  """Renders lines of glyphs (digits 0-9, 10 = blank, 11 = colon) as a 0/1 bitmap.
+@dataclasses.dataclass(frozen=True)
+class _Style:
+  """Sizes that follow the panel size: font, box line, header strip and gap, in pixels."""
+  font: ImageFont.ImageFont
+  font_size: int
+  line_width: int
+  header: int
+  gap: int
 
-  Args:
-    glyph_codes: int32 [num_lines, num_chars].
-
-  Returns:
-    float32 [num_lines * 6 - 1, num_chars * 4 - 1]: 5-pixel-high glyphs, 3 pixels wide,
-    separated by one blank pixel.
-  """
-  glyphs = tf.gather(tf.constant(_FONT, tf.float32), glyph_codes)  # [lines, chars, 5, 3]
-  glyphs = tf.pad(glyphs, [[0, 0], [0, 0], [0, 1], [0, 1]])          # [lines, chars, 6, 4]
-  shape = tf.shape(glyphs)
-  bitmap = tf.reshape(tf.transpose(glyphs, [0, 2, 1, 3]), [shape[0] * 6, shape[1] * 4])
-  return bitmap[:-1, :-1]
-
-
-def label_glyph_codes(class_indices: tf.Tensor, scores: Optional[tf.Tensor] = None,
-                      valid: Optional[tf.Tensor] = None) -> tf.Tensor:
-  """Glyph codes of label lines `iii:ss` (index without leading zeros, percent).
-
-  Args:
-    class_indices: int32 [num_lines], 0..999.
-    scores: float32 [num_lines] in [0, 1] (shown as two-digit percent, 1.0 -> 99), or None
-      to show indices only.
-    valid: bool [num_lines]; invalid lines are blank. Default all valid.
-
-  Returns:
-    int32 [num_lines, 6] (or [num_lines, 3] without scores).
-  """
-  index = tf.clip_by_value(tf.cast(class_indices, tf.int32), 0, 999)
-  digits = tf.stack([index // 100, index // 10 % 10, index % 10], axis=1)
-  leading = tf.stack([index < 100, index < 10, tf.zeros_like(index, tf.bool)], axis=1)
-  codes = tf.where(leading, _BLANK, digits)
-  if scores is not None:
-    percent = tf.clip_by_value(tf.cast(tf.round(scores * 100.0), tf.int32), 0, 99)
-    colon = tf.fill(tf.shape(percent), _COLON)
-    codes = tf.concat([codes, tf.stack([colon, percent // 10, percent % 10], axis=1)], axis=1)
-  if valid is not None:
-    codes = tf.where(valid[:, tf.newaxis], codes, _BLANK)
-  return codes
+  @classmethod
+  def for_panel(cls, panel_height: int) -> "_Style":
+    size = max(12, round(panel_height / 28))
+    return cls(font=ImageFont.load_default(size=size), font_size=size,
+               line_width=max(2, round(panel_height / 200)), header=size + 10, gap=size // 2)
 
 
-def overlay_text(image: tf.Tensor, bitmap: tf.Tensor, *, top: tf.Tensor, left: tf.Tensor,
-                 color, scale: int = 1) -> tf.Tensor:
-  """Writes a text bitmap into an image on a darkened background, kept inside the image.
-
-  Args:
-    image: float32 [height, width, 3] in [0, 1].
-    bitmap: float32 [text_height, text_width] of 0/1 (from `text_bitmap`).
-    top, left: int32 scalars, pixel position of the text's top-left corner (moved inside).
-    color: 3 floats in [0, 1].
-    scale: integer magnification of the glyphs.
-
-  Returns:
-    float32 [height, width, 3].
-  """
-  if scale > 1:
-    bitmap = tf.repeat(tf.repeat(bitmap, scale, axis=0), scale, axis=1)
-  height, width = tf.shape(image)[0], tf.shape(image)[1]
-  bitmap = bitmap[:height, :width]
-  text_h, text_w = tf.shape(bitmap)[0], tf.shape(bitmap)[1]
-  top = tf.clip_by_value(tf.cast(top, tf.int32), 0, height - text_h)
-  left = tf.clip_by_value(tf.cast(left, tf.int32), 0, width - text_w)
-  paddings = [[top, height - text_h - top], [left, width - text_w - left]]
-  ink = tf.pad(bitmap, paddings)[..., tf.newaxis]
-  box = tf.pad(tf.ones_like(bitmap), paddings)[..., tf.newaxis]
-  color = tf.constant(color, tf.float32)
-  return image * (1.0 - 0.7 * box) * (1.0 - ink) + ink * color
+def class_name(index: int, label_names: Optional[Mapping[int, str]]) -> str:
+  """The class's name without its parenthesised gloss ("bend/bow (at the waist)" ->
+  "bend/bow"), or its index when no names are given."""
+  if not label_names or index not in label_names:
+    return str(index)
+  return label_names[index].split(" (")[0]
 
 
-def _draw_labelled_boxes(image, boxes, codes, valid, color, scale, at_bottom):
-  """Boxes [n, 4] (normalized) and their label-code blocks [n, lines, chars] on an image.
-
-  Labels go inside the box at its top-left corner, or bottom-left when `at_bottom` (so that
-  a detection's and a matching ground truth's labels do not cover each other).
-  """
-  height, width = tf.shape(image)[0], tf.shape(image)[1]
-  kept = tf.boolean_mask(boxes, valid)
-  image = tf.image.draw_bounding_boxes(image[tf.newaxis], kept[tf.newaxis],
-                                       tf.constant([list(color) + [1.0]]))[0]
-  for i in range(boxes.shape[0]):
-    bitmap = text_bitmap(codes[i])
-    if at_bottom:
-      top = (tf.cast(boxes[i, 2] * tf.cast(height - 1, tf.float32), tf.int32)
-             - tf.shape(bitmap)[0] * scale)
-    else:
-      top = tf.cast(boxes[i, 0] * tf.cast(height - 1, tf.float32), tf.int32) + 1
-    left = tf.cast(boxes[i, 1] * tf.cast(width - 1, tf.float32), tf.int32) + 1
-    drawn = overlay_text(image, bitmap, top=top, left=left, color=color, scale=scale)
-    image = tf.where(valid[i], drawn, image)
-  return image
+def _scaled_frame(image: np.ndarray, min_size: int) -> Image.Image:
+  """float [height, width, 3] in [0, 1] -> uint8 RGB scaled up by the smallest integer factor
+  that brings the shorter side to min_size (unchanged when already that large)."""
+  height, width = image.shape[:2]
+  factor = max(1, -(-min_size // max(1, min(height, width))))
+  pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+  return Image.fromarray(pixels).resize((width * factor, height * factor),
+                                        Image.Resampling.BILINEAR)
 
 
-def draw_keyframe(image: tf.Tensor, *,
-                  groundtruth_boxes: tf.Tensor, groundtruth_classes: tf.Tensor,
-                  num_groundtruth_boxes: tf.Tensor,
-                  detection_boxes: tf.Tensor, detection_scores: tf.Tensor,
-                  detection_action_scores: tf.Tensor, num_detections: tf.Tensor,
-                  max_detections: int = 5, top_k_labels: int = 2) -> tf.Tensor:
-  """Draws GT boxes (green, class indices) and detections (red, `index:percent`).
+def _text_block(draw, lines: Sequence[str], origin, color, style: _Style, size) -> None:
+  """Lines of text on a dark background, top-left at origin, moved to stay inside `size`."""
+  if not lines:
+    return
+  x, y = origin
+  widths = [draw.textlength(line, font=style.font) for line in lines]
+  block_w, block_h = max(widths) + 4, len(lines) * (style.font_size + 2) + 2
+  x = min(max(0, x), max(0, size[0] - block_w))
+  y = min(max(0, y), max(0, size[1] - block_h))
+  draw.rectangle([x, y, x + block_w, y + block_h], fill=(0, 0, 0))
+  for i, line in enumerate(lines):
+    draw.text((x + 2, y + 1 + i * (style.font_size + 2)), line, fill=color, font=style.font)
+
+
+def _draw_boxes(frame: Image.Image, boxes: np.ndarray, labels: Sequence[Sequence[str]], color,
+                style: _Style) -> Image.Image:
+  """Boxes [n, 4] (normalized) with their label lines at the box's top-left, inside it."""
+  panel = frame.copy()
+  draw = ImageDraw.Draw(panel)
+  width, height = panel.size
+  corners = []
+  for ymin, xmin, ymax, xmax in np.clip(boxes, 0.0, 1.0):
+    # Untrained models can predict inverted boxes: draw them by their corners.
+    (x0, x1), (y0, y1) = sorted((xmin, xmax)), sorted((ymin, ymax))
+    corner = (x0 * (width - 1), y0 * (height - 1))
+    draw.rectangle([corner, (x1 * (width - 1), y1 * (height - 1))], outline=color,
+                   width=style.line_width)
+    corners.append(corner)
+  for (x, y), lines in zip(corners, labels):  # Text over every box's outline.
+    _text_block(draw, lines, (x + style.line_width, y + style.line_width), color, style,
+                panel.size)
+  return panel
+
+
+def _groundtruth_labels(classes: np.ndarray, label_names) -> list[str]:
+  """Names of a box's positive classes (multi-hot float [num_classes]), in label-map order."""
+  positives = [class_name(int(i), label_names) for i in np.flatnonzero(classes > 0)]
+  if len(positives) > MAX_GT_LABELS:
+    positives = positives[:MAX_GT_LABELS - 1] + [f"+{len(positives) - MAX_GT_LABELS + 1} more"]
+  return positives
+
+
+def _detection_labels(person_score: float, action_scores: np.ndarray, label_names,
+                      top_k: int) -> list[str]:
+  order = np.argsort(-action_scores, kind="stable")[:top_k]
+  return [f"person {person_score:.2f}"] + [
+      f"{class_name(int(i), label_names)} {action_scores[i]:.2f}" for i in order]
+
+
+def draw_keyframe(image: np.ndarray, *,
+                  groundtruth_boxes: np.ndarray, groundtruth_classes: np.ndarray,
+                  num_groundtruth_boxes: int,
+                  detection_boxes: np.ndarray, detection_scores: np.ndarray,
+                  detection_action_scores: np.ndarray, num_detections: int,
+                  label_names: Optional[Mapping[int, str]] = None,
+                  max_detections: int = 5, top_k_labels: int = 2,
+                  min_size: int = MIN_PANEL_SIZE) -> np.ndarray:
+  """Ground truth (left) and predictions (right) drawn on the keyframe scaled up.
 
   Args:
     image: float32 [height, width, 3] in [0, 1].
     groundtruth_boxes: float32 [max_num_boxes, 4], normalized.
     groundtruth_classes: float32 [max_num_boxes, num_classes] multi-hot.
-    num_groundtruth_boxes: int32 [].
+    num_groundtruth_boxes: the valid ground-truth rows.
     detection_boxes: float32 [max_detections', 4], normalized.
     detection_scores: float32 [max_detections'], person scores (the highest are drawn).
     detection_action_scores: float32 [max_detections', num_classes].
-    num_detections: int32 [].
+    num_detections: the valid detection rows.
+    label_names: {contiguous class index: name}; without it classes are shown as indices.
     max_detections: at most this many detections are drawn.
-    top_k_labels: classes written per box.
+    top_k_labels: action classes written per detection.
+    min_size: the panels' shorter side is scaled up to at least this.
 
   Returns:
-    float32 [height, width, 3].
+    uint8 [header + panel_height, 2 * panel_width + gap, 3].
   """
-  scale = max(1, min(int(image.shape[0] or 0), int(image.shape[1] or 0)) // 120)
-  num_classes = groundtruth_classes.shape[-1]
-  k = min(top_k_labels, num_classes)
-  gt_valid = tf.range(tf.shape(groundtruth_boxes)[0]) < tf.cast(num_groundtruth_boxes, tf.int32)
-  gt_values, gt_indices = tf.math.top_k(groundtruth_classes, k=k)
-  gt_codes = label_glyph_codes(tf.reshape(gt_indices, [-1]),
-                               valid=tf.reshape(gt_values > 0, [-1]))
-  gt_codes = tf.reshape(gt_codes, [-1, k, 3])
-  image = _draw_labelled_boxes(image, groundtruth_boxes, gt_codes, gt_valid, GT_COLOR, scale,
-                               at_bottom=True)
-
-  n = min(max_detections, detection_boxes.shape[0])
-  det_valid_all = tf.range(tf.shape(detection_scores)[0]) < tf.cast(num_detections, tf.int32)
-  ranked = tf.where(det_valid_all, detection_scores, -1.0)
-  _, order = tf.math.top_k(ranked, k=n)
-  boxes = tf.gather(detection_boxes, order)
-  det_valid = tf.gather(det_valid_all, order)
-  values, indices = tf.math.top_k(tf.gather(detection_action_scores, order), k=k)
-  codes = tf.reshape(label_glyph_codes(tf.reshape(indices, [-1]), tf.reshape(values, [-1])),
-                     [-1, k, 6])
-  return _draw_labelled_boxes(image, boxes, codes, det_valid, DETECTION_COLOR, scale,
-                              at_bottom=False)
+  frame = _scaled_frame(np.asarray(image, np.float32), min_size)
+  style = _Style.for_panel(min(frame.size))
+  num_gt = int(num_groundtruth_boxes)
+  truth = _draw_boxes(frame, np.asarray(groundtruth_boxes)[:num_gt], [
+      _groundtruth_labels(c, label_names) for c in np.asarray(groundtruth_classes)[:num_gt]],
+                      GT_COLOR, style)
+  scores = np.asarray(detection_scores)[:int(num_detections)]
+  order = np.argsort(-scores, kind="stable")[:max_detections]
+  action_scores = np.asarray(detection_action_scores)
+  predicted = _draw_boxes(frame, np.asarray(detection_boxes)[order], [
+      _detection_labels(float(scores[i]), action_scores[i], label_names, top_k_labels)
+      for i in order], DETECTION_COLOR, style)
+  width, height = frame.size
+  canvas = Image.new("RGB", (2 * width + style.gap, style.header + height))
+  draw = ImageDraw.Draw(canvas)
+  for left, panel, title in ((0, truth, f"ground truth ({num_gt})"),
+                             (width + style.gap, predicted, f"predictions (top {len(order)})")):
+    canvas.paste(panel, (left, style.header))
+    draw.text((left + 4, 4), title, fill=TITLE_COLOR, font=style.font)
+  return np.asarray(canvas)
 
 
 def draw_batch_keyframes(batch: Mapping[str, tf.Tensor], detections: Mapping[str, tf.Tensor],
-                         *, max_images: int = 2, **kwargs) -> tf.Tensor:
+                         *, max_images: int = 2, **kwargs) -> np.ndarray:
   """Keyframes of a batch with GT and detections drawn (see `draw_keyframe`).
 
   Args:
@@ -185,36 +173,33 @@ def draw_batch_keyframes(batch: Mapping[str, tf.Tensor], detections: Mapping[str
     **kwargs: passed to `draw_keyframe`.
 
   Returns:
-    float32 [min(batch_size, max_images), height, width, 3] in [0, 1].
+    uint8 [min(batch_size, max_images), image_height, image_width, 3].
   """
-  frames = batch[InputFields.frames]
-  if frames.shape.rank != 5:
+  frames = np.asarray(batch[InputFields.frames])
+  if frames.ndim != 5:
     raise ValueError(f"frames must be [batch_size, num_frames, height, width, 3], "
                      f"got shape {frames.shape}")
-  num_images = min(max_images, int(frames.shape[0]))
+  keyframes = (np.asarray(batch[InputFields.keyframe_index]) if InputFields.keyframe_index in
+               batch else np.full([frames.shape[0]], frames.shape[1] // 2))
   images = []
-  for b in range(num_images):
-    if InputFields.keyframe_index in batch:
-      keyframe_index = batch[InputFields.keyframe_index][b]
-    else:
-      keyframe_index = tf.shape(frames)[1] // 2
-    image = tf.clip_by_value((frames[b, keyframe_index] + 1.0) / 2.0, 0.0, 1.0)
+  for b in range(min(max_images, frames.shape[0])):
     images.append(draw_keyframe(
-        image,
-        groundtruth_boxes=batch[InputFields.groundtruth_boxes][b],
-        groundtruth_classes=batch[InputFields.groundtruth_classes][b],
-        num_groundtruth_boxes=batch[InputFields.num_groundtruth_boxes][b],
-        detection_boxes=detections[DetectionFields.detection_boxes][b],
-        detection_scores=detections[DetectionFields.detection_scores][b],
-        detection_action_scores=detections[DetectionFields.detection_action_scores][b],
-        num_detections=detections[DetectionFields.num_detections][b], **kwargs))
-  return tf.stack(images)
+        (frames[b, int(keyframes[b])] + 1.0) / 2.0,
+        groundtruth_boxes=np.asarray(batch[InputFields.groundtruth_boxes][b]),
+        groundtruth_classes=np.asarray(batch[InputFields.groundtruth_classes][b]),
+        num_groundtruth_boxes=int(batch[InputFields.num_groundtruth_boxes][b]),
+        detection_boxes=np.asarray(detections[DetectionFields.detection_boxes][b]),
+        detection_scores=np.asarray(detections[DetectionFields.detection_scores][b]),
+        detection_action_scores=np.asarray(
+            detections[DetectionFields.detection_action_scores][b]),
+        num_detections=int(detections[DetectionFields.num_detections][b]), **kwargs))
+  return np.stack(images)
 
 
 def legend_markdown(label_names: Optional[Mapping[int, str]] = None) -> str:
-  """Summary description: colour key and, if given, the class index -> name legend."""
-  text = ("Green: ground-truth boxes with their class indices. Red: the highest-scoring "
-          "detections with their top classes as `index:percent`.")
+  """Summary description: what each panel shows and, if given, the index -> name legend."""
+  text = ("Left: ground-truth boxes (green) with their classes. Right: the highest-scoring "
+          "detections (red) with their person score and top action classes with scores.")
   if label_names:
     text += "\n\n" + "\n".join(f"- {i}: {name}" for i, name in sorted(label_names.items()))
   return text
@@ -262,7 +247,8 @@ def write_keyframe_images(writer, step: int, batch: Mapping[str, tf.Tensor],
                           detections: Mapping[str, tf.Tensor], *, max_images: int,
                           label_names: Optional[Mapping[int, str]] = None) -> None:
   """Writes `keyframe_detections`: keyframes with GT and detections (draw_batch_keyframes)."""
-  images = draw_batch_keyframes(batch, detections, max_images=max_images)
+  images = draw_batch_keyframes(batch, detections, max_images=max_images,
+                                label_names=label_names)
   with writer.as_default(step=step):
     tf.summary.image("keyframe_detections", images, max_outputs=max_images,
                      description=legend_markdown(label_names))

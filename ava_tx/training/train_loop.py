@@ -1,4 +1,4 @@
-"""Custom training loop under tf.distribute, and a checkpoint-evaluation loop.
+"""Custom training loop under tf.distribute (checkpoint evaluation: checkpoints.py).
 
 The loop knows the model only through two small adapters (defaults follow the
 DetectionModel contract; the caller may pass others):
@@ -28,7 +28,6 @@ import inspect
 import logging
 import math
 import os
-import re
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -36,9 +35,10 @@ from ava_tx.core import errors
 from ava_tx.core.errors import NonFiniteLossError, TrainingInterruptedError
 from ava_tx.core.standard_fields import DetectionFields, InputFields, LossFields
 from ava_tx.core.tf_setup import keras, tf
+from ava_tx.training import checkpoints
+from ava_tx.training import interrupts
 from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
-from ava_tx.training import interrupts
 from ava_tx.training import summaries
 
 WEIGHT_DECAY_LOSS = "Loss/l2_weight_decay_loss"
@@ -274,6 +274,9 @@ class _Trainer:
     scaled_losses = {k: v * share for k, v in losses.items()}
     return scaled_losses, norm, tf.cast(clipped, tf.float32), learning_rate
 
+  def global_step(self) -> int:
+    return int(self.optimizer.iterations.numpy())
+
   @tf.function
   def train_step(self, batch):
     losses, norm, clipped, learning_rate = self.strategy.run(self.replica_step, args=(batch,))
@@ -311,6 +314,106 @@ def _check_finite(step: int, losses: Mapping[str, float], model_dir: str) -> Non
       f"Non-finite loss at training step {step}: {bad[0]} = {losses[bad[0]]} "
       f"(all non-finite: {bad}; losses: {all_losses}). Training stopped without writing a "
       f"checkpoint; the last good checkpoint is {latest or 'none (no checkpoint yet)'}.")
+
+
+class _StepRecorder:
+  """After each step: scalar and image summaries (chief only), the log line and step hooks."""
+
+  def __init__(self, *, trainer: _Trainer, data: _ReplicaBatches, summary_dir: str,
+               label_names: Optional[Mapping[int, str]], step_hooks: Sequence[StepHook]):
+    self.trainer = trainer
+    self.data = data
+    self.label_names = label_names
+    self.step_hooks = step_hooks
+    cfg = trainer.config
+    self.chief = strategy_lib.is_chief(trainer.strategy)
+    if cfg.record_summaries and self.chief:
+      self.writer = tf.summary.create_file_writer(summary_dir)
+    else:
+      self.writer = tf.summary.create_noop_writer()
+    self.window = summaries.RateWindow(time.perf_counter())
+
+  def record(self, step: int, batch, losses: Mapping[str, float], *, norm, clipped,
+             learning_rate) -> None:
+    cfg = self.trainer.config
+    self.window.steps += 1
+    self.window.clips += self.data.global_batch_size
+    self.window.clipped_steps += float(clipped)
+    if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
+      self.window = summaries.write_scalars(self.writer, step, losses,
+                                            learning_rate=learning_rate, gradient_norm=norm,
+                                            window=self.window)
+    if (cfg.image_summary_every_n and cfg.record_summaries and self.chief
+        and step % cfg.image_summary_every_n == 0):
+      summaries.write_keyframe_images(
+          self.writer, step, _first_replica(self.trainer.strategy, batch),
+          self.trainer.detect_step(batch), max_images=cfg.max_images,
+          label_names=self.label_names)
+    if step % cfg.log_every_n == 0:
+      _log.info("step %d: total loss %.6g, learning rate %.6g", step,
+                losses[LossFields.total_loss], float(learning_rate))
+    for hook in self.step_hooks:
+      hook(step, losses)
+
+
+def _build_trainer(*, strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, detect_fn,
+                   config: TrainLoopConfig) -> tuple[_Trainer, _ReplicaBatches]:
+  """Builds the model and optimizer under the strategy's scope, and this worker's data."""
+  with strategy.scope():
+    model = model_fn()
+    optimizer = optimizer_fn()
+  trainer = _Trainer(strategy=strategy, model=model, optimizer=optimizer, loss_fn=loss_fn,
+                     detect_fn=detect_fn, config=config)
+  return trainer, _ReplicaBatches(strategy, dataset_fn)
+
+
+def _restore_or_initialise(trainer: _Trainer, checkpoint: checkpoints.TrainingCheckpoint,
+                           dataset_fn, fine_tune_fn) -> None:
+  """Resumes from the latest checkpoint; without one, runs `fine_tune_fn` on the model, after
+  creating its variables by one forward pass on a separate iterator's first batch."""
+  if checkpoint.restore_latest() or fine_tune_fn is None:
+    return
+  if not _has_variables(trainer.model):
+    trainer.build_step(_ReplicaBatches(trainer.strategy, dataset_fn).next())
+  fine_tune_fn(trainer.model)
+
+
+def _next_batch(data: _ReplicaBatches, step: int, num_steps: int):
+  try:
+    return data.next()
+  except StopIteration as e:
+    raise ValueError(f"The training dataset ran out at step {step} of {num_steps}: "
+                     "repeat it (dataset.repeat()).") from e
+
+
+def _run_steps(trainer: _Trainer, data: _ReplicaBatches,
+               checkpoint: checkpoints.TrainingCheckpoint, recorder: _StepRecorder
+               ) -> tuple[int, dict[str, float]]:
+  """Trains from the current global step to num_steps; returns (step, last losses).
+
+  Checkpoints every checkpoint_every_n steps, at num_steps, and after the step during which
+  SIGTERM/SIGINT arrived (then raises TrainingInterruptedError).
+  """
+  cfg = trainer.config
+  step = trainer.global_step()
+  losses: dict[str, float] = {}
+  with interrupts.stop_signal_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
+    while step < cfg.num_steps:
+      batch = _next_batch(data, step, cfg.num_steps)
+      step_losses, norm, clipped, learning_rate = trainer.train_step(batch)
+      losses = {k: float(v) for k, v in step_losses.items()}
+      _check_finite(step + 1, losses, cfg.model_dir)
+      step = trainer.global_step()
+      recorder.record(step, batch, losses, norm=norm, clipped=clipped,
+                      learning_rate=learning_rate)
+      if step % cfg.checkpoint_every_n == 0 or step == cfg.num_steps or sigterm["set"]:
+        checkpoint.save()
+      if sigterm["set"]:
+        recorder.writer.flush()
+        raise TrainingInterruptedError(
+            f"{sigterm['set']} received: stopped after training step {step} and saved "
+            f"{checkpoint.last_path}; run the same command again to resume.")
+  return step, losses
 
 
 def train_loop(*,
@@ -351,151 +454,23 @@ def train_loop(*,
   Raises:
     NonFiniteLossError: a loss became NaN or Inf (the message names the step and loss).
   """
-  cfg = config
-  chief = strategy_lib.is_chief(strategy)
-  with strategy.scope():
-    model = model_fn()
-    optimizer = optimizer_fn()
-  data = _ReplicaBatches(strategy, dataset_fn)
-  trainer = _Trainer(strategy=strategy, model=model, optimizer=optimizer, loss_fn=loss_fn,
-                     detect_fn=detect_fn, config=cfg)
-
-  tracked = dict(model=model, optimizer=optimizer)
-  if cfg.checkpoint_data_iterator and data.num_workers == 1:
-    tracked["iterator"] = data.iterator
-  elif cfg.checkpoint_data_iterator:
-    _log.warning("Not checkpointing the data iterator: with %d workers each has its own "
-                 "shard, and all restore from the chief's checkpoint.", data.num_workers)
-  checkpoint = tf.train.Checkpoint(**tracked)
-  write_dir = strategy_lib.write_dir(cfg.model_dir, strategy)
-  manager = tf.train.CheckpointManager(
-      checkpoint, directory=write_dir,
-      max_to_keep=cfg.max_checkpoints_to_keep if chief else 1)
-  # Every worker restores from the chief's directory.
-  latest = tf.train.latest_checkpoint(cfg.model_dir)
-  if latest:
-    _log.info("Resuming from %s", latest)
-    checkpoint.restore(latest).assert_existing_objects_matched()
-  elif fine_tune_fn is not None:
-    if not _has_variables(model):
-      trainer.build_step(_ReplicaBatches(strategy, dataset_fn).next())
-    fine_tune_fn(model)
-
-  def save() -> str:
-    path = manager.save(checkpoint_number=optimizer.iterations, options=interrupts.save_options())
-    if not chief:
-      tf.io.gfile.rmtree(write_dir)
-    return path
-
-  summary_dir = os.path.join(write_dir, TRAIN_SUMMARY_SUBDIR)
-  if cfg.record_summaries and chief:
-    writer = tf.summary.create_file_writer(summary_dir)
-  else:
-    writer = tf.summary.create_noop_writer()
-
-  step = int(optimizer.iterations.numpy())
-  first_step, start_time = step, time.perf_counter()
-  window = summaries.RateWindow(start_time)
-  losses: dict[str, float] = {}
-  last_path = latest
-  with interrupts.stop_signal_flag(cfg.save_on_sigterm and data.num_workers == 1) as sigterm:
-    while step < cfg.num_steps:
-      try:
-        batch = data.next()
-      except StopIteration as e:
-        raise ValueError(f"The training dataset ran out at step {step} of {cfg.num_steps}: "
-                         "repeat it (dataset.repeat()).") from e
-      step_losses, norm, clipped, learning_rate = trainer.train_step(batch)
-      losses = {k: float(v) for k, v in step_losses.items()}
-      _check_finite(step + 1, losses, cfg.model_dir)
-      step = int(optimizer.iterations.numpy())
-      window.steps += 1
-      window.clips += data.global_batch_size
-      window.clipped_steps += float(clipped)
-      if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
-        window = summaries.write_scalars(writer, step, losses, learning_rate=learning_rate,
-                                         gradient_norm=norm, window=window)
-      if (cfg.image_summary_every_n and cfg.record_summaries and chief
-          and step % cfg.image_summary_every_n == 0):
-        summaries.write_keyframe_images(
-            writer, step, _first_replica(strategy, batch), trainer.detect_step(batch),
-            max_images=cfg.max_images, label_names=label_names)
-      if step % cfg.log_every_n == 0:
-        _log.info("step %d: total loss %.6g, learning rate %.6g", step,
-                  losses[LossFields.total_loss], float(learning_rate))
-      for hook in step_hooks:
-        hook(step, losses)
-      if step % cfg.checkpoint_every_n == 0 or step == cfg.num_steps or sigterm["set"]:
-        last_path = save()
-      if sigterm["set"]:
-        writer.flush()
-        raise TrainingInterruptedError(
-            f"{sigterm['set']} received: stopped after training step {step} and saved "
-            f"{last_path}; run the same command again to resume.")
-  if cfg.num_steps > 0 and (last_path is None or _checkpoint_step(last_path) < step):
-    last_path = save()  # e.g. resumed past num_steps without a final checkpoint
-  writer.flush()
-  elapsed = time.perf_counter() - start_time
-  steps_run = step - first_step
-  return TrainResult(global_step=step, losses=losses,
-                     checkpoint_path=os.path.join(cfg.model_dir, os.path.basename(last_path))
-                     if last_path else None,
+  trainer, data = _build_trainer(strategy=strategy, model_fn=model_fn, optimizer_fn=optimizer_fn,
+                                 dataset_fn=dataset_fn, loss_fn=loss_fn, detect_fn=detect_fn,
+                                 config=config)
+  checkpoint = checkpoints.TrainingCheckpoint(
+      strategy=strategy, model=trainer.model, optimizer=trainer.optimizer,
+      iterator=data.iterator if config.checkpoint_data_iterator else None,
+      num_workers=data.num_workers, model_dir=config.model_dir,
+      max_to_keep=config.max_checkpoints_to_keep)
+  _restore_or_initialise(trainer, checkpoint, dataset_fn, fine_tune_fn)
+  recorder = _StepRecorder(
+      trainer=trainer, data=data, label_names=label_names, step_hooks=step_hooks,
+      summary_dir=os.path.join(checkpoint.write_dir, TRAIN_SUMMARY_SUBDIR))
+  first_step, start_time = trainer.global_step(), time.perf_counter()
+  step, losses = _run_steps(trainer, data, checkpoint, recorder)
+  if config.num_steps > 0:
+    checkpoint.save_unless_written(step)
+  recorder.writer.flush()
+  steps_run, elapsed = step - first_step, time.perf_counter() - start_time
+  return TrainResult(global_step=step, losses=losses, checkpoint_path=checkpoint.final_path(),
                      steps_per_sec=steps_run / elapsed if steps_run else 0.0)
-
-
-_CHECKPOINT_STEP = re.compile(r"-(\d+)$")
-
-
-def _checkpoint_step(path: str) -> int:
-  """Global step of a `.../ckpt-<step>` checkpoint path (-1 when it has no number)."""
-  match = _CHECKPOINT_STEP.search(path)
-  return int(match.group(1)) if match else -1
-
-
-def evaluate_checkpoints(*,
-                         checkpoint_dir: str,
-                         evaluate_fn: Callable[[str, int], Any],
-                         continuous: bool = False,
-                         timeout_secs: Optional[float] = None,
-                         min_interval_secs: float = 0,
-                         final_step: Optional[int] = None) -> list[tuple[int, Any]]:
-  """Runs `evaluate_fn(checkpoint_path, global_step)` on the checkpoints of a directory.
-
-  Args:
-    checkpoint_dir: the training model_dir (CheckpointManager's `ckpt-<step>` files).
-    evaluate_fn: evaluates one checkpoint (restores it and computes metrics); its return
-      value is collected.
-    continuous: False: evaluate the latest checkpoint once. True: evaluate each new
-      checkpoint as it appears (tf.train.checkpoints_iterator) until `timeout_secs` pass
-      without a new one or a checkpoint at `final_step` or beyond was evaluated.
-    timeout_secs: see `continuous` (None = wait forever).
-    min_interval_secs: minimum seconds between two evaluations.
-    final_step: the training's num_steps, to stop after the last checkpoint.
-
-  Returns:
-    [(global_step, evaluate_fn result)] in evaluation order.
-
-  Raises:
-    FileNotFoundError: `continuous` is False and the directory holds no checkpoint.
-  """
-  results = []
-  if not continuous:
-    path = tf.train.latest_checkpoint(checkpoint_dir)
-    if path is None:
-      raise FileNotFoundError(f"No checkpoint found in {checkpoint_dir!r}")
-    return [(_checkpoint_step(path), evaluate_fn(path, _checkpoint_step(path)))]
-  for path in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=min_interval_secs,
-                                            timeout=timeout_secs):
-    step = _checkpoint_step(path)
-    _log.info("Evaluating %s (step %d)", path, step)
-    try:
-      results.append((step, evaluate_fn(path, step)))
-    except tf.errors.NotFoundError:
-      if tf.io.gfile.exists(path + ".index"):
-        raise
-      # The trainer deleted it (max_checkpoints_to_keep) while it was being evaluated.
-      _log.warning("%s was deleted by the trainer during its evaluation; skipped (keep more "
-                   "checkpoints, train_config.max_checkpoints_to_keep, to evaluate each).", path)
-    if final_step is not None and step >= final_step:
-      break
-  return results

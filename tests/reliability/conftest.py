@@ -16,10 +16,6 @@ REPO = Path(__file__).resolve().parents[2]
 NUM_TRAIN_SHARDS = 3
 
 
-def pytest_configure(config):
-  config.addinivalue_line("markers", "slow: takes more than ~20 s (several TensorFlow processes)")
-
-
 def tiny_config(data, shards, config_path):
   """The tiny real model of tests/test_model_main_tf2 on this workspace; writes config_path."""
   config = config_util.load_pipeline_config(str(REPO / "configs" / "tiny_synthetic_cpu.config"))

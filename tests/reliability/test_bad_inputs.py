@@ -60,6 +60,8 @@ def workspace(tiny_workspace, bad_inputs, corrupt_workspace):
   (root / "empty_ckpt.data-00000-of-00001").write_bytes(b"")
   ws["empty_checkpoint"] = str(root / "empty_ckpt")
   ws["tiny_tf1_checkpoint"] = _tiny_tf1_checkpoint(str(root / "tf1" / "model.ckpt"))
+  (root / "kinetics_labels.txt").write_text("".join(f"class {i}\n" for i in range(400)))
+  ws["kinetics_labels"] = str(root / "kinetics_labels.txt")
   ws["corrupt_shard"] = corrupt_workspace["shard"]
   ws["corrupt_config"] = corrupt_workspace["config"]
   (root / "existing_metrics.json").write_text('{"kept": true}\n')

@@ -1,10 +1,15 @@
 """The shared command-line error policy (ava_tx.core.command_line, errors.user_error_message)."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from ava_tx.core import command_line
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
+from tests.reliability.conftest import REPO
 
 
 def _raising(error):
@@ -56,3 +61,22 @@ def test_verbose_prints_the_traceback_then_the_line(capsys):
   assert code == 1 and err.startswith("Traceback (most recent call last):")
   assert err.endswith("errors.InputError: x.csv:3: bad box\ncmd: error: x.csv:3: bad box\n") or \
       err.endswith("InputError: x.csv:3: bad box\ncmd: error: x.csv:3: bad box\n")
+
+
+def test_renamed_flag_names_its_replacement(tmp_path):
+  """An old flag name (here --label_map) stops at parsing with a message naming the new one."""
+  script = tmp_path / "renamed.py"
+  script.write_text(
+      "from absl import app, flags\n"
+      "from ava_tx.core import command_line\n"
+      "flags.DEFINE_string('label_map_path', None, 'new')\n"
+      "command_line.define_renamed_flag('label_map', 'label_map_path')\n"
+      "app.run(lambda argv: print('ran with', flags.FLAGS.label_map_path))\n")
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  run = lambda *argv: subprocess.run([sys.executable, str(script), *argv], env=env,
+                                     capture_output=True, text=True, timeout=60, check=False)
+  old = run("--label_map=x.pbtxt")
+  assert old.returncode == 1
+  assert "--label_map is now --label_map_path" in old.stderr
+  new = run("--label_map_path=x.pbtxt")
+  assert new.returncode == 0 and new.stdout == "ran with x.pbtxt\n", new.stderr

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from ava_tx.core.tf_setup import tf
+from ava_tx.training import checkpoints
 from ava_tx.training import interrupts
-from ava_tx.training import train_loop
 
 REPO = Path(__file__).resolve().parents[2]
 NUM_STEPS = 30
@@ -89,7 +89,7 @@ def _assert_directory_consistent(model_dir):
 
 
 class _Evaluator:
-  """`train_loop.evaluate_checkpoints` following the directory, as --checkpoint_dir does."""
+  """`checkpoints.evaluate_checkpoints` following the directory, as --checkpoint_dir does."""
 
   def __init__(self, model_dir):
     self.evaluated, self.failures = [], []
@@ -106,9 +106,9 @@ class _Evaluator:
     self.evaluated.append(step)
 
   def _run(self, model_dir):
-    train_loop.evaluate_checkpoints(checkpoint_dir=model_dir, evaluate_fn=self._evaluate,
-                                    continuous=True, timeout_secs=TIMEOUT_SECS,
-                                    final_step=NUM_STEPS)
+    checkpoints.evaluate_checkpoints(checkpoint_dir=model_dir, evaluate_fn=self._evaluate,
+                                     continuous=True, timeout_secs=TIMEOUT_SECS,
+                                     final_step=NUM_STEPS)
 
 
 def _rerun(model_dir, env=None):

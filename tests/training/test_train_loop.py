@@ -10,6 +10,7 @@ import pytest
 
 from ava_tx.core.standard_fields import LossFields
 from ava_tx.core.tf_setup import tf
+from ava_tx.training import checkpoints
 from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
@@ -93,9 +94,12 @@ def test_summaries(uninterrupted):
            summaries[LossFields.total_loss].items()}
   assert total[7] == pytest.approx(losses[7][LossFields.total_loss])
   assert sorted(summaries["keyframe_detections"]) == [6, 12]
-  image = summaries["keyframe_detections"][6]
-  # An image summary holds width, height and the encoded images.
-  assert tf.make_ndarray(image.tensor)[:2].tolist() == [b"4", b"4"]
+  image = tf.make_ndarray(summaries["keyframe_detections"][6].tensor)
+  # An image summary holds width, height and the encoded images: the 4x4 keyframes are drawn
+  # scaled up to 400x400, twice side by side (ground truth, predictions) under a title strip.
+  width, height = int(image[0]), int(image[1])
+  assert 800 < width < 830 and 400 < height < 450, (width, height)
+  assert tf.io.decode_png(image[2]).shape == (height, width, 3)
 
 
 def test_resume_after_interruption_matches_uninterrupted(uninterrupted, tmp_path):
@@ -177,17 +181,17 @@ def test_loss_scaling_and_clipping(tmp_path):
 def test_evaluate_checkpoints(uninterrupted, tmp_path):
   model_dir, _, _ = uninterrupted
   seen = []
-  once = train_loop.evaluate_checkpoints(
+  once = checkpoints.evaluate_checkpoints(
       checkpoint_dir=str(model_dir), evaluate_fn=lambda path, step: seen.append(path) or step)
   assert once == [(12, 12)] and seen[0].endswith("ckpt-12")
-  continuous = train_loop.evaluate_checkpoints(
+  continuous = checkpoints.evaluate_checkpoints(
       checkpoint_dir=str(model_dir), evaluate_fn=lambda path, step: step * 10,
       continuous=True, timeout_secs=0.5, final_step=12)
   assert continuous == [(12, 120)]
   with pytest.raises(FileNotFoundError, match="No checkpoint"):
-    train_loop.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print)
-  assert train_loop.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print,
-                                         continuous=True, timeout_secs=0.2) == []
+    checkpoints.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print)
+  assert checkpoints.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print,
+                                          continuous=True, timeout_secs=0.2) == []
 
 
 def test_config_errors():
@@ -246,7 +250,7 @@ def test_evaluate_checkpoints_waits_for_new_ones(tmp_path):
   writer = threading.Thread(target=later)
   writer.start()
   try:
-    results = train_loop.evaluate_checkpoints(
+    results = checkpoints.evaluate_checkpoints(
         checkpoint_dir=str(tmp_path), evaluate_fn=lambda path, step: os.path.basename(path),
         continuous=True, timeout_secs=20, final_step=2)
   finally:

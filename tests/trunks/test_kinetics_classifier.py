@@ -134,7 +134,7 @@ def test_label_names_file_is_checked(tmp_path):
   short.write_text("a\nb\n")
   with pytest.raises(errors.InputError, match="short.txt: expected 400 non-empty class names"):
     kinetics_classifier.read_label_names(str(short))
-  with pytest.raises(FileNotFoundError, match="pass --labels_path"):
+  with pytest.raises(FileNotFoundError, match="pass --label_map_path"):
     kinetics_classifier.read_label_names(str(tmp_path / "absent.txt"))
   top = kinetics_classifier.top_k(np.array([0.1, 0.6, 0.3]), ["a", "b", "c"], k=2)
   assert top == [("b", pytest.approx(0.6)), ("c", pytest.approx(0.3))]
@@ -162,7 +162,7 @@ def test_cricket_clip_is_playing_cricket():
   out = io.StringIO()
   with contextlib.redirect_stdout(out):
     best = classify_kinetics.run(checkpoint=str(converted.parent), video=str(gif),
-                                 labels_path=str(labels))
+                                 label_map_path=str(labels))
   assert best[0][0] == "playing cricket" and best[0][1] > 0.9
   assert len(best) == 5 and sum(p for _, p in best) <= 1.0
   lines = out.getvalue().splitlines()
