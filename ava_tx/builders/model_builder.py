@@ -33,7 +33,8 @@ def _trunk(config):
                            depth_multiplier=trunk_config.depth_multiplier,
                            min_depth=trunk_config.min_depth,
                            freeze_batch_norm=trunk_config.freeze_batch_norm,
-                           separable_max_pool=trunk_config.separable_max_pool, name="trunk")
+                           separable_max_pool=trunk_config.separable_max_pool,
+                           space_to_depth_stem=trunk_config.space_to_depth_stem, name="trunk")
   if trunk_config.freeze_up_to_endpoint:
     for name, layer in trunk.endpoint_layers().items():
       layer.trainable = False

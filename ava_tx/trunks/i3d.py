@@ -179,6 +179,62 @@ def max_pool_class(separable: bool) -> type:
   return SeparableMaxPool3D if separable else keras.layers.MaxPool3D
 
 
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
+  """(output size, padding before, padding after) of TensorFlow's 'SAME' along one axis."""
+  output = -(-size // stride)
+  total = max((output - 1) * stride + kernel - size, 0)
+  return output, total // 2, total - total // 2
+
+
+class SpaceToDepthConv3D(keras.layers.Conv3D):
+  """keras Conv3D ('SAME', no dilation, channels_last, equal strides s > 1) computed as a
+  stride-1 convolution over the space-to-depth rearranged input.
+
+  Each s x s x s cube of input cells becomes one cell of s^3 * channels features, and the
+  k x k x k kernel (zero-padded to a multiple of s) becomes a ceil(k/s)^3 kernel over them;
+  the output is the same sum of the same products (equal to float rounding). The variable is
+  the ordinary [k, k, k, in, out] kernel, so checkpoints do not change. For I3D's stem (7x7x7,
+  stride 2, 3 input channels) oneDNN's weight gradient of the plain convolution is
+  pathologically slow for some shapes on some CPUs (on a 2-core AVX2 EPYC: 50 s for one
+  clip of 8x112x112, against 1 s this way); the rearranged convolution has 24 input
+  channels and no stride, which every backend handles well (`benchmarks/stem_benchmark.py`).
+  Inputs without static time, height and width fall back to the plain convolution.
+  """
+
+  def call(self, inputs):
+    stride = self.strides[0]
+    spatial = inputs.shape[1:4]
+    if (self.padding != "same" or self.data_format != "channels_last" or stride < 2
+        or any(s != stride for s in self.strides) or any(d != 1 for d in self.dilation_rate)
+        or self.groups != 1 or any(n is None for n in spatial)):
+      return super().call(inputs)
+    channels = inputs.shape[-1]
+    blocks = [-(-k // stride) for k in self.kernel_size]  # kernel size in s-cubes
+    outputs, paddings = [], [[0, 0]]
+    for size, kernel, block in zip(spatial, self.kernel_size, blocks):
+      output, before, _ = _same_padding(size, kernel, stride)
+      # Pad so that s-cubes tile the `output + block - 1` cells the valid convolution reads.
+      paddings.append([before, stride * (output + block - 1) - size - before])
+      outputs.append(output)
+    paddings.append([0, 0])
+    net = tf.pad(inputs, paddings)
+    cubes = [o + b - 1 for o, b in zip(outputs, blocks)]
+    net = tf.reshape(net, [-1, cubes[0], stride, cubes[1], stride, cubes[2], stride, channels])
+    net = tf.transpose(net, [0, 1, 3, 5, 2, 4, 6, 7])
+    net = tf.reshape(net, [-1] + cubes + [stride ** 3 * channels])
+    kernel = tf.pad(self.kernel, [[0, b * stride - k] for b, k in zip(blocks, self.kernel_size)]
+                    + [[0, 0], [0, 0]])
+    kernel = tf.reshape(kernel, [blocks[0], stride, blocks[1], stride, blocks[2], stride,
+                                 channels, self.filters])
+    kernel = tf.transpose(kernel, [0, 2, 4, 1, 3, 5, 6, 7])
+    kernel = tf.reshape(kernel, blocks + [stride ** 3 * channels, self.filters])
+    net = tf.nn.conv3d(net, tf.cast(kernel, net.dtype), [1, 1, 1, 1, 1], "VALID")
+    net = net[:, :outputs[0], :outputs[1], :outputs[2]]
+    if self.use_bias:
+      net = tf.nn.bias_add(net, tf.cast(self.bias, net.dtype))
+    return self.activation(net) if self.activation is not None else net
+
+
 class Unit3D(keras.layers.Layer):
   """Conv3D (no bias, TF 'SAME') -> batch norm without scale -> ReLU, as DeepMind's Unit3D.
 
@@ -187,13 +243,15 @@ class Unit3D(keras.layers.Layer):
   """
 
   def __init__(self, *, filters: int, kernel_size, strides=(1, 1, 1),
-               freeze_batch_norm: bool = False, **kwargs):
+               freeze_batch_norm: bool = False, space_to_depth: bool = False, **kwargs):
     super().__init__(**kwargs)
     self._filters = int(filters)
     self._kernel_size = tuple(int(k) for k in kernel_size)
     self._strides = tuple(int(s) for s in strides)
     self._freeze_batch_norm = bool(freeze_batch_norm)
-    self.conv_3d = keras.layers.Conv3D(
+    self._space_to_depth = bool(space_to_depth)
+    conv_class = SpaceToDepthConv3D if self._space_to_depth else keras.layers.Conv3D
+    self.conv_3d = conv_class(
         self._filters, self._kernel_size, strides=self._strides, padding="same",
         use_bias=False, name="conv_3d")
     self.batch_norm = keras.layers.BatchNormalization(
@@ -229,7 +287,7 @@ class Unit3D(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(filters=self._filters, kernel_size=self._kernel_size, strides=self._strides,
-                  freeze_batch_norm=self._freeze_batch_norm)
+                  freeze_batch_norm=self._freeze_batch_norm, space_to_depth=self._space_to_depth)
     return config
 
 
@@ -324,7 +382,7 @@ class InceptionI3D(keras.layers.Layer):
   def __init__(self, *, first_endpoint: str = ENDPOINTS[0], final_endpoint: str = "Mixed_4f",
                depth_multiplier: float = 1.0, min_depth: int = 16,
                freeze_batch_norm: bool = False, separable_max_pool: bool = False,
-               num_classes: int = KINETICS_NUM_CLASSES, logits_dropout_rate: float = 0.0,
+               space_to_depth_stem: bool = True, num_classes: int = KINETICS_NUM_CLASSES, logits_dropout_rate: float = 0.0,
                **kwargs):
     """Creates the blocks.
 
@@ -338,6 +396,8 @@ class InceptionI3D(keras.layers.Layer):
         statistics, whatever `training` is (beta stays trainable).
       separable_max_pool: compute every max pool with SeparableMaxPool3D (same values) instead
         of keras MaxPool3D.
+      space_to_depth_stem: compute the stem convolution (Conv3d_1a_7x7) with
+        SpaceToDepthConv3D (same values and variables, robustly fast weight gradient).
       num_classes: classes of the Logits endpoint (used only if final_endpoint="Logits").
       logits_dropout_rate: dropout before the Logits conv (training only).
       **kwargs: keras.layers.Layer arguments (name, dtype, ...).
@@ -359,6 +419,7 @@ class InceptionI3D(keras.layers.Layer):
     self._min_depth = int(min_depth)
     self._freeze_batch_norm = bool(freeze_batch_norm)
     self._separable_max_pool = bool(separable_max_pool)
+    self._space_to_depth_stem = bool(space_to_depth_stem)
     self._num_classes = int(num_classes)
     self._logits_dropout_rate = float(logits_dropout_rate)
     self._all_specs = endpoint_specs(depth_multiplier=self._depth_multiplier,
@@ -377,7 +438,9 @@ class InceptionI3D(keras.layers.Layer):
                             dropout_rate=self._logits_dropout_rate, name=name)
     if isinstance(spec, _Unit):
       return Unit3D(filters=depth(spec.filters), kernel_size=spec.kernel_size,
-                    strides=spec.strides, freeze_batch_norm=self._freeze_batch_norm, name=name)
+                    strides=spec.strides, freeze_batch_norm=self._freeze_batch_norm,
+                    space_to_depth=self._space_to_depth_stem and name == ENDPOINTS[0],
+                    name=name)
     if isinstance(spec, _Pool):
       return max_pool_class(self._separable_max_pool)(
           pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name)
@@ -482,6 +545,7 @@ class InceptionI3D(keras.layers.Layer):
     config.update(first_endpoint=self._first_endpoint, final_endpoint=self._final_endpoint,
                   depth_multiplier=self._depth_multiplier, min_depth=self._min_depth,
                   freeze_batch_norm=self._freeze_batch_norm,
-                  separable_max_pool=self._separable_max_pool, num_classes=self._num_classes,
+                  separable_max_pool=self._separable_max_pool,
+                  space_to_depth_stem=self._space_to_depth_stem, num_classes=self._num_classes,
                   logits_dropout_rate=self._logits_dropout_rate)
     return config

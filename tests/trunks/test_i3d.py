@@ -250,3 +250,63 @@ def test_separable_max_pool_option_switches_every_pool_and_keeps_the_outputs():
   assert trunks[1].get_config()["separable_max_pool"] is True
   outputs = [trunk(frames)["Mixed_4b"].numpy() for trunk in trunks]
   np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel, stride, shape, bias", [
+    (7, 2, (2, 8, 12, 10, 3), False),   # The stem: 7x7x7, stride 2, 3 channels.
+    (7, 2, (1, 7, 9, 13, 3), False),    # Odd sizes: 'SAME' pads 2 before and 2 or 3 after.
+    (3, 2, (1, 5, 6, 7, 4), True),      # A kernel that is not a multiple of the stride.
+    (4, 2, (1, 6, 8, 8, 2), True),      # One that is.
+    (5, 3, (1, 7, 10, 11, 2), False),   # Stride 3.
+])
+def test_space_to_depth_conv_equals_conv3d_values_and_gradients(kernel, stride, shape, bias):
+  rng = np.random.default_rng(3)
+  x = tf.constant(rng.normal(size=shape), tf.float32)
+  convs = [cls(5, kernel, strides=stride, padding="same", use_bias=bias, activation="relu")
+           for cls in (keras.layers.Conv3D, i3d.SpaceToDepthConv3D)]
+  for conv in convs:
+    conv.build(x.shape)
+  convs[0].set_weights([rng.normal(size=w.shape) for w in convs[0].get_weights()])
+  convs[1].set_weights(convs[0].get_weights())
+  assert [v.shape for v in convs[1].weights] == [v.shape for v in convs[0].weights]
+  results = []
+  for conv in convs:
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = conv(x)
+      loss = tf.reduce_sum(y * tf.reshape(tf.range(tf.size(y), dtype=tf.float32), tf.shape(y)))
+    results.append([y.numpy()] + [g.numpy() for g in tape.gradient(loss, [x] + conv.weights)])
+  assert results[1][0].shape == results[0][0].shape == tuple(
+      convs[0].compute_output_shape(shape))
+  assert np.count_nonzero(results[0][0]) > 0
+  for got, want in zip(results[1], results[0]):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_space_to_depth_conv_without_static_sizes_is_the_plain_convolution():
+  conv = i3d.SpaceToDepthConv3D(4, 7, strides=2, padding="same", use_bias=False)
+  plain = keras.layers.Conv3D(4, 7, strides=2, padding="same", use_bias=False)
+  x = tf.random.stateless_normal((1, 6, 10, 10, 3), seed=(4, 5))
+  conv.build(x.shape)
+  plain.build(x.shape)
+  plain.set_weights(conv.get_weights())
+  dynamic = tf.function(conv, input_signature=[tf.TensorSpec([None, None, None, None, 3])])
+  np.testing.assert_allclose(dynamic(x).numpy(), plain(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_space_to_depth_stem_option_changes_only_the_stem_and_keeps_outputs_and_names():
+  frames = tf.random.stateless_uniform((1, 8, 32, 32, 3), seed=(1, 2), minval=-1.0, maxval=1.0)
+  trunks = [i3d.InceptionI3D(final_endpoint="Mixed_3b", depth_multiplier=0.125, min_depth=8,
+                             space_to_depth_stem=s2d) for s2d in (False, True)]
+  for trunk in trunks:
+    trunk(frames)
+  trunks[1].set_weights(trunks[0].get_weights())
+  convs = [[layer for layer in trunk._flatten_layers() if isinstance(layer, keras.layers.Conv3D)]
+           for trunk in trunks]
+  assert not any(isinstance(c, i3d.SpaceToDepthConv3D) for c in convs[0])
+  assert [isinstance(c, i3d.SpaceToDepthConv3D) for c in convs[1]] == [True] + [False] * (
+      len(convs[1]) - 1)
+  assert sorted(trunks[1].named_variables()) == sorted(trunks[0].named_variables())
+  assert trunks[1].get_config()["space_to_depth_stem"] is True
+  outputs = [trunk(frames)["Mixed_3b"].numpy() for trunk in trunks]
+  np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-5)
