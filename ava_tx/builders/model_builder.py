@@ -3,6 +3,7 @@
 The only place model protos are read: every part below receives plain Python values.
 """
 
+from ava_tx.builders import config_util
 from ava_tx.builders import config_validation
 from ava_tx.core import errors
 from ava_tx.layers import action_transformer
@@ -174,10 +175,7 @@ def build(model_config, *, attention_outputs: bool = False):
     ValueError: an invalid or contradictory field, named by its dotted path.
   """
   if isinstance(model_config, pipeline_pb2.DetectionModel):
-    if model_config.WhichOneof("model") != "action_transformer":
-      raise errors.InputError("model: expected `action_transformer { ... }`, got "
-                              f"{model_config.WhichOneof('model')!r}")
-    model_config = model_config.action_transformer
+    model_config = config_util.get_action_transformer_config(model_config)
   if not isinstance(model_config, action_transformer_pb2.ActionTransformer):
     raise TypeError("model_config must be a DetectionModel or ActionTransformer message, got "
                     f"{type(model_config).__name__}")
