@@ -12,6 +12,8 @@ from ava_tx.protos import train_pb2
 from ava_tx.trunks import i3d
 
 _AT = action_transformer_pb2.ActionTransformer
+# Values of I3DTrunk.fine_tune_checkpoint_type (the Object Detection API's names).
+FINE_TUNE_CHECKPOINT_TYPES = ("classification", "detection", "full")
 
 
 def _check(condition, field, message):
@@ -71,7 +73,11 @@ def validate_trunk(trunk, p, *, head_type=_AT.ACTION_TRANSFORMER):
   _check(trunk.depth_multiplier > 0, f"{p}.depth_multiplier",
          f"must be positive, got {trunk.depth_multiplier}")
   _check(trunk.min_depth > 0, f"{p}.min_depth", f"must be positive, got {trunk.min_depth}")
-  if trunk.fine_tune_checkpoint:
+  _check(trunk.fine_tune_checkpoint_type in FINE_TUNE_CHECKPOINT_TYPES,
+         f"{p}.fine_tune_checkpoint_type",
+         f"must be one of {', '.join(FINE_TUNE_CHECKPOINT_TYPES)}, got "
+         f"{trunk.fine_tune_checkpoint_type!r}")
+  if trunk.fine_tune_checkpoint and trunk.fine_tune_checkpoint_type == "classification":
     _check(trunk.depth_multiplier == 1.0, f"{p}.depth_multiplier",
            "must be 1.0 when trunk.fine_tune_checkpoint is set (the Kinetics checkpoint has the "
            f"full channel counts), got {trunk.depth_multiplier}")

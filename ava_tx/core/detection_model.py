@@ -84,8 +84,10 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     """Objects to pass as `tf.train.Checkpoint(**objects)` to restore a checkpoint.
 
     Args:
-      fine_tune_checkpoint_type: "detection" (a whole model of this class) or "classification"
-        (the converted Kinetics I3D checkpoint, restored into the trunk only).
+      fine_tune_checkpoint_type: as the Object Detection API's: "classification" (the converted
+        Kinetics I3D checkpoint, restored into the trunk), "detection" (the trunk of a
+        training checkpoint of this class, which saves the model as `model`) or "full" (every
+        variable of such a checkpoint).
     """
 
   def provide_groundtruth(self, *, groundtruth_boxes: tf.Tensor,

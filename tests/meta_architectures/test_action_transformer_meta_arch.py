@@ -276,7 +276,9 @@ def test_restore_from_objects_returns_trunk_endpoint_layers():
   items = model.restore_from_objects("classification")
   assert "Conv3d_1a_7x7" in items and "Mixed_4f" in items
   assert items["Mixed_4f"] is model.trunk.endpoint_layers()["Mixed_4f"]
-  assert model.restore_from_objects("detection") == {"model": model}
+  assert model.restore_from_objects("full") == {"model": model}
+  detection = model.restore_from_objects("detection")
+  assert list(detection) == ["model"] and detection["model"]._trunk is model.trunk
   with pytest.raises(ValueError, match="fine_tune_checkpoint_type"):
     model.restore_from_objects("bogus")
 
