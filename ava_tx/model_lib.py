@@ -49,10 +49,18 @@ def _load(pipeline_config_path):
 
 
 def fine_tune_fn_for(model_config):
-  """`model -> None` restoring the converted Kinetics I3D checkpoint, or None if none is set."""
+  """`model -> None` initialising a new run from `trunk.fine_tune_checkpoint`, or None if unset.
+
+  trunk.fine_tune_checkpoint_type "classification" restores the converted Kinetics I3D
+  checkpoint into every I3D block (trunk and I3D head), "detection" the trunk of a checkpoint
+  of this project's training, "full" all of that checkpoint's model (see protos/trunk.proto).
+  """
   path = model_config.trunk.fine_tune_checkpoint
   if not path:
     return None
+  checkpoint_type = model_config.trunk.fine_tune_checkpoint_type
+  if checkpoint_type != "classification":
+    return train_loop.fine_tune_from_checkpoint(path, checkpoint_type=checkpoint_type)
 
   def fine_tune(model):
     restored = i3d_checkpoint.restore_endpoints(path, model_builder.i3d_endpoint_layers(model))

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ava_tx import model_lib
 from ava_tx.builders import config_util
@@ -49,3 +50,67 @@ def test_fine_tune_checkpoint_initialises_trunk_and_i3d_head(tmp_path):
 def test_no_fine_tune_checkpoint_means_no_hook():
   config = action_transformer_pb2.ActionTransformer()
   assert model_lib.fine_tune_fn_for(config) is None
+
+
+def _tiny_model(config, seed):
+  tf.keras.utils.set_random_seed(seed)
+  model = model_builder.build(config)
+  model.provide_groundtruth(groundtruth_boxes=tf.zeros([1, 1, 4]),
+                            groundtruth_classes=tf.zeros([1, 1, config.num_classes]),
+                            num_groundtruth_boxes=tf.constant([0]))
+  model.predict(model.preprocess(tf.zeros([1, 8, 32, 32, 3]))[0], None, training=False)
+  return model
+
+
+def _tiny_config(num_classes=3):
+  config = action_transformer_pb2.ActionTransformer(
+      num_classes=num_classes, num_frames=8, image_height=32, image_width=32,
+      proposals=action_transformer_pb2.ActionTransformer.GROUNDTRUTH)
+  config.trunk.depth_multiplier, config.trunk.min_depth = 0.125, 8
+  tx = config.action_transformer_head
+  tx.num_layers, tx.hidden_size, tx.ffn_hidden_size, tx.high_res_reduced_channels = 1, 8, 8, 8
+  tx.location_embedding_size = tx.location_embedding_hidden_size = 4
+  return config
+
+
+def test_fine_tune_checkpoint_type_detection_restores_the_trunk_and_full_everything(tmp_path):
+  source = _tiny_model(_tiny_config(), seed=1)
+  tf.train.Checkpoint(model=source).save(str(tmp_path / "run" / "ckpt"))  # As training saves.
+
+  full = _tiny_config()
+  full.trunk.fine_tune_checkpoint = str(tmp_path / "run")
+  full.trunk.fine_tune_checkpoint_type = "full"
+  model = _tiny_model(full, seed=2)
+  model_lib.fine_tune_fn_for(full)(model)
+  assert len(model.variables) == len(source.variables) > 0
+  for got, want in zip(model.variables, source.variables):
+    np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=got.name)
+
+  # "detection": another label set (5 classes): the trunk is restored, the head is not.
+  detection = _tiny_config(num_classes=5)
+  detection.trunk.CopyFrom(full.trunk)
+  detection.trunk.fine_tune_checkpoint_type = "detection"
+  model = _tiny_model(detection, seed=2)
+  before = [v.numpy() for v in model.variables if "trunk" not in v.name]
+  model_lib.fine_tune_fn_for(detection)(model)
+  for got, want in zip(model.trunk.variables, source.trunk.variables):
+    np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=got.name)
+  after = [v.numpy() for v in model.variables if "trunk" not in v.name]
+  assert len(after) == len(before) > 0
+  for old, new in zip(before, after):
+    np.testing.assert_array_equal(old, new)
+
+
+def test_fine_tune_checkpoint_type_is_validated():
+  from ava_tx.builders import config_validation  # pylint: disable=import-outside-toplevel
+  from ava_tx.core import errors  # pylint: disable=import-outside-toplevel
+  config = _tiny_config()
+  assert config.trunk.fine_tune_checkpoint_type == "classification"  # The paper's default.
+  config.trunk.fine_tune_checkpoint = "run"
+  config.trunk.fine_tune_checkpoint_type = "detection"  # Any trunk width: not Kinetics.
+  config_validation.validate_action_transformer(config)
+  config.trunk.fine_tune_checkpoint_type = "backbone"
+  with pytest.raises(errors.InputError, match=r"^model.action_transformer.trunk."
+                     r"fine_tune_checkpoint_type: must be one of classification, detection, "
+                     r"full, got 'backbone'$"):
+    config_validation.validate_action_transformer(config)

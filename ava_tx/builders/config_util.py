@@ -99,8 +99,20 @@ def find_placeholders(config):
 
 
 def get_action_transformer_config(config):
-  """Returns `config.model.action_transformer`, or raises naming the unset field."""
-  if config.model.WhichOneof("model") != "action_transformer":
+  """The `ActionTransformer` message of a pipeline config or of its `model { ... }`.
+
+  The one place that checks the meta-architecture (the validator, the model builder and the
+  exporter all call it).
+
+  Args:
+    config: a `TrainEvalPipelineConfig` or a `DetectionModel`.
+
+  Raises:
+    errors.InputError: `model` does not hold `action_transformer { ... }` (the message names
+      what it holds instead).
+  """
+  model = config.model if isinstance(config, pipeline_pb2.TrainEvalPipelineConfig) else config
+  if model.WhichOneof("model") != "action_transformer":
     raise errors.InputError("model: expected `action_transformer { ... }` (the only "
-                            f"meta-architecture); got {config.model.WhichOneof('model')!r}")
-  return config.model.action_transformer
+                            f"meta-architecture); got {model.WhichOneof('model')!r}")
+  return model.action_transformer

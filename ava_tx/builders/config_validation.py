@@ -5,16 +5,15 @@ of the field at fault, e.g.
 `model.action_transformer.num_frames: must be a positive multiple of 8, got 12`.
 """
 
+from ava_tx.builders import config_util
 from ava_tx.core import errors
 from ava_tx.protos import action_transformer_pb2
 from ava_tx.protos import train_pb2
+from ava_tx.trunks import i3d
 
-_I3D_ENDPOINTS = (
-    "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
-    "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
-    "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c")
-
-_HEAD = action_transformer_pb2.ActionTransformer
+_AT = action_transformer_pb2.ActionTransformer
+# Values of I3DTrunk.fine_tune_checkpoint_type (the Object Detection API's names).
+FINE_TUNE_CHECKPOINT_TYPES = ("classification", "detection", "full")
 
 
 def _check(condition, field, message):
@@ -50,9 +49,7 @@ def check_deprecated_proposal_fields(config, prefix="model.action_transformer"):
           "use_groundtruth_boxes")
 
 
-def validate_action_transformer(config, prefix="model.action_transformer"):
-  """Validates an `ActionTransformer` message; raises ValueError naming the field."""
-  p = prefix
+def _validate_input_shape(config, p):
   _check(config.num_classes > 0, f"{p}.num_classes", f"must be positive, got {config.num_classes}")
   _check(config.num_frames > 0 and config.num_frames % 8 == 0, f"{p}.num_frames",
          f"must be a positive multiple of 8 (trunk temporal stride 4, then Mixed_5a's 2), "
@@ -62,92 +59,135 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
     _check(value > 0 and value % 16 == 0, f"{p}.{name}",
            f"must be a positive multiple of 16 (the trunk's spatial stride), got {value}")
 
-  trunk = config.trunk
-  _check(trunk.final_endpoint in _I3D_ENDPOINTS, f"{p}.trunk.final_endpoint",
-         f"unknown I3D endpoint {trunk.final_endpoint!r}; expected one of {', '.join(_I3D_ENDPOINTS)}")
+
+def validate_trunk(trunk, p, *, head_type=_AT.ACTION_TRANSFORMER):
+  """An `I3DTrunk` message at `p` (the I3D heads need the trunk to end at Mixed_4f)."""
+  _check(trunk.final_endpoint in i3d.ENDPOINTS, f"{p}.final_endpoint",
+         f"unknown I3D endpoint {trunk.final_endpoint!r}; expected one of "
+         f"{', '.join(i3d.ENDPOINTS)}")
   if trunk.freeze_up_to_endpoint:
-    trunk_endpoints = _I3D_ENDPOINTS[:_I3D_ENDPOINTS.index(trunk.final_endpoint) + 1]
-    _check(trunk.freeze_up_to_endpoint in trunk_endpoints, f"{p}.trunk.freeze_up_to_endpoint",
+    trunk_endpoints = i3d.ENDPOINTS[:i3d.ENDPOINTS.index(trunk.final_endpoint) + 1]
+    _check(trunk.freeze_up_to_endpoint in trunk_endpoints, f"{p}.freeze_up_to_endpoint",
            f"must be an I3D endpoint up to trunk.final_endpoint ({trunk.final_endpoint}), "
            f"got {trunk.freeze_up_to_endpoint!r}")
-  _check(trunk.depth_multiplier > 0, f"{p}.trunk.depth_multiplier",
+  _check(trunk.depth_multiplier > 0, f"{p}.depth_multiplier",
          f"must be positive, got {trunk.depth_multiplier}")
-  _check(trunk.min_depth > 0, f"{p}.trunk.min_depth", f"must be positive, got {trunk.min_depth}")
-  if trunk.fine_tune_checkpoint:
-    _check(trunk.depth_multiplier == 1.0, f"{p}.trunk.depth_multiplier",
+  _check(trunk.min_depth > 0, f"{p}.min_depth", f"must be positive, got {trunk.min_depth}")
+  _check(trunk.fine_tune_checkpoint_type in FINE_TUNE_CHECKPOINT_TYPES,
+         f"{p}.fine_tune_checkpoint_type",
+         f"must be one of {', '.join(FINE_TUNE_CHECKPOINT_TYPES)}, got "
+         f"{trunk.fine_tune_checkpoint_type!r}")
+  if trunk.fine_tune_checkpoint and trunk.fine_tune_checkpoint_type == "classification":
+    _check(trunk.depth_multiplier == 1.0, f"{p}.depth_multiplier",
            "must be 1.0 when trunk.fine_tune_checkpoint is set (the Kinetics checkpoint has the "
            f"full channel counts), got {trunk.depth_multiplier}")
-  if config.head_type in (_HEAD.I3D, _HEAD.TX_I3D):
-    _check(trunk.final_endpoint == "Mixed_4f", f"{p}.trunk.final_endpoint",
-           "must be Mixed_4f with the I3D head (it applies Mixed_5a..Mixed_5c to the person tubes), "
-           f"got {trunk.final_endpoint!r}")
+  if head_type in (_AT.I3D, _AT.TX_I3D):
+    _check(trunk.final_endpoint == "Mixed_4f", f"{p}.final_endpoint",
+           "must be Mixed_4f with the I3D head (it applies Mixed_5a..Mixed_5c to the person "
+           f"tubes), got {trunk.final_endpoint!r}")
 
-  rpn = config.rpn
-  _check(rpn.anchor_base_size > 0, f"{p}.rpn.anchor_base_size", f"must be positive, got {rpn.anchor_base_size}")
+
+def validate_rpn(rpn, p):
+  """A `RegionProposalNetwork` message at `p`."""
+  _check(rpn.anchor_base_size > 0, f"{p}.anchor_base_size",
+         f"must be positive, got {rpn.anchor_base_size}")
   for i, scale in enumerate(rpn.anchor_scales):
-    _check(scale > 0, f"{p}.rpn.anchor_scales[{i}]", f"must be positive, got {scale}")
+    _check(scale > 0, f"{p}.anchor_scales[{i}]", f"must be positive, got {scale}")
   for i, ratio in enumerate(rpn.anchor_aspect_ratios):
-    _check(ratio > 0, f"{p}.rpn.anchor_aspect_ratios[{i}]", f"must be positive, got {ratio}")
+    _check(ratio > 0, f"{p}.anchor_aspect_ratios[{i}]", f"must be positive, got {ratio}")
   for name in ("num_proposals_train", "num_proposals_test", "anchors_per_image", "num_filters",
                "num_convs"):
-    _check(getattr(rpn, name) > 0, f"{p}.rpn.{name}", f"must be positive, got {getattr(rpn, name)}")
-  _check(rpn.pre_nms_top_k_train >= rpn.num_proposals_train, f"{p}.rpn.pre_nms_top_k_train",
-         f"must be >= rpn.num_proposals_train ({rpn.num_proposals_train}), got {rpn.pre_nms_top_k_train}")
-  _check(rpn.pre_nms_top_k_test >= rpn.num_proposals_test, f"{p}.rpn.pre_nms_top_k_test",
-         f"must be >= rpn.num_proposals_test ({rpn.num_proposals_test}), got {rpn.pre_nms_top_k_test}")
-  _unit_interval(rpn.nms_iou_threshold, f"{p}.rpn.nms_iou_threshold", closed_low=False)
-  _unit_interval(rpn.positive_iou_threshold, f"{p}.rpn.positive_iou_threshold")
-  _unit_interval(rpn.negative_iou_threshold, f"{p}.rpn.negative_iou_threshold")
-  _check(rpn.negative_iou_threshold <= rpn.positive_iou_threshold, f"{p}.rpn.negative_iou_threshold",
-         f"must not exceed rpn.positive_iou_threshold ({rpn.positive_iou_threshold}), "
-         f"got {rpn.negative_iou_threshold}")
-  _unit_interval(rpn.positive_fraction, f"{p}.rpn.positive_fraction", closed_low=False)
+    _check(getattr(rpn, name) > 0, f"{p}.{name}", f"must be positive, got {getattr(rpn, name)}")
+  for mode in ("train", "test"):
+    top_k, kept = getattr(rpn, f"pre_nms_top_k_{mode}"), getattr(rpn, f"num_proposals_{mode}")
+    _check(top_k >= kept, f"{p}.pre_nms_top_k_{mode}",
+           f"must be >= rpn.num_proposals_{mode} ({kept}), got {top_k}")
+  _unit_interval(rpn.nms_iou_threshold, f"{p}.nms_iou_threshold", closed_low=False)
+  _check_iou_thresholds(rpn, p, "rpn")
+  _unit_interval(rpn.positive_fraction, f"{p}.positive_fraction", closed_low=False)
 
-  sampler = config.proposal_sampler
-  _check(sampler.num_sampled_rois > 0, f"{p}.proposal_sampler.num_sampled_rois",
+
+def _check_iou_thresholds(message, p, name):
+  """positive_iou_threshold and negative_iou_threshold in [0, 1], negative <= positive."""
+  _unit_interval(message.positive_iou_threshold, f"{p}.positive_iou_threshold")
+  _unit_interval(message.negative_iou_threshold, f"{p}.negative_iou_threshold")
+  _check(message.negative_iou_threshold <= message.positive_iou_threshold,
+         f"{p}.negative_iou_threshold",
+         f"must not exceed {name}.positive_iou_threshold ({message.positive_iou_threshold}), "
+         f"got {message.negative_iou_threshold}")
+
+
+def validate_proposal_sampler(sampler, p):
+  """A `ProposalSampler` message at `p`."""
+  _check(sampler.num_sampled_rois > 0, f"{p}.num_sampled_rois",
          f"must be positive, got {sampler.num_sampled_rois}")
-  _unit_interval(sampler.positive_fraction, f"{p}.proposal_sampler.positive_fraction", closed_low=False)
-  _unit_interval(sampler.positive_iou_threshold, f"{p}.proposal_sampler.positive_iou_threshold")
-  _unit_interval(sampler.negative_iou_threshold, f"{p}.proposal_sampler.negative_iou_threshold")
-  _check(sampler.negative_iou_threshold <= sampler.positive_iou_threshold,
-         f"{p}.proposal_sampler.negative_iou_threshold",
-         f"must not exceed proposal_sampler.positive_iou_threshold ({sampler.positive_iou_threshold}), "
-         f"got {sampler.negative_iou_threshold}")
+  _unit_interval(sampler.positive_fraction, f"{p}.positive_fraction", closed_low=False)
+  _check_iou_thresholds(sampler, p, "proposal_sampler")
 
-  roi = config.roi_pooling
-  _check(roi.pooled_size > 0, f"{p}.roi_pooling.pooled_size", f"must be positive, got {roi.pooled_size}")
+
+def validate_roi_pooling(roi, p):
+  """A `RoiPooling` message at `p`."""
+  _check(roi.pooled_size > 0, f"{p}.pooled_size", f"must be positive, got {roi.pooled_size}")
   _check(roi.crop_size >= roi.pooled_size and roi.crop_size % roi.pooled_size == 0,
-         f"{p}.roi_pooling.crop_size",
+         f"{p}.crop_size",
          f"must be a multiple of roi_pooling.pooled_size ({roi.pooled_size}), got {roi.crop_size}")
 
-  tx = config.action_transformer_head
-  if config.head_type in (_HEAD.ACTION_TRANSFORMER, _HEAD.TX_I3D):
-    for name in ("num_heads", "num_layers", "hidden_size", "ffn_hidden_size",
-                 "high_res_reduced_channels", "location_embedding_size",
-                 "location_embedding_hidden_size"):
-      _check(getattr(tx, name) > 0, f"{p}.action_transformer_head.{name}",
-             f"must be positive, got {getattr(tx, name)}")
-    _unit_interval(tx.dropout_rate, f"{p}.action_transformer_head.dropout_rate", closed_high=False)
+
+def validate_action_transformer_head(tx, p):
+  """An `ActionTransformerHead` message at `p`."""
+  for name in ("num_heads", "num_layers", "hidden_size", "ffn_hidden_size",
+               "high_res_reduced_channels", "location_embedding_size",
+               "location_embedding_hidden_size"):
+    _check(getattr(tx, name) > 0, f"{p}.{name}", f"must be positive, got {getattr(tx, name)}")
+  _unit_interval(tx.dropout_rate, f"{p}.dropout_rate", closed_high=False)
+
+
+def _validate_heads(config, p):
+  """The head sub-messages that `head_type` uses; the others must be unset."""
+  head_name = _AT.HeadType.Name(config.head_type)
+  if config.head_type in (_AT.ACTION_TRANSFORMER, _AT.TX_I3D):
+    validate_action_transformer_head(config.action_transformer_head,
+                                     f"{p}.action_transformer_head")
   elif config.HasField("action_transformer_head"):
-    raise errors.InputError(f"{p}.action_transformer_head: set, but head_type is "
-                            f"{_HEAD.HeadType.Name(config.head_type)}, which has no Action "
-                            "Transformer head")
-  if config.head_type in (_HEAD.I3D, _HEAD.TX_I3D):
+    raise errors.InputError(f"{p}.action_transformer_head: set, but head_type is {head_name}, "
+                            "which has no Action Transformer head")
+  if config.head_type in (_AT.I3D, _AT.TX_I3D):
     _unit_interval(config.i3d_head.dropout_rate, f"{p}.i3d_head.dropout_rate", closed_high=False)
   elif config.HasField("i3d_head"):
-    raise errors.InputError(f"{p}.i3d_head: set, but head_type is "
-                            f"{_HEAD.HeadType.Name(config.head_type)}, which has no I3D head")
+    raise errors.InputError(f"{p}.i3d_head: set, but head_type is {head_name}, which has no "
+                            "I3D head")
 
-  check_deprecated_proposal_fields(config, p)
+
+def validate_loss_weights(weights, p):
+  """A `LossWeights` message at `p`: every weight >= 0."""
   for name in ("rpn_objectness", "rpn_localization", "action_classification", "box_localization"):
-    weight = getattr(config.loss_weights, name)
-    _check(weight >= 0, f"{p}.loss_weights.{name}", f"must be >= 0, got {weight}")
+    weight = getattr(weights, name)
+    _check(weight >= 0, f"{p}.{name}", f"must be >= 0, got {weight}")
 
-  post = config.post_processing
-  _unit_interval(post.score_threshold, f"{p}.post_processing.score_threshold")
-  _unit_interval(post.nms_iou_threshold, f"{p}.post_processing.nms_iou_threshold", closed_low=False)
-  _check(post.max_detections > 0, f"{p}.post_processing.max_detections",
+
+def validate_post_processing(post, p):
+  """A `PostProcessing` message at `p`."""
+  _unit_interval(post.score_threshold, f"{p}.score_threshold")
+  _unit_interval(post.nms_iou_threshold, f"{p}.nms_iou_threshold", closed_low=False)
+  _check(post.max_detections > 0, f"{p}.max_detections",
          f"must be positive, got {post.max_detections}")
+
+
+def validate_action_transformer(config, prefix="model.action_transformer"):
+  """Validates an `ActionTransformer` message; raises ValueError naming the field.
+
+  One validator per sub-message, each given the dotted path of that sub-message.
+  """
+  p = prefix
+  _validate_input_shape(config, p)
+  validate_trunk(config.trunk, f"{p}.trunk", head_type=config.head_type)
+  validate_rpn(config.rpn, f"{p}.rpn")
+  validate_proposal_sampler(config.proposal_sampler, f"{p}.proposal_sampler")
+  validate_roi_pooling(config.roi_pooling, f"{p}.roi_pooling")
+  _validate_heads(config, p)
+  check_deprecated_proposal_fields(config, p)
+  validate_loss_weights(config.loss_weights, f"{p}.loss_weights")
+  validate_post_processing(config.post_processing, f"{p}.post_processing")
 
 
 def validate_train_config(config, prefix="train_config"):
@@ -205,9 +245,7 @@ def validate_input_reader(config, prefix):
 
 def validate_pipeline_config(config):
   """Validates a whole `TrainEvalPipelineConfig`; raises ValueError naming the field."""
-  if config.model.WhichOneof("model") != "action_transformer":
-    raise errors.InputError("model: expected `action_transformer { ... }`")
-  validate_action_transformer(config.model.action_transformer)
+  validate_action_transformer(config_util.get_action_transformer_config(config))
   validate_train_config(config.train_config)
   if config.HasField("train_input_reader"):
     validate_input_reader(config.train_input_reader, "train_input_reader")

@@ -1,7 +1,5 @@
 """Builds the tf.data input pipeline from an `InputReader` proto and the model config."""
 
-import inspect
-
 from ava_tx.builders import model_builder
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
@@ -61,27 +59,20 @@ def build_dataset_fn(input_config, model_config, *, global_batch_size, is_traini
   parser = build_parser(input_config, model_config, is_training=is_training, prefix=prefix)
   sample_n = sample_1_of_n_examples or input_config.sample_1_of_n_examples
   seed = input_config.seed or None
-  dataset_parameters = inspect.signature(dataset_lib.build_dataset).parameters
 
   def dataset_fn(input_context=None):
-    batch_size = global_batch_size
-    kwargs = {}
+    batch_size, num_shards, shard_index = global_batch_size, 1, 0
     if input_context is not None:
       batch_size = input_context.get_per_replica_batch_size(global_batch_size)
-      if input_context.num_input_pipelines > 1:
-        kwargs.update(num_shards=input_context.num_input_pipelines,
-                      shard_index=input_context.input_pipeline_id)
-    if sample_n > 1:
-      kwargs["sample_1_of_n_examples"] = sample_n
-    unsupported = sorted(set(kwargs) - set(dataset_parameters))
-    if unsupported:
-      raise errors.InputError(f"{prefix}: the input pipeline does not support {unsupported}")
+      num_shards = input_context.num_input_pipelines
+      shard_index = input_context.input_pipeline_id
     return dataset_lib.build_dataset(
         file_pattern=list(input_config.input_path), parser=parser, batch_size=batch_size,
         is_training=is_training, seed=seed, num_parallel_calls=input_config.num_parallel_calls,
         shuffle_buffer_size=input_config.shuffle_buffer_size,
         cycle_length=input_config.cycle_length,
         skip_corrupt_records=input_config.skip_corrupt_records,
-        repeat=input_config.repeat if is_training else False, **kwargs)
+        repeat=input_config.repeat if is_training else False, num_shards=num_shards,
+        shard_index=shard_index, sample_1_of_n_examples=sample_n)
 
   return dataset_fn

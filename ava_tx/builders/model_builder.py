@@ -3,6 +3,7 @@
 The only place model protos are read: every part below receives plain Python values.
 """
 
+from ava_tx.builders import config_util
 from ava_tx.builders import config_validation
 from ava_tx.core import errors
 from ava_tx.layers import action_transformer
@@ -53,40 +54,73 @@ def _mixed5_block(config):
                           separable_max_pool=trunk.separable_max_pool, name="i3d_head_mixed5")
 
 
-def _tx_kwargs(config):
+def tx_head_config(config) -> action_transformer.ActionTransformerHeadConfig:
+  """The `ActionTransformerHeadConfig` of an `ActionTransformer` proto's
+  `action_transformer_head` (read once here; the heads get the dataclass)."""
   tx = config.action_transformer_head
-  return dict(num_heads=tx.num_heads, num_layers=tx.num_layers, query_size=tx.hidden_size,
-              ffn_hidden_size=tx.ffn_hidden_size, dropout_rate=tx.dropout_rate,
-              query_preprocessor=_QUERY_PREPROCESSORS[tx.query_preprocessor],
-              highres_reduced_channels=tx.high_res_reduced_channels,
-              use_location_embedding=tx.use_location_embedding,
-              location_embedding_hidden_size=tx.location_embedding_hidden_size,
-              location_embedding_size=tx.location_embedding_size)
+  return action_transformer.ActionTransformerHeadConfig(
+      num_heads=tx.num_heads, num_layers=tx.num_layers, query_size=tx.hidden_size,
+      ffn_hidden_size=tx.ffn_hidden_size, dropout_rate=tx.dropout_rate,
+      query_preprocessor=_QUERY_PREPROCESSORS[tx.query_preprocessor],
+      highres_reduced_channels=tx.high_res_reduced_channels,
+      use_location_embedding=tx.use_location_embedding,
+      location_embedding_hidden_size=tx.location_embedding_hidden_size,
+      location_embedding_size=tx.location_embedding_size)
+
+
+def _head_outputs(config):
+  """The keyword arguments every head takes: logits, box classes and RoI pooling sizes."""
+  return dict(num_logits=config.num_classes + 1,
+              num_box_classes=(None if config.class_agnostic_box_regression
+                               else config.num_classes),
+              crop_size=config.roi_pooling.crop_size, pooled_size=config.roi_pooling.pooled_size)
+
+
+def _build_action_transformer_head(config, attention_outputs):
+  return action_transformer.ActionTransformerHead(
+      **_head_outputs(config), tx_config=tx_head_config(config),
+      return_attention=attention_outputs, name="action_transformer_head")
+
+
+def _build_i3d_head(config, attention_outputs):
+  del attention_outputs  # The I3D head has no attention.
+  return i3d_head.I3DHead(
+      **_head_outputs(config), mixed5_block=_mixed5_block(config),
+      mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, dropout_rate=config.i3d_head.dropout_rate,
+      name="i3d_head")
+
+
+def _build_tx_i3d_head(config, attention_outputs):
+  return tx_i3d_head.TxI3DHead(
+      **_head_outputs(config), mixed5_block=_mixed5_block(config),
+      mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, i3d_dropout_rate=config.i3d_head.dropout_rate,
+      tx_config=tx_head_config(config), return_attention=attention_outputs, name="tx_i3d_head")
+
+
+# Head type -> builder `(ActionTransformer proto, attention_outputs) -> keras layer`, as the OD
+# API's meta-architecture map and official.vision's backbone factory: a new head is one entry.
+HEAD_BUILDERS = {
+    _AT.ACTION_TRANSFORMER: _build_action_transformer_head,
+    _AT.I3D: _build_i3d_head,
+    _AT.TX_I3D: _build_tx_i3d_head,
+}
 
 
 def build_head(config, *, attention_outputs=False):
   """The second-stage head of `config.head_type` (num_classes + 1 logits, index 0 = background).
 
   attention_outputs: Tx heads also return attention weights and keys (the I3D head has none).
+
+  Raises:
+    errors.InputError: `config.head_type` has no builder in HEAD_BUILDERS (the message lists
+      the known types).
   """
-  num_logits = config.num_classes + 1
-  num_box_classes = None if config.class_agnostic_box_regression else config.num_classes
-  pooling = dict(crop_size=config.roi_pooling.crop_size, pooled_size=config.roi_pooling.pooled_size)
-  if config.head_type == _AT.ACTION_TRANSFORMER:
-    return action_transformer.ActionTransformerHead(
-        num_logits=num_logits, num_box_classes=num_box_classes, **pooling, **_tx_kwargs(config),
-        return_attention=attention_outputs, name="action_transformer_head")
-  if config.head_type == _AT.I3D:
-    return i3d_head.I3DHead(
-        num_logits=num_logits, num_box_classes=num_box_classes, mixed5_block=_mixed5_block(config),
-        mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, dropout_rate=config.i3d_head.dropout_rate,
-        **pooling, name="i3d_head")
-  if config.head_type == _AT.TX_I3D:
-    return tx_i3d_head.TxI3DHead(
-        num_logits=num_logits, num_box_classes=num_box_classes, mixed5_block=_mixed5_block(config),
-        mixed5_output_key=_I3D_HEAD_FINAL_ENDPOINT, i3d_dropout_rate=config.i3d_head.dropout_rate,
-        **pooling, **_tx_kwargs(config), return_attention=attention_outputs, name="tx_i3d_head")
-  raise errors.InputError(f"model.action_transformer.head_type: unknown value {config.head_type}")
+  builder = HEAD_BUILDERS.get(config.head_type)
+  if builder is None:
+    known = ", ".join(_AT.HeadType.Name(head_type) for head_type in HEAD_BUILDERS)
+    raise errors.InputError(f"model.action_transformer.head_type: unknown value "
+                            f"{config.head_type}; known head types: {known}")
+  return builder(config, attention_outputs)
 
 
 def build_rpn(config, anchor_stride):
@@ -142,10 +176,7 @@ def build(model_config, *, attention_outputs: bool = False):
     ValueError: an invalid or contradictory field, named by its dotted path.
   """
   if isinstance(model_config, pipeline_pb2.DetectionModel):
-    if model_config.WhichOneof("model") != "action_transformer":
-      raise errors.InputError("model: expected `action_transformer { ... }`, got "
-                              f"{model_config.WhichOneof('model')!r}")
-    model_config = model_config.action_transformer
+    model_config = config_util.get_action_transformer_config(model_config)
   if not isinstance(model_config, action_transformer_pb2.ActionTransformer):
     raise TypeError("model_config must be a DetectionModel or ActionTransformer message, got "
                     f"{type(model_config).__name__}")

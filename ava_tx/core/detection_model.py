@@ -84,8 +84,10 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     """Objects to pass as `tf.train.Checkpoint(**objects)` to restore a checkpoint.
 
     Args:
-      fine_tune_checkpoint_type: "detection" (a whole model of this class) or "classification"
-        (the converted Kinetics I3D checkpoint, restored into the trunk only).
+      fine_tune_checkpoint_type: as the Object Detection API's: "classification" (the converted
+        Kinetics I3D checkpoint, restored into the trunk), "detection" (the trunk of a
+        training checkpoint of this class, which saves the model as `model`) or "full" (every
+        variable of such a checkpoint).
     """
 
   def provide_groundtruth(self, *, groundtruth_boxes: tf.Tensor,
@@ -126,6 +128,20 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
         raise ValueError(f"{InputFields.proposal_boxes} needs {InputFields.num_proposal_boxes}.")
       self._store_proposal_boxes(proposal_boxes, num_proposal_boxes)
 
+  def provide_groundtruth_from_batch(self, batch: Mapping[str, tf.Tensor]) -> None:
+    """`provide_groundtruth` with the entries of an input batch keyed by InputFields.
+
+    groundtruth_boxes, groundtruth_classes and num_groundtruth_boxes are required;
+    proposal_boxes and num_proposal_boxes (person-detector boxes) are passed when the batch
+    has them. Other entries (frames, keys, ...) are not ground truth and are ignored.
+    """
+    self.provide_groundtruth(
+        groundtruth_boxes=batch[InputFields.groundtruth_boxes],
+        groundtruth_classes=batch[InputFields.groundtruth_classes],
+        num_groundtruth_boxes=batch[InputFields.num_groundtruth_boxes],
+        proposal_boxes=batch.get(InputFields.proposal_boxes),
+        num_proposal_boxes=batch.get(InputFields.num_proposal_boxes))
+
   def provide_proposal_boxes(self, proposal_boxes: tf.Tensor,
                              num_proposal_boxes: tf.Tensor) -> None:
     """Stores person-detector boxes alone (inference: no ground truth), forgetting the rest.
@@ -145,10 +161,6 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     self._groundtruth[InputFields.proposal_boxes] = proposal_boxes
     self._groundtruth[InputFields.num_proposal_boxes] = tf.convert_to_tensor(
         num_proposal_boxes, tf.int32)
-
-  def groundtruth_has_field(self, field: str) -> bool:
-    """Whether `provide_groundtruth` stored `field` (an InputFields key)."""
-    return field in self._groundtruth
 
   def groundtruth(self, field: str) -> tf.Tensor:
     """The stored tensor for `field` (an InputFields key); clear error if missing."""

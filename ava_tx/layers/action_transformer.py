@@ -37,6 +37,7 @@ Choices where the paper is silent (Transformer / Faster R-CNN practice):
     height, width, query_size], the projected keys each head attends over.
 """
 
+import dataclasses
 import math
 
 from ava_tx.core import standard_fields
@@ -47,6 +48,48 @@ from ava_tx.layers import roi_pooling
 HIGHRES = "highres"
 LOWRES = "lowres"
 _LAYER_NORM_EPSILON = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionTransformerHeadConfig:
+  """The Tx branch's sizes (paper Section 3.2; defaults are the paper's), in one place.
+
+  Built once by `ava_tx.builders.model_builder` from the `ActionTransformerHead` proto and
+  given to `ActionTransformerFeatures`, `ActionTransformerHead` and `TxI3DHead`.
+
+  Attributes:
+    num_heads, num_layers: Tx units per layer and layers (2 and 3 in the paper).
+    query_size: D, the size of a head's query, keys and values (128).
+    ffn_hidden_size: hidden units of each unit's feed-forward network (4 * D).
+    dropout_rate: dropout on the attention output and the FFN output (0.3).
+    query_preprocessor: HIGHRES or LOWRES.
+    highres_reduced_channels: channels of HighRes' 1x1 conv before flattening (128).
+    use_location_embedding: append the location embedding to the trunk map.
+    location_embedding_hidden_size, location_embedding_size: its MLP's hidden and output sizes.
+  """
+  num_heads: int = 2
+  num_layers: int = 3
+  query_size: int = 128
+  ffn_hidden_size: int = 512
+  dropout_rate: float = 0.3
+  query_preprocessor: str = HIGHRES
+  highres_reduced_channels: int = 128
+  use_location_embedding: bool = True
+  location_embedding_hidden_size: int = 64
+  location_embedding_size: int = 64
+
+  def __post_init__(self):
+    if self.query_preprocessor not in (HIGHRES, LOWRES):
+      raise ValueError(f"query_preprocessor must be {HIGHRES!r} or {LOWRES!r}, got "
+                       f"{self.query_preprocessor!r}.")
+    if self.num_heads < 1 or self.num_layers < 1:
+      raise ValueError(
+          f"num_heads ({self.num_heads}) and num_layers ({self.num_layers}) must be >= 1.")
+
+  @classmethod
+  def coerce(cls, value):
+    """`value` if already a config, else the config of a dict (as `get_config` writes it)."""
+    return value if isinstance(value, cls) else cls(**value)
 
 
 def scaled_dot_product_attention(query, keys, values):
@@ -222,6 +265,13 @@ def check_head_inputs(features, proposal_boxes, head_name):
 class ActionTransformerFeatures(keras.layers.Layer):
   """Steps 1-4 of the module docstring: the Tx feature of each proposal and the attention.
 
+  Constructor (keyword-only):
+    tx_config: an `ActionTransformerHeadConfig` (or its `dataclasses.asdict`), the Tx sizes.
+    crop_size, pooled_size: the query's RoI pooling (RoIAlign crop_size, then max-pool to
+      pooled_size: 14 and 7).
+    return_attention: also return the attention weights and keys (export, visualisation).
+    **kwargs: keras.layers.Layer arguments (name, dtype, ...).
+
   call(features, proposal_boxes, *, training):
     features: float32 [batch_size, num_frames, height, width, channels].
     proposal_boxes: float32 [batch_size, num_proposals, 4], normalized.
@@ -233,50 +283,36 @@ class ActionTransformerFeatures(keras.layers.Layer):
         height, width, query_size].
   """
 
-  def __init__(self, *, num_heads=2, num_layers=3, query_size=128, ffn_hidden_size=512,
-               dropout_rate=0.3, query_preprocessor=HIGHRES, highres_reduced_channels=128,
-               use_location_embedding=True, location_embedding_hidden_size=64,
-               location_embedding_size=64, crop_size=14, pooled_size=7, return_attention=False,
-               **kwargs):
+  def __init__(self, *, tx_config=ActionTransformerHeadConfig(), crop_size=14, pooled_size=7,
+               return_attention=False, **kwargs):
     super().__init__(**kwargs)
-    if query_preprocessor not in (HIGHRES, LOWRES):
-      raise ValueError(
-          f"query_preprocessor must be {HIGHRES!r} or {LOWRES!r}, got {query_preprocessor!r}.")
-    if num_heads < 1 or num_layers < 1:
-      raise ValueError(f"num_heads ({num_heads}) and num_layers ({num_layers}) must be >= 1.")
-    self.num_heads = num_heads
-    self.num_layers = num_layers
-    self.query_size = query_size
-    self.ffn_hidden_size = ffn_hidden_size
-    self.dropout_rate = dropout_rate
-    self.query_preprocessor_type = query_preprocessor
-    self.highres_reduced_channels = highres_reduced_channels
-    self.use_location_embedding = use_location_embedding
-    self.location_embedding_hidden_size = location_embedding_hidden_size
-    self.location_embedding_size = location_embedding_size
+    tx = self.tx_config = ActionTransformerHeadConfig.coerce(tx_config)
+    self.num_heads = tx.num_heads
+    self.num_layers = tx.num_layers
+    self.query_size = tx.query_size
     self.crop_size = crop_size
     self.pooled_size = pooled_size
     self.return_attention = bool(return_attention)
 
     self.location_embedding = None
-    if use_location_embedding:
+    if tx.use_location_embedding:
       self.location_embedding = location_embedding_lib.LocationEmbedding(
-          hidden_size=location_embedding_hidden_size, output_size=location_embedding_size,
+          hidden_size=tx.location_embedding_hidden_size, output_size=tx.location_embedding_size,
           name="location_embedding")
     self.roi_pooling = roi_pooling.RoIPooling(
         crop_size=crop_size, pooled_size=pooled_size, name="query_roi_pooling")
-    if query_preprocessor == HIGHRES:
+    if tx.query_preprocessor == HIGHRES:
       self.query_preprocessor = HighResQueryPreprocessor(
-          query_size=query_size, reduced_channels=highres_reduced_channels,
+          query_size=tx.query_size, reduced_channels=tx.highres_reduced_channels,
           name="highres_query_preprocessor")
     else:
       self.query_preprocessor = LowResQueryPreprocessor(
-          query_size=query_size, name="lowres_query_preprocessor")
+          query_size=tx.query_size, name="lowres_query_preprocessor")
     self.tx_units = [
-        [TxUnit(query_size=query_size, ffn_hidden_size=ffn_hidden_size,
-                dropout_rate=dropout_rate, name=f"tx_layer{layer}_head{head}")
-         for head in range(num_heads)]
-        for layer in range(num_layers)]
+        [TxUnit(query_size=tx.query_size, ffn_hidden_size=tx.ffn_hidden_size,
+                dropout_rate=tx.dropout_rate, name=f"tx_layer{layer}_head{head}")
+         for head in range(tx.num_heads)]
+        for layer in range(tx.num_layers)]
 
   @property
   def output_size(self):
@@ -317,15 +353,8 @@ class ActionTransformerFeatures(keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(
-        num_heads=self.num_heads, num_layers=self.num_layers, query_size=self.query_size,
-        ffn_hidden_size=self.ffn_hidden_size, dropout_rate=self.dropout_rate,
-        query_preprocessor=self.query_preprocessor_type,
-        highres_reduced_channels=self.highres_reduced_channels,
-        use_location_embedding=self.use_location_embedding,
-        location_embedding_hidden_size=self.location_embedding_hidden_size,
-        location_embedding_size=self.location_embedding_size, crop_size=self.crop_size,
-        pooled_size=self.pooled_size, return_attention=self.return_attention)
+    config.update(tx_config=dataclasses.asdict(self.tx_config), crop_size=self.crop_size,
+                  pooled_size=self.pooled_size, return_attention=self.return_attention)
     return config
 
 

@@ -17,10 +17,7 @@ from ava_tx.core.tf_setup import tf  # isort: skip
 
 from official.vision.losses import maskrcnn_losses
 
-
-def _check_rank(name: str, tensor: tf.Tensor, rank: int, expected: str) -> None:
-  if tensor.shape.rank is not None and tensor.shape.rank != rank:
-    raise ValueError(f"{name} must be {expected} (rank {rank}), got shape {tensor.shape}.")
+from ava_tx.core import shape_utils
 
 
 def smooth_l1(predictions: tf.Tensor, targets: tf.Tensor, delta: float = 1.0) -> tf.Tensor:
@@ -54,9 +51,9 @@ def action_classification_loss(logits: tf.Tensor, targets: tf.Tensor,
   Returns:
     float32 scalar: sum(weights * sum_c CE) / max(sum(weights), 1).
   """
-  _check_rank("logits", logits, 3, "[batch_size, num_proposals, num_logits]")
-  _check_rank("targets", targets, 3, "[batch_size, num_proposals, num_logits]")
-  _check_rank("weights", weights, 2, "[batch_size, num_proposals]")
+  shape_utils.check_rank("logits", logits, 3, "[batch_size, num_proposals, num_logits]")
+  shape_utils.check_rank("targets", targets, 3, "[batch_size, num_proposals, num_logits]")
+  shape_utils.check_rank("weights", weights, 2, "[batch_size, num_proposals]")
   per_class = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(targets, logits.dtype),
                                                       logits=logits)
   per_proposal = tf.reduce_sum(per_class, axis=-1) * weights
@@ -86,8 +83,8 @@ def box_localization_loss(box_encodings: tf.Tensor, box_targets: tf.Tensor,
   Returns:
     float32 scalar (0 when there is no positive proposal).
   """
-  _check_rank("box_targets", box_targets, 3, "[batch_size, num_proposals, 4]")
-  _check_rank("positive_mask", positive_mask, 2, "[batch_size, num_proposals]")
+  shape_utils.check_rank("box_targets", box_targets, 3, "[batch_size, num_proposals, 4]")
+  shape_utils.check_rank("positive_mask", positive_mask, 2, "[batch_size, num_proposals]")
   num_positives = tf.maximum(tf.reduce_sum(positive_mask), 1.0)
   if box_encodings.shape.rank == 3:
     per_proposal = tf.reduce_sum(smooth_l1(box_encodings, box_targets, delta), axis=-1)
@@ -95,7 +92,8 @@ def box_localization_loss(box_encodings: tf.Tensor, box_targets: tf.Tensor,
     if class_targets is None:
       raise ValueError("Class-specific box encodings [batch_size, num_proposals, num_classes, 4] "
                        "need class_targets [batch_size, num_proposals, num_classes].")
-    _check_rank("class_targets", class_targets, 3, "[batch_size, num_proposals, num_classes]")
+    shape_utils.check_rank("class_targets", class_targets, 3,
+                           "[batch_size, num_proposals, num_classes]")
     per_class = tf.reduce_sum(smooth_l1(box_encodings, box_targets[:, :, tf.newaxis], delta),
                               axis=-1)
     class_targets = tf.cast(class_targets, per_class.dtype)
@@ -122,7 +120,7 @@ def rpn_objectness_loss(objectness_logits: tf.Tensor, score_targets: tf.Tensor,
   Returns:
     float32 scalar.
   """
-  _check_rank("objectness_logits", objectness_logits, 4,
+  shape_utils.check_rank("objectness_logits", objectness_logits, 4,
               "[batch_size, height, width, num_anchors_per_location]")
   loss = maskrcnn_losses.RpnScoreLoss(rpn_batch_size_per_image)
   return loss({"0": objectness_logits}, {"0": score_targets})
@@ -144,7 +142,7 @@ def rpn_localization_loss(box_encodings: tf.Tensor, box_targets: tf.Tensor,
   Returns:
     float32 scalar.
   """
-  _check_rank("box_encodings", box_encodings, 4,
+  shape_utils.check_rank("box_encodings", box_encodings, 4,
               "[batch_size, height, width, num_anchors_per_location * 4]")
   loss = maskrcnn_losses.RpnBoxLoss(huber_loss_delta)
   return loss({"0": box_encodings}, {"0": box_targets})

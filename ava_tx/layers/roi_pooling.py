@@ -26,17 +26,12 @@ Gradients flow to the features and also to the boxes (crop_and_resize has a box 
 callers that treat proposals as constants (Faster R-CNN practice) stop the gradient themselves.
 """
 
+from ava_tx.core import shape_utils
 from ava_tx.core.tf_setup import tf, keras
 
 
-def _check_rank(tensor, rank, name):
-  if tensor.shape.rank is not None and tensor.shape.rank != rank:
-    raise ValueError(
-        f"{name} must have rank {rank}, got shape {tensor.shape}.")
-
-
 def _check_boxes(boxes):
-  _check_rank(boxes, 3, "boxes ([batch_size, num_proposals, 4])")
+  shape_utils.check_rank("boxes", boxes, 3, "[batch_size, num_proposals, 4]")
   if boxes.shape[-1] is not None and boxes.shape[-1] != 4:
     raise ValueError(
         f"boxes must be [batch_size, num_proposals, 4] [ymin, xmin, ymax, xmax], "
@@ -58,7 +53,7 @@ def roi_align(features, boxes, crop_size=14):
   """
   features = tf.convert_to_tensor(features)
   boxes = tf.cast(boxes, tf.float32)
-  _check_rank(features, 4, "features ([batch_size, height, width, channels])")
+  shape_utils.check_rank("features", features, 4, "[batch_size, height, width, channels]")
   _check_boxes(boxes)
   shape = tf.shape(features)
   batch_size, height, width = shape[0], shape[1], shape[2]
@@ -136,8 +131,8 @@ def spatio_temporal_roi_pool(features, boxes, crop_size=14, pooled_size=7):
   """
   features = tf.convert_to_tensor(features)
   boxes = tf.cast(boxes, tf.float32)
-  _check_rank(
-      features, 5, "features ([batch_size, num_frames, height, width, channels])")
+  shape_utils.check_rank("features", features, 5,
+                         "[batch_size, num_frames, height, width, channels]")
   _check_boxes(boxes)
   per_frame = tf.transpose(features, [1, 0, 2, 3, 4])
   pooled = tf.map_fn(

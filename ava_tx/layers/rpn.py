@@ -80,6 +80,25 @@ def generate_anchors(*, feature_height: int, feature_width: int, stride: int, ba
   return tf.reshape(tf.reshape(boxes, shape) / scale, [feature_height, feature_width, -1])
 
 
+def _anchor_level(anchor_stride: int) -> int:
+  """log2(anchor_stride), the feature level official.vision's ops are keyed by."""
+  level = int(round(math.log2(anchor_stride))) if anchor_stride >= 1 else -1
+  if level < 0 or 2 ** level != anchor_stride:
+    raise ValueError(f"RegionProposalNetwork: anchor_stride must be a power of two, "
+                     f"got {anchor_stride}.")
+  return level
+
+
+def _check_anchors_and_counts(anchor_scales, anchor_aspect_ratios, **counts) -> None:
+  """Non-empty anchor scales and ratios; every count (proposals, top-k, samples) >= 1."""
+  if not anchor_scales or not anchor_aspect_ratios:
+    raise ValueError("RegionProposalNetwork: anchor_scales and anchor_aspect_ratios must be "
+                     "non-empty.")
+  for name, value in counts.items():
+    if value < 1:
+      raise ValueError(f"RegionProposalNetwork: {name} must be >= 1, got {value}.")
+
+
 class RegionProposalNetwork(keras.layers.Layer):
   """Class-agnostic RPN with proposal generation and anchor labelling for its loss.
 
@@ -120,20 +139,11 @@ class RegionProposalNetwork(keras.layers.Layer):
     """
     kwargs.setdefault("name", "rpn")
     super().__init__(**kwargs)
-    level = int(round(math.log2(anchor_stride))) if anchor_stride >= 1 else -1
-    if level < 0 or 2 ** level != anchor_stride:
-      raise ValueError(f"RegionProposalNetwork: anchor_stride must be a power of two, "
-                       f"got {anchor_stride}.")
-    if not anchor_scales or not anchor_aspect_ratios:
-      raise ValueError("RegionProposalNetwork: anchor_scales and anchor_aspect_ratios must be "
-                       "non-empty.")
-    for name, value in (("train_num_proposals", train_num_proposals),
-                        ("test_num_proposals", test_num_proposals),
-                        ("train_pre_nms_top_k", train_pre_nms_top_k),
-                        ("test_pre_nms_top_k", test_pre_nms_top_k),
-                        ("batch_size_per_image", batch_size_per_image)):
-      if value < 1:
-        raise ValueError(f"RegionProposalNetwork: {name} must be >= 1, got {value}.")
+    level = _anchor_level(anchor_stride)
+    _check_anchors_and_counts(
+        anchor_scales, anchor_aspect_ratios, train_num_proposals=train_num_proposals,
+        test_num_proposals=test_num_proposals, train_pre_nms_top_k=train_pre_nms_top_k,
+        test_pre_nms_top_k=test_pre_nms_top_k, batch_size_per_image=batch_size_per_image)
     self._config = dict(
         anchor_stride=int(anchor_stride), anchor_base_size=float(anchor_base_size),
         anchor_scales=tuple(float(s) for s in anchor_scales),
@@ -148,17 +158,23 @@ class RegionProposalNetwork(keras.layers.Layer):
         batch_size_per_image=int(batch_size_per_image),
         positive_fraction=float(positive_fraction))
     self._level = str(level)
+    self._build_sublayers(level)
+
+  def _build_sublayers(self, level: int) -> None:
+    """official.vision's RPN head, proposal generator and anchor labeler, from self._config."""
+    c = self._config
     self._head = dense_prediction_heads.RPNHead(
         min_level=level, max_level=level, num_anchors_per_location=self.num_anchors_per_location,
-        num_convs=num_convs, num_filters=num_filters, name="rpn_head")
+        num_convs=c["num_convs"], num_filters=c["num_filters"], name="rpn_head")
     self._proposal_generator = roi_generator.MultilevelROIGenerator(
-        pre_nms_top_k=train_pre_nms_top_k, nms_iou_threshold=nms_iou_threshold,
-        num_proposals=train_num_proposals, test_pre_nms_top_k=test_pre_nms_top_k,
-        test_nms_iou_threshold=nms_iou_threshold, test_num_proposals=test_num_proposals,
-        name="proposal_generator")
+        pre_nms_top_k=c["train_pre_nms_top_k"], nms_iou_threshold=c["nms_iou_threshold"],
+        num_proposals=c["train_num_proposals"], test_pre_nms_top_k=c["test_pre_nms_top_k"],
+        test_nms_iou_threshold=c["nms_iou_threshold"],
+        test_num_proposals=c["test_num_proposals"], name="proposal_generator")
     self._labeler = anchor_ops.RpnAnchorLabeler(
-        match_threshold=positive_iou_threshold, unmatched_threshold=negative_iou_threshold,
-        rpn_batch_size_per_im=batch_size_per_image, rpn_fg_fraction=positive_fraction)
+        match_threshold=c["positive_iou_threshold"],
+        unmatched_threshold=c["negative_iou_threshold"],
+        rpn_batch_size_per_im=c["batch_size_per_image"], rpn_fg_fraction=c["positive_fraction"])
 
   @property
   def num_anchors_per_location(self) -> int:

@@ -125,6 +125,19 @@ def assign_targets(proposal_boxes: tf.Tensor, proposal_mask: tf.Tensor,
     boxes = tf.concat([boxes, groundtruth_boxes], axis=1)
     mask = tf.concat([mask, gt_mask], axis=1)
 
+  positive, negative, matched = _match(boxes, mask, groundtruth_boxes, gt_mask, config)
+  if subsample:
+    boxes, positive, matched, weights = _sample_balanced(boxes, positive, negative, matched,
+                                                         config)
+  else:
+    weights = tf.cast(tf.logical_or(positive, negative), tf.float32)
+  return _encode_targets(boxes, positive, matched, weights, groundtruth_boxes,
+                         groundtruth_classes, config.box_coder_weights)
+
+
+def _match(boxes, mask, groundtruth_boxes, gt_mask, config):
+  """Each box's best ground truth: (positive, negative) bool and matched int32 index, all
+  [batch_size, num_boxes]."""
   iou = box_utils.pairwise_iou(boxes, groundtruth_boxes, gt_mask)   # [b, n, m], -1 if invalid
   best_iou = tf.maximum(tf.reduce_max(iou, axis=-1), 0.0)   # no ground truth: IoU 0
   matched = tf.argmax(iou, axis=-1, output_type=tf.int32)
@@ -132,35 +145,42 @@ def assign_targets(proposal_boxes: tf.Tensor, proposal_mask: tf.Tensor,
   negative = tf.logical_and(
       tf.logical_and(mask, tf.logical_not(positive)),
       tf.logical_and(best_iou >= config.negative_iou_low, best_iou < config.negative_iou_high))
+  return positive, negative, matched
 
-  if subsample:
-    num_samples = config.num_samples_per_image
-    # Pad so that top_k can always take num_samples slots; padding is never sampled.
-    pad = tf.maximum(num_samples - tf.shape(boxes)[1], 0)
-    boxes = tf.pad(boxes, [[0, 0], [0, pad], [0, 0]])
-    positive = tf.pad(positive, [[0, 0], [0, pad]])
-    negative = tf.pad(negative, [[0, 0], [0, pad]])
-    matched = tf.pad(matched, [[0, 0], [0, pad]])
-    noise = tf.random.uniform(tf.shape(positive), dtype=tf.float32)
-    max_positives = int(round(num_samples * config.positive_fraction))
-    pos_rank = _ranks(tf.where(positive, noise, -1.0))
-    take_pos = tf.logical_and(positive, pos_rank < max_positives)
-    num_neg = num_samples - tf.reduce_sum(tf.cast(take_pos, tf.int32), axis=1, keepdims=True)
-    neg_rank = _ranks(tf.where(negative, noise, -1.0))
-    take_neg = tf.logical_and(negative, neg_rank < num_neg)
-    taken = tf.logical_or(take_pos, take_neg)
-    _, index = tf.math.top_k(tf.where(taken, 1.0 + noise, noise - 1.0), k=num_samples)
-    gather = lambda t: tf.gather(t, index, batch_dims=1)  # noqa: E731
-    boxes, matched = gather(boxes), gather(matched)
-    weights = tf.cast(gather(taken), tf.float32)
-    positive = tf.logical_and(gather(positive), weights > 0)
-  else:
-    weights = tf.cast(tf.logical_or(positive, negative), tf.float32)
 
+def _sample_balanced(boxes, positive, negative, matched, config):
+  """Draws config.num_samples_per_image boxes per clip at random, at most positive_fraction of
+  them positives, negatives filling the rest; returns (boxes, positive, matched, weights) of
+  the samples, weights 0 on padding slots."""
+  num_samples = config.num_samples_per_image
+  # Pad so that top_k can always take num_samples slots; padding is never sampled.
+  pad = tf.maximum(num_samples - tf.shape(boxes)[1], 0)
+  boxes = tf.pad(boxes, [[0, 0], [0, pad], [0, 0]])
+  positive = tf.pad(positive, [[0, 0], [0, pad]])
+  negative = tf.pad(negative, [[0, 0], [0, pad]])
+  matched = tf.pad(matched, [[0, 0], [0, pad]])
+  noise = tf.random.uniform(tf.shape(positive), dtype=tf.float32)
+  max_positives = int(round(num_samples * config.positive_fraction))
+  pos_rank = _ranks(tf.where(positive, noise, -1.0))
+  take_pos = tf.logical_and(positive, pos_rank < max_positives)
+  num_neg = num_samples - tf.reduce_sum(tf.cast(take_pos, tf.int32), axis=1, keepdims=True)
+  neg_rank = _ranks(tf.where(negative, noise, -1.0))
+  take_neg = tf.logical_and(negative, neg_rank < num_neg)
+  taken = tf.logical_or(take_pos, take_neg)
+  _, index = tf.math.top_k(tf.where(taken, 1.0 + noise, noise - 1.0), k=num_samples)
+  gather = lambda t: tf.gather(t, index, batch_dims=1)  # noqa: E731
+  weights = tf.cast(gather(taken), tf.float32)
+  positive = tf.logical_and(gather(positive), weights > 0)
+  return gather(boxes), positive, gather(matched), weights
+
+
+def _encode_targets(boxes, positive, matched, weights, groundtruth_boxes, groundtruth_classes,
+                    box_coder_weights):
+  """ProposalTargets: positives get their matched box's actions and encoded box, others 0."""
   positive_f = tf.cast(positive, tf.float32)
   matched_boxes = tf.gather(groundtruth_boxes, matched, batch_dims=1)
   action_targets = tf.gather(groundtruth_classes, matched, batch_dims=1) * positive_f[..., None]
-  box_targets = box_utils.encode(matched_boxes, boxes, config.box_coder_weights)
+  box_targets = box_utils.encode(matched_boxes, boxes, box_coder_weights)
   box_targets = box_targets * positive_f[..., None]
   matched = tf.where(positive, matched, -tf.ones_like(matched))
   return ProposalTargets(boxes=boxes, weights=weights, positive_mask=positive_f,

@@ -5,6 +5,8 @@ logits and only the I3D tube feature feeds the box encodings (so no variable is 
 gradient).
 """
 
+import dataclasses
+
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import keras
 from ava_tx.layers import action_transformer
@@ -20,9 +22,8 @@ class TxI3DHead(keras.layers.Layer):
     mixed5_block, mixed5_output_key, i3d_dropout_rate: the I3D branch (see
       i3d_head.I3DTubeFeatures; i3d_dropout_rate is its dropout_rate).
     crop_size, pooled_size: RoI pooling sizes of both branches (14, 7).
-    num_heads, num_layers, query_size, ffn_hidden_size, dropout_rate, query_preprocessor,
-      highres_reduced_channels, use_location_embedding, location_embedding_hidden_size,
-      location_embedding_size, return_attention: the Tx branch (see
+    tx_config: an `action_transformer.ActionTransformerHeadConfig`, the Tx branch's sizes.
+    return_attention: the Tx branch also returns its attention (see
       action_transformer.ActionTransformerFeatures).
     **kwargs: keras.layers.Layer arguments (name, dtype, ...).
 
@@ -38,10 +39,7 @@ class TxI3DHead(keras.layers.Layer):
 
   def __init__(self, *, num_logits, num_box_classes=None, mixed5_block,
                mixed5_output_key="Mixed_5c", i3d_dropout_rate=0.0, crop_size=14,
-               pooled_size=7, num_heads=2, num_layers=3, query_size=128, ffn_hidden_size=512,
-               dropout_rate=0.3, query_preprocessor=action_transformer.HIGHRES,
-               highres_reduced_channels=128, use_location_embedding=True,
-               location_embedding_hidden_size=64, location_embedding_size=64,
+               pooled_size=7, tx_config=action_transformer.ActionTransformerHeadConfig(),
                return_attention=False, **kwargs):
     super().__init__(**kwargs)
     self.num_logits = num_logits
@@ -51,14 +49,8 @@ class TxI3DHead(keras.layers.Layer):
     self.crop_size = crop_size
     self.pooled_size = pooled_size
     self.tx_features = action_transformer.ActionTransformerFeatures(
-        num_heads=num_heads, num_layers=num_layers, query_size=query_size,
-        ffn_hidden_size=ffn_hidden_size, dropout_rate=dropout_rate,
-        query_preprocessor=query_preprocessor,
-        highres_reduced_channels=highres_reduced_channels,
-        use_location_embedding=use_location_embedding,
-        location_embedding_hidden_size=location_embedding_hidden_size,
-        location_embedding_size=location_embedding_size, crop_size=crop_size,
-        pooled_size=pooled_size, return_attention=return_attention, name="action_transformer")
+        tx_config=tx_config, crop_size=crop_size, pooled_size=pooled_size,
+        return_attention=return_attention, name="action_transformer")
     self.i3d_features = i3d_head.I3DTubeFeatures(
         mixed5_block=mixed5_block, mixed5_output_key=mixed5_output_key,
         dropout_rate=i3d_dropout_rate, crop_size=crop_size, pooled_size=pooled_size,
@@ -81,14 +73,13 @@ class TxI3DHead(keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    tx_config = self.tx_features.get_config()
-    base_keys = set(keras.layers.Layer().get_config())
-    config.update({k: v for k, v in tx_config.items() if k not in base_keys})
     config.update(
         num_logits=self.num_logits, num_box_classes=self.num_box_classes,
         mixed5_block=i3d_head.serialize_mixed5_block(self.i3d_features.mixed5_block),
         mixed5_output_key=self.mixed5_output_key, i3d_dropout_rate=self.i3d_dropout_rate,
-        crop_size=self.crop_size, pooled_size=self.pooled_size)
+        crop_size=self.crop_size, pooled_size=self.pooled_size,
+        tx_config=dataclasses.asdict(self.tx_features.tx_config),
+        return_attention=self.tx_features.return_attention)
     return config
 
   @classmethod

@@ -386,17 +386,22 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
         box_coder_weights=self._sampling.box_coder_weights)
 
   def restore_from_objects(self, fine_tune_checkpoint_type: str = "detection") -> dict[str, Any]:
-    """"detection": {"model": self}; "classification": the trunk's endpoint layers by name
-    (InceptionI3D.endpoint_layers(), e.g. {"Conv3d_1a_7x7": ..., "Mixed_4f": ...}) so that the
-    converted Kinetics I3D checkpoint restores into the trunk."""
-    if fine_tune_checkpoint_type == "detection":
+    """Objects for `tf.train.Checkpoint(**objects)` (see DetectionModel.restore_from_objects).
+
+    "classification": the trunk's endpoint layers by name (InceptionI3D.endpoint_layers(), e.g.
+    {"Conv3d_1a_7x7": ..., "Mixed_4f": ...}), the keys of the converted Kinetics I3D checkpoint.
+    "detection": {"model": <the trunk only>}, so that a training checkpoint of this model
+    (saved as `model=`) restores its trunk whatever the heads. "full": {"model": self}.
+    """
+    if fine_tune_checkpoint_type == "full":
       return {"model": self}
+    if fine_tune_checkpoint_type == "detection":
+      # The attribute name matches the one under which the model tracks its trunk.
+      return {"model": tf.train.Checkpoint(_trunk=self._trunk)}
     if fine_tune_checkpoint_type == "classification":
       if not hasattr(self._trunk, "endpoint_layers"):
         raise ValueError(f"Trunk {type(self._trunk).__name__} has no endpoint_layers(); cannot "
                          "restore a classification checkpoint into it.")
       return dict(self._trunk.endpoint_layers())
-    raise ValueError("fine_tune_checkpoint_type must be 'detection' or 'classification', got "
-                     f"{fine_tune_checkpoint_type!r}.")
-
-
+    raise ValueError("fine_tune_checkpoint_type must be 'classification', 'detection' or "
+                     f"'full', got {fine_tune_checkpoint_type!r}.")

@@ -24,7 +24,6 @@ the bad update).
 """
 
 import dataclasses
-import inspect
 import logging
 import math
 import os
@@ -119,14 +118,6 @@ class TrainResult:
   steps_per_sec: float
 
 
-def _groundtruth_kwargs(model, batch: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-  """The batch entries named like a keyword parameter of `model.provide_groundtruth`."""
-  parameters = inspect.signature(model.provide_groundtruth).parameters
-  return {k: v for k, v in batch.items()
-          if k in parameters and parameters[k].kind in (inspect.Parameter.KEYWORD_ONLY,
-                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD)}
-
-
 def compute_detection_losses(model, batch: Mapping[str, tf.Tensor], *, training: bool
                              ) -> Mapping[str, tf.Tensor]:
   """Default `loss_fn` for a DetectionModel: preprocess, provide_groundtruth, predict, loss.
@@ -134,16 +125,15 @@ def compute_detection_losses(model, batch: Mapping[str, tf.Tensor], *, training:
   Args:
     model: an `ava_tx.core.detection_model.DetectionModel`.
     batch: one replica's batch keyed by InputFields; `frames` is float32
-      [batch_size, num_frames, height, width, 3]. Every entry whose name is a keyword
-      parameter of `model.provide_groundtruth` (groundtruth_boxes, groundtruth_classes,
-      num_groundtruth_boxes, proposal_boxes, num_proposal_boxes, ...) is passed to it.
+      [batch_size, num_frames, height, width, 3]; its ground truth (and person-detector
+      boxes, if any) go to `model.provide_groundtruth_from_batch`.
     training: passed to `model.predict`.
 
   Returns:
     `model.loss(...)`: float32 scalars keyed by LossFields, including `total_loss`.
   """
   frames, true_image_shapes = model.preprocess(batch[InputFields.frames])
-  model.provide_groundtruth(**_groundtruth_kwargs(model, batch))
+  model.provide_groundtruth_from_batch(batch)
   prediction_dict = model.predict(frames, true_image_shapes, training=training)
   return model.loss(prediction_dict, true_image_shapes)
 
@@ -155,7 +145,7 @@ def compute_detections(model, batch: Mapping[str, tf.Tensor]) -> Mapping[str, tf
   Returns the DetectionFields dict of `model.postprocess`.
   """
   frames, true_image_shapes = model.preprocess(batch[InputFields.frames])
-  model.provide_groundtruth(**_groundtruth_kwargs(model, batch))
+  model.provide_groundtruth_from_batch(batch)
   prediction_dict = model.predict(frames, true_image_shapes, training=False)
   return model.postprocess(prediction_dict, true_image_shapes)
 

@@ -148,3 +148,32 @@ def test_replaced_proposal_fields_name_their_replacement(tmp_path, old_fields, r
                      match=rf"^model\.action_transformer\.{first}: replaced by `proposals`.*"
                            rf"`proposals: {replacement}`"):
     config_validation.validate_pipeline_config(config)
+
+
+def test_one_meta_architecture_check_for_pipeline_and_model_messages():
+  from ava_tx.builders import model_builder  # pylint: disable=import-outside-toplevel
+  from ava_tx.protos import pipeline_pb2  # pylint: disable=import-outside-toplevel
+  message = (r"^model: expected `action_transformer \{ \.\.\. \}` "
+             r"\(the only meta-architecture\); got None$")
+  pipeline = pipeline_pb2.TrainEvalPipelineConfig()
+  for check in (lambda: config_util.get_action_transformer_config(pipeline),
+                lambda: config_util.get_action_transformer_config(pipeline.model),
+                lambda: config_validation.validate_pipeline_config(pipeline),
+                lambda: model_builder.build(pipeline.model)):
+    with pytest.raises(errors.InputError, match=message):
+      check()
+  pipeline.model.action_transformer.num_classes = 7
+  assert config_util.get_action_transformer_config(pipeline).num_classes == 7
+  assert config_util.get_action_transformer_config(pipeline.model).num_classes == 7
+
+
+def test_unknown_trunk_endpoint_lists_the_trunks_endpoints():
+  from ava_tx.trunks import i3d  # pylint: disable=import-outside-toplevel
+  config = action_transformer_pb2.ActionTransformer()
+  config.trunk.final_endpoint = "Mixed_9z"
+  with pytest.raises(errors.InputError) as raised:
+    config_validation.validate_action_transformer(config)
+  assert str(raised.value) == (
+      "model.action_transformer.trunk.final_endpoint: unknown I3D endpoint 'Mixed_9z'; "
+      f"expected one of {', '.join(i3d.ENDPOINTS)}")
+  assert i3d.ENDPOINTS[0] == "Conv3d_1a_7x7" and i3d.ENDPOINTS[-1] == "Mixed_5c"

@@ -7,6 +7,7 @@ import pytest
 
 from ava_tx.builders import config_util
 from ava_tx.builders import model_builder
+from ava_tx.core import errors
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import keras, tf
 from ava_tx.layers import action_transformer
@@ -163,3 +164,26 @@ def test_proposals_enum_gives_the_providers(proposals, providers):
   assert model.uses_rpn == ("rpn" in providers)
   assert model.uses_person_detector_boxes == ("person_detector" in providers)
   assert model_builder.uses_person_detector_boxes(config) == ("person_detector" in providers)
+
+
+def test_tx_head_config_reads_the_proto_once_into_the_dataclass():
+  config = action_transformer_pb2.ActionTransformer()
+  tx = config.action_transformer_head
+  tx.num_heads, tx.num_layers, tx.hidden_size, tx.ffn_hidden_size = 3, 1, 24, 40
+  tx.dropout_rate = 0.5  # Exact in the proto's float32.
+  tx.query_preprocessor = action_transformer_pb2.ActionTransformerHead.LOW_RES
+  tx.use_location_embedding = False
+  assert model_builder.tx_head_config(config) == action_transformer.ActionTransformerHeadConfig(
+      num_heads=3, num_layers=1, query_size=24, ffn_hidden_size=40, dropout_rate=0.5,
+      query_preprocessor=action_transformer.LOWRES, highres_reduced_channels=128,
+      use_location_embedding=False, location_embedding_hidden_size=64,
+      location_embedding_size=64)
+
+
+def test_head_type_without_a_builder_names_the_known_types(monkeypatch):
+  monkeypatch.delitem(model_builder.HEAD_BUILDERS, _AT.TX_I3D)
+  config = action_transformer_pb2.ActionTransformer(head_type=_AT.TX_I3D)
+  with pytest.raises(errors.InputError,
+                     match=r"head_type: unknown value 2; known head types: ACTION_TRANSFORMER, I3D"):
+    model_builder.build_head(config)
+  assert set(model_builder.HEAD_BUILDERS) == {_AT.ACTION_TRANSFORMER, _AT.I3D}

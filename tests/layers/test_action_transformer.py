@@ -11,7 +11,15 @@ from ava_tx.layers import roi_pooling
 # Tiny sizes: batch 2, 3 proposals, trunk map 4x3x5 with 6 channels.
 SMALL = dict(num_heads=2, num_layers=3, query_size=8, ffn_hidden_size=12,
              highres_reduced_channels=3, location_embedding_hidden_size=5,
-             location_embedding_size=4, crop_size=4, pooled_size=2)
+             location_embedding_size=4)
+
+
+def _head(*, num_logits=5, num_box_classes=None, return_attention=False, name=None, **tx):
+  """A head with SMALL sizes (overridden by `tx`), RoIAlign 4x4 max-pooled to 2x2."""
+  return at.ActionTransformerHead(
+      num_logits=num_logits, num_box_classes=num_box_classes, crop_size=4, pooled_size=2,
+      tx_config=at.ActionTransformerHeadConfig(**{**SMALL, **tx}),
+      return_attention=return_attention, name=name)
 
 
 def _inputs(seed=0):
@@ -64,8 +72,7 @@ def test_tx_unit_matches_numpy():
 @pytest.mark.parametrize("preprocessor", [at.HIGHRES, at.LOWRES])
 def test_head_matches_numpy_stack(preprocessor):
   tf.random.set_seed(2)
-  head = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor,
-                                  return_attention=True, **SMALL)
+  head = _head(query_preprocessor=preprocessor, return_attention=True)
   features, boxes = _inputs()
   out = head(features, boxes, training=False)
 
@@ -105,12 +112,11 @@ def test_output_shapes_attention_and_highres_vs_lowres():
   features, boxes = _inputs()
   shapes = {}
   for preprocessor in (at.HIGHRES, at.LOWRES):
-    plain = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor, **SMALL)
+    plain = _head(query_preprocessor=preprocessor)
     # Attention outputs only when asked for (training and evaluation do not pay for them).
     assert set(plain(features, boxes, training=False)) == {
         PredictionFields.action_logits, PredictionFields.box_encodings}
-    head = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor,
-                                    return_attention=True, **SMALL)
+    head = _head(query_preprocessor=preprocessor, return_attention=True)
     out = head(features, boxes, training=False)
     assert set(out) == {PredictionFields.action_logits, PredictionFields.box_encodings,
                         PredictionFields.attention_weights,
@@ -129,8 +135,7 @@ def test_output_shapes_attention_and_highres_vs_lowres():
 
 def test_class_specific_boxes_and_no_location_embedding():
   features, boxes = _inputs()
-  head = at.ActionTransformerHead(
-      num_logits=4, num_box_classes=3, **{**SMALL, "use_location_embedding": False})
+  head = _head(num_logits=4, num_box_classes=3, use_location_embedding=False)
   out = head(features, boxes, training=False)
   assert out[PredictionFields.box_encodings].shape == (2, 3, 3, 4)
   assert head.location_embedding is None
@@ -140,9 +145,7 @@ def test_class_specific_boxes_and_no_location_embedding():
 
 def test_get_config_round_trip_reproduces_outputs():
   features, boxes = _inputs()
-  head = at.ActionTransformerHead(
-      num_logits=5, num_box_classes=2, query_preprocessor=at.LOWRES, dropout_rate=0.1,
-      name="tx", **SMALL)
+  head = _head(num_box_classes=2, query_preprocessor=at.LOWRES, dropout_rate=0.1, name="tx")
   out = head(features, boxes, training=False)
   clone = at.ActionTransformerHead.from_config(head.get_config())
   assert clone.get_config() == head.get_config()
@@ -163,7 +166,7 @@ def test_get_config_round_trip_reproduces_outputs():
 def test_gradients_reach_every_variable(preprocessor):
   tf.random.set_seed(3)
   features, boxes = _inputs()
-  head = at.ActionTransformerHead(num_logits=5, query_preprocessor=preprocessor, **SMALL)
+  head = _head(query_preprocessor=preprocessor)
   with tf.GradientTape() as tape:
     out = head(features, boxes, training=True)
     loss = (tf.reduce_sum(out[PredictionFields.action_logits] ** 2)
@@ -179,13 +182,13 @@ def test_gradients_reach_every_variable(preprocessor):
 
 def test_dropout_only_in_training():
   features, boxes = _inputs()
-  head = at.ActionTransformerHead(num_logits=5, **{**SMALL, "num_layers": 1})
+  head = _head(num_layers=1)
   logits = lambda training: head(features, boxes, training=training)[  # noqa: E731
       PredictionFields.action_logits].numpy()
   inference = logits(False)
   np.testing.assert_array_equal(logits(False), inference)
   assert np.abs(logits(True) - inference).max() > 1e-3
-  no_dropout = at.ActionTransformerHead(num_logits=5, **{**SMALL, "dropout_rate": 0.0})
+  no_dropout = _head(dropout_rate=0.0)
   np.testing.assert_allclose(no_dropout(features, boxes, training=True)[
       PredictionFields.action_logits], no_dropout(features, boxes, training=False)[
           PredictionFields.action_logits], atol=1e-6)
@@ -193,12 +196,14 @@ def test_dropout_only_in_training():
 
 def test_rejects_bad_inputs_and_arguments():
   features, boxes = _inputs()
-  head = at.ActionTransformerHead(num_logits=5, **SMALL)
+  head = _head()
   with pytest.raises(ValueError, match="num_frames, height, width, channels"):
     head(features[:, 0], boxes, training=False)
   with pytest.raises(ValueError, match="num_proposals, 4"):
     head(features, boxes[..., :3], training=False)
   with pytest.raises(ValueError, match="query_preprocessor"):
-    at.ActionTransformerHead(num_logits=5, query_preprocessor="medium")
+    at.ActionTransformerHeadConfig(query_preprocessor="medium")
+  with pytest.raises(ValueError, match="num_layers"):
+    at.ActionTransformerHeadConfig(num_layers=0)
   with pytest.raises(ValueError, match="num_box_classes"):
     at.ActionTransformerHead(num_logits=5, num_box_classes=0)

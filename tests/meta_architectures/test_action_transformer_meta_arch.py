@@ -276,22 +276,27 @@ def test_restore_from_objects_returns_trunk_endpoint_layers():
   items = model.restore_from_objects("classification")
   assert "Conv3d_1a_7x7" in items and "Mixed_4f" in items
   assert items["Mixed_4f"] is model.trunk.endpoint_layers()["Mixed_4f"]
-  assert model.restore_from_objects("detection") == {"model": model}
+  assert model.restore_from_objects("full") == {"model": model}
+  detection = model.restore_from_objects("detection")
+  assert list(detection) == ["model"] and detection["model"]._trunk is model.trunk
   with pytest.raises(ValueError, match="fine_tune_checkpoint_type"):
     model.restore_from_objects("bogus")
 
 
 def test_real_tx_i3d_head_end_to_end_inference_in_a_graph_with_unknown_batch():
   """Tx+I3D head on the tiny I3D, run as an export would: one tf.function, batch size None."""
+  from ava_tx.layers import action_transformer  # pylint: disable=import-outside-toplevel
   from ava_tx.layers import tx_i3d_head  # pylint: disable=import-outside-toplevel
   from ava_tx.trunks import i3d  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(7)
   tail = i3d.InceptionI3D(first_endpoint="MaxPool3d_5a_2x2", final_endpoint="Mixed_5c",
                           depth_multiplier=0.125, min_depth=8, freeze_batch_norm=True)
   head = tx_i3d_head.TxI3DHead(
-      num_logits=NUM_CLASSES + 1, num_box_classes=NUM_CLASSES, mixed5_block=tail, num_heads=2,
-      num_layers=1, query_size=16, ffn_hidden_size=32, highres_reduced_channels=16,
-      location_embedding_hidden_size=8, location_embedding_size=8, return_attention=True)
+      num_logits=NUM_CLASSES + 1, num_box_classes=NUM_CLASSES, mixed5_block=tail,
+      tx_config=action_transformer.ActionTransformerHeadConfig(
+          num_heads=2, num_layers=1, query_size=16, ffn_hidden_size=32,
+          highres_reduced_channels=16, location_embedding_hidden_size=8,
+          location_embedding_size=8), return_attention=True)
   model = _model(trunk=_tiny_i3d(), head=head)
   serve = tf.function(model.call, input_signature=[
       tf.TensorSpec([None, 8, 64, 64, 3], tf.float32)]).get_concrete_function()

@@ -58,9 +58,10 @@ def _model(head):
 
 def _tx_head():
   return action_transformer.ActionTransformerHead(
-      num_logits=NUM_CLASSES + 1, num_heads=2, num_layers=2, query_size=16, ffn_hidden_size=32,
-      dropout_rate=0.0, highres_reduced_channels=16, location_embedding_hidden_size=8,
-      location_embedding_size=8)
+      num_logits=NUM_CLASSES + 1, tx_config=action_transformer.ActionTransformerHeadConfig(
+          num_heads=2, num_layers=2, query_size=16, ffn_hidden_size=32, dropout_rate=0.0,
+          highres_reduced_channels=16, location_embedding_hidden_size=8,
+          location_embedding_size=8))
 
 
 def _i3d_head():
