@@ -64,7 +64,7 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "grpcio-tools==1.81.1",
-                 "hypothesis==6.170.15"],
+                 "hypothesis==6.170.15", "ruff==0.17.6"],
         # Beam conversion (docs/BEAM.md); moves protobuf 7.x -> 6.33 and pillow 13 -> 12.3.
         "beam": ["apache-beam==2.77.0"],
     },

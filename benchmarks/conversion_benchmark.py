@@ -4,8 +4,9 @@ r"""Conversion benchmark: the Beam pipeline and the multiprocessing converter ag
       [--clip_frames=64] [--keyframes_per_task=60] [--work_dir=/tmp/ava_conversion_benchmark]
 
 Input: the first --num_videos videos of the synthetic training split (--data_dir, default
-workspace/data/synthetic as scripts/demo.sh writes it; 160x120, 20 s, 1 Hz keyframes), stored as --clip_frames frames at
-30 fps, short side --short_side (upscaled), JPEG q90: the paper layout at 400 px by default.
+workspace/data/synthetic as scripts/demo.sh writes it; 160x120, 20 s, 1 Hz keyframes), stored
+as --clip_frames frames at 30 fps, short side --short_side (upscaled), JPEG q90: the paper
+layout at 400 px by default.
 All figures come from one run of this command, so they share the machine's load:
 - bound: each video decoded once and each stored frame JPEG-encoded once, in this process;
 - the shared work function in this process, per whole video (what one worker of either
@@ -21,9 +22,9 @@ Requires apache_beam (pip install -e ".[beam]").
 
 import collections
 import os
+from pathlib import Path
 import shutil
 import time
-from pathlib import Path
 
 from absl import app
 from absl import flags

@@ -17,9 +17,9 @@ map with the same parallelism) divided by the distinct frames a clip needs.
 """
 
 import os
+from pathlib import Path
 import shutil
 import time
-from pathlib import Path
 
 from absl import app
 from absl import flags

@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from ava_tx.builders import export_builder
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.export import exporter_lib
 
 SIZES = {
@@ -82,7 +83,8 @@ def main():
   parser.add_argument("--sizes", default="tiny,paper")
   parser.add_argument("--repeats", type=int, default=5)
   args = parser.parse_args()
-  print("| model | clip | in-process s/clip | SavedModel s/clip | ratio | export s | max |score diff| |")
+  print("| model | clip | in-process s/clip | SavedModel s/clip | ratio | export s "
+        "| max |score diff| |")
   print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
   for size in args.sizes.split(","):
     r = measure(size, args.repeats)

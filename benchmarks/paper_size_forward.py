@@ -232,7 +232,8 @@ def _time_head(model, model_config, frames, repeats):
 
 def _time_trunk_blocks(model, model_config, frames, repeats):
   """Each I3D block of the trunk alone, on the previous block's output."""
-  from ava_tx.core.tf_setup import tf, keras
+  from ava_tx.core.tf_setup import keras
+  from ava_tx.core.tf_setup import tf
   del model_config
   model.trunk.build(frames.shape)
   stages = []

@@ -46,8 +46,9 @@ FLAGS = flags.FLAGS
 def _cv2():
   try:
     import cv2  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    raise SystemExit("this benchmark needs OpenCV (pip install 'opencv-python-headless<5')")
+  except ImportError as error:
+    raise SystemExit(
+        "this benchmark needs OpenCV (pip install 'opencv-python-headless<5')") from error
   if not hasattr(cv2, "HOGDescriptor"):
     raise SystemExit("OpenCV %s has no HOGDescriptor (OpenCV 5 moved it out of the main "
                      "package): run with 'opencv-python-headless<5' first on PYTHONPATH" %

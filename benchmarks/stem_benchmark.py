@@ -15,7 +15,8 @@ import time
 from absl import app
 from absl import flags
 
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
 
 FLAGS = flags.FLAGS

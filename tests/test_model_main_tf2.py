@@ -3,14 +3,14 @@ training, killed mid-run and resumed by the same command -> evaluation with the 
 
 import json
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
 from google.protobuf import text_format
+import pytest
 
 from ava_tx.builders import config_util
 from ava_tx.data import ava_clips
@@ -106,8 +106,11 @@ def _assert_evaluation_used_the_checkpoint(config_path, checkpoint, rows):
   """The CSV's scores for the first val keyframe are those of the model restored explicitly
   from `checkpoint` (after its variables exist), not those of a freshly initialised model."""
   import numpy as np
-  from ava_tx.builders import input_reader_builder, model_builder
-  from ava_tx.core.standard_fields import DetectionFields, InputFields
+
+  from ava_tx.builders import input_reader_builder
+  from ava_tx.builders import model_builder
+  from ava_tx.core.standard_fields import DetectionFields
+  from ava_tx.core.standard_fields import InputFields
   from ava_tx.core.tf_setup import tf
   from ava_tx.training import train_loop
   config = config_util.load_pipeline_config(str(config_path))

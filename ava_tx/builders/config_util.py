@@ -72,7 +72,8 @@ def load_pipeline_config(path):
 
 
 def save_pipeline_config(config, directory):
-  """Writes `config` as `directory/pipeline.config` atomically (local or remote); returns the path."""
+  """Writes `config` as `directory/pipeline.config` atomically (local or remote); returns its
+  path."""
   path = file_io.join(directory, PIPELINE_CONFIG_NAME)
   file_io.makedirs(directory)
   return file_io.write_text(path, text_format.MessageToString(config))

@@ -212,7 +212,8 @@ def validate_train_config(config, prefix="train_config"):
   for name in ("adam_beta1", "adam_beta2"):
     value = getattr(config, name)
     _check(0 <= value < 1, f"{p}.{name}", f"must be in [0, 1), got {value}")
-  _check(config.adam_epsilon > 0, f"{p}.adam_epsilon", f"must be positive, got {config.adam_epsilon}")
+  _check(config.adam_epsilon > 0, f"{p}.adam_epsilon",
+         f"must be positive, got {config.adam_epsilon}")
   _check(config.gradient_clip_norm >= 0, f"{p}.gradient_clip_norm",
          f"must be >= 0, got {config.gradient_clip_norm}")
   _check(config.checkpoint_every_n_steps > 0, f"{p}.checkpoint_every_n_steps",
@@ -228,10 +229,13 @@ def validate_train_config(config, prefix="train_config"):
 
 def validate_input_reader(config, prefix):
   p = prefix
-  _check(len(config.input_path) > 0, f"{p}.input_path", "at least one TFRecord path or glob is required")
+  _check(len(config.input_path) > 0, f"{p}.input_path",
+         "at least one TFRecord path or glob is required")
   _check(config.num_frames >= 0, f"{p}.num_frames", f"must be >= 0, got {config.num_frames}")
-  _check(config.frame_stride > 0, f"{p}.frame_stride", f"must be positive, got {config.frame_stride}")
-  _check(config.max_num_boxes > 0, f"{p}.max_num_boxes", f"must be positive, got {config.max_num_boxes}")
+  _check(config.frame_stride > 0, f"{p}.frame_stride",
+         f"must be positive, got {config.frame_stride}")
+  _check(config.max_num_boxes > 0, f"{p}.max_num_boxes",
+         f"must be positive, got {config.max_num_boxes}")
   _check(config.max_num_proposals > 0, f"{p}.max_num_proposals",
          f"must be positive, got {config.max_num_proposals}")
   _check(config.sample_1_of_n_examples > 0, f"{p}.sample_1_of_n_examples",

@@ -73,7 +73,8 @@ def build_inference_module(config, *, input_type, attention_outputs=False, model
   model_config = config_util.get_action_transformer_config(config)
   config_validation.validate_action_transformer(model_config)
   if input_type not in inference_module.INPUT_TYPES:
-    raise errors.InputError(f"--input_type: must be one of {', '.join(inference_module.INPUT_TYPES)}"
+    raise errors.InputError(
+        f"--input_type: must be one of {', '.join(inference_module.INPUT_TYPES)}"
                             f", got {input_type!r}")
   if attention_outputs and model_config.head_type == _AT.I3D:
     raise errors.InputError("--export_attention: model.action_transformer.head_type is I3D, "

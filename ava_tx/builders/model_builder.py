@@ -1,4 +1,5 @@
-"""Builds the Action Transformer detection model from a `DetectionModel` / `ActionTransformer` proto.
+"""Builds the Action Transformer detection model from a `DetectionModel` / `ActionTransformer`
+proto.
 
 The only place model protos are read: every part below receives plain Python values.
 """

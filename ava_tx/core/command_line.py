@@ -1,4 +1,5 @@
-"""The error policy every command line shares: one line for the user's mistakes, tracebacks for bugs.
+"""The error policy every command line shares: one line for the user's mistakes, tracebacks for
+bugs.
 
 An error in what the user gave (`errors.user_error_message` decides: a missing, empty or
 unreadable file, a directory where a file is expected, a file of the wrong format, an

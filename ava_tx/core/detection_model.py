@@ -22,7 +22,8 @@ import abc
 from typing import Any, Mapping
 
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 InputFields = standard_fields.InputFields
 

@@ -84,7 +84,8 @@ class SequenceExampleKeys:
   example_id = "example/id"                       # bytes: "<video_id>,<%04d timestamp>"
   clip_media_id = "clip/media_id"                 # bytes: video_id
   clip_keyframe_timestamp = "clip/keyframe/timestamp"  # int64: AVA timestamp, seconds
-  clip_keyframe_index = "clip/keyframe/index"     # int64: index of the keyframe among the stored frames
+  # int64: index of the keyframe among the stored frames.
+  clip_keyframe_index = "clip/keyframe/index"
   clip_frame_rate = "clip/frame_rate"             # float: frames per second of the stored frames
   clip_start_timestamp = "clip/start/timestamp"   # int64: microseconds of the first stored frame
   clip_num_frames = "clip/num_frames"             # int64

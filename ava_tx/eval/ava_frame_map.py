@@ -248,7 +248,7 @@ def match_detections(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
   Returns:
     MatchResult.
   """
-  label_set = frozenset(int(l) for l in label_ids)
+  label_set = frozenset(int(label) for label in label_ids)
   excluded = frozenset(excluded_keys)
   capacity = int(max_detections_per_keyframe or 0)
   stats = _new_stats()
@@ -403,7 +403,7 @@ def evaluate_frame_map(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
   Returns:
     FrameMapResult.
   """
-  label_ids = [int(l) for l in label_ids]
+  label_ids = [int(label) for label in label_ids]
   matches = match_detections(groundtruth, detections, label_ids=label_ids,
                              excluded_keys=excluded_keys, iou_threshold=iou_threshold,
                              max_detections_per_keyframe=max_detections_per_keyframe)

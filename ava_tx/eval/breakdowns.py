@@ -60,7 +60,8 @@ def _bin_result(matches, label_ids, name, low, high, gt_mask, det_mask):
   ap, num_gt, num_det = ava_frame_map.per_class_average_precision(
       matches, label_ids, groundtruth_mask=gt_mask, detection_mask=det_mask)
   return BinResult(name=name, low=low, high=high,
-                   mean_ap=ava_frame_map.mean_of_defined(ap.values()), per_class_ap=ap, num_groundtruth=sum(num_gt.values()),
+                   mean_ap=ava_frame_map.mean_of_defined(ap.values()), per_class_ap=ap,
+                   num_groundtruth=sum(num_gt.values()),
                    num_detections=sum(num_det.values()))
 
 
@@ -86,7 +87,8 @@ def map_by_box_area(matches: ava_frame_map.MatchResult, label_ids: Sequence[int]
   results = []
   for i, (low, high) in enumerate(zip(edges, edges[1:])):
     last = i == len(edges) - 2
-    in_bin = lambda a: (a >= low) & ((a <= high) if last else (a < high))
+    in_bin = lambda a, low=low, high=high, last=last: (a >= low) & (
+        (a <= high) if last else (a < high))
     name = "area[%g,%g%s" % (low, high, "]" if last else ")")
     results.append(_bin_result(matches, label_ids, name, low, high, in_bin(matches.gt_area),
                                in_bin(charged_area)))

@@ -25,11 +25,16 @@ import numpy as np
 
 from ava_tx.core import ava_constants
 from ava_tx.core import file_io
-from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.core.standard_fields import DetectionFields
+from ava_tx.core.standard_fields import InputFields
 from ava_tx.data import ava_annotations
 from ava_tx.data import detection_writer
 from ava_tx.data import label_map_util
-from ava_tx.eval import ava_eval, ava_frame_map, baselines, breakdowns, localization_ap
+from ava_tx.eval import ava_eval
+from ava_tx.eval import ava_frame_map
+from ava_tx.eval import baselines
+from ava_tx.eval import breakdowns
+from ava_tx.eval import localization_ap
 
 NO_LABEL_ID = 0
 """Internal label id of a ground-truth person box that has none of the model's classes: it still

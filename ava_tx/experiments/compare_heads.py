@@ -125,7 +125,8 @@ def run(options: Options, log=print) -> str:
   seeds = _seeds(options.seeds)
   if options.steps <= 0:
     raise errors.InputError(f"--steps: must be positive, got {options.steps}")
-  from ava_tx.experiments import comparison_data, head_comparison  # Loads TensorFlow.
+  from ava_tx.experiments import comparison_data  # Loads TensorFlow.
+  from ava_tx.experiments import head_comparison  # Loads TensorFlow.
   output_dir = os.path.abspath(options.output_dir)
   paths = comparison_data.dataset_paths(
       data_dir=options.data_dir,

@@ -21,7 +21,8 @@ from google.protobuf import text_format
 from ava_tx import model_lib
 from ava_tx.builders import config_util
 from ava_tx.core import errors
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.data import label_map_util
 from ava_tx.experiments import comparison_rows
 from ava_tx.experiments import comparison_table
@@ -117,7 +118,8 @@ def train_and_evaluate(config, run_dir, *, row_name, seed):
   start = time.perf_counter()
   trained = model_lib.train(pipeline_config_path=config_path, model_dir=run_dir,
                             record_summaries=True,
-                            step_hooks=[lambda step, losses: step_times.append(time.perf_counter())])
+                            step_hooks=[
+                                lambda step, losses: step_times.append(time.perf_counter())])
   train_seconds = time.perf_counter() - start
   steps_per_sec = ((len(step_times) - 1) / (step_times[-1] - step_times[0])
                    if len(step_times) > 1 else float("nan"))

@@ -64,7 +64,8 @@ class DetectionInferenceModule(tf.Module):
     if input_type not in INPUT_TYPES:
       raise ValueError(f"input_type must be one of {INPUT_TYPES}, got {input_type!r}.")
     if len(class_ids) != model.num_classes:
-      raise ValueError(f"class_ids has {len(class_ids)} ids, the model {model.num_classes} classes.")
+      raise ValueError(
+          f"class_ids has {len(class_ids)} ids, the model {model.num_classes} classes.")
     if input_type == "tf_example" and parser is None:
       raise ValueError("input_type 'tf_example' needs the evaluation parser.")
     self.model = model

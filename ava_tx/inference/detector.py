@@ -7,7 +7,8 @@ A detector is any callable
 with frames uint8 [batch_size, num_frames, height, width, 3] (any height and width: the model
 resizes inside), person_boxes float32 [batch_size, max_num_boxes, 4] normalized and
 num_person_boxes int32 [batch_size] (models that take person-detector boxes), returning numpy
-arrays under the exported signature's names (`standard_fields.ServingFields`), and an attribute `info`
+arrays under the exported signature's names (`standard_fields.ServingFields`), and an attribute
+`info`
 (`ModelInfo`). `SavedModelDetector` wraps an export of `ava_tx.exporter_main_v2`.
 """
 

@@ -41,7 +41,8 @@ import dataclasses
 import math
 
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import location_embedding as location_embedding_lib
 from ava_tx.layers import roi_pooling
 

@@ -13,7 +13,8 @@
 """
 
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import action_transformer
 from ava_tx.layers import roi_pooling
 

@@ -14,7 +14,8 @@ module chooses:
     is not confined to the positive orthant), hidden_size = output_size = 64 by default.
 """
 
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 
 def location_coordinates(num_frames, height, width, dtype=tf.float32):

@@ -27,7 +27,8 @@ callers that treat proposals as constants (Faster R-CNN practice) stop the gradi
 """
 
 from ava_tx.core import shape_utils
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 
 def _check_boxes(boxes):

@@ -29,7 +29,8 @@ from typing import Any
 
 from ava_tx.core import detection_model
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import losses as losses_lib
 from ava_tx.layers import target_assigner
 from ava_tx.meta_architectures import postprocessing
@@ -100,7 +101,8 @@ class PostprocessConfig:
 
 
 class ActionTransformerMetaArch(detection_model.DetectionModel):
-  """Trunk + proposal providers + second-stage head, Faster R-CNN style training and post-processing."""
+  """Trunk + proposal providers + second-stage head, Faster R-CNN style training and
+  post-processing."""
 
   def __init__(self, *, num_classes: int, trunk: keras.layers.Layer,
                second_stage_head: keras.layers.Layer,

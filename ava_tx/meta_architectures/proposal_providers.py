@@ -20,7 +20,8 @@ from typing import Mapping
 
 from ava_tx.core import box_utils
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import losses as losses_lib
 
 InputFields = standard_fields.InputFields

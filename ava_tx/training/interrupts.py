@@ -1,4 +1,5 @@
-"""Stopping training safely: SIGTERM / SIGINT handling, and a test-only hook inside checkpoint writes.
+"""Stopping training safely: SIGTERM / SIGINT handling, and a test-only hook inside checkpoint
+writes.
 
 The training loop (train_loop.py) asks `stop_signal_flag` whether to stop after the current step,
 and passes `save_options()` to every checkpoint save.

@@ -17,7 +17,8 @@ biases and normalization parameters are never decayed.
 import math
 from typing import Optional, Sequence
 
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 
 class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):

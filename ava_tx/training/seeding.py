@@ -14,7 +14,8 @@ run continues reproducibly but not bit-identically to an uninterrupted one.
 import logging
 
 from ava_tx.core import errors
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 _log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
 
-from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.core.standard_fields import DetectionFields
+from ava_tx.core.standard_fields import InputFields
 from ava_tx.core.tf_setup import tf
 
 GT_COLOR = (0, 255, 0)

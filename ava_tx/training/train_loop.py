@@ -31,9 +31,12 @@ import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ava_tx.core import errors
-from ava_tx.core.errors import NonFiniteLossError, TrainingInterruptedError
-from ava_tx.core.standard_fields import DetectionFields, InputFields, LossFields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.errors import NonFiniteLossError
+from ava_tx.core.errors import TrainingInterruptedError
+from ava_tx.core.standard_fields import InputFields
+from ava_tx.core.standard_fields import LossFields
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.training import checkpoints
 from ava_tx.training import interrupts
 from ava_tx.training import optimizer as optimizer_lib

@@ -34,8 +34,12 @@ import dataclasses
 import math
 from typing import NamedTuple
 
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import kinetics_logits
+from ava_tx.trunks.i3d_ops import SeparableMaxPool3D  # noqa: F401 (part of this module's API)
+from ava_tx.trunks.i3d_ops import SpaceToDepthConv3D
+from ava_tx.trunks.i3d_ops import max_pool_class
 
 # Sonnet 1 snt.BatchNorm defaults, which DeepMind's Unit3D uses (no scale, offset, eps 1e-3,
 # decay 0.999).
@@ -114,7 +118,8 @@ def scaled_depth(channels: int, depth_multiplier: float, min_depth: int) -> int:
   return max(int(channels * depth_multiplier), min_depth)
 
 
-def endpoint_specs(*, depth_multiplier: float = 1.0, min_depth: int = 16) -> dict[str, EndpointSpec]:
+def endpoint_specs(*, depth_multiplier: float = 1.0,
+                   min_depth: int = 16) -> dict[str, EndpointSpec]:
   """Returns EndpointSpec for every endpoint of a full I3D, in network order."""
   specs = {}
   channels, t_stride, s_stride = INPUT_CHANNELS, 1, 1
@@ -146,93 +151,6 @@ def _check_endpoint(arg_name: str, value: str, allow_logits: bool = False) -> in
   if value not in names:
     raise ValueError(f"{arg_name}={value!r} is not an I3D endpoint; expected one of {list(names)}.")
   return names.index(value)
-
-
-class SeparableMaxPool3D(keras.layers.MaxPool3D):
-  """keras MaxPool3D ('SAME' or 'VALID', channels_last) computed one axis at a time.
-
-  A max over a t x h x w window is the max over t of the max over h of the max over w, and
-  'SAME' padding and strides act on each axis independently, so three 1-D pools give exactly
-  the values of the 3-D pool (and, wherever a window's maximum is unique, the same gradient).
-  Whether that is faster depends on the CPU: on one 2-core machine it made the tiny config's
-  training step 1.4x faster (1.05 -> 1.45 steps/s), on a 2-core AMD EPYC it is no faster
-  (`python -m benchmarks.maxpool_benchmark` measures both on the machine at hand). Off by
-  default (`separable_max_pool`); same configuration and output shape as MaxPool3D.
-  """
-
-  def call(self, inputs):
-    if self.data_format != "channels_last":
-      return super().call(inputs)
-    net = inputs
-    for axis, (size, stride) in enumerate(zip(self.pool_size, self.strides)):
-      if size == 1 and stride == 1:
-        continue
-      window = [1, 1, 1, 1, 1]
-      steps = [1, 1, 1, 1, 1]
-      window[axis + 1], steps[axis + 1] = size, stride
-      net = tf.nn.max_pool3d(net, window, steps, self.padding.upper())
-    return net
-
-
-def max_pool_class(separable: bool) -> type:
-  """SeparableMaxPool3D if `separable`, else keras MaxPool3D (same constructor, same values)."""
-  return SeparableMaxPool3D if separable else keras.layers.MaxPool3D
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
-  """(output size, padding before, padding after) of TensorFlow's 'SAME' along one axis."""
-  output = -(-size // stride)
-  total = max((output - 1) * stride + kernel - size, 0)
-  return output, total // 2, total - total // 2
-
-
-class SpaceToDepthConv3D(keras.layers.Conv3D):
-  """keras Conv3D ('SAME', no dilation, channels_last, equal strides s > 1) computed as a
-  stride-1 convolution over the space-to-depth rearranged input.
-
-  Each s x s x s cube of input cells becomes one cell of s^3 * channels features, and the
-  k x k x k kernel (zero-padded to a multiple of s) becomes a ceil(k/s)^3 kernel over them;
-  the output is the same sum of the same products (equal to float rounding). The variable is
-  the ordinary [k, k, k, in, out] kernel, so checkpoints do not change. For I3D's stem (7x7x7,
-  stride 2, 3 input channels) oneDNN's weight gradient of the plain convolution is
-  pathologically slow for some shapes on some CPUs (on a 2-core AVX2 EPYC: 50 s for one
-  clip of 8x112x112, against 1 s this way); the rearranged convolution has 24 input
-  channels and no stride, which every backend handles well (`benchmarks/stem_benchmark.py`).
-  Inputs without static time, height and width fall back to the plain convolution.
-  """
-
-  def call(self, inputs):
-    stride = self.strides[0]
-    spatial = inputs.shape[1:4]
-    if (self.padding != "same" or self.data_format != "channels_last" or stride < 2
-        or any(s != stride for s in self.strides) or any(d != 1 for d in self.dilation_rate)
-        or self.groups != 1 or any(n is None for n in spatial)):
-      return super().call(inputs)
-    channels = inputs.shape[-1]
-    blocks = [-(-k // stride) for k in self.kernel_size]  # kernel size in s-cubes
-    outputs, paddings = [], [[0, 0]]
-    for size, kernel, block in zip(spatial, self.kernel_size, blocks):
-      output, before, _ = _same_padding(size, kernel, stride)
-      # Pad so that s-cubes tile the `output + block - 1` cells the valid convolution reads.
-      paddings.append([before, stride * (output + block - 1) - size - before])
-      outputs.append(output)
-    paddings.append([0, 0])
-    net = tf.pad(inputs, paddings)
-    cubes = [o + b - 1 for o, b in zip(outputs, blocks)]
-    net = tf.reshape(net, [-1, cubes[0], stride, cubes[1], stride, cubes[2], stride, channels])
-    net = tf.transpose(net, [0, 1, 3, 5, 2, 4, 6, 7])
-    net = tf.reshape(net, [-1] + cubes + [stride ** 3 * channels])
-    kernel = tf.pad(self.kernel, [[0, b * stride - k] for b, k in zip(blocks, self.kernel_size)]
-                    + [[0, 0], [0, 0]])
-    kernel = tf.reshape(kernel, [blocks[0], stride, blocks[1], stride, blocks[2], stride,
-                                 channels, self.filters])
-    kernel = tf.transpose(kernel, [0, 2, 4, 1, 3, 5, 6, 7])
-    kernel = tf.reshape(kernel, blocks + [stride ** 3 * channels, self.filters])
-    net = tf.nn.conv3d(net, tf.cast(kernel, net.dtype), [1, 1, 1, 1, 1], "VALID")
-    net = net[:, :outputs[0], :outputs[1], :outputs[2]]
-    if self.use_bias:
-      net = tf.nn.bias_add(net, tf.cast(self.bias, net.dtype))
-    return self.activation(net) if self.activation is not None else net
 
 
 class Unit3D(keras.layers.Layer):
@@ -382,7 +300,8 @@ class InceptionI3D(keras.layers.Layer):
   def __init__(self, *, first_endpoint: str = ENDPOINTS[0], final_endpoint: str = "Mixed_4f",
                depth_multiplier: float = 1.0, min_depth: int = 16,
                freeze_batch_norm: bool = False, separable_max_pool: bool = False,
-               space_to_depth_stem: bool = True, num_classes: int = KINETICS_NUM_CLASSES, logits_dropout_rate: float = 0.0,
+               space_to_depth_stem: bool = True, num_classes: int = KINETICS_NUM_CLASSES,
+               logits_dropout_rate: float = 0.0,
                **kwargs):
     """Creates the blocks.
 
@@ -461,7 +380,8 @@ class InceptionI3D(keras.layers.Layer):
   def endpoint_spec(self, name: str) -> EndpointSpec:
     """Channels and strides (relative to the clip fed to a full I3D) of feature endpoint `name`."""
     if name not in self._endpoints:
-      raise ValueError(f"Endpoint {name!r} is not computed by this I3D; it has {list(self._endpoints)}.")
+      raise ValueError(
+          f"Endpoint {name!r} is not computed by this I3D; it has {list(self._endpoints)}.")
     if name == LOGITS_ENDPOINT:
       raise ValueError("Logits is [batch_size, num_classes], not a feature map: it has no "
                        "EndpointSpec (endpoint_channels('Logits') is num_classes).")
@@ -474,7 +394,8 @@ class InceptionI3D(keras.layers.Layer):
     return self.endpoint_spec(name).channels
 
   def endpoint_stride(self, name: str) -> tuple[int, int]:
-    """(temporal_stride, spatial_stride) of endpoint `name`, relative to the input clip of a full I3D."""
+    """(temporal_stride, spatial_stride) of endpoint `name`, relative to the input clip of a full
+    I3D."""
     spec = self.endpoint_spec(name)
     return spec.temporal_stride, spec.spatial_stride
 

@@ -50,7 +50,8 @@ class VariableMapping:
 
   Attributes:
     checkpoint_to_trunk: full checkpoint variable name -> InceptionI3D.named_variables() name.
-    reshaped: checkpoint names whose stored layout differs and is reshaped (e.g. [1,1,1,1,C] -> [C]).
+    reshaped: checkpoint names whose stored layout differs and is reshaped (e.g. [1,1,1,1,C] ->
+      [C]).
     renamed: checkpoint names mapped through NAME_QUIRKS.
     ignored: checkpoint names deliberately not converted (logits, endpoints after the final
       one, variables outside the scope).

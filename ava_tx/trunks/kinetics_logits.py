@@ -1,6 +1,7 @@
 """DeepMind's I3D Kinetics classifier, the optional `Logits` endpoint of `ava_tx.trunks.i3d`."""
 
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 LOGITS_ENDPOINT = "Logits"
 KINETICS_NUM_CLASSES = 400

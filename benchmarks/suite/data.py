@@ -3,8 +3,8 @@ against raw JPEG decoding of the same stored frames, and the fraction of a tiny-
 step spent waiting for input (benchmarks.data_benchmark's source video and layouts)."""
 
 import dataclasses
-import time
 from pathlib import Path
+import time
 
 from ava_tx.data import dataset as dataset_lib
 from ava_tx.data import parser as parser_lib

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from ava_tx.core import flops
-from ava_tx.core.standard_fields import InputFields, PredictionFields
+from ava_tx.core.standard_fields import InputFields
+from ava_tx.core.standard_fields import PredictionFields
 from ava_tx.core.tf_setup import tf
 from ava_tx.meta_architectures import action_transformer_meta_arch as meta_arch
 from ava_tx.training import train_loop

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-import pytest
 from google.protobuf import text_format
+import pytest
 
 from ava_tx.builders import config_util
 from ava_tx.builders import config_validation

@@ -2,8 +2,8 @@
 
 import os
 
-import pytest
 from google.protobuf import text_format
+import pytest
 
 from ava_tx.builders import input_reader_builder
 from ava_tx.core import errors

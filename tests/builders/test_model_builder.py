@@ -9,7 +9,8 @@ from ava_tx.builders import config_util
 from ava_tx.builders import model_builder
 from ava_tx.core import errors
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import action_transformer
 from ava_tx.layers import i3d_head
 from ava_tx.layers import tx_i3d_head

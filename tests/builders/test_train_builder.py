@@ -1,12 +1,12 @@
 """Tests of ava_tx.builders.train_builder: the optimizer and schedule from TrainConfig."""
 
-import pytest
 from google.protobuf import text_format
+import pytest
 
-from ava_tx.protos import train_pb2
 from ava_tx.builders import config_validation
 from ava_tx.builders import train_builder
 from ava_tx.core.tf_setup import keras
+from ava_tx.protos import train_pb2
 
 
 def _train_config(text):

@@ -58,7 +58,8 @@ def test_keys():
 
 
 def test_no_tensorflow_import():
-  import subprocess, sys
+  import subprocess
+  import sys
   code = ("import sys; import ava_tx.core.ava_constants, ava_tx.data.ava_annotations, "
           "ava_tx.data.label_map_util, ava_tx.data.detection_writer; "
           "sys.exit(1 if 'tensorflow' in sys.modules else 0)")

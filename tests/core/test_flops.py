@@ -3,7 +3,8 @@
 import pytest
 
 from ava_tx.core import flops
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
 
 

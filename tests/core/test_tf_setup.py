@@ -1,15 +1,16 @@
 """Keras is chosen in one place: legacy tf-keras, so official.vision layers keep their variables."""
 
 import os
+from pathlib import Path
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from ava_tx.core import tf_setup
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 
 def test_legacy_keras_is_selected_before_tensorflow_loads():

@@ -2,15 +2,15 @@
 
 import io
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import tf

@@ -139,7 +139,6 @@ def test_failed_videos_csv_quotes_reasons(tmp_path):
 
 
 def test_command_passes_beam_flags_through_unchanged(tmp_path):
-  from data_tools import create_ava_tf_record  # pylint: disable=g-import-not-at-top,unused-import
   from data_tools import create_ava_tf_record_beam as cli  # pylint: disable=g-import-not-at-top
   try:
     rest = cli.parse_flags([

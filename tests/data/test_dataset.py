@@ -5,7 +5,6 @@ import pytest
 
 from ava_tx.core import errors
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
 from ava_tx.data import dataset as dataset_lib

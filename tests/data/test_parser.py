@@ -3,8 +3,8 @@
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import tf

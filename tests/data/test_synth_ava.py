@@ -2,9 +2,9 @@
 
 import csv
 import io
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import av
 import numpy as np

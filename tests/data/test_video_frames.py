@@ -5,9 +5,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 from PIL import ImageSequence
+import pytest
 
 from ava_tx.data import video_frames
 from tests.data import video_fixtures

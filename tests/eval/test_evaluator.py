@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.core.standard_fields import DetectionFields
+from ava_tx.core.standard_fields import InputFields
 from ava_tx.data.label_map_util import LabelMapEntry
 from ava_tx.eval import ava_eval
 from ava_tx.eval.evaluator import AvaEvaluator

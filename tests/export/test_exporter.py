@@ -2,16 +2,17 @@
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ava_tx.builders import export_builder
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.data import decoder as decoder_lib
 from ava_tx.data import parser as parser_lib
 from ava_tx.export import exporter_lib

@@ -8,7 +8,8 @@ import pytest
 from ava_tx.builders import export_builder
 from ava_tx.core import errors
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.export import exporter_lib
 from tests.export import export_fixtures as fx
 

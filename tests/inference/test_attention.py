@@ -1,10 +1,9 @@
 """Tests of the attention figure (pure functions) and the page written for a fake model."""
 
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from ava_tx.core import errors
 from ava_tx.inference import attention_figures as figures

@@ -1,8 +1,8 @@
 """Tests of what predict reads from an export (ava_tx.inference.detector)."""
 
 import json
-import shutil
 from pathlib import Path
+import shutil
 
 import pytest
 

@@ -6,13 +6,13 @@ is compared with the SavedModel. This checks that the commands work end to end a
 files, not the model's quality.
 """
 
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import av
-import pytest
 from PIL import Image
+import pytest
 
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_eval
@@ -102,6 +102,7 @@ def test_predict_csv_evaluates_and_attention_figure(export_dir, tmp_path):
 def test_checkpoint_detector_equals_the_saved_model(export_dir):
   """The in-process path (--pipeline_config_path + --checkpoint_dir) gives the export's outputs."""
   import numpy as np
+
   from ava_tx.inference import detector as detector_lib
   export = export_dir.parent
   saved = detector_lib.SavedModelDetector(str(export_dir))

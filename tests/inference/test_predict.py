@@ -4,8 +4,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_eval

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from ava_tx.core.standard_fields import PredictionFields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import i3d_head
 from ava_tx.layers import roi_pooling
 from ava_tx.trunks import i3d

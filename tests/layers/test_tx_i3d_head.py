@@ -8,7 +8,8 @@ from ava_tx.core.standard_fields import PredictionFields
 from ava_tx.core.tf_setup import tf
 from ava_tx.layers import action_transformer
 from ava_tx.layers import tx_i3d_head
-from tests.layers.test_i3d_head import inputs, tiny_mixed5
+from tests.layers.test_i3d_head import inputs
+from tests.layers.test_i3d_head import tiny_mixed5
 
 TX = action_transformer.ActionTransformerHeadConfig(
     num_heads=2, num_layers=2, query_size=8, ffn_hidden_size=12, highres_reduced_channels=3,

@@ -1,7 +1,8 @@
 """Tiny fake trunk and head for meta-architecture tests (fast, deterministic given a seed)."""
 
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 PredictionFields = standard_fields.PredictionFields
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import rpn as rpn_lib
 from ava_tx.layers import target_assigner as ta
 from ava_tx.meta_architectures import action_transformer_meta_arch as meta

@@ -6,8 +6,11 @@ import pytest
 from ava_tx.builders import config_util
 from ava_tx.builders import model_builder
 from ava_tx.core import precision
-from ava_tx.core.standard_fields import InputFields, LossFields, PredictionFields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.standard_fields import InputFields
+from ava_tx.core.standard_fields import LossFields
+from ava_tx.core.standard_fields import PredictionFields
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.training import train_loop
 
 _CONFIG = "configs/tiny_synthetic_cpu.config"

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ava_tx.core import standard_fields
-from ava_tx.core.tf_setup import tf, keras
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.layers import action_transformer
 from ava_tx.layers import i3d_head
 from ava_tx.layers import rpn as rpn_lib

@@ -2,8 +2,8 @@
 
 import importlib
 import os
-import re
 from pathlib import Path
+import re
 
 import pytest
 
@@ -45,7 +45,8 @@ def test_staleness_is_detected(tmp_path):
     (changed / source.name).write_text(text)
   out = tmp_path / "out"
   generated = {os.path.basename(p): p for p in compiler.compile_protos(str(changed), str(out))}
-  from ava_tx.protos import trunk_pb2, pipeline_pb2
+  from ava_tx.protos import pipeline_pb2
+  from ava_tx.protos import trunk_pb2
   assert _serialized_descriptor(generated["trunk_pb2.py"]) != _serialized_descriptor(trunk_pb2.__file__)
   assert _serialized_descriptor(generated["pipeline_pb2.py"]) == _serialized_descriptor(pipeline_pb2.__file__)
 

@@ -1,11 +1,11 @@
 """Shared fixtures of the reliability tests: a tiny AVA-format workspace and bad input files."""
 
 import os
-import shutil
 from pathlib import Path
+import shutil
 
-import pytest
 from google.protobuf import text_format
+import pytest
 
 from ava_tx.builders import config_util
 from ava_tx.data import ava_clips

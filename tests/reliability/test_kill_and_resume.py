@@ -4,6 +4,7 @@ checkpoint directory: training always resumes from a complete checkpoint, reache
 leaves no checkpoint that fails to restore, and the evaluator never reads a half-written one."""
 
 import os
+from pathlib import Path
 import random
 import re
 import signal
@@ -11,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

@@ -7,9 +7,9 @@ unpickling, and restricts `find_class` (so only numpy arrays can be built).
 """
 
 import io
+from pathlib import Path
 import re
 import tokenize
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCANNED = ("ava_tx", "data_tools", "benchmarks")

@@ -9,7 +9,9 @@ import pytest
 
 hypothesis = pytest.importorskip(
     "hypothesis", reason="hypothesis is in the test extra of setup.py (pip install -e '.[test]')")
-from hypothesis import given, settings, strategies as st  # pylint: disable=wrong-import-position
+from hypothesis import given  # pylint: disable=wrong-import-position
+from hypothesis import settings  # pylint: disable=wrong-import-position
+from hypothesis import strategies as st  # pylint: disable=wrong-import-position
 
 from ava_tx.core.tf_setup import tf  # pylint: disable=wrong-import-position
 from ava_tx.data import ava_annotations  # pylint: disable=wrong-import-position

@@ -16,7 +16,8 @@ from ava_tx.data import tfrecord_writer
 from ava_tx.data.synthetic import writer as synth_writer
 from ava_tx.eval import ava_eval
 from ava_tx.eval.evaluator import AvaEvaluator
-from tests.eval.test_evaluator import LABEL_MAP, make_batch
+from tests.eval.test_evaluator import LABEL_MAP
+from tests.eval.test_evaluator import make_batch
 
 gfile = tf.io.gfile
 

@@ -76,7 +76,8 @@ def main(argv):
       losses = []
       _, variables = run_training(
           strategy, f"{model_dir}/{name}", num_steps,
-          hooks=[lambda step, l: losses.append(l[LossFields.total_loss])])
+          hooks=[lambda step, step_losses, out=losses: out.append(
+              step_losses[LossFields.total_loss])])
       output[name] = dict(losses=losses, variables=variables,
                           clips_per_step=_clips_per_step(f"{model_dir}/{name}"))
     _print("RESULT", json.dumps(output))

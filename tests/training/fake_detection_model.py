@@ -7,8 +7,12 @@ first ground-truth box. The data is a deterministic function of the example inde
 """
 
 from ava_tx.core import detection_model
-from ava_tx.core.standard_fields import DetectionFields, InputFields, LossFields, PredictionFields
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.standard_fields import DetectionFields
+from ava_tx.core.standard_fields import InputFields
+from ava_tx.core.standard_fields import LossFields
+from ava_tx.core.standard_fields import PredictionFields
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 
 NUM_FRAMES, HEIGHT, WIDTH, NUM_CLASSES, MAX_BOXES = 2, 4, 4, 3, 2
 

@@ -7,15 +7,14 @@ Only loopback addresses are used.
 
 import json
 import os
+from pathlib import Path
 import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER = "tests.training.distributed_train_worker"

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.training import optimizer as optimizer_lib
 
 

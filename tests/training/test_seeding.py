@@ -5,7 +5,8 @@ import pytest
 
 from ava_tx import model_lib
 from ava_tx.core import errors
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.training import seeding
 from tests.experiments import tiny_dataset
 

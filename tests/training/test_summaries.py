@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ava_tx.core.standard_fields import DetectionFields, InputFields
+from ava_tx.core.standard_fields import DetectionFields
+from ava_tx.core.standard_fields import InputFields
 from ava_tx.core.tf_setup import tf
 from ava_tx.training import summaries
 

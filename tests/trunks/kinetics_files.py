@@ -6,8 +6,8 @@ the folder) and the weights that scripts/setup_env.sh fetches into workspace/pre
 """
 
 import os
-import pickle
 from pathlib import Path
+import pickle
 
 import numpy as np
 import pytest

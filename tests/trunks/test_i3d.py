@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ava_tx.core.tf_setup import keras, tf
+from ava_tx.core.tf_setup import keras
+from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
 
 TINY = dict(depth_multiplier=0.125, min_depth=4)

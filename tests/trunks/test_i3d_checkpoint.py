@@ -2,9 +2,9 @@
 
 import contextlib
 import io
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
