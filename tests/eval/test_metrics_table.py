@@ -6,7 +6,7 @@ import numpy as np
 
 from ava_tx.core.standard_fields import DetectionFields
 from ava_tx.core.standard_fields import InputFields
-from ava_tx.data.ava_annotations import LabelMapEntry
+from ava_tx.data.label_map_util import LabelMapEntry
 from ava_tx.eval import metrics_table
 from ava_tx.eval.evaluator import AvaEvaluator
 
