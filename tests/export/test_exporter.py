@@ -20,8 +20,7 @@ from ava_tx.export import inference_module
 from ava_tx.training import train_loop
 from tests.export import export_fixtures as fx
 
-# Three exports and two subprocesses (~1 min on 2 free cores), built once: one xdist worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("exporter")]
+pytestmark = pytest.mark.slow  # Three exports and two subprocesses (~1 min on 2 free cores).
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs" / "tiny_synthetic_cpu.config")
 S = standard_fields.ServingFields

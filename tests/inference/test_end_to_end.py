@@ -20,8 +20,7 @@ from tests.data import video_fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 GIF = REPO / ".." / "shared" / "data" / "video" / "v_CricketShot_g04_c01_rgb.gif"
-# One export and three command runs (about a minute on 2 cores), built once: one xdist worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("inference_end_to_end")]
+pytestmark = pytest.mark.slow  # One export and three command runs: about a minute on 2 cores.
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,6 @@ from ava_tx.eval import ava_eval
 from tests.reliability import bad_input_cases as table
 from tests.reliability.conftest import REPO
 
-# The trained workspace and the subprocess results are module fixtures: one xdist worker builds
-# them once.
-pytestmark = pytest.mark.xdist_group("bad_inputs")
-
 
 def _snapshot(*roots):
   found = {}
