@@ -235,21 +235,29 @@ def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(pool_size, s
   assert np.count_nonzero(g_ref) > 0
 
 
-def test_separable_max_pool_option_switches_every_pool_and_keeps_the_outputs():
+def _trunks_without_and_with(option: str, final_endpoint: str):
+  """Two small trunks with the same weights, `option` False then True, and their outputs."""
   frames = tf.random.stateless_uniform((1, 8, 32, 32, 3), seed=(1, 2), minval=-1.0, maxval=1.0)
-  trunks = [i3d.InceptionI3D(final_endpoint="Mixed_4b", depth_multiplier=0.125, min_depth=8,
-                             separable_max_pool=separable) for separable in (False, True)]
+  trunks = [i3d.InceptionI3D(final_endpoint=final_endpoint, depth_multiplier=0.125, min_depth=8,
+                             **{option: value}) for value in (False, True)]
   for trunk in trunks:
     trunk(frames)
   trunks[1].set_weights(trunks[0].get_weights())
-  pools = [[layer for layer in trunk._flatten_layers() if isinstance(layer, keras.layers.MaxPool3D)]
-           for trunk in trunks]
+  assert trunks[0].get_config()[option] is False and trunks[1].get_config()[option] is True
+  return trunks, [trunk(frames)[final_endpoint].numpy() for trunk in trunks]
+
+
+def _layers(trunk, layer_class):
+  return [layer for layer in trunk._flatten_layers() if isinstance(layer, layer_class)]
+
+
+def test_separable_max_pool_option_switches_every_pool_and_keeps_the_outputs():
+  trunks, outputs = _trunks_without_and_with("separable_max_pool", "Mixed_4b")
+  pools = [_layers(trunk, keras.layers.MaxPool3D) for trunk in trunks]
   # MaxPool3d_2a, 3a, 4a and the Branch_3 pools of Mixed_3b, 3c, 4b.
   assert len(pools[0]) == len(pools[1]) == 6
   assert not any(isinstance(p, i3d.SeparableMaxPool3D) for p in pools[0])
   assert all(isinstance(p, i3d.SeparableMaxPool3D) for p in pools[1])
-  assert trunks[1].get_config()["separable_max_pool"] is True
-  outputs = [trunk(frames)["Mixed_4b"].numpy() for trunk in trunks]
   np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
 
 
@@ -296,18 +304,10 @@ def test_space_to_depth_conv_without_static_sizes_is_the_plain_convolution():
 
 
 def test_space_to_depth_stem_option_changes_only_the_stem_and_keeps_outputs_and_names():
-  frames = tf.random.stateless_uniform((1, 8, 32, 32, 3), seed=(1, 2), minval=-1.0, maxval=1.0)
-  trunks = [i3d.InceptionI3D(final_endpoint="Mixed_3b", depth_multiplier=0.125, min_depth=8,
-                             space_to_depth_stem=s2d) for s2d in (False, True)]
-  for trunk in trunks:
-    trunk(frames)
-  trunks[1].set_weights(trunks[0].get_weights())
-  convs = [[layer for layer in trunk._flatten_layers() if isinstance(layer, keras.layers.Conv3D)]
-           for trunk in trunks]
+  trunks, outputs = _trunks_without_and_with("space_to_depth_stem", "Mixed_3b")
+  convs = [_layers(trunk, keras.layers.Conv3D) for trunk in trunks]
   assert not any(isinstance(c, i3d.SpaceToDepthConv3D) for c in convs[0])
   assert [isinstance(c, i3d.SpaceToDepthConv3D) for c in convs[1]] == [True] + [False] * (
       len(convs[1]) - 1)
   assert sorted(trunks[1].named_variables()) == sorted(trunks[0].named_variables())
-  assert trunks[1].get_config()["space_to_depth_stem"] is True
-  outputs = [trunk(frames)["Mixed_3b"].numpy() for trunk in trunks]
   np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-5)
