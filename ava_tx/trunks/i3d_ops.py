@@ -1,7 +1,8 @@
 """Primitive 3D layers of the I3D trunk that compute a keras layer's exact values another way.
 
-SeparableMaxPool3D: a max pool one axis at a time. SpaceToDepthConv3D: a strided convolution as
-a stride-1 convolution over the space-to-depth rearranged input (the I3D stem).
+SeparableMaxPool3D: a max pool over the strided axes, then shifted maxima along the others.
+SpaceToDepthConv3D: a strided convolution as a stride-1 convolution over the space-to-depth
+rearranged input (the I3D stem).
 """
 
 from ava_tx.core.tf_setup import keras
@@ -9,29 +10,66 @@ from ava_tx.core.tf_setup import tf
 
 
 class SeparableMaxPool3D(keras.layers.MaxPool3D):
-  """keras MaxPool3D ('SAME' or 'VALID', channels_last) computed one axis at a time.
+  """keras MaxPool3D ('SAME' or 'VALID', channels_last): strided axes, then the others.
 
   A max over a t x h x w window is the max over t of the max over h of the max over w, and
-  'SAME' padding and strides act on each axis independently, so three 1-D pools give exactly
-  the values of the 3-D pool (and, wherever a window's maximum is unique, the same gradient).
-  Whether that is faster depends on the CPU: on one 2-core machine it made the tiny config's
-  training step 1.4x faster (1.05 -> 1.45 steps/s), on a 2-core AMD EPYC it is no faster
-  (`python -m benchmarks.maxpool_benchmark` measures both on the machine at hand). Off by
+  'SAME' padding and strides act on each axis independently, so pooling some axes after the
+  others gives exactly the values of the 3-D pool (and, wherever a window's maximum is unique,
+  the same gradient). The strided axes are pooled together by one tf.nn.max_pool3d (all axes of
+  MaxPool3d_2a..5a, which are then exactly MaxPool3D). Each axis pooled with stride 1 (all of
+  every Mixed block's Branch_3) is then the elementwise maximum of k shifted slices of the input
+  padded with -inf: same values, and a gradient made of a few elementwise selects instead of
+  MaxPool3DGrad, the largest cost of a tiny-config training step on a 2-core AVX2 EPYC (that
+  step went from 0.89 to 0.58-0.70 s; a Branch_3 pool's forward + backward at paper size 5-11x
+  faster). Where a window has tied maxima (equal ReLU outputs, or one value repeated by an
+  overlapping strided pool before it), this gradient goes to one of them, a subgradient whose
+  total equals the output gradient's total; TensorFlow's MaxPool3DGrad gives the whole output
+  gradient to every tied element. Whether the layer is faster than MaxPool3D depends on the
+  device (`python -m benchmarks.maxpool_benchmark` measures both on the machine at hand). Off by
   default (`separable_max_pool`); same configuration and output shape as MaxPool3D.
   """
 
   def call(self, inputs):
     if self.data_format != "channels_last":
       return super().call(inputs)
+    window, steps, shifted_axes = [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], []
+    for axis, (size, stride) in enumerate(zip(self.pool_size, self.strides), start=1):
+      if stride == 1 and inputs.shape[axis] is not None:
+        if size > 1:
+          shifted_axes.append((axis, size))
+      else:
+        window[axis], steps[axis] = size, stride
     net = inputs
-    for axis, (size, stride) in enumerate(zip(self.pool_size, self.strides)):
-      if size == 1 and stride == 1:
-        continue
-      window = [1, 1, 1, 1, 1]
-      steps = [1, 1, 1, 1, 1]
-      window[axis + 1], steps[axis + 1] = size, stride
+    if any(size > 1 or stride > 1 for size, stride in zip(window, steps)):
       net = tf.nn.max_pool3d(net, window, steps, self.padding.upper())
+    for axis, size in shifted_axes:
+      net = _shifted_max(net, axis, size, same=self.padding == "same")
     return net
+
+
+def _shifted_max(inputs: tf.Tensor, axis: int, size: int, same: bool) -> tf.Tensor:
+  """Stride-1 max pool of window `size` along `axis` (static length) as shifted maxima.
+
+  'SAME' pads (size - 1) // 2 before and the rest after with -inf, which no window maximum
+  can take, as TensorFlow's max pool ignores its padding; 'VALID' does not pad.
+  """
+  length = inputs.shape[axis]
+  if same:
+    paddings = [[0, 0]] * 5
+    paddings[axis] = [(size - 1) // 2, size - 1 - (size - 1) // 2]
+    inputs = tf.pad(inputs, paddings, constant_values=float("-inf"))
+    output_length = length
+  else:
+    output_length = length - size + 1
+  sizes = [-1] * 5
+  sizes[axis] = output_length
+  output = None
+  for offset in range(size):
+    begin = [0] * 5
+    begin[axis] = offset
+    window_part = tf.slice(inputs, begin, sizes)
+    output = window_part if output is None else tf.maximum(output, window_part)
+  return output
 
 
 def max_pool_class(separable: bool) -> type:

@@ -213,12 +213,15 @@ def test_unfrozen_batch_norm_updates_moving_statistics():
     ((1, 3, 3), (1, 2, 2), (1, 4, 9, 8, 2)),   # MaxPool3d_2a_3x3, MaxPool3d_3a_3x3.
     ((3, 3, 3), (2, 2, 2), (1, 7, 8, 9, 2)),   # MaxPool3d_4a_3x3.
     ((2, 2, 2), (2, 2, 2), (1, 5, 6, 7, 2)),   # MaxPool3d_5a_2x2.
+    ((3, 2, 1), (1, 1, 1), (1, 5, 6, 7, 2)),   # Uneven stride-1 windows (shifted maxima).
 ])
-def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(pool_size, strides, shape):
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(pool_size, strides, shape,
+                                                                    padding):
   # Distinct values, so every window's maximum is unique and the gradients must agree too.
   x = tf.constant(np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape),
                   tf.float32)
-  pools = [cls(pool_size=pool_size, strides=strides, padding="same")
+  pools = [cls(pool_size=pool_size, strides=strides, padding=padding)
            for cls in (keras.layers.MaxPool3D, i3d.SeparableMaxPool3D)]
   results = []
   for pool in pools:
@@ -233,6 +236,23 @@ def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(pool_size, s
   np.testing.assert_array_equal(y_sep, y_ref)
   np.testing.assert_array_equal(g_sep, g_ref)
   assert np.count_nonzero(g_ref) > 0
+
+
+def test_separable_max_pool_gives_a_tied_maximum_the_gradient_once():
+  # One axis, stride 1, SAME, over [0, 2, 2, 1, 2]: each output's gradient goes to exactly one
+  # input (TensorFlow's MaxPool3DGrad gives it to every tied 2: [0, 111, 1110, 0, 11000]).
+  x = tf.reshape(tf.constant([0.0, 2.0, 2.0, 1.0, 2.0]), [1, 5, 1, 1, 1])
+  pool = i3d.SeparableMaxPool3D(pool_size=(3, 1, 1), strides=(1, 1, 1), padding="same")
+  weights = tf.reshape(tf.constant([1.0, 10.0, 100.0, 1000.0, 10000.0]), [1, 5, 1, 1, 1])
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = pool(x)
+    loss = tf.reduce_sum(y * weights)
+  np.testing.assert_array_equal(tf.reshape(y, [-1]).numpy(), [2.0, 2.0, 2.0, 2.0, 2.0])
+  # Windows (padding, 0, 2), (0, 2, 2), (2, 2, 1) take the 2 at index 1; (2, 1, 2) the first 2,
+  # index 2; (1, 2, padding) index 4. Each weight lands exactly once.
+  gradient = tf.reshape(tape.gradient(loss, x), [-1]).numpy()
+  np.testing.assert_array_equal(gradient, [0.0, 111.0, 1000.0, 0.0, 10000.0])
 
 
 def _trunks_without_and_with(option: str, final_endpoint: str):
