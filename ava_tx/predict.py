@@ -64,7 +64,8 @@ def _box_source(info):
   from ava_tx.inference import person_boxes
   return person_boxes.make_box_source(
       csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
-      uses_person_boxes=info.uses_person_boxes)
+      uses_person_boxes=info.uses_person_boxes,
+      has_rpn=info.has_rpn)
 
 
 def _options():

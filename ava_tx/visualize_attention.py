@@ -46,7 +46,8 @@ def main(argv):
   detector = detector_lib.SavedModelDetector(FLAGS.saved_model_dir)
   box_source = person_boxes.make_box_source(
       csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
-      uses_person_boxes=detector.info.uses_person_boxes)
+      uses_person_boxes=detector.info.uses_person_boxes,
+      has_rpn=detector.info.has_rpn)
   result = attention_page.visualize(
       detector, FLAGS.video, FLAGS.output_dir, timestamp=FLAGS.timestamp, person=FLAGS.person,
       layer=FLAGS.layer, box_source=box_source, segment_start=FLAGS.segment_start,

@@ -24,6 +24,7 @@ from ava_tx.core import errors
 
 EXPORT_INFO_PATH = os.path.join("assets.extra", "export_info.json")
 SIGNATURE = "serving_default"
+_PROPOSALS_WITH_RPN = ("RPN", "RPN_AND_PERSON_DETECTOR")  # export_info's `proposals` values.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +32,8 @@ class ModelInfo:
   """What predict needs to know about a model.
 
   label_map: ((AVA id, name), ...) in class-index order. model_fps: frame rate of the stored
-  frames the model was trained on (frame_stride counts those frames).
+  frames the model was trained on (frame_stride counts those frames). has_rpn: the model
+  proposes boxes itself (an export without the `proposals` field counts as not).
   """
   num_frames: int
   frame_stride: int
@@ -45,6 +47,7 @@ class ModelInfo:
   num_heads: int = 0
   checkpoint_step: Optional[int] = None
   model_fps: float = ava_constants.FPS
+  has_rpn: bool = False
 
   @property
   def class_names(self) -> dict:
@@ -64,7 +67,8 @@ def model_info_from_export_info(info: dict, *, frame_stride: int, source: str) -
         label_map=label_map, export_attention=bool(info.get("export_attention", False)),
         num_layers=int(info.get("num_layers", 0)), num_heads=int(info.get("num_heads", 0)),
         checkpoint_step=info.get("checkpoint_step"),
-        model_fps=float(info.get("frame_rate", ava_constants.FPS)))
+        model_fps=float(info.get("frame_rate", ava_constants.FPS)),
+        has_rpn=info.get("proposals") in _PROPOSALS_WITH_RPN)
   except (KeyError, TypeError, ValueError) as e:
     raise errors.InputError("%s: missing or bad field %s" % (source, e)) from None
 

@@ -1,4 +1,4 @@
-"""Person boxes for models without an RPN, from a person-detector CSV.
+"""Person boxes for models whose proposals include person-detector boxes, from a detector CSV.
 
 A box source is an object with
   check_video(video_id, path): raises errors.InputError if it cannot serve this video;
@@ -50,6 +50,20 @@ class CsvPersonBoxes:
             np.asarray([r.score for r in rows], np.float32))
 
 
+class NoPersonBoxes:
+  """No detector boxes at any keyframe: a model with an RPN beside its person-detector
+  proposals (`proposals: RPN_AND_PERSON_DETECTOR`) then detects people with its RPN alone."""
+
+  needs_frames = False
+
+  def check_video(self, video_id: str, video_path: str) -> None:
+    del video_id, video_path
+
+  def boxes(self, video_id: str, timestamp: float, frame=None):
+    del video_id, timestamp, frame
+    return _empty()
+
+
 def pad_person_boxes(per_clip):
   """Batches [(boxes [n_i, 4], scores [n_i])] into (float32 [batch_size, max(1, max n_i), 4]
   zero-padded, int32 [batch_size] counts)."""
@@ -62,15 +76,18 @@ def pad_person_boxes(per_clip):
   return boxes, counts
 
 
-def make_box_source(*, csv_path=None, min_score=0.0, uses_person_boxes=False):
-  """The box source the flags ask for (None when the model needs none and none is given).
+def make_box_source(*, csv_path=None, min_score=0.0, uses_person_boxes=False, has_rpn=False):
+  """The box source the flags ask for (None when the model takes no person boxes and none are
+  given). A model that takes person boxes and also has an RPN gets NoPersonBoxes without a CSV.
 
   Raises:
-    errors.InputError: no box CSV for a model that takes person boxes.
+    errors.InputError: no box CSV for a model whose only proposals are person boxes.
   """
   if csv_path:
     return CsvPersonBoxes(csv_path, min_score=min_score)
   if uses_person_boxes:
+    if has_rpn:
+      return NoPersonBoxes()
     raise errors.InputError("this model takes person-detector boxes (it has no RPN): give "
                             "--person_boxes_csv")
   return None

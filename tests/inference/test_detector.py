@@ -55,3 +55,12 @@ def test_label_map_override_must_have_the_model_ids(tmp_path):
   (tmp_path / "other.pbtxt").write_text('item { name: "sit" id: 11 }\n')
   with pytest.raises(errors.InputError, match=r"ids \[11\] are not the model's \[11, 12\]"):
     detector_lib.with_label_map(info, str(tmp_path / "other.pbtxt"))
+
+
+@pytest.mark.parametrize("proposals, has_rpn", [
+    ("RPN", True), ("RPN_AND_PERSON_DETECTOR", True), ("PERSON_DETECTOR", False),
+    ("GROUNDTRUTH", False), (None, False)])  # None: an export from before the field.
+def test_has_rpn_follows_the_exported_proposal_source(proposals, has_rpn):
+  info = dict(INFO) if proposals is None else dict(INFO, proposals=proposals)
+  assert detector_lib.model_info_from_export_info(
+      info, frame_stride=4, source="x").has_rpn is has_rpn

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from ava_tx.core import errors
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_eval
 from ava_tx.inference import predict_lib
@@ -86,6 +87,22 @@ def test_person_boxes_from_csv_reach_the_model(clip_mp4, tmp_path):
   assert sorted(read) == [("walk", 1), ("walk", 2)]  # Keyframe 0 has no boxes.
   assert [b.box for b in read[("walk", 1)]] == [(0.2, 0.1, 0.4, 0.3), (0.5, 0.5, 0.9, 0.9)]
   assert [b.box for b in read[("walk", 2)]] == [(0.0, 0.0, 1.0, 1.0)]
+
+
+def test_box_source_without_a_csv_depends_on_the_rpn(clip_mp4, tmp_path):
+  boxes_lib = predict_lib.person_boxes_lib
+  assert boxes_lib.make_box_source(uses_person_boxes=False) is None
+  with pytest.raises(errors.InputError, match="it has no RPN.*--person_boxes_csv"):
+    boxes_lib.make_box_source(uses_person_boxes=True)
+  # RPN_AND_PERSON_DETECTOR without a CSV: zero detector boxes at every keyframe, so the
+  # model's RPN proposes alone.
+  source = boxes_lib.make_box_source(uses_person_boxes=True, has_rpn=True)
+  detector = fakes.FakeDetector(fakes.fake_info(uses_person_boxes=True, has_rpn=True))
+  options = predict_lib.PredictOptions(output_dir=str(tmp_path), write_video=False, batch_size=8)
+  [result] = predict_lib.predict_videos(detector, [str(clip_mp4)], options, box_source=source,
+                                        log=lambda _: None)
+  assert result.error is None and detector.calls[-1].shape[0] == 3  # The 3 keyframes ran.
+  assert ava_annotations.read_detections(str(tmp_path / "detections.csv")).annotations == {}
 
 
 def test_failures_are_named_and_the_other_videos_still_run(clip_mp4, tmp_path):
