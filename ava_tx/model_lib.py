@@ -38,7 +38,8 @@ EVAL_SUBDIR = "eval"
 _log = logging.getLogger(__name__)
 
 
-def _load(pipeline_config_path):
+def _load_checked_config(pipeline_config_path):
+  """The pipeline config at `pipeline_config_path`, placeholders refused, validated."""
   config = config_util.load_pipeline_config(pipeline_config_path)
   placeholders = config_util.find_placeholders(config)
   if placeholders:
@@ -102,7 +103,7 @@ class SkippedRecordsReporter:
 def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_every_n=None,
           record_summaries=True, step_hooks=()):
   """Trains (or resumes training) as the pipeline config says. Returns a TrainResult."""
-  config = _load(pipeline_config_path)
+  config = _load_checked_config(pipeline_config_path)
   model_config = config.model.action_transformer
   train_config = config.train_config
   if not config.HasField("train_input_reader"):
@@ -227,7 +228,7 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
 def evaluate(*, pipeline_config_path, model_dir, checkpoint_dir, sample_1_of_n_examples=None,
              wait=False, eval_timeout=None):
   """Evaluates the latest checkpoint of `checkpoint_dir` (or each new one with wait=True)."""
-  config = _load(pipeline_config_path)
+  config = _load_checked_config(pipeline_config_path)
   if not config.HasField("eval_input_reader"):
     raise errors.InputError(f"{pipeline_config_path}: eval_input_reader is required for evaluation")
   output_dir = os.path.join(model_dir, EVAL_SUBDIR)
