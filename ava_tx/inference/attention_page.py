@@ -161,16 +161,10 @@ def visualize(detector, video_path, output_dir, *, timestamp: Optional[float] = 
   info = detector.info
   if not info.export_attention:
     raise errors.InputError("the model was exported without --export_attention")
+  timestamp = _keyframe_time(video_path, timestamp, segment_start, folder_fps)
   spec = video_clips.ClipSpec(info.num_frames, info.frame_stride,
                               fractions.Fraction(str(info.model_fps)))
-  if timestamp is None:
-    video = video_source.open_video(video_path, folder_fps=folder_fps)
-    timestamp = segment_start + video_source.duration_seconds(video) // 2
-  seconds = timestamp - segment_start
-  if seconds < 0:
-    raise errors.InputError("--timestamp %g lies before --segment_start %g" % (timestamp,
-                                                                               segment_start))
-  clip, full = read_clip(video_path, seconds, spec, folder_fps=folder_fps,
+  clip, full = read_clip(video_path, timestamp - segment_start, spec, folder_fps=folder_fps,
                          model_size=(info.image_height, info.image_width))
   outputs = detector(clip.frames[None], **_person_box_inputs(info, box_source, video_path,
                                                              timestamp, clip, full))
@@ -181,12 +175,25 @@ def visualize(detector, video_path, output_dir, *, timestamp: Optional[float] = 
       outputs, clip, full, info, person=person, layer=layer, output_dir=output_dir)
   caption = _caption(video_path, timestamp, person, layer_index, layers, detections,
                      info.label_map)
-  html_path = write_html(os.path.join(output_dir, "index.html"), title="Action Transformer "
-                         "attention", caption=caption, masses=masses,
+  html_path = write_html(os.path.join(output_dir, "index.html"),
+                         title="Action Transformer attention", caption=caption, masses=masses,
                          num_clip_frames=len(clip.native_indices), num_heads=masses.shape[0],
                          clip_native_indices=clip.native_indices)
+  score = float(detections.person_scores[0])
   return AttentionFigure(output_dir, html_path, figure_path, timestamp, person, layer_index,
-                         float(detections.person_scores[0]), masses)
+                         score, masses)
+
+
+def _keyframe_time(video_path, timestamp, segment_start, folder_fps):
+  """`timestamp`, or the middle of the video when it is None; InputError if it lies before
+  `segment_start`."""
+  if timestamp is None:
+    video = video_source.open_video(video_path, folder_fps=folder_fps)
+    timestamp = segment_start + video_source.duration_seconds(video) // 2
+  if timestamp - segment_start < 0:
+    raise errors.InputError("--timestamp %g lies before --segment_start %g" % (timestamp,
+                                                                               segment_start))
+  return timestamp
 
 
 def _person_box_inputs(info, box_source, video_path, timestamp, clip, full_frames):
