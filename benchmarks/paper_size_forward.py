@@ -33,6 +33,8 @@ import time
 from absl import app
 from absl import flags
 
+from benchmarks import paper_size_report
+
 FLAGS = flags.FLAGS
 
 
@@ -309,60 +311,6 @@ def _spawn(worker):
   return dict(worker=worker, error=f"exit code {process.returncode}", stages=[])
 
 
-def _print_report(results, start_loadavg):
-  stages = {s["name"]: s for r in results for s in r["stages"]}
-  print(f"== paper-size inference: {FLAGS.config}, 1 x {NUM_FRAMES}x{HEIGHT}x{WIDTH}, "
-        f"R={FLAGS.num_proposals or 'config'}, {FLAGS.repeats} warm repeats ==")
-  print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.uname().nodename}: {os.cpu_count()} CPUs; load "
-        f"average (1, 5, 15 min) at start {start_loadavg}, at end {os.getloadavg()}")
-  for r in results:
-    if "error" in r:
-      print(f"worker {r['worker']}: FAILED ({r['error']}; out of memory if -9)")
-  print(f"{'stage':<16}{'first call s':>13}{'warm median s':>15}{'peak MiB':>10}"
-        f"{'load avg':>13}")
-  for s in stages.values():
-    load = "{:.1f}->{:.1f}".format(*s["loadavg"])
-    print(f"{s['name']:<16}{s['first_s']:>13.2f}{s['warm_median_s']:>15.2f}"
-          f"{s['peak_mib']:>10.0f}{load:>13}")
-  for r in results:
-    if "num_proposals" in r:
-      print(f"proposals: {r['num_proposals']} ({r['num_valid_proposals']} valid boxes)")
-    if "process_peak_mib" in r:
-      print(f"worker {r['worker']}: whole-process peak RSS {r['process_peak_mib']:.0f} MiB; "
-            f"tf.matmul {MATMUL_SIZE}^3 {r['matmul_gflops']:.1f} GFLOP/s before its stages, "
-            f"{r['matmul_gflops_after']:.1f} after")
-  warm = {name: s["warm_median_s"] for name, s in stages.items()}
-  parts = ["preprocess", "trunk", "rpn", "head", "postprocess"]
-  if all(p in warm for p in parts):
-    total = sum(warm[p] for p in parts)
-    second = warm["rpn"] + warm["head"] + warm["postprocess"]
-    print(f"sum of stages (warm): {total:.2f} s; head + RPN (+ post-processing): {second:.2f} s = "
-          f"{100 * second / total:.1f}% (target <= 10%)")
-    if "model(frames)" in warm:
-      whole = warm["model(frames)"]
-      print(f"whole model(frames) warm: {whole:.2f} s (sum of stages / whole = "
-            f"{total / whole:.2f}); head + RPN (+ post) / whole = {100 * second / whole:.1f}%")
-  for r in results:
-    if "interleaved" in r:
-      trunk, whole = (statistics.median(r["interleaved"][k]) for k in ("trunk", "whole"))
-      print(f"model worker, trunk alone and model(frames) alternately: trunk {trunk:.2f} s, whole "
-            f"{whole:.2f} s (medians of {r['interleaved']}); everything but the trunk "
-            f"(preprocess, RPN, head, post) = {100 * (whole - trunk) / whole:.1f}% of the whole")
-  for s in stages.values():
-    if s.get("flops"):
-      flops = sum(s["flops"].values())
-      split = ", ".join(f"{op} {value / 1e9:.1f}" for op, value in sorted(s["flops"].items()))
-      print(f"{s['name']}: {flops / 1e9:.1f} GFLOP ({split}) -> "
-            f"{flops / s['warm_median_s'] / 1e9:.1f} GFLOP/s warm")
-  trunk_result = next((r for r in results if r["worker"] == "trunk" and "error" not in r), None)
-  if trunk_result:
-    achieved = sum(stages["trunk"]["flops"].values()) / stages["trunk"]["warm_median_s"] / 1e9
-    reference = statistics.mean(
-        [trunk_result["matmul_gflops"], trunk_result["matmul_gflops_after"]])
-    print(f"trunk {achieved:.1f} GFLOP/s = {100 * achieved / reference:.0f}% of tf.matmul "
-          f"{MATMUL_SIZE}^3 in the same process ({reference:.1f} GFLOP/s, mean of before/after)")
-
-
 def main(argv):
   del argv
   if FLAGS.worker:
@@ -371,7 +319,10 @@ def main(argv):
     return
   start_loadavg = os.getloadavg()
   results = [_spawn(worker) for worker in FLAGS.workers]
-  _print_report(results, start_loadavg)
+  paper_size_report.print_report(
+      results, start_loadavg, matmul_size=MATMUL_SIZE,
+      title=f"paper-size inference: {FLAGS.config}, 1 x {NUM_FRAMES}x{HEIGHT}x{WIDTH}, "
+      f"R={FLAGS.num_proposals or 'config'}, {FLAGS.repeats} warm repeats")
 
 
 if __name__ == "__main__":

@@ -191,7 +191,14 @@ def validate_action_transformer(config, prefix="model.action_transformer"):
 
 
 def validate_train_config(config, prefix="train_config"):
-  p = prefix
+  """Validates a `TrainConfig`; raises InputError naming the field."""
+  _validate_schedule(config, prefix)
+  _validate_optimizer(config, prefix)
+  _validate_checkpoints_and_precision(config, prefix)
+
+
+def _validate_schedule(config, p):
+  """Batch size, steps and the learning-rate schedule."""
   _check(config.batch_size > 0, f"{p}.batch_size", f"must be positive, got {config.batch_size}")
   _check(config.num_steps > 0, f"{p}.num_steps", f"must be positive, got {config.num_steps}")
   _check(config.base_learning_rate > 0, f"{p}.base_learning_rate",
@@ -202,6 +209,10 @@ def validate_train_config(config, prefix="train_config"):
          f"must be in [0, num_steps={config.num_steps}], got {config.warmup_steps}")
   _check(config.final_learning_rate >= 0, f"{p}.final_learning_rate",
          f"must be >= 0, got {config.final_learning_rate}")
+
+
+def _validate_optimizer(config, p):
+  """Momentum, weight decay (one form of it), Adam's constants and gradient clipping."""
   _check(0 <= config.momentum < 1, f"{p}.momentum", f"must be in [0, 1), got {config.momentum}")
   _check(config.weight_decay >= 0, f"{p}.weight_decay", f"must be >= 0, got {config.weight_decay}")
   _check(config.decoupled_weight_decay >= 0, f"{p}.decoupled_weight_decay",
@@ -216,6 +227,9 @@ def validate_train_config(config, prefix="train_config"):
          f"must be positive, got {config.adam_epsilon}")
   _check(config.gradient_clip_norm >= 0, f"{p}.gradient_clip_norm",
          f"must be >= 0, got {config.gradient_clip_norm}")
+
+
+def _validate_checkpoints_and_precision(config, p):
   _check(config.checkpoint_every_n_steps > 0, f"{p}.checkpoint_every_n_steps",
          f"must be positive, got {config.checkpoint_every_n_steps}")
   _check(config.max_checkpoints_to_keep > 0, f"{p}.max_checkpoints_to_keep",

@@ -185,9 +185,6 @@ def build(model_config, *, attention_outputs: bool = False):
 
   trunk = _trunk(model_config)
   anchor_stride = trunk.endpoint_stride(model_config.trunk.final_endpoint)[1]
-  sampler = model_config.proposal_sampler
-  weights = model_config.loss_weights
-  post = model_config.post_processing
   return meta_arch.ActionTransformerMetaArch(
       num_classes=model_config.num_classes,
       trunk=trunk,
@@ -196,21 +193,36 @@ def build(model_config, *, attention_outputs: bool = False):
       proposal_providers=build_proposal_providers(model_config, anchor_stride),
       preprocessing=meta_arch.PreprocessConfig(resize_height=model_config.image_height,
                                                resize_width=model_config.image_width),
-      sampling=target_assigner.ProposalSamplingConfig(
-          num_samples_per_image=sampler.num_sampled_rois,
-          positive_fraction=sampler.positive_fraction,
-          positive_iou_threshold=sampler.positive_iou_threshold,
-          negative_iou_high=sampler.negative_iou_threshold,
-          add_groundtruth_to_proposals=sampler.add_groundtruth_as_proposals),
-      loss_config=meta_arch.LossConfig(
-          rpn_objectness_weight=weights.rpn_objectness,
-          rpn_localization_weight=weights.rpn_localization,
-          action_classification_weight=weights.action_classification,
-          box_localization_weight=weights.box_localization),
-      postprocessing=meta_arch.PostprocessConfig(
-          max_detections=post.max_detections, nms_iou_threshold=post.nms_iou_threshold,
-          score_threshold=post.score_threshold),
+      sampling=_sampling_config(model_config.proposal_sampler),
+      loss_config=_loss_config(model_config.loss_weights),
+      postprocessing=_postprocess_config(model_config.post_processing),
       name="action_transformer")
+
+
+def _sampling_config(sampler) -> target_assigner.ProposalSamplingConfig:
+  """The second stage's RoI sampling, from a `ProposalSampler` message."""
+  return target_assigner.ProposalSamplingConfig(
+      num_samples_per_image=sampler.num_sampled_rois,
+      positive_fraction=sampler.positive_fraction,
+      positive_iou_threshold=sampler.positive_iou_threshold,
+      negative_iou_high=sampler.negative_iou_threshold,
+      add_groundtruth_to_proposals=sampler.add_groundtruth_as_proposals)
+
+
+def _loss_config(weights) -> meta_arch.LossConfig:
+  """The loss weights, from a `LossWeights` message."""
+  return meta_arch.LossConfig(
+      rpn_objectness_weight=weights.rpn_objectness,
+      rpn_localization_weight=weights.rpn_localization,
+      action_classification_weight=weights.action_classification,
+      box_localization_weight=weights.box_localization)
+
+
+def _postprocess_config(post) -> meta_arch.PostprocessConfig:
+  """NMS and top-K settings, from a `PostProcessing` message."""
+  return meta_arch.PostprocessConfig(
+      max_detections=post.max_detections, nms_iou_threshold=post.nms_iou_threshold,
+      score_threshold=post.score_threshold)
 
 
 def i3d_endpoint_layers(model):

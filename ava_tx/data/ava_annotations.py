@@ -231,31 +231,55 @@ def read_annotations(path_or_file: PathOrFile, *, label_map_ids: Optional[Iterab
   Raises:
     AnnotationError: on the first bad row unless skip_bad_rows.
   """
-  path = source_name(path_or_file)
   label_map_ids = None if label_map_ids is None else frozenset(label_map_ids)
   keep_label_ids = None if keep_label_ids is None else frozenset(keep_label_ids)
-  report = ReadReport(path=path)
+  report = ReadReport(path=source_name(path_or_file))
   # key -> {(box, person_id): ([action_id, ...], [score, ...])}; dicts keep file order.
   labels_per_box = collections.defaultdict(dict)
-  layout = None
-  for line, fields, raw in csv_rows(path_or_file):
-    if not fields:
-      report.num_blank_lines += 1
-      continue
-    report.num_rows += 1
-    try:
-      if layout is None:
-        layout = _annotation_layout(len(fields), with_scores)
-      row = _parse_annotation_row(fields, layout, label_map_ids)
-    except _BadRow as e:
-      _reject_row(report, line, raw, _with_layout_hint(str(e), layout, fields), skip_bad_rows)
-      continue
+  parse_row = _annotation_row_parser(with_scores, label_map_ids)
+  for row in _parsed_rows(path_or_file, parse_row, report, skip_bad_rows):
     if keep_label_ids is not None and row.action_id not in keep_label_ids:
       report.filtered_label_counts[row.action_id] = (
           report.filtered_label_counts.get(row.action_id, 0) + 1)
       continue
     _add_label(labels_per_box[row.key], row, report)
   return ReadResult(_box_annotations(labels_per_box), report)
+
+
+def _parsed_rows(path_or_file, parse_row, report, skip_bad_rows):
+  """Yields `parse_row(fields)` of every data row, counting rows and blank lines in `report`.
+
+  A row `parse_row` rejects (_BadRow) raises AnnotationError, or with `skip_bad_rows` is listed
+  in `report.skipped`.
+  """
+  for line, fields, raw in csv_rows(path_or_file):
+    if not fields:
+      report.num_blank_lines += 1
+      continue
+    report.num_rows += 1
+    try:
+      row = parse_row(fields)
+    except _BadRow as e:
+      _reject_row(report, line, raw, str(e), skip_bad_rows)
+      continue
+    yield row
+
+
+def _annotation_row_parser(with_scores, label_map_ids):
+  """fields -> _AnnotationRow, with the layout fixed by the first row that has a valid column
+  count; the reasons of bad rows carry a hint when the layout looks like a detection file."""
+  layout = None
+
+  def parse_row(fields):
+    nonlocal layout
+    try:
+      if layout is None:
+        layout = _annotation_layout(len(fields), with_scores)
+      return _parse_annotation_row(fields, layout, label_map_ids)
+    except _BadRow as e:
+      raise _BadRow(_with_layout_hint(str(e), layout, fields)) from None
+
+  return parse_row
 
 
 class _Layout(NamedTuple):
@@ -356,32 +380,28 @@ def read_person_boxes(path_or_file: PathOrFile, *, skip_bad_rows: bool = False,
   Returns:
     ReadResult(annotations={(video_id, timestamp): [PersonBox]}, report).
   """
-  path = source_name(path_or_file)
-  report = ReadReport(path=path)
+  report = ReadReport(path=source_name(path_or_file))
   boxes = collections.defaultdict(list)
-  for line, fields, raw in csv_rows(path_or_file):
-    if not fields:
-      report.num_blank_lines += 1
-      continue
-    report.num_rows += 1
-    try:
-      if len(fields) != 8:
-        raise _BadRow("wrong column count: %d columns, expected 8 "
-                      "(video_id,timestamp,x1,y1,x2,y2,,score)" % len(fields))
-      if fields[6]:
-        raise _BadRow("bad action column: expected empty, got %r" % fields[6])
-      key = _parse_key(fields)
-      box = _parse_box(fields[2:6])
-      score = _parse_float(fields[7], "score")
-    except _BadRow as e:
-      _reject_row(report, line, raw, str(e), skip_bad_rows)
-      continue
-    if score < min_score:
+  for key, person_box in _parsed_rows(path_or_file, _parse_person_box_row, report,
+                                      skip_bad_rows):
+    if person_box.score < min_score:
       report.filtered_label_counts[0] = report.filtered_label_counts.get(0, 0) + 1
       continue
-    boxes[key].append(PersonBox(box=box, score=score))
+    boxes[key].append(person_box)
     report.num_used_rows += 1
   return ReadResult({k: boxes[k] for k in sorted(boxes)}, report)
+
+
+def _parse_person_box_row(fields):
+  """Fields of `video_id,timestamp,x1,y1,x2,y2,,score` -> (key, PersonBox)."""
+  if len(fields) != 8:
+    raise _BadRow("wrong column count: %d columns, expected 8 "
+                  "(video_id,timestamp,x1,y1,x2,y2,,score)" % len(fields))
+  if fields[6]:
+    raise _BadRow("bad action column: expected empty, got %r" % fields[6])
+  key = _parse_key(fields)
+  box = _parse_box(fields[2:6])
+  return key, PersonBox(box=box, score=_parse_float(fields[7], "score"))
 
 
 def read_excluded_timestamps(path_or_file: PathOrFile) -> set:
@@ -390,16 +410,12 @@ def read_excluded_timestamps(path_or_file: PathOrFile) -> set:
   Raises:
     AnnotationError: on a row that is not two fields with an integer timestamp.
   """
-  path = source_name(path_or_file)
-  keys = set()
-  for line, fields, _ in csv_rows(path_or_file):
-    if not fields:
-      continue
-    try:
-      if len(fields) != 2:
-        raise _BadRow("wrong column count: %d columns, expected 2 (video_id,timestamp)" %
-                      len(fields))
-      keys.add(_parse_key(fields))
-    except _BadRow as e:
-      raise AnnotationError(path, line, str(e)) from None
-  return keys
+  report = ReadReport(path=source_name(path_or_file))
+  return set(_parsed_rows(path_or_file, _parse_excluded_row, report, skip_bad_rows=False))
+
+
+def _parse_excluded_row(fields):
+  if len(fields) != 2:
+    raise _BadRow("wrong column count: %d columns, expected 2 (video_id,timestamp)" %
+                  len(fields))
+  return _parse_key(fields)

@@ -115,11 +115,17 @@ def extract_clips(video_id: str, source, requests: Sequence[KeyframeRequest],
       pending.append((request, window))
   if not pending:
     return
-  encoder = settings.encoder()
   kind, payload = source
   if kind == "frames":
-    yield from _clips_from_files(video_id, payload, pending, encoder)
-    return
+    yield from _clips_from_files(video_id, payload, pending, settings.encoder())
+  else:
+    yield from _clips_from_video(video_id, payload, pending, settings)
+
+
+def _clips_from_video(video_id, video, pending, settings):
+  """Decodes only the frames of the `pending` (request, window) pairs, sorted by window, and
+  yields each clip as soon as its last frame is read (then SkippedKeyframes past the end)."""
+  encoder = settings.encoder()
   starts = [w[1] for _, w in pending]
   ends = [w[2] for _, w in pending]
   # Windows are sorted by start and end alike (same length), so a frame is wanted iff the
@@ -130,7 +136,7 @@ def extract_clips(video_id: str, source, requests: Sequence[KeyframeRequest],
 
   encoded = {}
   last_index = -1
-  frames = video_frames.iter_video_frames(payload, fps=settings.fps, wanted=wanted,
+  frames = video_frames.iter_video_frames(video, fps=settings.fps, wanted=wanted,
                                          start_index=starts[0])
   for index, frame in frames:
     last_index = index
@@ -194,19 +200,40 @@ def clip_to_sequence_example(clip: KeyframeClip, settings: ClipSettings):
   def put(key, kind, values):
     getattr(context[key], kind).value.extend(values)
 
+  _put_clip_fields(put, clip, settings)
+  _put_boxes(put, clip.request)
+  lists = example.feature_lists.feature_list
+  for offset, image in enumerate(clip.frames):
+    lists[KEYS.image_encoded].feature.add().bytes_list.value.append(image)
+    lists[KEYS.image_timestamp].feature.add().int64_list.value.append(
+        _frame_time_us(clip.first_frame_index + offset, settings))
+  return example
+
+
+def _frame_time_us(frame_index, settings):
+  """Movie time of a stored frame, in integer microseconds."""
+  return int(round((settings.segment_start + frame_index / settings.fps) * 1e6))
+
+
+def _put_clip_fields(put, clip, settings):
+  """Context features of the clip: ids, keyframe, frame rate and times, image size and format."""
   request = clip.request
-  frame_time_us = lambda i: int(round((settings.segment_start + i / settings.fps) * 1e6))
   put(KEYS.example_id, "bytes_list",
       [ava_constants.make_key(clip.video_id, request.timestamp).encode()])
   put(KEYS.clip_media_id, "bytes_list", [clip.video_id.encode()])
   put(KEYS.clip_keyframe_timestamp, "int64_list", [request.timestamp])
   put(KEYS.clip_keyframe_index, "int64_list", [clip.keyframe_index])
   put(KEYS.clip_frame_rate, "float_list", [settings.fps])
-  put(KEYS.clip_start_timestamp, "int64_list", [frame_time_us(clip.first_frame_index)])
+  put(KEYS.clip_start_timestamp, "int64_list",
+      [_frame_time_us(clip.first_frame_index, settings)])
   put(KEYS.clip_num_frames, "int64_list", [len(clip.frames)])
   put(KEYS.image_height, "int64_list", [clip.height])
   put(KEYS.image_width, "int64_list", [clip.width])
   put(KEYS.image_format, "bytes_list", [settings.image_format.encode()])
+
+
+def _put_boxes(put, request):
+  """Context features of the keyframe's ground-truth boxes and labels, and its proposals."""
   boxes = request.boxes
   for position, key in enumerate((KEYS.region_bbox_ymin, KEYS.region_bbox_xmin,
                                   KEYS.region_bbox_ymax, KEYS.region_bbox_xmax)):
@@ -220,9 +247,3 @@ def clip_to_sequence_example(clip: KeyframeClip, settings: ClipSettings):
                                     KEYS.proposal_bbox_ymax, KEYS.proposal_bbox_xmax)):
       put(key, "float_list", [p.box[position] for p in request.proposals])
     put(KEYS.proposal_score, "float_list", [p.score for p in request.proposals])
-  lists = example.feature_lists.feature_list
-  for offset, image in enumerate(clip.frames):
-    lists[KEYS.image_encoded].feature.add().bytes_list.value.append(image)
-    lists[KEYS.image_timestamp].feature.add().int64_list.value.append(
-        frame_time_us(clip.first_frame_index + offset))
-  return example

@@ -8,7 +8,7 @@ shard at a time) convert shards in parallel; complete shards are skipped on a re
 
 `plan_conversion` (reading, checks, assignment) and `convert_keyframes` (the records of one
 video or of a range of its keyframes) are shared with the Beam pipeline (beam_conversion.py),
-which writes the same shards."""
+which writes the same shards. Statistics of tasks, shards and runs: `conversion_stats`."""
 
 import collections
 import dataclasses
@@ -27,6 +27,11 @@ from ava_tx.data import ava_clips
 from ava_tx.data import label_map_util
 from ava_tx.data import tfrecord_writer
 from ava_tx.data import video_frames
+from ava_tx.data.conversion_stats import count_record
+from ava_tx.data.conversion_stats import format_summary  # noqa: F401 (re-exported for the CLIs)
+from ava_tx.data.conversion_stats import merge_task_stats
+from ava_tx.data.conversion_stats import new_stats
+from ava_tx.data.conversion_stats import summarize
 
 _progress_queue = None  # Set in worker processes by _init_worker.
 
@@ -79,11 +84,6 @@ def _open_source(kind, path):
   return ("video", path)
 
 
-def _new_stats():
-  return {"videos": 0, "videos_failed": {}, "keyframes": 0, "boxes": 0, "proposals": 0,
-          "frames": 0, "bytes": 0, "labels_per_class": {}, "skipped_keyframes": []}
-
-
 def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
                       progress=None) -> dict:
   """The work of both converters: the keyframes of one task, as serialized SequenceExamples.
@@ -102,7 +102,7 @@ def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
     Stats dict of the task: the keys of a shard's stats (`labels_per_class` a Counter of AVA
     ids, `videos_failed` {video_id: reason} if the video could not be read) and `video_ids`.
   """
-  stats = _new_stats()
+  stats = new_stats()
   stats.update(labels_per_class=collections.Counter(), video_ids=[task.video_id])
   done = set()
   if task.source is None:
@@ -119,7 +119,7 @@ def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
         record = ava_clips.clip_to_sequence_example(item, settings).SerializeToString(
             deterministic=True)
         write(record)
-        _count_record(stats, item, record)
+        count_record(stats, item, record)
         if progress:
           progress(1)
     except (video_frames.VideoReadError, OSError, tf.errors.OpError) as e:
@@ -130,37 +130,6 @@ def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
           [task.video_id, request.timestamp, "video failed: " +
            stats["videos_failed"].get(task.video_id, "unknown")])
   return stats
-
-
-def _count_record(stats, clip, record):
-  stats["keyframes"] += 1
-  stats["boxes"] += len(clip.request.boxes)
-  stats["proposals"] += len(clip.request.proposals)
-  stats["frames"] += len(clip.frames)
-  stats["bytes"] += len(record)
-  stats["labels_per_class"].update(i for b in clip.request.boxes for i in b.action_ids)
-
-
-def merge_task_stats(task_stats, num_records: int) -> dict:
-  """Stats of a shard from the stats of its tasks (in shard order), as stored next to it.
-
-  A video counts as converted when none of its tasks failed.
-  """
-  merged = _new_stats()
-  labels = collections.Counter()
-  video_ids = set()
-  for stats in task_stats:
-    for key in ("keyframes", "boxes", "proposals", "frames", "bytes"):
-      merged[key] += stats[key]
-    merged["skipped_keyframes"].extend(stats["skipped_keyframes"])
-    for video_id, reason in stats["videos_failed"].items():
-      merged["videos_failed"].setdefault(video_id, reason)
-    labels.update({int(k): v for k, v in stats["labels_per_class"].items()})
-    video_ids.update(stats["video_ids"])
-  merged["videos"] = len(video_ids - set(merged["videos_failed"]))
-  merged["labels_per_class"] = {str(k): v for k, v in sorted(labels.items())}
-  merged["examples"] = num_records
-  return merged
 
 
 def convert_shard(shard: str, tasks, settings: ava_clips.ClipSettings, progress=None) -> dict:
@@ -240,26 +209,12 @@ def plan_conversion(*, annotations_csv: str, video_dir: str, output_prefix: str,
                     overwrite: bool = False, log=print) -> ConversionPlan:
   """Reads the CSVs, finds the videos, checks or writes `<prefix>.settings.json`, removes
   unfinished shards and returns what is left to convert (arguments: see `convert`)."""
-  label_ids = None
-  if label_map:
-    with tf.io.gfile.GFile(label_map, "r") as f:
-      label_ids = [e.id for e in label_map_util.read_label_map(f)]
-  with tf.io.gfile.GFile(annotations_csv, "r") as f:
-    result = ava_annotations.read_annotations(f, label_map_ids=label_ids,
-                                              skip_bad_rows=skip_bad_rows)
-  if not result.annotations and not result.report.skipped:
-    raise errors.InputError("%s: no annotation rows (empty file?)" % annotations_csv)
-  reports = [result.report]
-  person_boxes = None
-  if person_boxes_csv:
-    with tf.io.gfile.GFile(person_boxes_csv, "r") as f:
-      boxes_result = ava_annotations.read_person_boxes(f, skip_bad_rows=skip_bad_rows,
-                                                       min_score=min_person_score)
-    person_boxes = boxes_result.annotations
-    reports.append(boxes_result.report)
+  annotations, person_boxes, reports = _read_csvs(
+      annotations_csv, label_map=label_map, person_boxes_csv=person_boxes_csv,
+      min_person_score=min_person_score, skip_bad_rows=skip_bad_rows)
   for report in reports:
     log(report.summary())
-  tasks = build_tasks(result.annotations, person_boxes, video_dir)
+  tasks = build_tasks(annotations, person_boxes, video_dir)
   tfrecord_writer.check_or_write_settings(output_prefix, {
       "settings": dataclasses.asdict(settings), "num_shards": num_shards,
       "inputs_sha256": _file_digest([annotations_csv, person_boxes_csv, label_map]),
@@ -272,6 +227,26 @@ def plan_conversion(*, annotations_csv: str, video_dir: str, output_prefix: str,
   return ConversionPlan(output_prefix, num_shards, tasks,
                         tfrecord_writer.assign_shards(tasks, num_shards),
                         [i for i in range(num_shards) if i not in done], reports)
+
+
+def _read_csvs(annotations_csv, *, label_map, person_boxes_csv, min_person_score,
+               skip_bad_rows):
+  """(annotations by key, person boxes by key or None, [ReadReport]) of the input CSVs."""
+  label_ids = None
+  if label_map:
+    with tf.io.gfile.GFile(label_map, "r") as f:
+      label_ids = [e.id for e in label_map_util.read_label_map(f)]
+  with tf.io.gfile.GFile(annotations_csv, "r") as f:
+    result = ava_annotations.read_annotations(f, label_map_ids=label_ids,
+                                              skip_bad_rows=skip_bad_rows)
+  if not result.annotations and not result.report.skipped:
+    raise errors.InputError("%s: no annotation rows (empty file?)" % annotations_csv)
+  if not person_boxes_csv:
+    return result.annotations, None, [result.report]
+  with tf.io.gfile.GFile(person_boxes_csv, "r") as f:
+    boxes_result = ava_annotations.read_person_boxes(f, skip_bad_rows=skip_bad_rows,
+                                                     min_score=min_person_score)
+  return result.annotations, boxes_result.annotations, [result.report, boxes_result.report]
 
 
 def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_shards: int,
@@ -357,53 +332,3 @@ class _Progress:
     if self.tty:
       sys.stderr.write("\n")
     self.elapsed = time.time() - self.start
-
-
-def summarize(output_prefix, num_shards, reports, seconds, keyframes_this_run) -> dict:
-  """Aggregates the stats of all shards (including ones completed by earlier runs)."""
-  total = _new_stats()
-  total["labels_per_class"] = collections.Counter()
-  total["examples"] = 0
-  missing_stats = []
-  for i in range(num_shards):
-    shard = tfrecord_writer.shard_path(output_prefix, i, num_shards)
-    stats = tfrecord_writer.read_shard_stats(shard)
-    if stats is None:
-      missing_stats.append(shard)
-      continue
-    for key in ("videos", "keyframes", "boxes", "proposals", "frames", "bytes", "examples"):
-      total[key] += stats[key]
-    total["videos_failed"].update(stats["videos_failed"])
-    total["skipped_keyframes"].extend(stats["skipped_keyframes"])
-    total["labels_per_class"].update({int(k): v for k, v in stats["labels_per_class"].items()})
-  total["labels_per_class"] = dict(sorted(total["labels_per_class"].items()))
-  total.update(
-      num_shards=num_shards, shards_without_stats=missing_stats, seconds=seconds,
-      keyframes_this_run=keyframes_this_run,
-      keyframes_per_second=keyframes_this_run / max(seconds, 1e-9),
-      skipped_rows=[(s.path, s.line, s.reason) for r in reports for s in r.skipped],
-      file_pattern=tfrecord_writer.shard_file_pattern(output_prefix))
-  return total
-
-
-def format_summary(summary: dict) -> str:
-  """Human-readable multi-line summary."""
-  lines = [
-      "shards: %d (%s)" % (summary["num_shards"], summary["file_pattern"]),
-      "videos converted: %d, failed: %d" % (summary["videos"], len(summary["videos_failed"])),
-      "keyframes: %d (%d this run, %.1f keyframes/s), boxes: %d, proposals: %d" % (
-          summary["keyframes"], summary["keyframes_this_run"], summary["keyframes_per_second"],
-          summary["boxes"], summary["proposals"]),
-      "frames stored: %d (%.1f per keyframe), bytes: %d (%.0f kB per keyframe)" % (
-          summary["frames"], summary["frames"] / max(summary["keyframes"], 1), summary["bytes"],
-          summary["bytes"] / 1e3 / max(summary["keyframes"], 1)),
-      "labels per class: %s" % summary["labels_per_class"]]
-  for video_id, reason in sorted(summary["videos_failed"].items()):
-    lines.append("FAILED video %s: %s" % (video_id, reason))
-  reasons = collections.Counter(r.split(":")[0].split(" (")[0]
-                                for _, _, r in summary["skipped_keyframes"])
-  if reasons:
-    lines.append("skipped keyframes: %d %s" % (len(summary["skipped_keyframes"]), dict(reasons)))
-  for path, line, reason in summary["skipped_rows"]:
-    lines.append("skipped row %s:%d: %s" % (path, line, reason))
-  return "\n".join(lines)

@@ -161,41 +161,60 @@ def visualize(detector, video_path, output_dir, *, timestamp: Optional[float] = 
   info = detector.info
   if not info.export_attention:
     raise errors.InputError("the model was exported without --export_attention")
+  timestamp = _keyframe_time(video_path, timestamp, segment_start, folder_fps)
   spec = video_clips.ClipSpec(info.num_frames, info.frame_stride,
                               fractions.Fraction(str(info.model_fps)))
-  if timestamp is None:
-    video = video_source.open_video(video_path, folder_fps=folder_fps)
-    timestamp = segment_start + video_source.duration_seconds(video) // 2
-  seconds = timestamp - segment_start
-  if seconds < 0:
-    raise errors.InputError("--timestamp %g lies before --segment_start %g" % (timestamp,
-                                                                               segment_start))
-  clip, full = read_clip(video_path, seconds, spec, folder_fps=folder_fps,
+  clip, full = read_clip(video_path, timestamp - segment_start, spec, folder_fps=folder_fps,
                          model_size=(info.image_height, info.image_width))
-  kwargs = {}
-  if info.uses_person_boxes:
-    if box_source is None:
-      raise errors.InputError("this model takes person-detector boxes: give --person_boxes_csv "
-                              "(the model has no RPN)")
-    from ava_tx.inference import person_boxes
-    box_source.check_video(video_source.video_id_of(video_path), video_path)
-    boxes = box_source.boxes(video_source.video_id_of(video_path), timestamp,
-                             full[clip.native_index] if box_source.needs_frames else None)
-    kwargs["person_boxes"], kwargs["num_person_boxes"] = person_boxes.pad_person_boxes([boxes])
-  outputs = detector(clip.frames[None], **kwargs)
+  outputs = detector(clip.frames[None], **_person_box_inputs(info, box_source, video_path,
+                                                             timestamp, clip, full))
   os.makedirs(output_dir, exist_ok=True)
   layers = info.num_layers or outputs[ServingFields.detection_attention_weights].shape[2]
   layer_index = layer % layers
-  caption = "%s, keyframe t=%g s, person %d, layer %d of %d" % (
-      video_source.video_id_of(video_path), timestamp, person, layer_index + 1, layers)
   masses, figure_path, detections = render_attention(
       outputs, clip, full, info, person=person, layer=layer, output_dir=output_dir)
-  labels = rendering.top_labels(detections.action_scores[0], info.label_map, max_labels=3)
-  caption += "; person score %.2f; %s" % (detections.person_scores[0], ", ".join(
-      "%s %.2f" % label for label in labels))
-  html_path = write_html(os.path.join(output_dir, "index.html"), title="Action Transformer "
-                         "attention", caption=caption, masses=masses,
+  caption = _caption(video_path, timestamp, person, layer_index, layers, detections,
+                     info.label_map)
+  html_path = write_html(os.path.join(output_dir, "index.html"),
+                         title="Action Transformer attention", caption=caption, masses=masses,
                          num_clip_frames=len(clip.native_indices), num_heads=masses.shape[0],
                          clip_native_indices=clip.native_indices)
+  score = float(detections.person_scores[0])
   return AttentionFigure(output_dir, html_path, figure_path, timestamp, person, layer_index,
-                         float(detections.person_scores[0]), masses)
+                         score, masses)
+
+
+def _keyframe_time(video_path, timestamp, segment_start, folder_fps):
+  """`timestamp`, or the middle of the video when it is None; InputError if it lies before
+  `segment_start`."""
+  if timestamp is None:
+    video = video_source.open_video(video_path, folder_fps=folder_fps)
+    timestamp = segment_start + video_source.duration_seconds(video) // 2
+  if timestamp - segment_start < 0:
+    raise errors.InputError("--timestamp %g lies before --segment_start %g" % (timestamp,
+                                                                               segment_start))
+  return timestamp
+
+
+def _person_box_inputs(info, box_source, video_path, timestamp, clip, full_frames):
+  """The detector's person-box inputs for the keyframe ({} for a model that takes none)."""
+  if not info.uses_person_boxes:
+    return {}
+  if box_source is None:
+    raise errors.InputError("this model takes person-detector boxes: give --person_boxes_csv "
+                            "(the model has no RPN)")
+  from ava_tx.inference import person_boxes
+  video_id = video_source.video_id_of(video_path)
+  box_source.check_video(video_id, video_path)
+  boxes = box_source.boxes(video_id, timestamp,
+                           full_frames[clip.native_index] if box_source.needs_frames else None)
+  padded, num_boxes = person_boxes.pad_person_boxes([boxes])
+  return {"person_boxes": padded, "num_person_boxes": num_boxes}
+
+
+def _caption(video_path, timestamp, person, layer_index, num_layers, detections, label_map):
+  """The page's caption: video, keyframe, person, layer, person score and top labels."""
+  labels = rendering.top_labels(detections.action_scores[0], label_map, max_labels=3)
+  return "%s, keyframe t=%g s, person %d, layer %d of %d; person score %.2f; %s" % (
+      video_source.video_id_of(video_path), timestamp, person, layer_index + 1, num_layers,
+      detections.person_scores[0], ", ".join("%s %.2f" % label for label in labels))

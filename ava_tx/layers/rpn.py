@@ -89,14 +89,29 @@ def _anchor_level(anchor_stride: int) -> int:
   return level
 
 
-def _check_anchors_and_counts(anchor_scales, anchor_aspect_ratios, **counts) -> None:
-  """Non-empty anchor scales and ratios; every count (proposals, top-k, samples) >= 1."""
-  if not anchor_scales or not anchor_aspect_ratios:
+_floats = lambda values: tuple(float(v) for v in values)
+# The constructor's arguments as stored in the layer's config, and their types.
+_CONFIG_TYPES = dict(
+    anchor_stride=int, anchor_base_size=float, anchor_scales=_floats,
+    anchor_aspect_ratios=_floats, num_convs=int, num_filters=int, train_pre_nms_top_k=int,
+    train_num_proposals=int, test_pre_nms_top_k=int, test_num_proposals=int,
+    nms_iou_threshold=float, positive_iou_threshold=float, negative_iou_threshold=float,
+    batch_size_per_image=int, positive_fraction=float)
+_COUNTS = ("train_num_proposals", "test_num_proposals", "train_pre_nms_top_k",
+           "test_pre_nms_top_k", "batch_size_per_image")
+
+
+def _check_arguments(arguments) -> int:
+  """The anchor level (log2 of anchor_stride); ValueError unless the stride is a power of two,
+  the anchor scales and ratios are non-empty and every count (proposals, top-k, samples) >= 1."""
+  level = _anchor_level(arguments["anchor_stride"])
+  if not arguments["anchor_scales"] or not arguments["anchor_aspect_ratios"]:
     raise ValueError("RegionProposalNetwork: anchor_scales and anchor_aspect_ratios must be "
                      "non-empty.")
-  for name, value in counts.items():
-    if value < 1:
-      raise ValueError(f"RegionProposalNetwork: {name} must be >= 1, got {value}.")
+  for name in _COUNTS:
+    if arguments[name] < 1:
+      raise ValueError(f"RegionProposalNetwork: {name} must be >= 1, got {arguments[name]}.")
+  return level
 
 
 class RegionProposalNetwork(keras.layers.Layer):
@@ -105,6 +120,24 @@ class RegionProposalNetwork(keras.layers.Layer):
   Call: `outputs = rpn(features, training=...)` with features float32
   [batch_size, height, width, channels] (the trunk map at the central time step), returning an
   `RpnOutputs`. `training` selects the train or test pre/post-NMS counts.
+
+  Args (keyword-only):
+    anchor_stride: pixels per trunk cell (16 for Mixed_4f), a power of two.
+    anchor_base_size: anchor side in pixels at scale 1.
+    anchor_scales: scales of anchor_base_size (TF OD API Faster R-CNN defaults).
+    anchor_aspect_ratios: width / height of the anchors.
+    num_convs: 3x3 convs (with batch norm) before the predictors.
+    num_filters: channels of those convs.
+    train_pre_nms_top_k, test_pre_nms_top_k: boxes kept by score before NMS.
+    train_num_proposals, test_num_proposals: R, proposals kept after NMS (paper: 300; 64 in
+      the ablations).
+    nms_iou_threshold: NMS IoU threshold of the proposals.
+    positive_iou_threshold: anchors with IoU >= this with a person box are positives (the
+      best anchor of each box is positive too).
+    negative_iou_threshold: anchors with best IoU < this are negatives.
+    batch_size_per_image: anchors sampled per clip for the objectness loss.
+    positive_fraction: at most this fraction of them positive.
+    **kwargs: keras.layers.Layer arguments.
   """
 
   def __init__(self, *, anchor_stride: int = 16, anchor_base_size: float = 256.0,
@@ -117,46 +150,20 @@ class RegionProposalNetwork(keras.layers.Layer):
                positive_iou_threshold: float = 0.7, negative_iou_threshold: float = 0.3,
                batch_size_per_image: int = 256, positive_fraction: float = 0.5,
                **kwargs):
-    """Creates the RPN.
-
-    Args:
-      anchor_stride: pixels per trunk cell (16 for Mixed_4f), a power of two.
-      anchor_base_size: anchor side in pixels at scale 1.
-      anchor_scales: scales of anchor_base_size (TF OD API Faster R-CNN defaults).
-      anchor_aspect_ratios: width / height of the anchors.
-      num_convs: 3x3 convs (with batch norm) before the predictors.
-      num_filters: channels of those convs.
-      train_pre_nms_top_k, test_pre_nms_top_k: boxes kept by score before NMS.
-      train_num_proposals, test_num_proposals: R, proposals kept after NMS (paper: 300; 64 in
-        the ablations).
-      nms_iou_threshold: NMS IoU threshold of the proposals.
-      positive_iou_threshold: anchors with IoU >= this with a person box are positives (the
-        best anchor of each box is positive too).
-      negative_iou_threshold: anchors with best IoU < this are negatives.
-      batch_size_per_image: anchors sampled per clip for the objectness loss.
-      positive_fraction: at most this fraction of them positive.
-      **kwargs: keras.layers.Layer arguments.
-    """
+    """Creates the RPN (arguments: see the class docstring)."""
     kwargs.setdefault("name", "rpn")
     super().__init__(**kwargs)
-    level = _anchor_level(anchor_stride)
-    _check_anchors_and_counts(
-        anchor_scales, anchor_aspect_ratios, train_num_proposals=train_num_proposals,
-        test_num_proposals=test_num_proposals, train_pre_nms_top_k=train_pre_nms_top_k,
-        test_pre_nms_top_k=test_pre_nms_top_k, batch_size_per_image=batch_size_per_image)
-    self._config = dict(
-        anchor_stride=int(anchor_stride), anchor_base_size=float(anchor_base_size),
-        anchor_scales=tuple(float(s) for s in anchor_scales),
-        anchor_aspect_ratios=tuple(float(a) for a in anchor_aspect_ratios),
-        num_convs=int(num_convs), num_filters=int(num_filters),
-        train_pre_nms_top_k=int(train_pre_nms_top_k),
-        train_num_proposals=int(train_num_proposals),
-        test_pre_nms_top_k=int(test_pre_nms_top_k), test_num_proposals=int(test_num_proposals),
-        nms_iou_threshold=float(nms_iou_threshold),
-        positive_iou_threshold=float(positive_iou_threshold),
-        negative_iou_threshold=float(negative_iou_threshold),
-        batch_size_per_image=int(batch_size_per_image),
-        positive_fraction=float(positive_fraction))
+    arguments = dict(
+        anchor_stride=anchor_stride, anchor_base_size=anchor_base_size,
+        anchor_scales=anchor_scales, anchor_aspect_ratios=anchor_aspect_ratios,
+        num_convs=num_convs, num_filters=num_filters, train_pre_nms_top_k=train_pre_nms_top_k,
+        train_num_proposals=train_num_proposals, test_pre_nms_top_k=test_pre_nms_top_k,
+        test_num_proposals=test_num_proposals, nms_iou_threshold=nms_iou_threshold,
+        positive_iou_threshold=positive_iou_threshold,
+        negative_iou_threshold=negative_iou_threshold,
+        batch_size_per_image=batch_size_per_image, positive_fraction=positive_fraction)
+    level = _check_arguments(arguments)
+    self._config = {name: _CONFIG_TYPES[name](value) for name, value in arguments.items()}
     self._level = str(level)
     self._build_sublayers(level)
 

@@ -140,25 +140,54 @@ def draw_keyframe(image: np.ndarray, *,
     uint8 [header + panel_height, 2 * panel_width + gap, 3].
   """
   frame = _scaled_frame(np.asarray(image, np.float32), min_size)
-  style = _Style.for_panel(min(frame.size))
+  painter = _PanelPainter(frame, _Style.for_panel(min(frame.size)), label_names,
+                          max_detections=max_detections, top_k_labels=top_k_labels)
   num_gt = int(num_groundtruth_boxes)
-  truth = _draw_boxes(frame, np.asarray(groundtruth_boxes)[:num_gt], [
-      _groundtruth_labels(c, label_names) for c in np.asarray(groundtruth_classes)[:num_gt]],
-                      GT_COLOR, style)
-  scores = np.asarray(detection_scores)[:int(num_detections)]
-  order = np.argsort(-scores, kind="stable")[:max_detections]
-  action_scores = np.asarray(detection_action_scores)
-  predicted = _draw_boxes(frame, np.asarray(detection_boxes)[order], [
-      _detection_labels(float(scores[i]), action_scores[i], label_names, top_k_labels)
-      for i in order], DETECTION_COLOR, style)
-  width, height = frame.size
-  canvas = Image.new("RGB", (2 * width + style.gap, style.header + height))
-  draw = ImageDraw.Draw(canvas)
-  for left, panel, title in ((0, truth, f"ground truth ({num_gt})"),
-                             (width + style.gap, predicted, f"predictions (top {len(order)})")):
-    canvas.paste(panel, (left, style.header))
-    draw.text((left + 4, 4), title, fill=TITLE_COLOR, font=style.font)
-  return np.asarray(canvas)
+  truth = painter.groundtruth(groundtruth_boxes, groundtruth_classes, num_gt)
+  predicted, num_drawn = painter.predictions(detection_boxes, detection_scores,
+                                             detection_action_scores, int(num_detections))
+  return painter.side_by_side([(truth, f"ground truth ({num_gt})"),
+                               (predicted, f"predictions (top {num_drawn})")])
+
+
+@dataclasses.dataclass(frozen=True)
+class _PanelPainter:
+  """Draws boxes with their labels on copies of one scaled keyframe, and lays out the panels."""
+  frame: Image.Image
+  style: _Style
+  label_names: Optional[Mapping[int, str]]
+  max_detections: int
+  top_k_labels: int
+
+  def groundtruth(self, boxes, classes, num_boxes: int) -> Image.Image:
+    """The first `num_boxes` boxes with their class names."""
+    labels = [_groundtruth_labels(c, self.label_names) for c in np.asarray(classes)[:num_boxes]]
+    return _draw_boxes(self.frame, np.asarray(boxes)[:num_boxes], labels, GT_COLOR, self.style)
+
+  def predictions(self, boxes, scores, action_scores, num_detections: int):
+    """(panel, number drawn): the highest-scoring of the first `num_detections` detections,
+    each with its person score and top action classes."""
+    scores = np.asarray(scores)[:num_detections]
+    order = np.argsort(-scores, kind="stable")[:self.max_detections]
+    action_scores = np.asarray(action_scores)
+    labels = [_detection_labels(float(scores[i]), action_scores[i], self.label_names,
+                                self.top_k_labels) for i in order]
+    panel = _draw_boxes(self.frame, np.asarray(boxes)[order], labels, DETECTION_COLOR,
+                        self.style)
+    return panel, len(order)
+
+  def side_by_side(self, panels_and_titles) -> np.ndarray:
+    """uint8 [header + height, n * width + (n - 1) * gap, 3]: the panels left to right, each
+    under its title."""
+    width, height = self.frame.size
+    gap, header = self.style.gap, self.style.header
+    canvas = Image.new("RGB", (len(panels_and_titles) * (width + gap) - gap, header + height))
+    draw = ImageDraw.Draw(canvas)
+    for i, (panel, title) in enumerate(panels_and_titles):
+      left = i * (width + gap)
+      canvas.paste(panel, (left, header))
+      draw.text((left + 4, 4), title, fill=TITLE_COLOR, font=self.style.font)
+    return np.asarray(canvas)
 
 
 def draw_batch_keyframes(batch: Mapping[str, tf.Tensor], detections: Mapping[str, tf.Tensor],

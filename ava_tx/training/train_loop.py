@@ -1,4 +1,5 @@
-"""Custom training loop under tf.distribute (checkpoint evaluation: checkpoints.py).
+"""Custom training loop under tf.distribute (its step functions: train_steps.py; checkpoint
+evaluation: checkpoints.py).
 
 The loop knows the model only through two small adapters (defaults follow the
 DetectionModel contract; the caller may pass others):
@@ -39,12 +40,12 @@ from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
 from ava_tx.training import checkpoints
 from ava_tx.training import interrupts
-from ava_tx.training import optimizer as optimizer_lib
 from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import summaries
-
-WEIGHT_DECAY_LOSS = "Loss/l2_weight_decay_loss"
-"""Key of the coupled L2 weight-decay term the loop adds to the losses (and total)."""
+from ava_tx.training.train_steps import WEIGHT_DECAY_LOSS  # noqa: F401 (re-exported)
+from ava_tx.training.train_steps import ReplicaBatches
+from ava_tx.training.train_steps import TrainSteps
+from ava_tx.training.train_steps import first_replica
 
 TRAIN_SUMMARY_SUBDIR = "train"
 
@@ -179,119 +180,8 @@ def fine_tune_from_checkpoint(checkpoint_path: str, *,
   return fine_tune
 
 
-def _first_replica(strategy, structure):
-  return tf.nest.map_structure(lambda x: strategy.experimental_local_results(x)[0], structure)
-
-
-class _ReplicaBatches:
-  """This worker's tf.data iterator, dealt out to its replicas one per-replica batch each.
-
-  A plain tf.data iterator (unlike a tf.distribute one) can be stored in a checkpoint.
-  Replica r of a worker gets the r-th of the next `num_local_replicas` batches, as
-  `distribute_datasets_from_function` would deal them.
-  """
-
-  def __init__(self, strategy, dataset_fn):
-    self.strategy = strategy
-    self.num_local_replicas = len(strategy.extended.worker_devices)
-    self.num_workers = strategy.num_replicas_in_sync // self.num_local_replicas
-    context = tf.distribute.InputContext(
-        num_input_pipelines=self.num_workers,
-        input_pipeline_id=strategy_lib.worker_index(strategy),
-        num_replicas_in_sync=strategy.num_replicas_in_sync)
-    self.iterator = iter(dataset_fn(context))
-    self.global_batch_size = None  # Clips per global batch, known after the first next().
-
-  def next(self):
-    """The next global batch as per-replica values (raises StopIteration at the end)."""
-    batches = [next(self.iterator) for _ in range(self.num_local_replicas)]
-    if self.global_batch_size is None:  # Training batches drop remainders: fixed size.
-      per_replica = int(tf.shape(tf.nest.flatten(batches[0])[0])[0])
-      self.global_batch_size = per_replica * self.strategy.num_replicas_in_sync
-    return self.strategy.experimental_distribute_values_from_function(
-        lambda ctx: batches[ctx.replica_id_in_sync_group % self.num_local_replicas])
-
-
 def _has_variables(model) -> bool:
   return bool(model.variables) if hasattr(model, "variables") else False
-
-
-class _Trainer:
-  """The state of one `train_loop` call (kept in a class to keep functions short)."""
-
-  def __init__(self, *, strategy, model, optimizer, loss_fn, detect_fn,
-               config: TrainLoopConfig):
-    self.strategy = strategy
-    self.model = model
-    self.optimizer = optimizer
-    self.loss_fn = loss_fn
-    self.detect_fn = detect_fn
-    self.config = config
-    self.loss_scaling = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
-    # XLA compiles the per-replica computation; the cross-replica reduction stays outside.
-    self.replica_step = (tf.function(self._replica_step, jit_compile=True)
-                         if config.jit_compile else self._replica_step)
-
-  def _replica_step(self, batch):
-    """One replica's step: returns (losses scaled to the global batch, norm, clipped, lr)."""
-    cfg = self.config
-    replica_context = tf.distribute.get_replica_context()
-    local_size = tf.cast(tf.shape(batch[InputFields.frames])[0], tf.float32)
-    global_size = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, local_size)
-    share = local_size / global_size
-    learning_rate = optimizer_lib.current_learning_rate(self.optimizer)
-    with tf.GradientTape() as tape:
-      losses = {k: tf.cast(v, tf.float32)
-                for k, v in self.loss_fn(self.model, batch, training=True).items()}
-      if LossFields.total_loss not in losses:
-        raise KeyError(f"loss_fn must return {LossFields.total_loss!r}; got {sorted(losses)}")
-      if cfg.l2_weight_decay > 0:
-        losses[WEIGHT_DECAY_LOSS] = optimizer_lib.l2_weight_decay_loss(
-            self.model.trainable_variables, weight_decay=cfg.l2_weight_decay)
-        losses[LossFields.total_loss] += losses[WEIGHT_DECAY_LOSS]
-      scaled_total = losses[LossFields.total_loss] * share
-      if self.loss_scaling:
-        scaled_total = self.optimizer.get_scaled_loss(scaled_total)
-    variables = self.model.trainable_variables
-    gradients = tape.gradient(scaled_total, variables)
-    pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
-    if not pairs:
-      raise ValueError("no trainable variable receives a gradient from the total loss")
-    gradients = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g, _ in pairs])
-    if self.loss_scaling:
-      gradients = self.optimizer.get_unscaled_gradients(gradients)
-    gradients, norm, clipped = optimizer_lib.clip_by_global_norm(
-        gradients, cfg.gradient_clip_norm)
-    self.optimizer.apply_gradients(zip(gradients, [v for _, v in pairs]),
-                                   skip_gradients_aggregation=True)
-    scaled_losses = {k: v * share for k, v in losses.items()}
-    return scaled_losses, norm, tf.cast(clipped, tf.float32), learning_rate
-
-  def global_step(self) -> int:
-    return int(self.optimizer.iterations.numpy())
-
-  @tf.function
-  def train_step(self, batch):
-    losses, norm, clipped, learning_rate = self.strategy.run(self.replica_step, args=(batch,))
-    reduce = self.strategy.reduce
-    sum_op, mean_op = tf.distribute.ReduceOp.SUM, tf.distribute.ReduceOp.MEAN
-    losses = {k: reduce(sum_op, v, axis=None) for k, v in losses.items()}
-    return (losses, reduce(mean_op, norm, axis=None), reduce(mean_op, clipped, axis=None),
-            reduce(mean_op, learning_rate, axis=None))
-
-  @tf.function
-  def detect_step(self, batch):
-    """The first replica's detections (for image summaries)."""
-    per_replica = self.strategy.run(lambda b: self.detect_fn(self.model, b), args=(batch,))
-    return _first_replica(self.strategy, per_replica)
-
-  @tf.function
-  def build_step(self, batch):
-    """Forward pass only, to create the model's variables before fine-tune restoring."""
-    def replica_fn(replica_batch):
-      losses = self.loss_fn(self.model, replica_batch, training=False)
-      return losses[LossFields.total_loss]
-    self.strategy.run(replica_fn, args=(batch,))
 
 
 def _check_finite(step: int, losses: Mapping[str, float], model_dir: str) -> None:
@@ -312,8 +202,10 @@ def _check_finite(step: int, losses: Mapping[str, float], model_dir: str) -> Non
 class _StepRecorder:
   """After each step: scalar and image summaries (chief only), the log line and step hooks."""
 
-  def __init__(self, *, trainer: _Trainer, data: _ReplicaBatches, summary_dir: str,
+  def __init__(self, trainer: TrainSteps, data: ReplicaBatches,
+               checkpoint: checkpoints.TrainingCheckpoint,
                label_names: Optional[Mapping[int, str]], step_hooks: Sequence[StepHook]):
+    """Summaries go to `<the checkpoint's write_dir>/TRAIN_SUMMARY_SUBDIR`."""
     self.trainer = trainer
     self.data = data
     self.label_names = label_names
@@ -321,7 +213,8 @@ class _StepRecorder:
     cfg = trainer.config
     self.chief = strategy_lib.is_chief(trainer.strategy)
     if cfg.record_summaries and self.chief:
-      self.writer = tf.summary.create_file_writer(summary_dir)
+      self.writer = tf.summary.create_file_writer(
+          os.path.join(checkpoint.write_dir, TRAIN_SUMMARY_SUBDIR))
     else:
       self.writer = tf.summary.create_noop_writer()
     self.window = summaries.RateWindow(time.perf_counter())
@@ -339,7 +232,7 @@ class _StepRecorder:
     if (cfg.image_summary_every_n and cfg.record_summaries and self.chief
         and step % cfg.image_summary_every_n == 0):
       summaries.write_keyframe_images(
-          self.writer, step, _first_replica(self.trainer.strategy, batch),
+          self.writer, step, first_replica(self.trainer.strategy, batch),
           self.trainer.detect_step(batch), max_images=cfg.max_images,
           label_names=self.label_names)
     if step % cfg.log_every_n == 0:
@@ -349,29 +242,36 @@ class _StepRecorder:
       hook(step, losses)
 
 
-def _build_trainer(*, strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, detect_fn,
-                   config: TrainLoopConfig) -> tuple[_Trainer, _ReplicaBatches]:
-  """Builds the model and optimizer under the strategy's scope, and this worker's data."""
+def _build_trainer(strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, detect_fn,
+                   config: TrainLoopConfig):
+  """(TrainSteps, ReplicaBatches, TrainingCheckpoint): the model and optimizer built under the
+  strategy's scope, this worker's data, and the checkpoint of all three."""
   with strategy.scope():
     model = model_fn()
     optimizer = optimizer_fn()
-  trainer = _Trainer(strategy=strategy, model=model, optimizer=optimizer, loss_fn=loss_fn,
-                     detect_fn=detect_fn, config=config)
-  return trainer, _ReplicaBatches(strategy, dataset_fn)
+  trainer = TrainSteps(strategy=strategy, model=model, optimizer=optimizer, loss_fn=loss_fn,
+                       detect_fn=detect_fn, config=config)
+  data = ReplicaBatches(strategy, dataset_fn)
+  checkpoint = checkpoints.TrainingCheckpoint(
+      strategy=strategy, model=model, optimizer=optimizer,
+      iterator=data.iterator if config.checkpoint_data_iterator else None,
+      num_workers=data.num_workers, model_dir=config.model_dir,
+      max_to_keep=config.max_checkpoints_to_keep)
+  return trainer, data, checkpoint
 
 
-def _restore_or_initialise(trainer: _Trainer, checkpoint: checkpoints.TrainingCheckpoint,
+def _restore_or_initialise(trainer: TrainSteps, checkpoint: checkpoints.TrainingCheckpoint,
                            dataset_fn, fine_tune_fn) -> None:
   """Resumes from the latest checkpoint; without one, runs `fine_tune_fn` on the model, after
   creating its variables by one forward pass on a separate iterator's first batch."""
   if checkpoint.restore_latest() or fine_tune_fn is None:
     return
   if not _has_variables(trainer.model):
-    trainer.build_step(_ReplicaBatches(trainer.strategy, dataset_fn).next())
+    trainer.build_step(ReplicaBatches(trainer.strategy, dataset_fn).next())
   fine_tune_fn(trainer.model)
 
 
-def _next_batch(data: _ReplicaBatches, step: int, num_steps: int):
+def _next_batch(data: ReplicaBatches, step: int, num_steps: int):
   try:
     return data.next()
   except StopIteration as e:
@@ -379,7 +279,7 @@ def _next_batch(data: _ReplicaBatches, step: int, num_steps: int):
                      "repeat it (dataset.repeat()).") from e
 
 
-def _run_steps(trainer: _Trainer, data: _ReplicaBatches,
+def _run_steps(trainer: TrainSteps, data: ReplicaBatches,
                checkpoint: checkpoints.TrainingCheckpoint, recorder: _StepRecorder
                ) -> tuple[int, dict[str, float]]:
   """Trains from the current global step to num_steps; returns (step, last losses).
@@ -447,21 +347,20 @@ def train_loop(*,
   Raises:
     NonFiniteLossError: a loss became NaN or Inf (the message names the step and loss).
   """
-  trainer, data = _build_trainer(strategy=strategy, model_fn=model_fn, optimizer_fn=optimizer_fn,
-                                 dataset_fn=dataset_fn, loss_fn=loss_fn, detect_fn=detect_fn,
-                                 config=config)
-  checkpoint = checkpoints.TrainingCheckpoint(
-      strategy=strategy, model=trainer.model, optimizer=trainer.optimizer,
-      iterator=data.iterator if config.checkpoint_data_iterator else None,
-      num_workers=data.num_workers, model_dir=config.model_dir,
-      max_to_keep=config.max_checkpoints_to_keep)
+  trainer, data, checkpoint = _build_trainer(strategy, model_fn, optimizer_fn, dataset_fn,
+                                             loss_fn, detect_fn, config)
   _restore_or_initialise(trainer, checkpoint, dataset_fn, fine_tune_fn)
-  recorder = _StepRecorder(
-      trainer=trainer, data=data, label_names=label_names, step_hooks=step_hooks,
-      summary_dir=os.path.join(checkpoint.write_dir, TRAIN_SUMMARY_SUBDIR))
+  recorder = _StepRecorder(trainer, data, checkpoint, label_names, step_hooks)
+  return _train_and_finish(trainer, data, checkpoint, recorder)
+
+
+def _train_and_finish(trainer: TrainSteps, data: ReplicaBatches,
+                      checkpoint: checkpoints.TrainingCheckpoint,
+                      recorder: _StepRecorder) -> TrainResult:
+  """Runs the steps, writes the final checkpoint and returns the result with the speed."""
   first_step, start_time = trainer.global_step(), time.perf_counter()
   step, losses = _run_steps(trainer, data, checkpoint, recorder)
-  if config.num_steps > 0:
+  if trainer.config.num_steps > 0:
     checkpoint.save_unless_written(step)
   recorder.writer.flush()
   steps_run, elapsed = step - first_step, time.perf_counter() - start_time

@@ -28,6 +28,8 @@ Variables are named as in DeepMind's checkpoint (relative to `RGB/inception_i3d/
 `Mixed_4f/Branch_1/Conv3d_0b_3x3/conv_3d/w`, see `InceptionI3D.named_variables`. The one naming
 irregularity of the release (Mixed_5b/Branch_2/Conv3d_0a_3x3) is NOT reproduced here: every
 block uses Conv3d_0b_3x3 and the checkpoint converter maps the odd name explicitly.
+
+The blocks (Unit3D, InceptionBlock) are in `ava_tx.trunks.i3d_blocks`, re-exported here.
 """
 
 import dataclasses
@@ -37,14 +39,12 @@ from typing import NamedTuple
 from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import kinetics_logits
+from ava_tx.trunks.i3d_blocks import BranchFilters
+from ava_tx.trunks.i3d_blocks import InceptionBlock
+from ava_tx.trunks.i3d_blocks import Unit3D
 from ava_tx.trunks.i3d_ops import SeparableMaxPool3D  # noqa: F401 (part of this module's API)
-from ava_tx.trunks.i3d_ops import SpaceToDepthConv3D
+from ava_tx.trunks.i3d_ops import SpaceToDepthConv3D  # noqa: F401 (part of this module's API)
 from ava_tx.trunks.i3d_ops import max_pool_class
-
-# Sonnet 1 snt.BatchNorm defaults, which DeepMind's Unit3D uses (no scale, offset, eps 1e-3,
-# decay 0.999).
-BATCH_NORM_EPSILON = 1e-3
-BATCH_NORM_MOMENTUM = 0.999
 
 
 class _Unit(NamedTuple):
@@ -58,20 +58,6 @@ class _Pool(NamedTuple):
   strides: tuple[int, int, int]
 
 
-class _Mixed(NamedTuple):
-  """Output channels of the Inception branches.
-
-  Branch_0: 1x1 (b0). Branch_1: 1x1 (b1a) -> 3x3x3 (b1b). Branch_2: 1x1 (b2a) -> 3x3x3 (b2b).
-  Branch_3: 3x3x3 stride-1 max pool -> 1x1 (b3).
-  """
-  b0: int
-  b1a: int
-  b1b: int
-  b2a: int
-  b2b: int
-  b3: int
-
-
 # DeepMind kinetics-i3d i3d.py, InceptionI3d._build, in order.
 ARCHITECTURE = {
     "Conv3d_1a_7x7": _Unit(64, (7, 7, 7), (2, 2, 2)),
@@ -79,17 +65,17 @@ ARCHITECTURE = {
     "Conv3d_2b_1x1": _Unit(64, (1, 1, 1), (1, 1, 1)),
     "Conv3d_2c_3x3": _Unit(192, (3, 3, 3), (1, 1, 1)),
     "MaxPool3d_3a_3x3": _Pool((1, 3, 3), (1, 2, 2)),
-    "Mixed_3b": _Mixed(64, 96, 128, 16, 32, 32),
-    "Mixed_3c": _Mixed(128, 128, 192, 32, 96, 64),
+    "Mixed_3b": BranchFilters(64, 96, 128, 16, 32, 32),
+    "Mixed_3c": BranchFilters(128, 128, 192, 32, 96, 64),
     "MaxPool3d_4a_3x3": _Pool((3, 3, 3), (2, 2, 2)),
-    "Mixed_4b": _Mixed(192, 96, 208, 16, 48, 64),
-    "Mixed_4c": _Mixed(160, 112, 224, 24, 64, 64),
-    "Mixed_4d": _Mixed(128, 128, 256, 24, 64, 64),
-    "Mixed_4e": _Mixed(112, 144, 288, 32, 64, 64),
-    "Mixed_4f": _Mixed(256, 160, 320, 32, 128, 128),
+    "Mixed_4b": BranchFilters(192, 96, 208, 16, 48, 64),
+    "Mixed_4c": BranchFilters(160, 112, 224, 24, 64, 64),
+    "Mixed_4d": BranchFilters(128, 128, 256, 24, 64, 64),
+    "Mixed_4e": BranchFilters(112, 144, 288, 32, 64, 64),
+    "Mixed_4f": BranchFilters(256, 160, 320, 32, 128, 128),
     "MaxPool3d_5a_2x2": _Pool((2, 2, 2), (2, 2, 2)),
-    "Mixed_5b": _Mixed(256, 160, 320, 32, 128, 128),
-    "Mixed_5c": _Mixed(384, 192, 384, 48, 128, 128),
+    "Mixed_5b": BranchFilters(256, 160, 320, 32, 128, 128),
+    "Mixed_5c": BranchFilters(384, 192, 384, 48, 128, 128),
 }
 ENDPOINTS = tuple(ARCHITECTURE)
 INPUT_CHANNELS = 3  # RGB.
@@ -126,7 +112,7 @@ def endpoint_specs(*, depth_multiplier: float = 1.0,
   for name, spec in ARCHITECTURE.items():
     if isinstance(spec, _Unit):
       channels = scaled_depth(spec.filters, depth_multiplier, min_depth)
-    elif isinstance(spec, _Mixed):
+    elif isinstance(spec, BranchFilters):
       channels = sum(scaled_depth(c, depth_multiplier, min_depth)
                      for c in (spec.b0, spec.b1b, spec.b2b, spec.b3))
     t_stride *= _strides(spec)[0]
@@ -137,7 +123,7 @@ def endpoint_specs(*, depth_multiplier: float = 1.0,
 
 def _strides(spec) -> tuple[int, int, int]:
   """Strides of one block (Inception blocks are stride 1)."""
-  return (1, 1, 1) if isinstance(spec, _Mixed) else spec.strides
+  return (1, 1, 1) if isinstance(spec, BranchFilters) else spec.strides
 
 
 def _same_output_size(size, stride):
@@ -153,133 +139,19 @@ def _check_endpoint(arg_name: str, value: str, allow_logits: bool = False) -> in
   return names.index(value)
 
 
-class Unit3D(keras.layers.Layer):
-  """Conv3D (no bias, TF 'SAME') -> batch norm without scale -> ReLU, as DeepMind's Unit3D.
-
-  Input float32 [batch_size, num_frames, height, width, channels]; output float32
-  [batch_size, ceil(num_frames / st), ceil(height / sh), ceil(width / sw), filters].
-  """
-
-  def __init__(self, *, filters: int, kernel_size, strides=(1, 1, 1),
-               freeze_batch_norm: bool = False, space_to_depth: bool = False, **kwargs):
-    super().__init__(**kwargs)
-    self._filters = int(filters)
-    self._kernel_size = tuple(int(k) for k in kernel_size)
-    self._strides = tuple(int(s) for s in strides)
-    self._freeze_batch_norm = bool(freeze_batch_norm)
-    self._space_to_depth = bool(space_to_depth)
-    conv_class = SpaceToDepthConv3D if self._space_to_depth else keras.layers.Conv3D
-    self.conv_3d = conv_class(
-        self._filters, self._kernel_size, strides=self._strides, padding="same",
-        use_bias=False, name="conv_3d")
-    self.batch_norm = keras.layers.BatchNormalization(
-        axis=-1, momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON, center=True,
-        scale=False, name="batch_norm")
-
-  def build(self, input_shape):
-    input_shape = tf.TensorShape(input_shape)
-    self.conv_3d.build(input_shape)
-    self.batch_norm.build(self.conv_3d.compute_output_shape(input_shape))
-    super().build(input_shape)
-
-  def call(self, inputs, training=None):
-    # Frozen: always normalise with the moving statistics and never update them (the paper
-    # fine-tunes I3D this way); beta stays trainable.
-    bn_training = False if self._freeze_batch_norm else training
-    net = self.conv_3d(inputs)
-    net = self.batch_norm(net, training=bn_training)
-    return tf.nn.relu(net)
-
-  def compute_output_shape(self, input_shape):
-    return self.conv_3d.compute_output_shape(tf.TensorShape(input_shape))
-
-  def named_variables(self) -> dict[str, tf.Variable]:
-    """Returns {'conv_3d/w', 'batch_norm/beta', 'batch_norm/moving_mean', ...: variable}."""
-    return {
-        "conv_3d/w": self.conv_3d.kernel,
-        "batch_norm/beta": self.batch_norm.beta,
-        "batch_norm/moving_mean": self.batch_norm.moving_mean,
-        "batch_norm/moving_variance": self.batch_norm.moving_variance,
-    }
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(filters=self._filters, kernel_size=self._kernel_size, strides=self._strides,
-                  freeze_batch_norm=self._freeze_batch_norm, space_to_depth=self._space_to_depth)
-    return config
-
-
-class InceptionBlock(keras.layers.Layer):
-  """One Inception "Mixed" block: four branches concatenated along channels.
-
-  Input float32 [batch_size, num_frames, height, width, channels]; output float32
-  [batch_size, num_frames, height, width, b0 + b1b + b2b + b3] (all stride 1, 'SAME').
-  """
-
-  def __init__(self, *, branch_filters, freeze_batch_norm: bool = False,
-               separable_max_pool: bool = False, **kwargs):
-    super().__init__(**kwargs)
-    self._branch_filters = _Mixed(*(int(c) for c in branch_filters))
-    self._freeze_batch_norm = bool(freeze_batch_norm)
-    self._separable_max_pool = bool(separable_max_pool)
-    f = self._branch_filters
-    unit = lambda filters, k, name: Unit3D(  # noqa: E731
-        filters=filters, kernel_size=(k, k, k), freeze_batch_norm=freeze_batch_norm, name=name)
-    self.branch_0_0a_1x1 = unit(f.b0, 1, "Branch_0_Conv3d_0a_1x1")
-    self.branch_1_0a_1x1 = unit(f.b1a, 1, "Branch_1_Conv3d_0a_1x1")
-    self.branch_1_0b_3x3 = unit(f.b1b, 3, "Branch_1_Conv3d_0b_3x3")
-    self.branch_2_0a_1x1 = unit(f.b2a, 1, "Branch_2_Conv3d_0a_1x1")
-    self.branch_2_0b_3x3 = unit(f.b2b, 3, "Branch_2_Conv3d_0b_3x3")
-    self.branch_3_0a_3x3 = max_pool_class(separable_max_pool)(
-        pool_size=(3, 3, 3), strides=(1, 1, 1), padding="same", name="Branch_3_MaxPool3d_0a_3x3")
-    self.branch_3_0b_1x1 = unit(f.b3, 1, "Branch_3_Conv3d_0b_1x1")
-
-  def _units(self) -> dict[str, Unit3D]:
-    return {
-        "Branch_0/Conv3d_0a_1x1": self.branch_0_0a_1x1,
-        "Branch_1/Conv3d_0a_1x1": self.branch_1_0a_1x1,
-        "Branch_1/Conv3d_0b_3x3": self.branch_1_0b_3x3,
-        "Branch_2/Conv3d_0a_1x1": self.branch_2_0a_1x1,
-        "Branch_2/Conv3d_0b_3x3": self.branch_2_0b_3x3,
-        "Branch_3/Conv3d_0b_1x1": self.branch_3_0b_1x1,
-    }
-
-  def build(self, input_shape):
-    input_shape = tf.TensorShape(input_shape)
-    self.branch_0_0a_1x1.build(input_shape)
-    self.branch_1_0a_1x1.build(input_shape)
-    self.branch_1_0b_3x3.build(self.branch_1_0a_1x1.compute_output_shape(input_shape))
-    self.branch_2_0a_1x1.build(input_shape)
-    self.branch_2_0b_3x3.build(self.branch_2_0a_1x1.compute_output_shape(input_shape))
-    self.branch_3_0b_1x1.build(input_shape)
-    super().build(input_shape)
-
-  def call(self, inputs, training=None):
-    branch_0 = self.branch_0_0a_1x1(inputs, training=training)
-    branch_1 = self.branch_1_0a_1x1(inputs, training=training)
-    branch_1 = self.branch_1_0b_3x3(branch_1, training=training)
-    branch_2 = self.branch_2_0a_1x1(inputs, training=training)
-    branch_2 = self.branch_2_0b_3x3(branch_2, training=training)
-    branch_3 = self.branch_3_0a_3x3(inputs)
-    branch_3 = self.branch_3_0b_1x1(branch_3, training=training)
-    return tf.concat([branch_0, branch_1, branch_2, branch_3], axis=-1)
-
-  def compute_output_shape(self, input_shape):
-    f = self._branch_filters
-    return tf.TensorShape(input_shape)[:-1].concatenate([f.b0 + f.b1b + f.b2b + f.b3])
-
-  def named_variables(self) -> dict[str, tf.Variable]:
-    """Returns {'Branch_1/Conv3d_0b_3x3/conv_3d/w': variable, ...} for all six units."""
-    return {f"{unit_name}/{var_name}": var
-            for unit_name, unit in self._units().items()
-            for var_name, var in unit.named_variables().items()}
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(branch_filters=tuple(self._branch_filters),
-                  freeze_batch_norm=self._freeze_batch_norm,
-                  separable_max_pool=self._separable_max_pool)
-    return config
+def _check_arguments(first_endpoint, final_endpoint, depth_multiplier, min_depth):
+  """Indices of the first and final endpoints; ValueError unless they are endpoints in that
+  order, depth_multiplier > 0 and min_depth >= 1."""
+  first = _check_endpoint("first_endpoint", first_endpoint)
+  final = _check_endpoint("final_endpoint", final_endpoint, allow_logits=True)
+  if first > final:
+    raise ValueError(f"first_endpoint={first_endpoint!r} comes after "
+                     f"final_endpoint={final_endpoint!r} in the I3D.")
+  if not depth_multiplier > 0:
+    raise ValueError(f"depth_multiplier must be > 0, got {depth_multiplier}.")
+  if int(min_depth) < 1:
+    raise ValueError(f"min_depth must be >= 1, got {min_depth}.")
+  return first, final
 
 
 class InceptionI3D(keras.layers.Layer):
@@ -295,6 +167,22 @@ class InceptionI3D(keras.layers.Layer):
   For 64x400x400 RGB input, Mixed_4f is [batch_size, 16, 25, 25, 832]. With
   final_endpoint="Logits", outputs["Logits"] is float32 [batch_size, num_classes] (Kinetics
   logits; see KineticsLogits).
+
+  Args (keyword-only):
+    first_endpoint: name of the first block to build (default the input stem).
+    final_endpoint: name of the last block to build (default Mixed_4f, the paper's trunk).
+    depth_multiplier: every conv has max(int(c * depth_multiplier), min_depth) channels;
+      1.0 reproduces DeepMind's model (small values give tiny test models).
+    min_depth: lower bound of the channel count of every conv.
+    freeze_batch_norm: if True, batch norm always uses and never updates its moving
+      statistics, whatever `training` is (beta stays trainable).
+    separable_max_pool: compute every max pool with SeparableMaxPool3D (same values) instead
+      of keras MaxPool3D.
+    space_to_depth_stem: compute the stem convolution (Conv3d_1a_7x7) with
+      SpaceToDepthConv3D (same values and variables, robustly fast weight gradient).
+    num_classes: classes of the Logits endpoint (used only if final_endpoint="Logits").
+    logits_dropout_rate: dropout before the Logits conv (training only).
+    **kwargs: keras.layers.Layer arguments (name, dtype, ...).
   """
 
   def __init__(self, *, first_endpoint: str = ENDPOINTS[0], final_endpoint: str = "Mixed_4f",
@@ -303,35 +191,10 @@ class InceptionI3D(keras.layers.Layer):
                space_to_depth_stem: bool = True, num_classes: int = KINETICS_NUM_CLASSES,
                logits_dropout_rate: float = 0.0,
                **kwargs):
-    """Creates the blocks.
-
-    Args:
-      first_endpoint: name of the first block to build (default the input stem).
-      final_endpoint: name of the last block to build (default Mixed_4f, the paper's trunk).
-      depth_multiplier: every conv has max(int(c * depth_multiplier), min_depth) channels;
-        1.0 reproduces DeepMind's model (small values give tiny test models).
-      min_depth: lower bound of the channel count of every conv.
-      freeze_batch_norm: if True, batch norm always uses and never updates its moving
-        statistics, whatever `training` is (beta stays trainable).
-      separable_max_pool: compute every max pool with SeparableMaxPool3D (same values) instead
-        of keras MaxPool3D.
-      space_to_depth_stem: compute the stem convolution (Conv3d_1a_7x7) with
-        SpaceToDepthConv3D (same values and variables, robustly fast weight gradient).
-      num_classes: classes of the Logits endpoint (used only if final_endpoint="Logits").
-      logits_dropout_rate: dropout before the Logits conv (training only).
-      **kwargs: keras.layers.Layer arguments (name, dtype, ...).
-    """
+    """Creates the blocks (arguments: see the class docstring)."""
     kwargs.setdefault("name", "inception_i3d")
     super().__init__(**kwargs)
-    first = _check_endpoint("first_endpoint", first_endpoint)
-    final = _check_endpoint("final_endpoint", final_endpoint, allow_logits=True)
-    if first > final:
-      raise ValueError(f"first_endpoint={first_endpoint!r} comes after "
-                       f"final_endpoint={final_endpoint!r} in the I3D.")
-    if not depth_multiplier > 0:
-      raise ValueError(f"depth_multiplier must be > 0, got {depth_multiplier}.")
-    if int(min_depth) < 1:
-      raise ValueError(f"min_depth must be >= 1, got {min_depth}.")
+    first, final = _check_arguments(first_endpoint, final_endpoint, depth_multiplier, min_depth)
     self._first_endpoint = first_endpoint
     self._final_endpoint = final_endpoint
     self._depth_multiplier = float(depth_multiplier)

@@ -109,41 +109,60 @@ def map_variables(source_shapes: dict[str, list[int]], trunk_shapes: dict[str, l
   """
   order = i3d.ENDPOINTS + (i3d.LOGITS_ENDPOINT,)
   later_endpoints = set(order[order.index(final_endpoint) + 1:])
-  mapping, reshaped, renamed, ignored, problems = {}, [], [], [], []
-  claimed_by = {}
+  draft = _MappingDraft(trunk_shapes)
   for name in sorted(source_shapes):
     relative = relative_name(name)
     if relative is None or relative.split("/")[0] in later_endpoints:
-      ignored.append(name)
-      continue
+      draft.ignored.append(name)
+    else:
+      draft.add(name, relative, list(source_shapes[name]))
+  return draft.finish()
+
+
+@dataclasses.dataclass
+class _MappingDraft:
+  """A VariableMapping being built, source array by source array, with the problems found."""
+  trunk_shapes: dict
+  mapping: dict = dataclasses.field(default_factory=dict)  # source name -> trunk name
+  claimed_by: dict = dataclasses.field(default_factory=dict)  # trunk name -> source name
+  reshaped: list = dataclasses.field(default_factory=list)
+  renamed: list = dataclasses.field(default_factory=list)
+  ignored: list = dataclasses.field(default_factory=list)
+  problems: list = dataclasses.field(default_factory=list)
+
+  def add(self, name: str, relative: str, source_shape: list) -> None:
+    """Maps source array `name` (DeepMind name `relative`) unless that is a problem."""
     target = _trunk_name(relative)
-    if target not in trunk_shapes:
-      problems.append(f"source array {name} {list(source_shapes[name])} has no "
-                      f"InceptionI3D counterpart (looked for {target!r}).")
-      continue
-    if target in claimed_by:
-      problems.append(f"source arrays {claimed_by[target]} and {name} both map to "
-                      f"trunk variable {target!r}.")
-      continue
-    source_shape, trunk_shape = list(source_shapes[name]), list(trunk_shapes[target])
+    if target not in self.trunk_shapes:
+      self.problems.append(f"source array {name} {source_shape} has no "
+                           f"InceptionI3D counterpart (looked for {target!r}).")
+      return
+    if target in self.claimed_by:
+      self.problems.append(f"source arrays {self.claimed_by[target]} and {name} both map to "
+                           f"trunk variable {target!r}.")
+      return
+    trunk_shape = list(self.trunk_shapes[target])
     if source_shape != trunk_shape:
-      if "/batch_norm/" in target and _is_unit_vector_layout(source_shape, trunk_shape):
-        reshaped.append(name)
-      else:
-        problems.append(f"source array {name} has shape {source_shape} but trunk variable "
-                        f"{target!r} has shape {trunk_shape}.")
-        continue
+      if not ("/batch_norm/" in target and _is_unit_vector_layout(source_shape, trunk_shape)):
+        self.problems.append(f"source array {name} has shape {source_shape} but trunk "
+                             f"variable {target!r} has shape {trunk_shape}.")
+        return
+      self.reshaped.append(name)
     if target != relative:
-      renamed.append(name)
-    claimed_by[target] = name
-    mapping[name] = target
-  for target in sorted(set(trunk_shapes) - set(claimed_by)):
-    problems.append(f"trunk variable {target!r} {list(trunk_shapes[target])} is missing from "
-                    "the source.")
-  if problems:
-    raise errors.InputError(f"{len(problems)} problem(s) mapping the I3D weights:\n  "
-                            + "\n  ".join(problems))
-  return VariableMapping(mapping, tuple(reshaped), tuple(renamed), tuple(ignored))
+      self.renamed.append(name)
+    self.claimed_by[target] = name
+    self.mapping[name] = target
+
+  def finish(self) -> VariableMapping:
+    """The mapping; InputError naming every problem, and every trunk variable left unmapped."""
+    for target in sorted(set(self.trunk_shapes) - set(self.claimed_by)):
+      self.problems.append(f"trunk variable {target!r} {list(self.trunk_shapes[target])} is "
+                           "missing from the source.")
+    if self.problems:
+      raise errors.InputError(f"{len(self.problems)} problem(s) mapping the I3D weights:\n  "
+                              + "\n  ".join(self.problems))
+    return VariableMapping(self.mapping, tuple(self.reshaped), tuple(self.renamed),
+                           tuple(self.ignored))
 
 
 def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
@@ -316,13 +335,7 @@ def restore_endpoints(checkpoint_path: str, layers_by_endpoint: dict) -> list[st
     ValueError: a layer is not built, or an endpoint with variables is absent from the
       checkpoint, or a variable shape differs (e.g. a depth_multiplier != 1 trunk).
   """
-  if tf.io.gfile.isdir(checkpoint_path):
-    latest = tf.train.latest_checkpoint(checkpoint_path)
-    default = os.path.join(checkpoint_path, CONVERTED_CHECKPOINT_NAME)
-    checkpoint_path = latest or default
-  if not tf.io.gfile.exists(checkpoint_path + ".index"):
-    raise FileNotFoundError(f"No converted I3D checkpoint at {checkpoint_path} "
-                            f"({checkpoint_path}.index does not exist).")
+  checkpoint_path = _converted_checkpoint_prefix(checkpoint_path)
   stored = dict(tf.train.list_variables(checkpoint_path))
   stored_endpoints = {name.split("/")[0] for name in stored} - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
   to_restore = {}
@@ -335,21 +348,37 @@ def restore_endpoints(checkpoint_path: str, layers_by_endpoint: dict) -> list[st
     if endpoint not in stored_endpoints:
       raise errors.InputError(f"Checkpoint {checkpoint_path} has no endpoint {endpoint!r}; it "
                               f"holds {sorted(stored_endpoints)}.")
-    # Check every variable by name and shape first, so that errors name the variable.
-    problems = []
-    for path, variable in _object_paths(layer, endpoint + "/", {}, set()).items():
-      stored_shape = stored.get(path + _VALUE_SUFFIX)
-      if stored_shape is None:
-        problems.append(f"{path} {variable.shape.as_list()} is not in the checkpoint")
-      elif list(stored_shape) != variable.shape.as_list():
-        problems.append(f"{path} has shape {variable.shape.as_list()} but the checkpoint has "
-                        f"{list(stored_shape)}")
-    if problems:
-      raise errors.InputError(f"Cannot restore endpoint {endpoint!r} from {checkpoint_path} "
-                              "(different depth_multiplier or layout?):\n  "
-                              + "\n  ".join(problems))
+    _check_stored_variables(endpoint, layer, stored, checkpoint_path)
     to_restore[endpoint] = layer
   status = tf.train.Checkpoint(**to_restore).read(checkpoint_path)
   status.expect_partial()  # The checkpoint's other endpoints are not ours to restore.
   status.assert_existing_objects_matched()  # Safeguard; the checks above should catch all.
   return list(to_restore)
+
+
+def _converted_checkpoint_prefix(path: str) -> str:
+  """`path`, or for a directory its latest checkpoint (else `<path>/i3d`); FileNotFoundError
+  if there is no index file."""
+  if tf.io.gfile.isdir(path):
+    path = tf.train.latest_checkpoint(path) or os.path.join(path, CONVERTED_CHECKPOINT_NAME)
+  if not tf.io.gfile.exists(path + ".index"):
+    raise FileNotFoundError(f"No converted I3D checkpoint at {path} "
+                            f"({path}.index does not exist).")
+  return path
+
+
+def _check_stored_variables(endpoint: str, layer, stored: dict, checkpoint_path: str) -> None:
+  """InputError naming every variable of `layer` missing from `stored` ({checkpoint variable
+  name: shape}) or stored with another shape, so that errors name the variable."""
+  problems = []
+  for path, variable in _object_paths(layer, endpoint + "/", {}, set()).items():
+    stored_shape = stored.get(path + _VALUE_SUFFIX)
+    if stored_shape is None:
+      problems.append(f"{path} {variable.shape.as_list()} is not in the checkpoint")
+    elif list(stored_shape) != variable.shape.as_list():
+      problems.append(f"{path} has shape {variable.shape.as_list()} but the checkpoint has "
+                      f"{list(stored_shape)}")
+  if problems:
+    raise errors.InputError(f"Cannot restore endpoint {endpoint!r} from {checkpoint_path} "
+                            "(different depth_multiplier or layout?):\n  "
+                            + "\n  ".join(problems))

@@ -312,36 +312,40 @@ def simulate_scene(rng, *, width, height, fps, num_frames):
   scroll = np.arange(num_frames)[:, None] * velocity[None, :]
   texture = _make_texture(rng, height, width, num_objects=int(rng.integers(4, 10)),
                           object_size=0.14 * 0.6 * height)
-
   num_initial, num_entering = int(rng.integers(3, 6)), int(rng.integers(0, 3))
-  persons = []
-  for pid in range(num_initial + num_entering):
-    person_height = _uniform(rng, 0.35, 0.8) * height
-    ground_y = (horizon + (person_height / (0.8 * height)) * (0.97 * height - horizon) +
-                _uniform(rng, -3, 3))
-    entering = pid >= num_initial
-    if entering:
-      side = -1 if rng.random() < 0.5 else 1
-      x = width / 2 + side * (width / 2 + 0.6 * person_height)
-    else:
-      x = _uniform(rng, 0.1, 0.9) * width
-    body = _Body(rng, num_frames, fps, x, int(rng.choice([-1, 1])), person_height)
-    _simulate_body(rng, body, width, entering)
-    skin = np.clip(_SKIN_TONES[rng.integers(len(_SKIN_TONES))] + rng.normal(0, 8, 3), 0, 255)
-    appearance = scene_lib.Appearance(
-        height=person_height, skin=skin.astype(np.uint8), shirt=_random_colour(rng),
-        pants=_random_colour(rng, 20, 160),
-        object_colour=_OBJECT_PALETTE[rng.integers(len(_OBJECT_PALETTE))])
-    track = scene_lib.PersonTrack.still(pid, appearance, num_frames, x=0.0, ground_y=ground_y)
-    for name, values in body.arrays.items():
-      getattr(track, name)[:] = values
-    track.head_dir[:] = track.body_dir
-    # Rough on-screen test for choosing partners (the labels use the exact box rule).
-    track.visible_hint = ((track.x > 0.1 * person_height) &
-                          (track.x < width - 0.1 * person_height))
-    persons.append(track)
+  persons = [_simulate_person(rng, pid, entering=pid >= num_initial, horizon=horizon,
+                              width=width, height=height, fps=fps, num_frames=num_frames)
+             for pid in range(num_initial + num_entering)]
   _add_overlays(rng, persons, fps, num_frames)
   for p in persons:
     del p.visible_hint
   return scene_lib.Scene(width=width, height=height, fps=fps, num_frames=num_frames,
                          texture=texture, scroll=scroll, horizon=horizon, persons=persons)
+
+
+def _simulate_person(rng, pid, *, entering, horizon, width, height, fps, num_frames):
+  """One person's track: size and ground line, where they start (off screen if `entering`),
+  their movement (_simulate_body) and appearance. Sets `visible_hint`, a rough on-screen test
+  for choosing partners (the labels use the exact box rule)."""
+  person_height = _uniform(rng, 0.35, 0.8) * height
+  ground_y = (horizon + (person_height / (0.8 * height)) * (0.97 * height - horizon) +
+              _uniform(rng, -3, 3))
+  if entering:
+    side = -1 if rng.random() < 0.5 else 1
+    x = width / 2 + side * (width / 2 + 0.6 * person_height)
+  else:
+    x = _uniform(rng, 0.1, 0.9) * width
+  body = _Body(rng, num_frames, fps, x, int(rng.choice([-1, 1])), person_height)
+  _simulate_body(rng, body, width, entering)
+  skin = np.clip(_SKIN_TONES[rng.integers(len(_SKIN_TONES))] + rng.normal(0, 8, 3), 0, 255)
+  appearance = scene_lib.Appearance(
+      height=person_height, skin=skin.astype(np.uint8), shirt=_random_colour(rng),
+      pants=_random_colour(rng, 20, 160),
+      object_colour=_OBJECT_PALETTE[rng.integers(len(_OBJECT_PALETTE))])
+  track = scene_lib.PersonTrack.still(pid, appearance, num_frames, x=0.0, ground_y=ground_y)
+  for name, values in body.arrays.items():
+    getattr(track, name)[:] = values
+  track.head_dir[:] = track.body_dir
+  track.visible_hint = ((track.x > 0.1 * person_height) &
+                        (track.x < width - 0.1 * person_height))
+  return track
