@@ -54,9 +54,8 @@ def run(*, checkpoint: str, video: str, label_map_path: str = None, top_k: int =
 
 def main(argv):
   command_line.reject_arguments(argv)
-  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  run(checkpoint=FLAGS.checkpoint, video=FLAGS.video, label_map_path=FLAGS.label_map_path,
-      top_k=FLAGS.top_k, fps=FLAGS.fps, max_frames=FLAGS.max_frames)
+  run(**command_line.flag_values(
+      ["checkpoint", "video", "label_map_path", "top_k", "fps", "max_frames"]))
 
 
 if __name__ == "__main__":

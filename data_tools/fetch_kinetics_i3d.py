@@ -53,9 +53,8 @@ def run(*, output_dir, cache_dir=None, index_url=None, label_map_path=None, time
 
 def main(argv):
   command_line.reject_arguments(argv)
-  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  run(output_dir=FLAGS.output_dir, cache_dir=FLAGS.cache_dir, index_url=FLAGS.index_url,
-      label_map_path=FLAGS.label_map_path, timeout=FLAGS.timeout, retries=FLAGS.retries)
+  run(**command_line.flag_values(
+      ["output_dir", "cache_dir", "index_url", "label_map_path", "timeout", "retries"]))
 
 
 if __name__ == "__main__":

@@ -135,6 +135,12 @@ def run_program(program: str, main_fn: Callable[[Sequence[str]], Optional[int]],
   app.run(guarded(program, main_fn))
 
 
+def flag_values(names: Sequence[str]) -> dict:
+  """{name: the parsed value of --name}: the keyword arguments of a command's library call whose
+  parameters are named as its flags."""
+  return {name: flags.FLAGS[name].value for name in names}
+
+
 def reject_arguments(argv: Sequence[str]) -> None:
   """For a command that takes only flags: absl's UsageError (usage, exit 1) on any argument."""
   if len(argv) > 1:

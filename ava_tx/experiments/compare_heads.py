@@ -155,7 +155,7 @@ def main(argv):
   del argv
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
   names = [field.name for field in dataclasses.fields(Options)]
-  print(run(Options(**{name: getattr(FLAGS, name) for name in names})))
+  print(run(Options(**command_line.flag_values(names))))
   return 0
 
 
