@@ -15,23 +15,26 @@ Input types: video_tensor (uint8 [batch, T, H, W, 3], any H and W), encoded_fram
 import json
 import logging
 
-from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
 
-flags.DEFINE_enum("input_type", "video_tensor", ["video_tensor", "encoded_frames", "tf_example"],
-                  "What the signature's input_tensor holds.")
-flags.DEFINE_string("pipeline_config_path", None, "Path to the pipeline.config of the model.")
-flags.DEFINE_string("trained_checkpoint_dir", None,
-                    "Training directory (its latest checkpoint is exported) or a ckpt-N prefix.")
-flags.DEFINE_string("output_directory", None, "Where saved_model/, checkpoint/ and "
-                    "pipeline.config are written.")
-flags.DEFINE_string("config_override", "", "Text-format pipeline config merged into "
-                    "--pipeline_config_path's (e.g. post-processing settings).")
-flags.DEFINE_bool("export_attention", False, "Also output the Action Transformer's attention "
-                  "weights and keys (detection_attention_weights, attention_key_embeddings).")
 FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_enum("input_type", "video_tensor", ["video_tensor", "encoded_frames", "tf_example"],
+                    "What the signature's input_tensor holds.")
+  flags.DEFINE_string("pipeline_config_path", None, "Path to the pipeline.config of the model.")
+  flags.DEFINE_string("trained_checkpoint_dir", None,
+                      "Training directory (its latest checkpoint is exported) or a ckpt-N prefix.")
+  flags.DEFINE_string("output_directory", None, "Where saved_model/, checkpoint/ and "
+                      "pipeline.config are written.")
+  flags.DEFINE_string("config_override", "", "Text-format pipeline config merged into "
+                      "--pipeline_config_path's (e.g. post-processing settings).")
+  flags.DEFINE_bool("export_attention", False, "Also output the Action Transformer's attention "
+                    "weights and keys (detection_attention_weights, attention_key_embeddings).")
 
 
 def main(argv):
@@ -50,9 +53,9 @@ def main(argv):
 
 
 def run():
-  flags.mark_flags_as_required(["pipeline_config_path", "trained_checkpoint_dir",
-                                "output_directory"])
-  app.run(command_line.guarded("exporter_main_v2", main))
+  command_line.run_program(
+      "exporter_main_v2", main, define_flags=define_flags,
+      required_flags=["pipeline_config_path", "trained_checkpoint_dir", "output_directory"])
 
 
 if __name__ == "__main__":

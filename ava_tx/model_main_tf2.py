@@ -17,27 +17,33 @@ import json
 import logging
 from typing import Optional
 
-from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
 from ava_tx.core import errors
 
-flags.DEFINE_string("pipeline_config_path", None, "Path to the pipeline.config file.")
-flags.DEFINE_string("model_dir", None, "Where checkpoints, summaries and eval output are written.")
-flags.DEFINE_integer("num_train_steps", None, "Training steps (overrides train_config.num_steps).")
-flags.DEFINE_string("checkpoint_dir", None, "If set, evaluate the checkpoints in this directory "
-                    "instead of training.")
-flags.DEFINE_bool("eval_once", False, "With --checkpoint_dir: evaluate the latest checkpoint "
-                  "once and stop (default: each new checkpoint until --eval_timeout).")
-flags.DEFINE_integer("eval_timeout", 3600, "With --checkpoint_dir: stop after this many seconds "
-                     "without a new checkpoint.")
-flags.DEFINE_bool("wait_for_checkpoints", None, "Deprecated: continuous evaluation is now the "
-                  "default; --nowait_for_checkpoints is --eval_once.")
-flags.DEFINE_integer("sample_1_of_n_eval_examples", None, "Evaluate one example in N.")
-flags.DEFINE_integer("checkpoint_every_n", None, "Checkpoint every N steps (overrides the config).")
-flags.DEFINE_bool("record_summaries", True, "Write TensorBoard summaries during training.")
 FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_string("pipeline_config_path", None, "Path to the pipeline.config file.")
+  flags.DEFINE_string("model_dir", None,
+                      "Where checkpoints, summaries and eval output are written.")
+  flags.DEFINE_integer("num_train_steps", None,
+                       "Training steps (overrides train_config.num_steps).")
+  flags.DEFINE_string("checkpoint_dir", None, "If set, evaluate the checkpoints in this directory "
+                      "instead of training.")
+  flags.DEFINE_bool("eval_once", False, "With --checkpoint_dir: evaluate the latest checkpoint "
+                    "once and stop (default: each new checkpoint until --eval_timeout).")
+  flags.DEFINE_integer("eval_timeout", 3600, "With --checkpoint_dir: stop after this many seconds "
+                       "without a new checkpoint.")
+  flags.DEFINE_bool("wait_for_checkpoints", None, "Deprecated: continuous evaluation is now the "
+                    "default; --nowait_for_checkpoints is --eval_once.")
+  flags.DEFINE_integer("sample_1_of_n_eval_examples", None, "Evaluate one example in N.")
+  flags.DEFINE_integer("checkpoint_every_n", None,
+                       "Checkpoint every N steps (overrides the config).")
+  flags.DEFINE_bool("record_summaries", True, "Write TensorBoard summaries during training.")
 
 
 def continuous_evaluation(*, eval_once: bool, wait_for_checkpoints: Optional[bool]) -> bool:
@@ -103,8 +109,8 @@ def run_guarded(argv, main_fn=main) -> int:
 
 def run():
   """Console-script entry point; errors in the user's input exit 1 with a one-line message."""
-  flags.mark_flags_as_required(["pipeline_config_path", "model_dir"])
-  app.run(run_guarded)
+  command_line.run_program("model_main_tf2", main, define_flags=define_flags,
+                           required_flags=["pipeline_config_path", "model_dir"])
 
 
 if __name__ == "__main__":

@@ -16,35 +16,35 @@ status is 1 if any failed. See docs/INFERENCE.md.
 import logging
 import sys
 
-from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
 from ava_tx.core import errors
+from ava_tx.inference import video_flags
 
-flags.DEFINE_string("saved_model_dir", None, "saved_model/ directory of an ava_tx export.")
-flags.DEFINE_string("pipeline_config_path", None, "Instead of an export: a pipeline.config ...")
-flags.DEFINE_string("checkpoint_dir", None, "... and the directory of its checkpoint(s).")
-flags.DEFINE_string("output_dir", None, "Where detections.csv and the annotated outputs go.")
-flags.DEFINE_string("label_map_path", None, "Label map whose names to draw (default: the "
-                    "export's label map).")
-flags.DEFINE_float("keyframe_rate", 1.0, "Keyframes per second, from the first frame.")
-flags.DEFINE_list("timestamps", None, "Keyframe times instead (seconds, + --segment_start).")
-flags.DEFINE_float("segment_start", 0.0, "Movie second of the video's first frame (900 for AVA's "
-                   "15-minute cuts): CSV timestamps are segment_start + keyframe time.")
-flags.DEFINE_integer("batch_size", 4, "Clips per model call.")
-flags.DEFINE_string("person_boxes_csv", None, "Person-detector boxes, AVA/SlowFast layout "
-                    "video_id,timestamp,x1,y1,x2,y2,,score (video_id = the video's file stem).")
-flags.DEFINE_float("person_box_min_score", 0.0, "Boxes of --person_boxes_csv below this score "
-                   "are not used.")
-flags.DEFINE_float("folder_fps", 30.0, "Frame rate of frame folders.")
-flags.DEFINE_bool("no_video", False, "Write only detections.csv (no annotated video or PNGs).")
-flags.DEFINE_integer("max_labels", 3, "Actions drawn per person.")
-flags.DEFINE_float("min_person_score", 0.5, "Boxes drawn from this person score (the CSV has all).")
-flags.DEFINE_float("min_action_score", 0.1, "Actions drawn from this probability.")
-flags.DEFINE_integer("min_output_height", 360, "Videos lower than this are drawn scaled up "
-                     "by an integer factor (labels stay legible); 0 keeps every size.")
 FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  video_flags.define_flags()
+  flags.adopt_module_key_flags(video_flags)
+  flags.DEFINE_string("saved_model_dir", None, "saved_model/ directory of an ava_tx export.")
+  flags.DEFINE_string("pipeline_config_path", None, "Instead of an export: a pipeline.config ...")
+  flags.DEFINE_string("checkpoint_dir", None, "... and the directory of its checkpoint(s).")
+  flags.DEFINE_string("output_dir", None, "Where detections.csv and the annotated outputs go.")
+  flags.DEFINE_string("label_map_path", None, "Label map whose names to draw (default: the "
+                      "export's label map).")
+  flags.DEFINE_float("keyframe_rate", 1.0, "Keyframes per second, from the first frame.")
+  flags.DEFINE_list("timestamps", None, "Keyframe times instead (seconds, + --segment_start).")
+  flags.DEFINE_integer("batch_size", 4, "Clips per model call.")
+  flags.DEFINE_bool("no_video", False, "Write only detections.csv (no annotated video or PNGs).")
+  flags.DEFINE_integer("max_labels", 3, "Actions drawn per person.")
+  flags.DEFINE_float("min_person_score", 0.5,
+                     "Boxes drawn from this person score (the CSV has all).")
+  flags.DEFINE_float("min_action_score", 0.1, "Actions drawn from this probability.")
+  flags.DEFINE_integer("min_output_height", 360, "Videos lower than this are drawn scaled up "
+                       "by an integer factor (labels stay legible); 0 keeps every size.")
 
 
 def _load_detector():
@@ -58,14 +58,6 @@ def _load_detector():
     raise errors.InputError("give --saved_model_dir, or --pipeline_config_path with "
                             "--checkpoint_dir")
   return detector_lib.CheckpointDetector(FLAGS.pipeline_config_path, FLAGS.checkpoint_dir)
-
-
-def _box_source(info):
-  from ava_tx.inference import person_boxes
-  return person_boxes.make_box_source(
-      csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
-      uses_person_boxes=info.uses_person_boxes,
-      has_rpn=info.has_rpn)
 
 
 def _options():
@@ -97,7 +89,7 @@ def main(argv):
   detector = _load_detector()
   if FLAGS.label_map_path:
     detector.info = detector_lib.with_label_map(detector.info, FLAGS.label_map_path)
-  box_source = _box_source(detector.info)
+  box_source = video_flags.box_source(detector.info)
   results = predict_lib.predict_videos(detector, videos, options, box_source=box_source)
   for r in results:
     if r.error:
@@ -107,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(command_line.guarded("predict", main))
+  command_line.run_program("predict", main, define_flags=define_flags)

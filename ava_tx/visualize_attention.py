@@ -13,25 +13,26 @@ See docs/INFERENCE.md.
 """
 
 
-from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
 from ava_tx.core import errors
+from ava_tx.inference import video_flags
 
-flags.DEFINE_string("saved_model_dir", None, "saved_model/ of an export with --export_attention.")
-flags.DEFINE_string("video", None, "Video file or frame folder.")
-flags.DEFINE_string("output_dir", None, "Where the PNGs and index.html go.")
-flags.DEFINE_float("timestamp", None, "Keyframe time, seconds (+ --segment_start); default: the "
-                   "middle whole second of the video.")
-flags.DEFINE_integer("person", 0, "Which detection (0: the highest person score).")
-flags.DEFINE_integer("layer", -1, "Tx layer (0-based; negative counts from the last).")
-flags.DEFINE_float("segment_start", 0.0, "Movie second of the video's first frame.")
-flags.DEFINE_float("folder_fps", 30.0, "Frame rate of a frame folder.")
-flags.DEFINE_string("person_boxes_csv", None, "Person-detector boxes (AVA/SlowFast layout), for "
-                    "models without an RPN.")
-flags.DEFINE_float("person_box_min_score", 0.0, "Boxes below this score are not used.")
 FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  video_flags.define_flags()
+  flags.adopt_module_key_flags(video_flags)
+  flags.DEFINE_string("saved_model_dir", None, "saved_model/ of an export with --export_attention.")
+  flags.DEFINE_string("video", None, "Video file or frame folder.")
+  flags.DEFINE_string("output_dir", None, "Where the PNGs and index.html go.")
+  flags.DEFINE_float("timestamp", None, "Keyframe time, seconds (+ --segment_start); default: the "
+                     "middle whole second of the video.")
+  flags.DEFINE_integer("person", 0, "Which detection (0: the highest person score).")
+  flags.DEFINE_integer("layer", -1, "Tx layer (0-based; negative counts from the last).")
 
 
 def main(argv):
@@ -42,12 +43,8 @@ def main(argv):
       raise errors.InputError("--%s is required" % name)
   from ava_tx.inference import attention_page  # After the flag checks: TensorFlow is slow.
   from ava_tx.inference import detector as detector_lib
-  from ava_tx.inference import person_boxes
   detector = detector_lib.SavedModelDetector(FLAGS.saved_model_dir)
-  box_source = person_boxes.make_box_source(
-      csv_path=FLAGS.person_boxes_csv, min_score=FLAGS.person_box_min_score,
-      uses_person_boxes=detector.info.uses_person_boxes,
-      has_rpn=detector.info.has_rpn)
+  box_source = video_flags.box_source(detector.info)
   result = attention_page.visualize(
       detector, FLAGS.video, FLAGS.output_dir, timestamp=FLAGS.timestamp, person=FLAGS.person,
       layer=FLAGS.layer, box_source=box_source, segment_start=FLAGS.segment_start,
@@ -58,4 +55,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(command_line.guarded("visualize_attention", main))
+  command_line.run_program("visualize_attention", main, define_flags=define_flags)

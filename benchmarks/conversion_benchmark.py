@@ -29,22 +29,27 @@ import time
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
 from ava_tx.data import beam_conversion
 from ava_tx.data import video_frames
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", "workspace/data/synthetic", "Synthetic AVA-format data "
-                    "(train.csv, videos/), as written by data_tools.synth_ava.")
-flags.DEFINE_string("work_dir", "/tmp/ava_conversion_benchmark", "Scratch directory "
-                    "(deleted first).")
-flags.DEFINE_integer("num_videos", 8, "Videos converted.")
-flags.DEFINE_integer("short_side", 400, "Stored short side.")
-flags.DEFINE_integer("clip_frames", 64, "Stored frames per keyframe.")
-flags.DEFINE_integer("keyframes_per_task", 60, "Keyframes per Beam element.")
-flags.DEFINE_integer("ava_keyframes", 211000, "Keyframes of the AVA training set (projection).")
-flags.DEFINE_list("project_workers", ["1", "2", "16", "64", "256"], "Worker counts projected.")
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_string("data_dir", "workspace/data/synthetic", "Synthetic AVA-format data "
+                      "(train.csv, videos/), as written by data_tools.synth_ava.")
+  flags.DEFINE_string("work_dir", "/tmp/ava_conversion_benchmark", "Scratch directory "
+                      "(deleted first).")
+  flags.DEFINE_integer("num_videos", 8, "Videos converted.")
+  flags.DEFINE_integer("short_side", 400, "Stored short side.")
+  flags.DEFINE_integer("clip_frames", 64, "Stored frames per keyframe.")
+  flags.DEFINE_integer("keyframes_per_task", 60, "Keyframes per Beam element.")
+  flags.DEFINE_integer("ava_keyframes", 211000, "Keyframes of the AVA training set (projection).")
+  flags.DEFINE_list("project_workers", ["1", "2", "16", "64", "256"], "Worker counts projected.")
 
 
 def _write_inputs(work):
@@ -201,4 +206,5 @@ def _compare_launchers(work, settings, keyframes, bound_s, stats):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

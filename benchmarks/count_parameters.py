@@ -24,11 +24,17 @@ from absl import flags
 
 from ava_tx.builders import config_util
 from ava_tx.builders import model_builder
+from ava_tx.core import command_line
 from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("sections", ["trunk", "heads"], "Sections to print: trunk, heads.")
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_list("sections", ["trunk", "heads"], "Sections to print: trunk, heads.")
+
 
 Row = tuple[str, int, int]
 
@@ -134,4 +140,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from ava_tx.core import command_line
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
@@ -34,10 +35,15 @@ from ava_tx.data import video_frames
 from ava_tx.data.synthetic import writer
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("work_dir", "/tmp/ava_data_benchmark", "Scratch directory (deleted first).")
-flags.DEFINE_integer("seconds", 12, "Length of the source video.")
-flags.DEFINE_integer("num_batches", 6, "Timed batches per pipeline (after 2 warm-up batches).")
-flags.DEFINE_integer("batch_size", 2, "Clips per batch.")
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_string("work_dir", "/tmp/ava_data_benchmark", "Scratch directory (deleted first).")
+  flags.DEFINE_integer("seconds", 12, "Length of the source video.")
+  flags.DEFINE_integer("num_batches", 6, "Timed batches per pipeline (after 2 warm-up batches).")
+  flags.DEFINE_integer("batch_size", 2, "Clips per batch.")
+
 
 _GIF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "video" / \
     "v_CricketShot_g04_c01_rgb.gif"
@@ -174,4 +180,5 @@ def main(argv):
               name, tuple(shape), clips, raw / distinct, distinct, clips / (raw / distinct)))
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

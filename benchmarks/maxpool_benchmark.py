@@ -18,15 +18,21 @@ import time
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("repeats", 5, "Warm calls per measurement (the median is reported).")
-flags.DEFINE_list("sections", ["pool", "trunk"], "What to time: pool, trunk.")
-flags.DEFINE_boolean("paper_backward", False,
-                     "Also time the paper-size trunk's backward pass (minutes on 2 cores).")
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_integer("repeats", 5, "Warm calls per measurement (the median is reported).")
+  flags.DEFINE_list("sections", ["pool", "trunk"], "What to time: pool, trunk.")
+  flags.DEFINE_boolean("paper_backward", False,
+                       "Also time the paper-size trunk's backward pass (minutes on 2 cores).")
+
 
 # (name, input shape, pool_size, strides): the pools of the tiny config's and the paper's trunk.
 POOLS = [
@@ -139,4 +145,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -33,13 +33,14 @@ import time
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from benchmarks import paper_size_report
 
 FLAGS = flags.FLAGS
 
 
-def _define_flags():
-  """Defined when run as a command only, so that tests can import this module beside others."""
+@command_line.flag_definitions
+def define_flags():
   flags.DEFINE_string("config", "configs/ava_tx_highres_64f_400.config", "Pipeline config.")
   flags.DEFINE_integer("repeats", 2, "Warm calls per stage (the median is reported).")
   flags.DEFINE_integer("num_proposals", None, "R; default: the config's rpn.num_proposals_test.")
@@ -326,5 +327,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _define_flags()
+  define_flags()
   app.run(main)

@@ -29,18 +29,23 @@ from absl import flags
 import numpy as np
 
 from ava_tx.core import ava_constants
+from ava_tx.core import command_line
 from ava_tx.data import ava_annotations
 from ava_tx.data import video_frames
 from ava_tx.eval import localization_ap
 
-flags.DEFINE_string("data_dir", None, "Dataset directory (synth_ava layout).")
-flags.DEFINE_string("split", "val", "Split: SPLIT.csv and SPLIT_predicted_boxes.csv.")
-flags.DEFINE_list("min_frame_heights", ["240", "480"], "HOG runs: frames scaled up to these "
-                  "heights first.")
-flags.DEFINE_integer("max_keyframes", 0, "Use only the first N keyframes (0: all).")
-flags.DEFINE_float("hit_threshold", 0.0, "SVM margin a window needs to count as a detection.")
-flags.DEFINE_float("segment_start", ava_constants.SEGMENT_START_SEC, "Movie second of frame 0.")
 FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_string("data_dir", None, "Dataset directory (synth_ava layout).")
+  flags.DEFINE_string("split", "val", "Split: SPLIT.csv and SPLIT_predicted_boxes.csv.")
+  flags.DEFINE_list("min_frame_heights", ["240", "480"], "HOG runs: frames scaled up to these "
+                    "heights first.")
+  flags.DEFINE_integer("max_keyframes", 0, "Use only the first N keyframes (0: all).")
+  flags.DEFINE_float("hit_threshold", 0.0, "SVM margin a window needs to count as a detection.")
+  flags.DEFINE_float("segment_start", ava_constants.SEGMENT_START_SEC, "Movie second of frame 0.")
 
 
 def _cv2():
@@ -160,5 +165,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flag_as_required("data_dir")
   app.run(main)

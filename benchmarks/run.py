@@ -35,12 +35,13 @@ import traceback
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
+
 FLAGS = flags.FLAGS
 
 
-def _define_flags():
-  """Flags of the command (defined only when run as a command: tests import this module
-  beside other commands that define --output_dir)."""
+@command_line.flag_definitions
+def define_flags():
   flags.DEFINE_bool("quick", False, "Small sizes, fewer runs (CI).")
   flags.DEFINE_string("output_dir", "workspace/benchmarks", "Where results.json/.md are written.")
   flags.DEFINE_integer("runs", None, "Warm runs per figure (median); default 3, 2 with --quick.")
@@ -148,5 +149,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _define_flags()
+  define_flags()
   app.run(main)

@@ -15,11 +15,17 @@ import time
 from absl import app
 from absl import flags
 
+from ava_tx.core import command_line
 from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
 from ava_tx.trunks import i3d
 
 FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_integer("repeats", 3, "Warm calls per figure (median).")
 
 # (name, [batch, frames, height, width, 3], output channels).
 SHAPES = [
@@ -83,5 +89,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.DEFINE_integer("repeats", 3, "Warm calls per figure (median).")
+  define_flags()
   app.run(main)

@@ -12,7 +12,6 @@ Class names come from --label_map_path, by default kinetics400_label_map.txt nex
 
 import os
 
-from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
@@ -20,8 +19,8 @@ from ava_tx.data import kinetics_clip
 from ava_tx.trunks import kinetics_classifier
 
 
+@command_line.flag_definitions
 def define_flags():
-  """Defined only when run as a program (other CLIs share flag names in one test process)."""
   flags.DEFINE_string(
       "checkpoint", None, "Converted checkpoint (its directory, or the prefix DIR/i3d) holding the "
       "Logits (convert_i3d_checkpoint's default).")
@@ -54,14 +53,11 @@ def run(*, checkpoint: str, video: str, label_map_path: str = None, top_k: int =
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  run(checkpoint=FLAGS.checkpoint, video=FLAGS.video, label_map_path=FLAGS.label_map_path,
-      top_k=FLAGS.top_k, fps=FLAGS.fps, max_frames=FLAGS.max_frames)
+  command_line.reject_arguments(argv)
+  run(**command_line.flag_values(
+      ["checkpoint", "video", "label_map_path", "top_k", "fps", "max_frames"]))
 
 
 if __name__ == "__main__":
-  define_flags()
-  flags.mark_flags_as_required(["checkpoint", "video"])
-  app.run(command_line.guarded("classify_kinetics", main))
+  command_line.run_program("classify_kinetics", main, define_flags=define_flags,
+                           required_flags=["checkpoint", "video"])

@@ -15,11 +15,10 @@ SHARED_FLAGS = ("annotations_csv", "video_dir", "output_prefix", "num_shards", "
                 "short_side", "image_format", "jpeg_quality", "skip_bad_rows", "overwrite")
 
 
+@command_line.flag_definitions
 def define_flags():
-  """Defines the shared flags on absl's global FLAGS (once: both commands may be imported
-  into one process, e.g. by tests)."""
-  if "annotations_csv" in FLAGS:
-    return
+  """Defines the shared flags on absl's global FLAGS (once: both commands may run in one
+  process, e.g. in tests)."""
   flags.DEFINE_string("annotations_csv", None, "AVA ground-truth CSV (local or gs://).")
   flags.DEFINE_string("video_dir", None, "Directory of <video_id>.<mp4|mkv|webm|avi|gif|...> "
                       "videos and/or <video_id>/ folders of extracted frames (at --fps).")

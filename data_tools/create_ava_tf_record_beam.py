@@ -27,9 +27,14 @@ from ava_tx.data import ava_conversion
 from data_tools import conversion_flags
 
 FLAGS = flags.FLAGS
-conversion_flags.define_flags()
-flags.DEFINE_integer("keyframes_per_task", 60, "Keyframes per pipeline element (a range of "
-                     "one video's keyframes, so a long movie is spread over several workers).")
+
+
+@command_line.flag_definitions
+def define_flags():
+  conversion_flags.define_flags()
+  flags.adopt_module_key_flags(conversion_flags)
+  flags.DEFINE_integer("keyframes_per_task", 60, "Keyframes per pipeline element (a range of "
+                       "one video's keyframes, so a long movie is spread over several workers).")
 
 
 def parse_flags(argv):
@@ -73,5 +78,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["annotations_csv", "video_dir", "output_prefix"])
   app.run(main, flags_parser=parse_flags)

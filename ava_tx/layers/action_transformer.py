@@ -248,6 +248,37 @@ class BoxEncodingPredictor(keras.layers.Layer):
     return config
 
 
+class PredictionLayers:
+  """Mixin of every head's output layers (the Action Transformer, I3D and Tx+I3D heads).
+
+  `_build_prediction_layers(num_logits, num_box_classes)` makes `action_logits_layer`, a Dense
+  of num_logits float32 logits (float32 under mixed precision, see ava_tx/core/precision.py), and
+  `box_predictor`, a BoxEncodingPredictor. `_predictions(action_features, box_features,
+  attention)`, features float32 [batch_size, num_proposals, channels], returns the
+  PredictionFields dict (shapes in ActionTransformerHead). `_prediction_config()` is their part
+  of get_config.
+  """
+
+  def _build_prediction_layers(self, num_logits, num_box_classes):
+    self.num_logits = num_logits
+    self.num_box_classes = num_box_classes
+    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
+                                                  dtype="float32")
+    self.box_predictor = BoxEncodingPredictor(
+        num_box_classes=num_box_classes, name="box_predictor")
+
+  def _predictions(self, action_features, box_features, attention=None) -> dict:
+    fields = standard_fields.PredictionFields
+    return {
+        fields.action_logits: self.action_logits_layer(action_features),
+        fields.box_encodings: self.box_predictor(box_features),
+        **(attention or {}),
+    }
+
+  def _prediction_config(self) -> dict:
+    return dict(num_logits=self.num_logits, num_box_classes=self.num_box_classes)
+
+
 def check_head_inputs(features, proposal_boxes, head_name):
   """Raises ValueError unless features is [batch_size, num_frames, height, width, channels]
   (static channels) and proposal_boxes is [batch_size, num_proposals, 4]."""
@@ -359,7 +390,7 @@ class ActionTransformerFeatures(keras.layers.Layer):
     return config
 
 
-class ActionTransformerHead(ActionTransformerFeatures):
+class ActionTransformerHead(PredictionLayers, ActionTransformerFeatures):
   """The Tx head: `ActionTransformerFeatures`, then linear action logits and box encodings.
 
   Constructor: the keyword arguments of ActionTransformerFeatures, plus
@@ -377,24 +408,11 @@ class ActionTransformerHead(ActionTransformerFeatures):
 
   def __init__(self, *, num_logits, num_box_classes=None, **kwargs):
     super().__init__(**kwargs)
-    self.num_logits = num_logits
-    self.num_box_classes = num_box_classes
-    # float32 logits under mixed precision (see ava_tx/core/precision.py).
-    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
-                                                  dtype="float32")
-    self.box_predictor = BoxEncodingPredictor(
-        num_box_classes=num_box_classes, name="box_predictor")
+    self._build_prediction_layers(num_logits, num_box_classes)
 
   def call(self, features, proposal_boxes, *, training):
     tx_features, attention = super().call(features, proposal_boxes, training=training)
-    fields = standard_fields.PredictionFields
-    return {
-        fields.action_logits: self.action_logits_layer(tx_features),
-        fields.box_encodings: self.box_predictor(tx_features),
-        **attention,
-    }
+    return self._predictions(tx_features, tx_features, attention)
 
   def get_config(self):
-    config = super().get_config()
-    config.update(num_logits=self.num_logits, num_box_classes=self.num_box_classes)
-    return config
+    return {**super().get_config(), **self._prediction_config()}

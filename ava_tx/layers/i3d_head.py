@@ -12,7 +12,6 @@
      R-CNN box heads), then linear action logits and box encodings.
 """
 
-from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
 from ava_tx.layers import action_transformer
@@ -100,7 +99,7 @@ class I3DTubeFeatures(keras.layers.Layer):
     return cls(**config)
 
 
-class I3DHead(I3DTubeFeatures):
+class I3DHead(action_transformer.PredictionLayers, I3DTubeFeatures):
   """The I3D head: `I3DTubeFeatures`, then linear action logits and box encodings.
 
   Constructor: the keyword arguments of I3DTubeFeatures, plus
@@ -116,23 +115,11 @@ class I3DHead(I3DTubeFeatures):
 
   def __init__(self, *, num_logits, num_box_classes=None, **kwargs):
     super().__init__(**kwargs)
-    self.num_logits = num_logits
-    self.num_box_classes = num_box_classes
-    # float32 logits under mixed precision (see ava_tx/core/precision.py).
-    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
-                                                  dtype="float32")
-    self.box_predictor = action_transformer.BoxEncodingPredictor(
-        num_box_classes=num_box_classes, name="box_predictor")
+    self._build_prediction_layers(num_logits, num_box_classes)
 
   def call(self, features, proposal_boxes, *, training):
     tube_features = super().call(features, proposal_boxes, training=training)
-    fields = standard_fields.PredictionFields
-    return {
-        fields.action_logits: self.action_logits_layer(tube_features),
-        fields.box_encodings: self.box_predictor(tube_features),
-    }
+    return self._predictions(tube_features, tube_features)
 
   def get_config(self):
-    config = super().get_config()
-    config.update(num_logits=self.num_logits, num_box_classes=self.num_box_classes)
-    return config
+    return {**super().get_config(), **self._prediction_config()}

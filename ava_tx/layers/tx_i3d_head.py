@@ -7,13 +7,12 @@ gradient).
 
 import dataclasses
 
-from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import keras
 from ava_tx.layers import action_transformer
 from ava_tx.layers import i3d_head
 
 
-class TxI3DHead(keras.layers.Layer):
+class TxI3DHead(action_transformer.PredictionLayers, keras.layers.Layer):
   """Tx classification + I3D box regression.
 
   Constructor (keyword-only):
@@ -42,8 +41,6 @@ class TxI3DHead(keras.layers.Layer):
                pooled_size=7, tx_config=action_transformer.ActionTransformerHeadConfig(),
                return_attention=False, **kwargs):
     super().__init__(**kwargs)
-    self.num_logits = num_logits
-    self.num_box_classes = num_box_classes
     self.mixed5_output_key = mixed5_output_key
     self.i3d_dropout_rate = i3d_dropout_rate
     self.crop_size = crop_size
@@ -55,26 +52,16 @@ class TxI3DHead(keras.layers.Layer):
         mixed5_block=mixed5_block, mixed5_output_key=mixed5_output_key,
         dropout_rate=i3d_dropout_rate, crop_size=crop_size, pooled_size=pooled_size,
         name="i3d")
-    # float32 logits under mixed precision (see ava_tx/core/precision.py).
-    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
-                                                  dtype="float32")
-    self.box_predictor = action_transformer.BoxEncodingPredictor(
-        num_box_classes=num_box_classes, name="box_predictor")
+    self._build_prediction_layers(num_logits, num_box_classes)
 
   def call(self, features, proposal_boxes, *, training):
     tx_features, attention = self.tx_features(features, proposal_boxes, training=training)
     tube_features = self.i3d_features(features, proposal_boxes, training=training)
-    fields = standard_fields.PredictionFields
-    return {
-        fields.action_logits: self.action_logits_layer(tx_features),
-        fields.box_encodings: self.box_predictor(tube_features),
-        **attention,
-    }
+    return self._predictions(tx_features, tube_features, attention)
 
   def get_config(self):
-    config = super().get_config()
+    config = {**super().get_config(), **self._prediction_config()}
     config.update(
-        num_logits=self.num_logits, num_box_classes=self.num_box_classes,
         mixed5_block=i3d_head.serialize_mixed5_block(self.i3d_features.mixed5_block),
         mixed5_output_key=self.mixed5_output_key, i3d_dropout_rate=self.i3d_dropout_rate,
         crop_size=self.crop_size, pooled_size=self.pooled_size,

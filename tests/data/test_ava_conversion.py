@@ -154,6 +154,7 @@ def test_assign_shards_is_sorted_round_robin():
 def _run_main(args):
   """Runs the command line's main() in this process (saves a TensorFlow import)."""
   from data_tools import create_ava_tf_record as cli
+  cli.define_flags()
   cli.FLAGS(["create_ava_tf_record"] + args)
   try:
     return cli.main([])

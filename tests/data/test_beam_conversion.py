@@ -140,6 +140,7 @@ def test_failed_videos_csv_quotes_reasons(tmp_path):
 
 def test_command_passes_beam_flags_through_unchanged(tmp_path):
   from data_tools import create_ava_tf_record_beam as cli  # pylint: disable=g-import-not-at-top
+  cli.define_flags()
   try:
     rest = cli.parse_flags([
         "create_ava_tf_record_beam", "--annotations_csv=gt.csv", "--video_dir=videos",

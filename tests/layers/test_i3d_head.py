@@ -64,19 +64,28 @@ def test_tensor_returning_block_and_bad_blocks():
     wrong_key(*inputs(), training=False)
 
 
-def test_gradients_reach_every_variable():
-  features, boxes = inputs()
-  head = i3d_head.I3DHead(num_logits=5, num_box_classes=2, mixed5_block=tiny_mixed5())
+def trainable_variables_and_gradients(head, features, boxes):
+  """A head's trainable variables and their gradients under a squared loss on both outputs."""
   with tf.GradientTape() as tape:
     out = head(features, boxes, training=True)
     loss = (tf.reduce_sum(out[PredictionFields.action_logits] ** 2)
             + tf.reduce_sum(out[PredictionFields.box_encodings] ** 2))
   variables = head.trainable_variables
-  # Mixed_5b and Mixed_5c: 6 units each with a conv kernel and a batch-norm beta; 2 dense.
-  assert len(variables) == 2 * 6 * 2 + 4
-  for var, grad in zip(variables, tape.gradient(loss, variables)):
+  return variables, tape.gradient(loss, variables)
+
+
+def assert_every_gradient_nonzero(variables, gradients):
+  for var, grad in zip(variables, gradients):
     assert grad is not None, var.name
     assert np.abs(grad.numpy()).sum() > 0, var.name
+
+
+def test_gradients_reach_every_variable():
+  head = i3d_head.I3DHead(num_logits=5, num_box_classes=2, mixed5_block=tiny_mixed5())
+  variables, gradients = trainable_variables_and_gradients(head, *inputs())
+  # Mixed_5b and Mixed_5c: 6 units each with a conv kernel and a batch-norm beta; 2 dense.
+  assert len(variables) == 2 * 6 * 2 + 4
+  assert_every_gradient_nonzero(variables, gradients)
 
 
 def test_get_config_round_trip_reproduces_outputs():

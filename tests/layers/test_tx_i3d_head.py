@@ -8,8 +8,10 @@ from ava_tx.core.standard_fields import PredictionFields
 from ava_tx.core.tf_setup import tf
 from ava_tx.layers import action_transformer
 from ava_tx.layers import tx_i3d_head
+from tests.layers.test_i3d_head import assert_every_gradient_nonzero
 from tests.layers.test_i3d_head import inputs
 from tests.layers.test_i3d_head import tiny_mixed5
+from tests.layers.test_i3d_head import trainable_variables_and_gradients
 
 TX = action_transformer.ActionTransformerHeadConfig(
     num_heads=2, num_layers=2, query_size=8, ffn_hidden_size=12, highres_reduced_channels=3,
@@ -43,16 +45,10 @@ def test_gradients_reach_every_variable():
   features, boxes = inputs()
   head = tx_i3d_head.TxI3DHead(num_logits=5, mixed5_block=tiny_mixed5(),
                                tx_config=dataclasses.replace(TX, query_preprocessor="lowres"))
-  with tf.GradientTape() as tape:
-    out = head(features, boxes, training=True)
-    loss = (tf.reduce_sum(out[PredictionFields.action_logits] ** 2)
-            + tf.reduce_sum(out[PredictionFields.box_encodings] ** 2))
-  variables = head.trainable_variables
+  variables, gradients = trainable_variables_and_gradients(head, features, boxes)
   # Tx: 8 location + 2 lowres + 4 units x 14; I3D tail: 24; outputs: 4.
   assert len(variables) == 8 + 2 + 4 * 14 + 24 + 4
-  for var, grad in zip(variables, tape.gradient(loss, variables)):
-    assert grad is not None, var.name
-    assert np.abs(grad.numpy()).sum() > 0, var.name
+  assert_every_gradient_nonzero(variables, gradients)
 
 
 def test_get_config_round_trip():

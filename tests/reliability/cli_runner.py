@@ -3,7 +3,7 @@
   python -m tests.reliability.cli_runner CASES.json RESULTS.json
 
 CASES.json: [{"module": "ava_tx.model_main_tf2", "argv": [...]}, ...]. Each module's flags are
-defined once (on import, or by its `define_flags()`); each case's absl flags are reset, parsed
+defined once, by its `define_flags()`; each case's absl flags are reset, parsed
 from argv and the module's guarded main run, exactly as `python -m module` would (`app.run`
 adds only flag parsing and logging set-up). RESULTS.json gets, per case,
 {"code": exit code, "stderr": ..., "stdout": ...}. Modules run together must not define the
@@ -59,10 +59,8 @@ def run_case(module_name, argv):
 def main():
   with open(sys.argv[1], encoding="utf-8") as f:
     cases = json.load(f)
-  for name in dict.fromkeys(case["module"] for case in cases):  # Define every flag first:
-    module = importlib.import_module(name)  # on import, or by define_flags() for the modules
-    if hasattr(module, "define_flags"):      # that define them only when run as a program.
-      module.define_flags()
+  for name in dict.fromkeys(case["module"] for case in cases):  # Define every flag first
+    importlib.import_module(name).define_flags()  # (as `python -m` does; never on import).
   results = []
   for case in cases:
     code, out, err = run_case(case["module"], case["argv"])
