@@ -1,4 +1,5 @@
-"""tests/run_cache.py: built once per run, reused by later callers, a failed build retried."""
+"""tests/run_cache.py (built once per run, reused, a failed build retried) and the xdist
+scheduling groups of tests/conftest.py."""
 
 import pytest
 
@@ -32,3 +33,14 @@ def test_a_failed_build_is_not_reused(tmp_path):
     run_cache.built_once(tmp_path, "thing", broken)
   made = run_cache.built_once(tmp_path, "thing", lambda path: path.mkdir())
   assert list(made.iterdir()) == [made / ".complete"]
+
+
+def test_scheduling_groups_of_the_shared_fixtures():
+  from tests import conftest  # pylint: disable=import-outside-toplevel
+  assert conftest.group_of("tests/export/test_exporter.py::test_x[video_tensor]") == "exporter"
+  assert conftest.group_of(
+      "tests/reliability/test_corrupt_shards.py::test_training_with_skip_option_runs_and_"
+      "reports_the_skipped_records") == conftest.group_of(
+          "tests/reliability/test_bad_inputs.py::test_ava_eval[x]") == "reliability_workspace"
+  other = "tests/reliability/test_corrupt_shards.py::test_clean_shards_read[True]"
+  assert conftest.group_of(other) == other

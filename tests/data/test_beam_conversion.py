@@ -67,7 +67,6 @@ def _records(summary):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("beam_conversion_runs")
 def test_beam_writes_the_records_and_shards_of_create_ava_tf_record(runs, inputs):
   reference, multi, in_memory = runs
   assert reference["keyframes"] == 10
@@ -84,7 +83,6 @@ def test_beam_writes_the_records_and_shards_of_create_ava_tf_record(runs, inputs
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("beam_conversion_runs")
 def test_failed_videos_are_reported_and_skipped(runs):
   _, multi, in_memory = runs
   assert multi["videos"] == 3
@@ -107,7 +105,6 @@ def test_failed_videos_are_reported_and_skipped(runs):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("beam_conversion_runs")
 def test_the_input_pipeline_reads_the_beam_shards(runs):
   _, multi, _ = runs
   parser = parser_lib.AvaParser(num_frames=4, frame_stride=2, output_size=(24, 32),

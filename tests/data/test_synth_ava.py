@@ -65,7 +65,6 @@ def test_label_map_parses_to_the_synthetic_classes():
   assert [e.id for e in entries] == [1, 7, 10, 11, 12, 14, 17, 69, 74, 79, 80]
 
 
-@pytest.mark.xdist_group("synth_ava_tiny_datasets")
 def test_same_seed_gives_identical_files_and_frames(tiny_datasets):
   (a, b), _ = tiny_datasets
   names = sorted(p.name for p in a.iterdir() if p.is_file())
@@ -83,7 +82,6 @@ def test_other_seed_differs():
   assert not np.array_equal(render.render_frame(scene_a, 30), render.render_frame(scene_b, 30))
 
 
-@pytest.mark.xdist_group("synth_ava_tiny_datasets")
 def test_video_decodes_to_expected_frames(tiny_datasets):
   (a, _), _ = tiny_datasets
   path = a / writer.VIDEO_DIR / (TINY.video_id(0) + writer.VIDEO_EXTENSION)
@@ -103,7 +101,6 @@ def test_video_decodes_to_expected_frames(tiny_datasets):
   assert last.mean() < 8.0
 
 
-@pytest.mark.xdist_group("synth_ava_tiny_datasets")
 def test_csv_round_trip(tiny_datasets):
   (a, _), (summary, _) = tiny_datasets
   label_map = label_map_util.read_label_map(str(a / writer.LABEL_MAP))

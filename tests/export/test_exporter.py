@@ -20,10 +20,7 @@ from ava_tx.export import inference_module
 from ava_tx.training import train_loop
 from tests.export import export_fixtures as fx
 
-pytestmark = [
-    pytest.mark.slow,  # Three exports and two subprocesses (~1 min on 2 free cores).
-    pytest.mark.xdist_group("export_test_exporter"),  # `exported` built on one worker only.
-]
+pytestmark = pytest.mark.slow  # Three exports and two subprocesses (~1 min on 2 free cores).
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs" / "tiny_synthetic_cpu.config")
 S = standard_fields.ServingFields

@@ -20,10 +20,7 @@ from tests.data import video_fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 GIF = REPO / ".." / "shared" / "data" / "video" / "v_CricketShot_g04_c01_rgb.gif"
-pytestmark = [
-    pytest.mark.slow,  # One export and three command runs: about a minute on 2 cores.
-    pytest.mark.xdist_group("inference_end_to_end"),  # One export, on one worker only.
-]
+pytestmark = pytest.mark.slow  # One export and three command runs: about a minute on 2 cores.
 
 
 @pytest.fixture(scope="module")

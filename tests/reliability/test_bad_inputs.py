@@ -18,10 +18,6 @@ from ava_tx.eval import ava_eval
 from tests.reliability import bad_input_cases as table
 from tests.reliability.conftest import REPO
 
-# One worker runs the module: its fixtures (tiny_workspace, the TensorFlow command runs) are
-# built once, not once on each worker that gets some of the cases.
-pytestmark = pytest.mark.xdist_group("reliability_workspace")
-
 
 def _snapshot(*roots):
   found = {}

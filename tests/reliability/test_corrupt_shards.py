@@ -96,7 +96,6 @@ def test_without_stats_files_the_lost_record_count_is_unknown(tmp_path, capfd):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reliability_workspace")  # Beside test_bad_inputs: one tiny_workspace.
 def test_training_with_skip_option_runs_and_reports_the_skipped_records(
     corrupt_workspace, tmp_path, capfd, caplog):
   from ava_tx import model_lib  # pylint: disable=import-outside-toplevel

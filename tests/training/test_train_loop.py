@@ -59,7 +59,6 @@ def uninterrupted(tmp_path_factory):
   return model_dir, result, losses
 
 
-@pytest.mark.xdist_group("train_loop_uninterrupted")
 def test_trains_and_checkpoints(uninterrupted):
   model_dir, result, losses = uninterrupted
   assert result.global_step == 12 and sorted(losses) == list(range(1, 13))
@@ -73,7 +72,6 @@ def test_trains_and_checkpoints(uninterrupted):
   assert result.losses == losses[12]
 
 
-@pytest.mark.xdist_group("train_loop_uninterrupted")
 def test_summaries(uninterrupted):
   model_dir, _, losses = uninterrupted
   summaries = summary_events.read_summaries(str(model_dir))
@@ -104,7 +102,6 @@ def test_summaries(uninterrupted):
   assert tf.io.decode_png(image[2]).shape == (height, width, 3)
 
 
-@pytest.mark.xdist_group("train_loop_uninterrupted")
 def test_resume_after_interruption_matches_uninterrupted(uninterrupted, tmp_path):
   _, reference, reference_losses = uninterrupted
 
@@ -181,7 +178,6 @@ def test_loss_scaling_and_clipping(tmp_path):
   assert train_loop.WEIGHT_DECAY_LOSS in summaries
 
 
-@pytest.mark.xdist_group("train_loop_uninterrupted")
 def test_evaluate_checkpoints(uninterrupted, tmp_path):
   model_dir, _, _ = uninterrupted
   seen = []
@@ -205,7 +201,6 @@ def test_config_errors():
     train_loop.TrainLoopConfig(model_dir="/tmp/x", num_steps=3, gradient_clip_norm=-1.0)
 
 
-@pytest.mark.xdist_group("train_loop_uninterrupted")
 def test_fine_tune_from_checkpoint(uninterrupted, tmp_path):
   model_dir, _, _ = uninterrupted
   trained = _checkpoint_values(str(model_dir / "ckpt-12"))
