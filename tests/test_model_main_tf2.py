@@ -15,15 +15,13 @@ import pytest
 from ava_tx.builders import config_util
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
-from ava_tx.data.synthetic import writer
+from tests.experiments import tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _tiny_pipeline(tmp_path):
-  data = tmp_path / "data"
-  writer.generate_dataset(
-      writer.SynthConfig(num_videos=4, seconds=5, seed=3, width=96, height=72), str(data))
+def _tiny_pipeline(tmp_path, cache_dir):
+  data = tiny_dataset.write_dataset(tmp_path / "data", cache_dir)
   for split in ("train", "val"):
     ava_conversion.convert(
         annotations_csv=str(data / f"{split}.csv"), video_dir=str(data / "videos"),
@@ -58,8 +56,8 @@ def _train_command(config_path, model_dir, steps):
 
 
 @pytest.mark.slow
-def test_train_kill_resume_and_evaluate(tmp_path):
-  config_path = _tiny_pipeline(tmp_path)
+def test_train_kill_resume_and_evaluate(tmp_path, run_cache_dir):
+  config_path = _tiny_pipeline(tmp_path, run_cache_dir)
   model_dir = tmp_path / "model"
   command = _train_command(config_path, model_dir, steps=4)
   env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -110,12 +110,15 @@ def scaling_rows(quick, repeats):
   _, mid = models.sizes(quick)
   rows = []
   frames = (8, 16, 32) if quick else (16, 32, 64)
+  costs = {}  # The mid size itself is on both axes: measured (built, traced) once.
   for axis, values in (("R", (16, 64, 300)), ("T", frames)):
     reference = None
     for value in values:
       size = (dataclasses.replace(mid, num_proposals=value) if axis == "R" else
               dataclasses.replace(mid, num_frames=value))
-      seconds, forward = _forward_cost(size, repeats)
+      if size not in costs:
+        costs[size] = _forward_cost(size, repeats)
+      seconds, forward = costs[size]
       if reference is None:
         reference = (value, seconds)
       rows.append(common.row(

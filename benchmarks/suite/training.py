@@ -10,7 +10,9 @@ from benchmarks.suite import models
 
 
 def _step_rows(size, rates, repeats, with_bf16):
-  """float32 step (and bfloat16 beside it): clips/s, GFLOP/s, fraction of the matmul rate."""
+  """float32 step (and bfloat16 beside it): clips/s, GFLOP/s, fraction of the matmul rate.
+
+  Returns (rows, a zero-argument call of the traced float32 step on its batch)."""
   section = f"train step, {size.name}"
   shape = f"{size.batch_size}x{size.num_frames}x{size.image_size}^2"
   model, config = models.build(size)
@@ -37,7 +39,7 @@ def _step_rows(size, rates, repeats, with_bf16):
   if with_bf16:
     rows.append(common.row(section, "mixed_bfloat16 step", size.batch_size /
                            seconds["bfloat16"], "clips/s", "float32 step", clips))
-  return rows
+  return rows, functions["float32"]
 
 
 def _trunk_xla_rows(size, repeats):
@@ -63,14 +65,14 @@ def _trunk_xla_rows(size, repeats):
                      size.batch_size / seconds["plain"])]
 
 
-def _stem_rows(size, repeats):
-  """Tiny config: the step with the stem frozen (as configured) and trained."""
-  frozen_model, config = models.build(size)
-  open_size = dataclasses.replace(size, freeze_up_to_endpoint="")
-  open_model, _ = models.build(open_size)
+def _stem_rows(size, repeats, frozen_step):
+  """Tiny config: the step with the stem frozen (as configured; `frozen_step`, the float32 step
+  _step_rows traced for `size`, reused: tracing a train step costs far more than running it
+  at --quick sizes) and trained."""
+  open_model, config = models.build(dataclasses.replace(size, freeze_up_to_endpoint=""))
   batch = models.synthetic_batch(size, config.num_classes)
-  frozen, trained = models.train_step(frozen_model), models.train_step(open_model)
-  seconds = common.alternate_seconds({"frozen": lambda: frozen(batch),
+  trained = models.train_step(open_model)
+  seconds = common.alternate_seconds({"frozen": frozen_step,
                                       "trained": lambda: trained(batch)}, repeats)
   return [common.row(f"train step, {size.name}", "step with the stem (Conv3d_1a_7x7) trained",
                      seconds["trained"], "s/step", "stem frozen", seconds["frozen"])]
@@ -79,9 +81,9 @@ def _stem_rows(size, repeats):
 def rows(rates, quick: bool, repeats: int):
   """--quick leaves out bfloat16 (its small-channel convolutions are slow on CPU) and XLA."""
   tiny, mid = models.sizes(quick)
-  result = _step_rows(tiny, rates, repeats, with_bf16=not quick)
-  result += _stem_rows(tiny, repeats)
-  result += _step_rows(mid, rates, repeats, with_bf16=not quick)
+  result, tiny_step = _step_rows(tiny, rates, repeats, with_bf16=not quick)
+  result += _stem_rows(tiny, repeats, tiny_step)
+  result += _step_rows(mid, rates, repeats, with_bf16=not quick)[0]
   if not quick:
     result += _trunk_xla_rows(tiny, repeats) + _trunk_xla_rows(mid, repeats)
   return result

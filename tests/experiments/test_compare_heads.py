@@ -42,8 +42,8 @@ class _Counting:
 
 
 @pytest.mark.slow
-def test_compare_two_rows_then_resume(tmp_path, monkeypatch):
-  data = tiny_dataset.write_dataset(tmp_path / "data")
+def test_compare_two_rows_then_resume(tmp_path, monkeypatch, run_cache_dir):
+  data = tiny_dataset.write_dataset(tmp_path / "data", run_cache_dir)
   base = tiny_dataset.write_config(tiny_dataset.tiny_config(), tmp_path / "base.config")
   output_dir = tmp_path / "out"
   options = compare_heads.Options(output_dir=str(output_dir), data_dir=str(data),

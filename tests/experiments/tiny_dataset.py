@@ -6,16 +6,26 @@ from ava_tx.builders import config_util
 from ava_tx.data import ava_clips
 from ava_tx.data import ava_conversion
 from ava_tx.data.synthetic import writer
+from tests import run_cache
 from tests.experiments import REPO
 
 CLIP_FRAMES = 16
 
 
-def write_dataset(directory):
-  """4 synthetic videos x 5 s at 96x72 in the synth_ava layout; returns the directory."""
+def _generate(directory):
   writer.generate_dataset(
       writer.SynthConfig(num_videos=4, seconds=5, seed=3, width=96, height=72), str(directory))
-  return directory
+
+
+def write_dataset(directory, cache_dir=None):
+  """4 synthetic videos x 5 s at 96x72 in the synth_ava layout; returns the directory.
+
+  With `cache_dir` (the `run_cache_dir` fixture) the videos are generated once per test run
+  and copied (the generator is seeded: the same files either way)."""
+  if cache_dir is None:
+    _generate(directory)
+    return directory
+  return run_cache.copy_of(cache_dir, "tiny_dataset", _generate, directory)
 
 
 def convert(data_dir, shard_dir):

@@ -31,8 +31,8 @@ def _train(tmp_path, data, name, seed):
 
 
 @pytest.mark.slow
-def test_same_seed_same_run_other_seed_other_run(tmp_path):
-  data = tiny_dataset.write_dataset(tmp_path / "data")
+def test_same_seed_same_run_other_seed_other_run(tmp_path, run_cache_dir):
+  data = tiny_dataset.write_dataset(tmp_path / "data", run_cache_dir)
   tiny_dataset.convert(data, tmp_path / "shards")
   losses_a, weights_a = _train(tmp_path, data, "a", seed=7)
   losses_b, weights_b = _train(tmp_path, data, "b", seed=7)
