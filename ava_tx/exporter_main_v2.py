@@ -24,38 +24,71 @@ FLAGS = flags.FLAGS
 
 @command_line.flag_definitions
 def define_flags():
-  flags.DEFINE_enum("input_type", "video_tensor", ["video_tensor", "encoded_frames", "tf_example"],
-                    "What the signature's input_tensor holds.")
+  flags.DEFINE_enum(
+    "input_type",
+    "video_tensor",
+    ["video_tensor", "encoded_frames", "tf_example"],
+    "What the signature's input_tensor holds.",
+  )
   flags.DEFINE_string("pipeline_config_path", None, "Path to the pipeline.config of the model.")
-  flags.DEFINE_string("trained_checkpoint_dir", None,
-                      "Training directory (its latest checkpoint is exported) or a ckpt-N prefix.")
-  flags.DEFINE_string("output_directory", None, "Where saved_model/, checkpoint/ and "
-                      "pipeline.config are written.")
-  flags.DEFINE_string("config_override", "", "Text-format pipeline config merged into "
-                      "--pipeline_config_path's (e.g. post-processing settings).")
-  flags.DEFINE_bool("export_attention", False, "Also output the Action Transformer's attention "
-                    "weights and keys (detection_attention_weights, attention_key_embeddings).")
+  flags.DEFINE_string(
+    "trained_checkpoint_dir",
+    None,
+    "Training directory (its latest checkpoint is exported) or a ckpt-N prefix.",
+  )
+  flags.DEFINE_string(
+    "output_directory", None, "Where saved_model/, checkpoint/ and pipeline.config are written."
+  )
+  flags.DEFINE_string(
+    "config_override",
+    "",
+    "Text-format pipeline config merged into "
+    "--pipeline_config_path's (e.g. post-processing settings).",
+  )
+  flags.DEFINE_bool(
+    "export_attention",
+    False,
+    "Also output the Action Transformer's attention "
+    "weights and keys (detection_attention_weights, attention_key_embeddings).",
+  )
 
 
 def main(argv):
   del argv
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
   from ava_tx.export import exporter_lib  # After flag parsing: loading TensorFlow is slow.
+
   info = exporter_lib.export_inference_graph(
-      input_type=FLAGS.input_type, pipeline_config_path=FLAGS.pipeline_config_path,
-      trained_checkpoint_dir=FLAGS.trained_checkpoint_dir,
-      output_directory=FLAGS.output_directory, config_override=FLAGS.config_override,
-      export_attention=FLAGS.export_attention)
-  summary = {k: info[k] for k in ("input_type", "num_frames", "image_height", "image_width",
-                                  "uses_person_boxes", "export_attention", "checkpoint_step")}
+    input_type=FLAGS.input_type,
+    pipeline_config_path=FLAGS.pipeline_config_path,
+    trained_checkpoint_dir=FLAGS.trained_checkpoint_dir,
+    output_directory=FLAGS.output_directory,
+    config_override=FLAGS.config_override,
+    export_attention=FLAGS.export_attention,
+  )
+  summary = {
+    k: info[k]
+    for k in (
+      "input_type",
+      "num_frames",
+      "image_height",
+      "image_width",
+      "uses_person_boxes",
+      "export_attention",
+      "checkpoint_step",
+    )
+  }
   print(f"exported to {FLAGS.output_directory}: {json.dumps(summary)}")
   return 0
 
 
 def run():
   command_line.run_program(
-      "exporter_main_v2", main, define_flags=define_flags,
-      required_flags=["pipeline_config_path", "trained_checkpoint_dir", "output_directory"])
+    "exporter_main_v2",
+    main,
+    define_flags=define_flags,
+    required_flags=["pipeline_config_path", "trained_checkpoint_dir", "output_directory"],
+  )
 
 
 if __name__ == "__main__":

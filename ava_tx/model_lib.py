@@ -1,11 +1,11 @@
 """Training and evaluation driven by a pipeline config (what model_main_tf2 runs).
 
-  train(...): copies pipeline.config into model_dir, builds strategy, model, optimizer and
-    input pipeline from the config, initialises from the fine-tune checkpoint (new runs
-    only), and runs the custom training loop (resuming from model_dir's latest checkpoint).
-  evaluate(...): evaluates the latest checkpoint of a directory, or each new one as it
-    appears, with the official AVA frame-mAP and the paper's analyses; writes the
-    detections CSV, a metrics JSON and TensorBoard scalars under model_dir/eval.
+train(...): copies pipeline.config into model_dir, builds strategy, model, optimizer and
+  input pipeline from the config, initialises from the fine-tune checkpoint (new runs
+  only), and runs the custom training loop (resuming from model_dir's latest checkpoint).
+evaluate(...): evaluates the latest checkpoint of a directory, or each new one as it
+  appears, with the official AVA frame-mAP and the paper's analyses; writes the
+  detections CSV, a metrics JSON and TensorBoard scalars under model_dir/eval.
 """
 
 import contextlib
@@ -43,8 +43,10 @@ def _load_checked_config(pipeline_config_path):
   config = config_util.load_pipeline_config(pipeline_config_path)
   placeholders = config_util.find_placeholders(config)
   if placeholders:
-    raise errors.InputError(f"{pipeline_config_path}: set these paths first (see WORKSPACE.md): "
-                            + ", ".join(placeholders))
+    raise errors.InputError(
+      f"{pipeline_config_path}: set these paths first (see WORKSPACE.md): "
+      + ", ".join(placeholders)
+    )
   config_validation.validate_pipeline_config(config)
   return config
 
@@ -80,8 +82,11 @@ class SkippedRecordsReporter:
   what `skip_corrupt_records` skipped, whenever it changes and every `every_n` steps."""
 
   def __init__(self, summary_dir, every_n, record_summaries=True):
-    self._writer = (tf.summary.create_file_writer(summary_dir) if record_summaries
-                    else tf.summary.create_noop_writer())
+    self._writer = (
+      tf.summary.create_file_writer(summary_dir)
+      if record_summaries
+      else tf.summary.create_noop_writer()
+    )
     self._every_n = max(int(every_n), 1)
     self._last = record_reader.SKIPPED.as_dict()
 
@@ -89,9 +94,14 @@ class SkippedRecordsReporter:
     del losses
     counts = record_reader.SKIPPED.as_dict()
     if counts != self._last:
-      _log.warning("step %d: skipped so far: %d corrupt shard reads, %d records, %d bytes "
-                   "(skip_corrupt_records is on)", step, counts["corrupt_shards"],
-                   counts["skipped_records"], counts["skipped_bytes"])
+      _log.warning(
+        "step %d: skipped so far: %d corrupt shard reads, %d records, %d bytes "
+        "(skip_corrupt_records is on)",
+        step,
+        counts["corrupt_shards"],
+        counts["skipped_records"],
+        counts["skipped_bytes"],
+      )
     if counts != self._last or step % self._every_n == 0:
       with self._writer.as_default(step=step):
         for name, value in counts.items():
@@ -100,8 +110,15 @@ class SkippedRecordsReporter:
     self._last = counts
 
 
-def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_every_n=None,
-          record_summaries=True, step_hooks=()):
+def train(
+  *,
+  pipeline_config_path,
+  model_dir,
+  num_train_steps=None,
+  checkpoint_every_n=None,
+  record_summaries=True,
+  step_hooks=(),
+):
   """Trains (or resumes training) as the pipeline config says. Returns a TrainResult."""
   config = _load_checked_config(pipeline_config_path)
   model_config = config.model.action_transformer
@@ -118,28 +135,40 @@ def train(*, pipeline_config_path, model_dir, num_train_steps=None, checkpoint_e
     if not train_input.seed:
       train_input.seed = train_config.seed
   dataset_fn = input_reader_builder.build_dataset_fn(
-      train_input, model_config, global_batch_size=train_config.batch_size,
-      is_training=True)
+    train_input, model_config, global_batch_size=train_config.batch_size, is_training=True
+  )
   loop_config = train_builder.build_loop_config(
-      train_config, model_dir=model_dir, num_steps=num_steps,
-      checkpoint_every_n=checkpoint_every_n, record_summaries=record_summaries,
-      device_type=strategy_lib.device_type(strategy))
+    train_config,
+    model_dir=model_dir,
+    num_steps=num_steps,
+    checkpoint_every_n=checkpoint_every_n,
+    record_summaries=record_summaries,
+    device_type=strategy_lib.device_type(strategy),
+  )
   if config.train_input_reader.skip_corrupt_records:
-    step_hooks = (*step_hooks, SkippedRecordsReporter(
-        os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR), loop_config.summary_every_n,
-        record_summaries and strategy_lib.is_chief(strategy)))
+    step_hooks = (
+      *step_hooks,
+      SkippedRecordsReporter(
+        os.path.join(model_dir, train_loop.TRAIN_SUMMARY_SUBDIR),
+        loop_config.summary_every_n,
+        record_summaries and strategy_lib.is_chief(strategy),
+      ),
+    )
   # The model is built (model_fn) inside the precision scope: its layers take the policy.
-  with _naming_corrupt_shards(config.train_input_reader, "train_input_reader"), \
-      precision_lib.policy_scope(train_builder.build_precision(train_config)):
+  with (
+    _naming_corrupt_shards(config.train_input_reader, "train_input_reader"),
+    precision_lib.policy_scope(train_builder.build_precision(train_config)),
+  ):
     return train_loop.train_loop(
-        strategy=strategy,
-        model_fn=lambda: model_builder.build(model_config),
-        optimizer_fn=lambda: train_builder.build_optimizer(train_config, num_steps),
-        dataset_fn=dataset_fn,
-        config=loop_config,
-        fine_tune_fn=fine_tune_fn_for(model_config),
-        label_names=label_names(config.train_input_reader.label_map_path),
-        step_hooks=step_hooks)
+      strategy=strategy,
+      model_fn=lambda: model_builder.build(model_config),
+      optimizer_fn=lambda: train_builder.build_optimizer(train_config, num_steps),
+      dataset_fn=dataset_fn,
+      config=loop_config,
+      fine_tune_fn=fine_tune_fn_for(model_config),
+      label_names=label_names(config.train_input_reader.label_map_path),
+      step_hooks=step_hooks,
+    )
 
 
 @contextlib.contextmanager
@@ -150,8 +179,9 @@ def _naming_corrupt_shards(input_config, prefix):
     yield
   except tf.errors.DataLossError as error:
     files = dataset_lib.list_files(list(input_config.input_path), field=f"{prefix}.input_path")
-    _log.error("%s; looking for the corrupt shard among %d files", error.message.split("\n")[0],
-               len(files))
+    _log.error(
+      "%s; looking for the corrupt shard among %d files", error.message.split("\n")[0], len(files)
+    )
     message = record_reader.locate_corrupt_shard(files)
     if message is None:
       raise
@@ -167,13 +197,20 @@ def build_evaluator(config, output_dir):
   """An AvaEvaluator for the eval config: evaluated classes, excluded keyframes and cap."""
   eval_config = config.eval_config
   model_ids = input_reader_builder.read_label_map_ids(
-      config.eval_input_reader, config.model.action_transformer.num_classes, "eval_input_reader")
-  excluded = (ava_annotations.read_excluded_timestamps(eval_config.excluded_timestamps_path)
-              if eval_config.excluded_timestamps_path else ())
+    config.eval_input_reader, config.model.action_transformer.num_classes, "eval_input_reader"
+  )
+  excluded = (
+    ava_annotations.read_excluded_timestamps(eval_config.excluded_timestamps_path)
+    if eval_config.excluded_timestamps_path
+    else ()
+  )
   return evaluator_lib.AvaEvaluator(
-      label_map=_eval_label_map(config), class_ids=model_ids, output_dir=output_dir,
-      excluded_keys=excluded,
-      max_detections_per_keyframe=50 if eval_config.cap_detections_per_keyframe else None)
+    label_map=_eval_label_map(config),
+    class_ids=model_ids,
+    output_dir=output_dir,
+    excluded_keys=excluded,
+    max_detections_per_keyframe=50 if eval_config.cap_detections_per_keyframe else None,
+  )
 
 
 def _evaluate_batches(dataset, model, status, evaluator):
@@ -191,17 +228,29 @@ def _evaluate_batches(dataset, model, status, evaluator):
     raise errors.InputError("eval_input_reader.input_path: the evaluation data is empty")
 
 
-def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
-                        sample_1_of_n_examples=None, summary_writer=None):
+def evaluate_checkpoint(
+  config,
+  checkpoint_path,
+  global_step,
+  *,
+  output_dir,
+  sample_1_of_n_examples=None,
+  summary_writer=None,
+):
   """Runs the model of `checkpoint_path` on the eval input and returns the metrics dict."""
   model_config = config.model.action_transformer
   dataset = input_reader_builder.build_dataset_fn(
-      config.eval_input_reader, model_config, global_batch_size=config.eval_config.batch_size,
-      is_training=False, prefix="eval_input_reader",
-      sample_1_of_n_examples=sample_1_of_n_examples)(None)
+    config.eval_input_reader,
+    model_config,
+    global_batch_size=config.eval_config.batch_size,
+    is_training=False,
+    prefix="eval_input_reader",
+    sample_1_of_n_examples=sample_1_of_n_examples,
+  )(None)
   if config.eval_config.num_examples:
-    dataset = dataset.unbatch().take(config.eval_config.num_examples).batch(
-        config.eval_config.batch_size)
+    dataset = (
+      dataset.unbatch().take(config.eval_config.num_examples).batch(config.eval_config.batch_size)
+    )
   model = model_builder.build(model_config)
   # Deferred restoration: each variable takes its checkpointed value as the first call creates
   # it; whether everything matched is checked once the variables exist.
@@ -210,8 +259,7 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
   except tf.errors.OpError as e:
     if isinstance(e, tf.errors.NotFoundError):
       raise  # e.g. deleted by the trainer meanwhile (evaluate_checkpoints skips it).
-    raise errors.InputError(f"{checkpoint_path}: not a readable checkpoint ({e.message})"
-                            ) from None
+    raise errors.InputError(f"{checkpoint_path}: not a readable checkpoint ({e.message})") from None
   evaluator = build_evaluator(config, output_dir)
   with _naming_corrupt_shards(config.eval_input_reader, "eval_input_reader"):
     _evaluate_batches(dataset, model, status, evaluator)
@@ -225,8 +273,15 @@ def evaluate_checkpoint(config, checkpoint_path, global_step, *, output_dir,
   return metrics
 
 
-def evaluate(*, pipeline_config_path, model_dir, checkpoint_dir, sample_1_of_n_examples=None,
-             wait=False, eval_timeout=None):
+def evaluate(
+  *,
+  pipeline_config_path,
+  model_dir,
+  checkpoint_dir,
+  sample_1_of_n_examples=None,
+  wait=False,
+  eval_timeout=None,
+):
   """Evaluates the latest checkpoint of `checkpoint_dir` (or each new one with wait=True)."""
   config = _load_checked_config(pipeline_config_path)
   if not config.HasField("eval_input_reader"):
@@ -236,12 +291,21 @@ def evaluate(*, pipeline_config_path, model_dir, checkpoint_dir, sample_1_of_n_e
   writer = tf.summary.create_file_writer(output_dir)
 
   def evaluate_fn(path, step):
-    metrics = evaluate_checkpoint(config, path, step, output_dir=output_dir,
-                                  sample_1_of_n_examples=sample_1_of_n_examples,
-                                  summary_writer=writer)
+    metrics = evaluate_checkpoint(
+      config,
+      path,
+      step,
+      output_dir=output_dir,
+      sample_1_of_n_examples=sample_1_of_n_examples,
+      summary_writer=writer,
+    )
     _log.info("step %d: %s", step, {k: v for k, v in metrics.items() if "mAP" in k})
     return metrics
 
   return checkpoints.evaluate_checkpoints(
-      checkpoint_dir=checkpoint_dir, evaluate_fn=evaluate_fn, continuous=wait,
-      timeout_secs=eval_timeout, final_step=config.train_config.num_steps)
+    checkpoint_dir=checkpoint_dir,
+    evaluate_fn=evaluate_fn,
+    continuous=wait,
+    timeout_secs=eval_timeout,
+    final_step=config.train_config.num_steps,
+  )

@@ -33,35 +33,45 @@ def define_flags():
   flags.DEFINE_string("pipeline_config_path", None, "Instead of an export: a pipeline.config ...")
   flags.DEFINE_string("checkpoint_dir", None, "... and the directory of its checkpoint(s).")
   flags.DEFINE_string("output_dir", None, "Where detections.csv and the annotated outputs go.")
-  flags.DEFINE_string("label_map_path", None, "Label map whose names to draw (default: the "
-                      "export's label map).")
+  flags.DEFINE_string(
+    "label_map_path", None, "Label map whose names to draw (default: the export's label map)."
+  )
   flags.DEFINE_float("keyframe_rate", 1.0, "Keyframes per second, from the first frame.")
   flags.DEFINE_list("timestamps", None, "Keyframe times instead (seconds, + --segment_start).")
   flags.DEFINE_integer("batch_size", 4, "Clips per model call.")
   flags.DEFINE_bool("no_video", False, "Write only detections.csv (no annotated video or PNGs).")
   flags.DEFINE_integer("max_labels", 3, "Actions drawn per person.")
-  flags.DEFINE_float("min_person_score", 0.5,
-                     "Boxes drawn from this person score (the CSV has all).")
+  flags.DEFINE_float(
+    "min_person_score", 0.5, "Boxes drawn from this person score (the CSV has all)."
+  )
   flags.DEFINE_float("min_action_score", 0.1, "Actions drawn from this probability.")
-  flags.DEFINE_integer("min_output_height", 360, "Videos lower than this are drawn scaled up "
-                       "by an integer factor (labels stay legible); 0 keeps every size.")
+  flags.DEFINE_integer(
+    "min_output_height",
+    360,
+    "Videos lower than this are drawn scaled up "
+    "by an integer factor (labels stay legible); 0 keeps every size.",
+  )
 
 
 def _load_detector():
   from ava_tx.inference import detector as detector_lib
+
   if FLAGS.saved_model_dir:
     if FLAGS.pipeline_config_path or FLAGS.checkpoint_dir:
-      raise errors.InputError("give --saved_model_dir or --pipeline_config_path with "
-                              "--checkpoint_dir, not both")
+      raise errors.InputError(
+        "give --saved_model_dir or --pipeline_config_path with --checkpoint_dir, not both"
+      )
     return detector_lib.SavedModelDetector(FLAGS.saved_model_dir)
   if not (FLAGS.pipeline_config_path and FLAGS.checkpoint_dir):
-    raise errors.InputError("give --saved_model_dir, or --pipeline_config_path with "
-                            "--checkpoint_dir")
+    raise errors.InputError(
+      "give --saved_model_dir, or --pipeline_config_path with --checkpoint_dir"
+    )
   return detector_lib.CheckpointDetector(FLAGS.pipeline_config_path, FLAGS.checkpoint_dir)
 
 
 def _options():
   from ava_tx.inference import predict_lib
+
   try:
     timestamps = tuple(float(t) for t in FLAGS.timestamps) if FLAGS.timestamps else None
   except ValueError:
@@ -69,11 +79,18 @@ def _options():
   if FLAGS.batch_size < 1:
     raise errors.InputError("--batch_size must be >= 1, got %d" % FLAGS.batch_size)
   return predict_lib.PredictOptions(
-      output_dir=FLAGS.output_dir, keyframe_rate=FLAGS.keyframe_rate, timestamps=timestamps,
-      batch_size=FLAGS.batch_size, write_video=not FLAGS.no_video,
-      segment_start=FLAGS.segment_start, folder_fps=FLAGS.folder_fps, max_labels=FLAGS.max_labels,
-      min_person_score=FLAGS.min_person_score, min_action_score=FLAGS.min_action_score,
-      min_output_height=FLAGS.min_output_height)
+    output_dir=FLAGS.output_dir,
+    keyframe_rate=FLAGS.keyframe_rate,
+    timestamps=timestamps,
+    batch_size=FLAGS.batch_size,
+    write_video=not FLAGS.no_video,
+    segment_start=FLAGS.segment_start,
+    folder_fps=FLAGS.folder_fps,
+    max_labels=FLAGS.max_labels,
+    min_person_score=FLAGS.min_person_score,
+    min_action_score=FLAGS.min_action_score,
+    min_output_height=FLAGS.min_output_height,
+  )
 
 
 def main(argv):
@@ -86,6 +103,7 @@ def main(argv):
   options = _options()
   from ava_tx.inference import detector as detector_lib  # After the flag checks: TF is slow.
   from ava_tx.inference import predict_lib
+
   detector = _load_detector()
   if FLAGS.label_map_path:
     detector.info = detector_lib.with_label_map(detector.info, FLAGS.label_map_path)

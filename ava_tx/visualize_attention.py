@@ -12,7 +12,6 @@ frames, and key embeddings, drawn as colours (3-component PCA). Writes PNGs and 
 See docs/INFERENCE.md.
 """
 
-
 from absl import flags
 
 from ava_tx.core import command_line
@@ -29,8 +28,11 @@ def define_flags():
   flags.DEFINE_string("saved_model_dir", None, "saved_model/ of an export with --export_attention.")
   flags.DEFINE_string("video", None, "Video file or frame folder.")
   flags.DEFINE_string("output_dir", None, "Where the PNGs and index.html go.")
-  flags.DEFINE_float("timestamp", None, "Keyframe time, seconds (+ --segment_start); default: the "
-                     "middle whole second of the video.")
+  flags.DEFINE_float(
+    "timestamp",
+    None,
+    "Keyframe time, seconds (+ --segment_start); default: the middle whole second of the video.",
+  )
   flags.DEFINE_integer("person", 0, "Which detection (0: the highest person score).")
   flags.DEFINE_integer("layer", -1, "Tx layer (0-based; negative counts from the last).")
 
@@ -43,14 +45,24 @@ def main(argv):
       raise errors.InputError("--%s is required" % name)
   from ava_tx.inference import attention_page  # After the flag checks: TensorFlow is slow.
   from ava_tx.inference import detector as detector_lib
+
   detector = detector_lib.SavedModelDetector(FLAGS.saved_model_dir)
   box_source = video_flags.box_source(detector.info)
   result = attention_page.visualize(
-      detector, FLAGS.video, FLAGS.output_dir, timestamp=FLAGS.timestamp, person=FLAGS.person,
-      layer=FLAGS.layer, box_source=box_source, segment_start=FLAGS.segment_start,
-      folder_fps=FLAGS.folder_fps)
-  print("attention of person %d (score %.2f), layer %d, keyframe %g s: %s" % (
-      result.person, result.person_score, result.layer, result.timestamp, result.html_path))
+    detector,
+    FLAGS.video,
+    FLAGS.output_dir,
+    timestamp=FLAGS.timestamp,
+    person=FLAGS.person,
+    layer=FLAGS.layer,
+    box_source=box_source,
+    segment_start=FLAGS.segment_start,
+    folder_fps=FLAGS.folder_fps,
+  )
+  print(
+    "attention of person %d (score %.2f), layer %d, keyframe %g s: %s"
+    % (result.person, result.person_score, result.layer, result.timestamp, result.html_path)
+  )
   return 0
 
 

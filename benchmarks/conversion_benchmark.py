@@ -40,10 +40,14 @@ FLAGS = flags.FLAGS
 
 @command_line.flag_definitions
 def define_flags():
-  flags.DEFINE_string("data_dir", "workspace/data/synthetic", "Synthetic AVA-format data "
-                      "(train.csv, videos/), as written by data_tools.synth_ava.")
-  flags.DEFINE_string("work_dir", "/tmp/ava_conversion_benchmark", "Scratch directory "
-                      "(deleted first).")
+  flags.DEFINE_string(
+    "data_dir",
+    "workspace/data/synthetic",
+    "Synthetic AVA-format data (train.csv, videos/), as written by data_tools.synth_ava.",
+  )
+  flags.DEFINE_string(
+    "work_dir", "/tmp/ava_conversion_benchmark", "Scratch directory (deleted first)."
+  )
   flags.DEFINE_integer("num_videos", 8, "Videos converted.")
   flags.DEFINE_integer("short_side", 400, "Stored short side.")
   flags.DEFINE_integer("clip_frames", 64, "Stored frames per keyframe.")
@@ -54,18 +58,24 @@ def define_flags():
 
 def _write_inputs(work):
   rows = (Path(FLAGS.data_dir) / "train.csv").read_text().splitlines(keepends=True)
-  videos = sorted({r.split(",")[0] for r in rows})[:FLAGS.num_videos]
+  videos = sorted({r.split(",")[0] for r in rows})[: FLAGS.num_videos]
   (work / "gt.csv").write_text("".join(r for r in rows if r.split(",")[0] in videos))
   first = [r for r in rows if r.split(",")[0] == videos[0]]
-  (work / "one.csv").write_text("".join(r for r in first if r.split(",")[1] == first[0].split(
-      ",")[1]))
+  (work / "one.csv").write_text(
+    "".join(r for r in first if r.split(",")[1] == first[0].split(",")[1])
+  )
   return videos
 
 
 def _plan(work, csv, name, settings):
-  return dict(annotations_csv=str(work / csv), video_dir=str(Path(FLAGS.data_dir) / "videos"),
-              output_prefix=str(work / name / "t"), num_shards=FLAGS.num_videos,
-              settings=settings, log=lambda line: None)
+  return dict(
+    annotations_csv=str(work / csv),
+    video_dir=str(Path(FLAGS.data_dir) / "videos"),
+    output_prefix=str(work / name / "t"),
+    num_shards=FLAGS.num_videos,
+    settings=settings,
+    log=lambda line: None,
+  )
 
 
 def _tasks(work, settings):
@@ -80,13 +90,15 @@ def _bound(tasks, settings):
   before = settings.clip_frames // 2
   after = settings.clip_frames - 1 - before
   for task in tasks:
-    keyframes = [round((r.timestamp - settings.segment_start) * settings.fps)
-                 for r in task.requests]
+    keyframes = [
+      round((r.timestamp - settings.segment_start) * settings.fps) for r in task.requests
+    ]
     wanted = set()
     for k in keyframes:
       wanted.update(range(max(0, k - before), k + after + 1))
     for index, frame in video_frames.iter_video_frames(
-        task.source[1], fps=settings.fps, wanted=wanted.__contains__):
+      task.source[1], fps=settings.fps, wanted=wanted.__contains__
+    ):
       if frame is not None:
         encoder.encode_av_frame(frame)
         distinct += 1
@@ -108,8 +120,7 @@ def _in_process(tasks, settings, keyframes_per_task=None):
   try:
     start, all_stats = time.perf_counter(), []
     for task in tasks:
-      parts = ava_conversion.split_task(task, keyframes_per_task) if keyframes_per_task \
-          else [task]
+      parts = ava_conversion.split_task(task, keyframes_per_task) if keyframes_per_task else [task]
       all_stats += [ava_conversion.convert_keyframes(p, settings, lambda r: None) for p in parts]
     seconds = time.perf_counter() - start
   finally:
@@ -125,16 +136,30 @@ def _timed(function, **kwargs):
 
 def _launchers(work, settings):
   """{name: (function, extra kwargs)} of the four runs compared."""
+
   def beam_args(workers):
     return ["--direct_num_workers=%d" % workers, "--direct_running_mode=multi_processing"]
-  return collections.OrderedDict([
+
+  return collections.OrderedDict(
+    [
       ("create_ava_tf_record, 1 process", (ava_conversion.convert, dict(num_workers=1))),
       ("create_ava_tf_record, 2 processes", (ava_conversion.convert, dict(num_workers=2))),
-      ("Beam DirectRunner, 1 worker", (beam_conversion.convert, dict(
-          beam_args=beam_args(1), keyframes_per_task=FLAGS.keyframes_per_task))),
-      ("Beam DirectRunner, 2 workers", (beam_conversion.convert, dict(
-          beam_args=beam_args(2), keyframes_per_task=FLAGS.keyframes_per_task))),
-  ])
+      (
+        "Beam DirectRunner, 1 worker",
+        (
+          beam_conversion.convert,
+          dict(beam_args=beam_args(1), keyframes_per_task=FLAGS.keyframes_per_task),
+        ),
+      ),
+      (
+        "Beam DirectRunner, 2 workers",
+        (
+          beam_conversion.convert,
+          dict(beam_args=beam_args(2), keyframes_per_task=FLAGS.keyframes_per_task),
+        ),
+      ),
+    ]
+  )
 
 
 def main(argv):
@@ -146,9 +171,11 @@ def main(argv):
   settings = ava_clips.ClipSettings(clip_frames=FLAGS.clip_frames, short_side=FLAGS.short_side)
   tasks = _tasks(work, settings)
   keyframes = sum(len(t.requests) for t in tasks)
-  print("%d videos, %d keyframes, %d frames of short side %d per keyframe, %d CPU cores "
-        "(shared machine: compare figures within this run)" % (
-            len(videos), keyframes, FLAGS.clip_frames, FLAGS.short_side, os.cpu_count()))
+  print(
+    "%d videos, %d keyframes, %d frames of short side %d per keyframe, %d CPU cores "
+    "(shared machine: compare figures within this run)"
+    % (len(videos), keyframes, FLAGS.clip_frames, FLAGS.short_side, os.cpu_count())
+  )
   bound_s, distinct = _bound(tasks, settings)
   whole_s, stats, whole_encodes = _in_process(tasks, settings)
   range_s, _, range_encodes = _in_process(tasks, settings, FLAGS.keyframes_per_task)
@@ -156,53 +183,88 @@ def main(argv):
   small_s, _, small_encodes = _in_process(tasks, settings, small)
   print("\n| in this process | keyframes/s | of the bound | JPEG encodes per stored frame |")
   print("| --- | ---: | ---: | ---: |")
-  print("| bound: decode once, encode each stored frame once | %.2f | 1.00 | 1.00 |" % (
-      keyframes / bound_s))
+  print(
+    "| bound: decode once, encode each stored frame once | %.2f | 1.00 | 1.00 |"
+    % (keyframes / bound_s)
+  )
   for name, seconds, encodes in (
-      ("convert_keyframes, whole videos", whole_s, whole_encodes),
-      ("convert_keyframes, ranges of %d keyframes" % FLAGS.keyframes_per_task, range_s,
-       range_encodes),
-      ("convert_keyframes, ranges of %d keyframes" % small, small_s, small_encodes)):
-    print("| %s | %.2f | %.2f | %.3f |" % (name, keyframes / seconds, bound_s / seconds,
-                                         encodes / distinct))
-  print("\nstored frames per keyframe %.1f, distinct frames %d, so each frame is stored %.2f "
-        "times; bytes per keyframe %.0f kB" % (
-            stats["frames"] / keyframes, distinct, stats["frames"] / distinct,
-            stats["bytes"] / 1e3 / keyframes))
+    ("convert_keyframes, whole videos", whole_s, whole_encodes),
+    (
+      "convert_keyframes, ranges of %d keyframes" % FLAGS.keyframes_per_task,
+      range_s,
+      range_encodes,
+    ),
+    ("convert_keyframes, ranges of %d keyframes" % small, small_s, small_encodes),
+  ):
+    print(
+      "| %s | %.2f | %.2f | %.3f |"
+      % (name, keyframes / seconds, bound_s / seconds, encodes / distinct)
+    )
+  print(
+    "\nstored frames per keyframe %.1f, distinct frames %d, so each frame is stored %.2f "
+    "times; bytes per keyframe %.0f kB"
+    % (
+      stats["frames"] / keyframes,
+      distinct,
+      stats["frames"] / distinct,
+      stats["bytes"] / 1e3 / keyframes,
+    )
+  )
   _compare_launchers(work, settings, keyframes, bound_s, stats)
 
 
 def _compare_launchers(work, settings, keyframes, bound_s, stats):
-  print("\n| run | wall s | keyframes/s | fixed s (1 keyframe) | steady keyframes/s | "
-        "steady / bound |")
+  print(
+    "\n| run | wall s | keyframes/s | fixed s (1 keyframe) | steady keyframes/s | steady / bound |"
+  )
   print("| --- | ---: | ---: | ---: | ---: | ---: |")
   shards, steady = {}, {}
   for i, (name, (function, extra)) in enumerate(_launchers(work, settings).items()):
     fixed_s, _ = _timed(function, **_plan(work, "one.csv", "one%d" % i, settings), **extra)
     wall_s, summary = _timed(function, **_plan(work, "gt.csv", "run%d" % i, settings), **extra)
     assert summary["keyframes"] == keyframes, summary
-    shards[name] = [open(p, "rb").read() for p in sorted(
-        Path(work / ("run%d" % i)).glob("t-?????-of-?????"))]
+    shards[name] = [
+      open(p, "rb").read() for p in sorted(Path(work / ("run%d" % i)).glob("t-?????-of-?????"))
+    ]
     # The steady rate is only meaningful when the run is well above its fixed cost.
     steady[name] = (keyframes - 1) / (wall_s - fixed_s) if wall_s > 1.5 * fixed_s else None
-    print("| %s | %.1f | %.2f | %.1f | %s | %s |" % (
-        name, wall_s, keyframes / wall_s, fixed_s,
+    print(
+      "| %s | %.1f | %.2f | %.1f | %s | %s |"
+      % (
+        name,
+        wall_s,
+        keyframes / wall_s,
+        fixed_s,
         "n/a" if steady[name] is None else "%.2f" % steady[name],
-        "n/a" if steady[name] is None else "%.2f" % (steady[name] / (keyframes / bound_s))))
+        "n/a" if steady[name] is None else "%.2f" % (steady[name] / (keyframes / bound_s)),
+      )
+    )
   reference = next(iter(shards.values()))
-  print("\nshards byte-identical across the four runs: %s" % all(
-      s == reference for s in shards.values()))
+  print(
+    "\nshards byte-identical across the four runs: %s"
+    % all(s == reference for s in shards.values())
+  )
   per_worker = steady["Beam DirectRunner, 1 worker"] or keyframes / bound_s
-  print("per-worker rate used below: %s" % ("Beam 1-worker steady rate" if steady[
-      "Beam DirectRunner, 1 worker"] else "the bound (the Beam run was dominated by start-up)"))
+  print(
+    "per-worker rate used below: %s"
+    % (
+      "Beam 1-worker steady rate"
+      if steady["Beam DirectRunner, 1 worker"]
+      else "the bound (the Beam run was dominated by start-up)"
+    )
+  )
   per_keyframe = stats["bytes"] / keyframes
-  print("\nAVA training set (%d keyframes) at this layout: %.0f GB (%.0f kB per keyframe; "
-        "real movies compress worse than these synthetic frames)" % (
-            FLAGS.ava_keyframes, FLAGS.ava_keyframes * per_keyframe / 1e9, per_keyframe / 1e3))
+  print(
+    "\nAVA training set (%d keyframes) at this layout: %.0f GB (%.0f kB per keyframe; "
+    "real movies compress worse than these synthetic frames)"
+    % (FLAGS.ava_keyframes, FLAGS.ava_keyframes * per_keyframe / 1e9, per_keyframe / 1e3)
+  )
   for workers in (int(w) for w in FLAGS.project_workers):
     hours = FLAGS.ava_keyframes / (per_worker * workers) / 3600
-    print("  %4d workers at %.2f keyframes/s each: %.2f h (%.0f min)" % (
-        workers, per_worker, hours, hours * 60))
+    print(
+      "  %4d workers at %.2f keyframes/s each: %.2f h (%.0f min)"
+      % (workers, per_worker, hours, hours * 60)
+    )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ Row = tuple[str, int, int]
 
 _CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 PAPER_HEAD_CONFIGS = {
-    "Tx HighRes": "ava_tx_highres_64f_400.config",
-    "Tx LowRes": "ava_tx_lowres_64f_400.config",
-    "I3D head": "ava_i3d_head_64f_400.config",
-    "Tx+I3D": "ava_tx_plus_i3d_64f_400.config",
+  "Tx HighRes": "ava_tx_highres_64f_400.config",
+  "Tx LowRes": "ava_tx_lowres_64f_400.config",
+  "I3D head": "ava_i3d_head_64f_400.config",
+  "Tx+I3D": "ava_tx_plus_i3d_64f_400.config",
 }
 PAPER_FEATURES = tf.TensorSpec([1, 16, 25, 25, 832], tf.float32)
 PAPER_BOXES = tf.TensorSpec([1, 300, 4], tf.float32)
@@ -59,9 +59,9 @@ def count(layer) -> tuple[int, int]:
 def trunk_rows() -> Iterable[Row]:
   """The I3D trunk (stem..Mixed_4f), the full I3D (stem..Mixed_5c) and its tail."""
   for label, first, final, channels in [
-      ("I3D trunk, Conv3d_1a_7x7..Mixed_4f", i3d.ENDPOINTS[0], "Mixed_4f", 3),
-      ("I3D, Conv3d_1a_7x7..Mixed_5c", i3d.ENDPOINTS[0], "Mixed_5c", 3),
-      ("I3D tail, MaxPool3d_5a_2x2..Mixed_5c", "MaxPool3d_5a_2x2", "Mixed_5c", 832),
+    ("I3D trunk, Conv3d_1a_7x7..Mixed_4f", i3d.ENDPOINTS[0], "Mixed_4f", 3),
+    ("I3D, Conv3d_1a_7x7..Mixed_5c", i3d.ENDPOINTS[0], "Mixed_5c", 3),
+    ("I3D tail, MaxPool3d_5a_2x2..Mixed_5c", "MaxPool3d_5a_2x2", "Mixed_5c", 832),
   ]:
     model = i3d.InceptionI3D(first_endpoint=first, final_endpoint=final)
     model.build([None, None, None, None, channels])
@@ -97,8 +97,10 @@ _head_totals: dict[str, int] = {}
 
 def head_rows() -> Iterable[Row]:
   """The paper-size heads of the four paper configs, with a per-sub-layer breakdown."""
-  print(f"  (heads on trunk map {PAPER_FEATURES.shape.as_list()}, boxes "
-        f"{PAPER_BOXES.shape.as_list()}, 81 logits, class-agnostic boxes)")
+  print(
+    f"  (heads on trunk map {PAPER_FEATURES.shape.as_list()}, boxes "
+    f"{PAPER_BOXES.shape.as_list()}, 81 logits, class-agnostic boxes)"
+  )
   for label, config_name in PAPER_HEAD_CONFIGS.items():
     head = build_paper_head(config_name)
     trainable, total = count(head)
@@ -111,18 +113,22 @@ def head_rows() -> Iterable[Row]:
 def head_gap_rows() -> Iterable[Row]:
   """I3D head - Tx LowRes and Tx HighRes - Tx LowRes (trainable), from the `heads` section."""
   if "I3D head" not in _head_totals:
-    _head_totals.update({label: count(build_paper_head(name))[0]
-                         for label, name in PAPER_HEAD_CONFIGS.items()})
+    _head_totals.update(
+      {label: count(build_paper_head(name))[0] for label, name in PAPER_HEAD_CONFIGS.items()}
+    )
   gap = _head_totals["I3D head"] - _head_totals["Tx LowRes"]
   print(f"  I3D head - Tx LowRes = {gap:,} trainable ({gap / 1e6:.2f}M; the paper says 2.3M)")
   yield ("I3D head - Tx LowRes", gap, gap)
-  yield ("Tx HighRes - Tx LowRes", _head_totals["Tx HighRes"] - _head_totals["Tx LowRes"],
-         _head_totals["Tx HighRes"] - _head_totals["Tx LowRes"])
+  yield (
+    "Tx HighRes - Tx LowRes",
+    _head_totals["Tx HighRes"] - _head_totals["Tx LowRes"],
+    _head_totals["Tx HighRes"] - _head_totals["Tx LowRes"],
+  )
 
 
 SECTIONS: dict[str, list[tuple[str, Callable[[], Iterable[Row]]]]] = {
-    "trunk": [("Trunk", trunk_rows)],
-    "heads": [("Paper-size heads", head_rows), ("Head gaps", head_gap_rows)],
+  "trunk": [("Trunk", trunk_rows)],
+  "heads": [("Paper-size heads", head_rows), ("Head gaps", head_gap_rows)],
 }
 
 

@@ -45,19 +45,28 @@ def define_flags():
   flags.DEFINE_integer("batch_size", 2, "Clips per batch.")
 
 
-_GIF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "video" / \
-    "v_CricketShot_g04_c01_rgb.gif"
+_GIF = (
+  Path(__file__).resolve().parents[1]
+  / ".."
+  / "shared"
+  / "data"
+  / "video"
+  / "v_CricketShot_g04_c01_rgb.gif"
+)
 
 
 def _source_frames(num_frames):
   if _GIF.exists():
-    frames = [f.to_ndarray(format="rgb24") for _, f in video_frames.iter_video_frames(
-        str(_GIF), fps=30)]
+    frames = [
+      f.to_ndarray(format="rgb24") for _, f in video_frames.iter_video_frames(str(_GIF), fps=30)
+    ]
     source = "real clip %s" % _GIF.name
   else:
     y, x = np.mgrid[0:224, 0:224]
-    frames = [np.stack([(x + 3 * i) % 256, (y + 2 * i) % 256, (x + y) % 256], -1).astype(np.uint8)
-              for i in range(30)]
+    frames = [
+      np.stack([(x + 3 * i) % 256, (y + 2 * i) % 256, (x + y) % 256], -1).astype(np.uint8)
+      for i in range(30)
+    ]
     source = "synthetic pattern"
   return [frames[i % len(frames)] for i in range(num_frames)], source
 
@@ -75,8 +84,10 @@ def prepare_source(work, seconds):
   (work / "videos").mkdir(parents=True)
   frames, source = _source_frames(30 * seconds)
   writer.encode_video(str(work / "videos" / "bench.mp4"), np.stack(frames), 30)
-  rows = ["bench,%04d,0.1,0.2,0.6,0.9,12,0\nbench,%04d,0.3,0.5,0.9,0.95,80,1\n" % (t, t)
-          for t in range(2, seconds - 1)]
+  rows = [
+    "bench,%04d,0.1,0.2,0.6,0.9,12,0\nbench,%04d,0.3,0.5,0.9,0.95,80,1\n" % (t, t)
+    for t in range(2, seconds - 1)
+  ]
   (work / "gt.csv").write_text("".join(rows))
   return work / "videos" / "bench.mp4", len(rows), source
 
@@ -84,16 +95,22 @@ def prepare_source(work, seconds):
 def raw_video_decode_rate(path):
   """Frames/s of decoding the whole video with PyAV (no conversion, no encoding)."""
   start = time.perf_counter()
-  decoded = sum(1 for _ in video_frames.iter_video_frames(str(path), fps=30,
-                                                          wanted=lambda i: False))
+  decoded = sum(
+    1 for _ in video_frames.iter_video_frames(str(path), fps=30, wanted=lambda i: False)
+  )
   return decoded / (time.perf_counter() - start)
 
 
 def layout_parser(name):
   """The AvaParser of a layout (training augmentation on, label ids 12 and 80)."""
   num_frames, stride, size = LAYOUTS[name][1]
-  return parser_lib.AvaParser(num_frames=num_frames, frame_stride=stride, output_size=size,
-                              label_map_ids=[12, 80], max_num_boxes=8)
+  return parser_lib.AvaParser(
+    num_frames=num_frames,
+    frame_stride=stride,
+    output_size=size,
+    label_map_ids=[12, 80],
+    max_num_boxes=8,
+  )
 
 
 def distinct_frames(name):
@@ -108,13 +125,24 @@ def convert(work, name, num_workers=1):
 
 
 def _convert(work, name, short_side, num_workers):
-  settings = ava_clips.ClipSettings(fps=30, clip_frames=64, segment_start=0,
-                                    short_side=short_side, image_format="JPEG", jpeg_quality=90)
+  settings = ava_clips.ClipSettings(
+    fps=30,
+    clip_frames=64,
+    segment_start=0,
+    short_side=short_side,
+    image_format="JPEG",
+    jpeg_quality=90,
+  )
   start = time.perf_counter()
   summary = ava_conversion.convert(
-      annotations_csv=str(work / "gt.csv"), video_dir=str(work / "videos"),
-      output_prefix=str(work / name / "t"), num_shards=2, settings=settings,
-      num_workers=num_workers, log=lambda line: None)
+    annotations_csv=str(work / "gt.csv"),
+    video_dir=str(work / "videos"),
+    output_prefix=str(work / name / "t"),
+    num_shards=2,
+    settings=settings,
+    num_workers=num_workers,
+    log=lambda line: None,
+  )
   return summary, time.perf_counter() - start
 
 
@@ -122,16 +150,18 @@ def stored_jpegs(pattern, limit):
   images = []
   for record in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern)).take(4):
     example = tf.train.SequenceExample.FromString(record.numpy())
-    images += [f.bytes_list.value[0] for f in
-               example.feature_lists.feature_list["image/encoded"].feature]
+    images += [
+      f.bytes_list.value[0] for f in example.feature_lists.feature_list["image/encoded"].feature
+    ]
   return images[:limit]
 
 
 def raw_decode_rate(images):
   """Frames/s of tf.io.decode_jpeg over `images` in a parallel tf.data map."""
   ds = tf.data.Dataset.from_tensor_slices(images).map(
-      lambda x: tf.reduce_sum(tf.cast(tf.io.decode_jpeg(x, channels=3)[:1, :1], tf.int32)),
-      num_parallel_calls=tf.data.AUTOTUNE)
+    lambda x: tf.reduce_sum(tf.cast(tf.io.decode_jpeg(x, channels=3)[:1, :1], tf.int32)),
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   for _ in ds.take(8):
     pass
   start = time.perf_counter()
@@ -141,9 +171,15 @@ def raw_decode_rate(images):
 
 def pipeline_rate(pattern, parser, batch_size, num_batches, **dataset_kwargs):
   """Clips/s of the training input pipeline (after 2 warm-up batches); also the batch shape."""
-  ds = dataset_lib.build_dataset(file_pattern=pattern, parser=parser, batch_size=batch_size,
-                                 is_training=True, seed=1, shuffle_buffer_size=16,
-                                 **dataset_kwargs)
+  ds = dataset_lib.build_dataset(
+    file_pattern=pattern,
+    parser=parser,
+    batch_size=batch_size,
+    is_training=True,
+    seed=1,
+    shuffle_buffer_size=16,
+    **dataset_kwargs,
+  )
   iterator = iter(ds)
   for _ in range(2):
     next(iterator)
@@ -158,8 +194,10 @@ def main(argv):
   del argv
   work = Path(FLAGS.work_dir)
   video, num_keyframes, source = prepare_source(work, FLAGS.seconds)
-  print("source: %s, %d s, %d keyframes, %d CPU cores" % (source, FLAGS.seconds, num_keyframes,
-                                                          os.cpu_count()))
+  print(
+    "source: %s, %d s, %d keyframes, %d CPU cores"
+    % (source, FLAGS.seconds, num_keyframes, os.cpu_count())
+  )
   print("raw H.264 decode (PyAV, 224x224): %.0f frames/s" % raw_video_decode_rate(video))
   for name, (short_side, _) in LAYOUTS.items():
     summary, seconds = convert(work, name)
@@ -167,17 +205,31 @@ def main(argv):
     images = stored_jpegs(summary["file_pattern"], 256)
     height, width = tf.io.decode_jpeg(images[0]).shape[:2]
     raw = raw_decode_rate(images)
-    print("[%s] conversion (1 process, short side %d, 64 frames/keyframe, %.0f kB/keyframe): "
-          "%.2f keyframes/s (%.0f stored frames/s) | raw JPEG decode of the stored %dx%d "
-          "frames: %.0f frames/s" % (
-              name, short_side, summary["bytes"] / 1e3 / keyframes, keyframes / seconds,
-              summary["frames"] / seconds, height, width, raw))
-    clips, shape = pipeline_rate(summary["file_pattern"], layout_parser(name), FLAGS.batch_size,
-                                 FLAGS.num_batches)
+    print(
+      "[%s] conversion (1 process, short side %d, 64 frames/keyframe, %.0f kB/keyframe): "
+      "%.2f keyframes/s (%.0f stored frames/s) | raw JPEG decode of the stored %dx%d "
+      "frames: %.0f frames/s"
+      % (
+        name,
+        short_side,
+        summary["bytes"] / 1e3 / keyframes,
+        keyframes / seconds,
+        summary["frames"] / seconds,
+        height,
+        width,
+        raw,
+      )
+    )
+    clips, shape = pipeline_rate(
+      summary["file_pattern"], layout_parser(name), FLAGS.batch_size, FLAGS.num_batches
+    )
     distinct = distinct_frames(name)
-    print("[%s] input pipeline (training, augmentation, batches %s): %.2f clips/s | JPEG decode "
-          "bound: %.2f clips/s (%d distinct frames per clip); pipeline/bound = %.2f" % (
-              name, tuple(shape), clips, raw / distinct, distinct, clips / (raw / distinct)))
+    print(
+      "[%s] input pipeline (training, augmentation, batches %s): %.2f clips/s | JPEG decode "
+      "bound: %.2f clips/s (%d distinct frames per clip); pipeline/bound = %.2f"
+      % (name, tuple(shape), clips, raw / distinct, distinct, clips / (raw / distinct))
+    )
+
 
 if __name__ == "__main__":
   define_flags()

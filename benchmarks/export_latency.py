@@ -23,9 +23,11 @@ from ava_tx.core.tf_setup import tf
 from ava_tx.export import exporter_lib
 
 SIZES = {
-    "tiny": ("configs/tiny_synthetic_cpu.config", ""),
-    "paper": ("configs/ava_tx_highres_64f_400.config",
-              'model { action_transformer { trunk { fine_tune_checkpoint: "" } } }'),
+  "tiny": ("configs/tiny_synthetic_cpu.config", ""),
+  "paper": (
+    "configs/ava_tx_highres_64f_400.config",
+    'model { action_transformer { trunk { fine_tune_checkpoint: "" } } }',
+  ),
 }
 
 
@@ -34,8 +36,9 @@ def _clip_inputs(module, seed=0):
   clip = rng.integers(0, 256, size=[1, module.num_frames, *module.image_size, 3], dtype=np.uint8)
   inputs = {"input_tensor": tf.constant(clip)}
   if module.takes_person_boxes:
-    inputs["person_boxes"] = tf.constant([[[0.1, 0.1, 0.8, 0.5], [0.2, 0.5, 0.9, 0.9],
-                                           [0.3, 0.3, 0.6, 0.6]]], tf.float32)
+    inputs["person_boxes"] = tf.constant(
+      [[[0.1, 0.1, 0.8, 0.5], [0.2, 0.5, 0.9, 0.9], [0.3, 0.3, 0.6, 0.6]]], tf.float32
+    )
     inputs["num_person_boxes"] = tf.constant([3], tf.int32)
   return inputs
 
@@ -49,9 +52,12 @@ def _export(config_path, override, directory):
   tf.train.Checkpoint(model=module.model).write(f"{directory}/train/ckpt-1")
   start = time.perf_counter()
   exporter_lib.export_inference_graph(
-      input_type="video_tensor", pipeline_config_path=config_path,
-      trained_checkpoint_dir=f"{directory}/train/ckpt-1", output_directory=f"{directory}/export",
-      config_override=override)
+    input_type="video_tensor",
+    pipeline_config_path=config_path,
+    trained_checkpoint_dir=f"{directory}/train/ckpt-1",
+    output_directory=f"{directory}/export",
+    config_override=override,
+  )
   return module, time.perf_counter() - start
 
 
@@ -65,8 +71,14 @@ def measure(size, repeats):
     inputs = _clip_inputs(module)
     runners = {"in_process": in_process, "saved_model": saved}
     outputs = {name: run(**inputs) for name, run in runners.items()}  # warm-up
-    difference = float(np.max(np.abs(outputs["in_process"]["detection_multiclass_scores"] -
-                                     outputs["saved_model"]["detection_multiclass_scores"])))
+    difference = float(
+      np.max(
+        np.abs(
+          outputs["in_process"]["detection_multiclass_scores"]
+          - outputs["saved_model"]["detection_multiclass_scores"]
+        )
+      )
+    )
     times = {name: [] for name in runners}
     for _ in range(repeats):
       for name, run in runners.items():
@@ -74,8 +86,13 @@ def measure(size, repeats):
         run(**inputs)["num_detections"].numpy()
         times[name].append(time.perf_counter() - start)
   medians = {name: statistics.median(values) for name, values in times.items()}
-  return dict(size=size, clip=f"{module.num_frames}x{module.image_size[0]}x{module.image_size[1]}",
-              export_seconds=export_seconds, max_score_difference=difference, **medians)
+  return dict(
+    size=size,
+    clip=f"{module.num_frames}x{module.image_size[0]}x{module.image_size[1]}",
+    export_seconds=export_seconds,
+    max_score_difference=difference,
+    **medians,
+  )
 
 
 def main():
@@ -83,14 +100,18 @@ def main():
   parser.add_argument("--sizes", default="tiny,paper")
   parser.add_argument("--repeats", type=int, default=5)
   args = parser.parse_args()
-  print("| model | clip | in-process s/clip | SavedModel s/clip | ratio | export s "
-        "| max |score diff| |")
+  print(
+    "| model | clip | in-process s/clip | SavedModel s/clip | ratio | export s | max |score diff| |"
+  )
   print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
   for size in args.sizes.split(","):
     r = measure(size, args.repeats)
-    print(f"| {r['size']} | {r['clip']} | {r['in_process']:.4f} | {r['saved_model']:.4f} | "
-          f"{r['saved_model'] / r['in_process']:.2f} | {r['export_seconds']:.1f} | "
-          f"{r['max_score_difference']:.1e} |", flush=True)
+    print(
+      f"| {r['size']} | {r['clip']} | {r['in_process']:.4f} | {r['saved_model']:.4f} | "
+      f"{r['saved_model'] / r['in_process']:.2f} | {r['export_seconds']:.1f} | "
+      f"{r['max_score_difference']:.1e} |",
+      flush=True,
+    )
 
 
 if __name__ == "__main__":

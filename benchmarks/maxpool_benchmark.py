@@ -30,18 +30,19 @@ FLAGS = flags.FLAGS
 def define_flags():
   flags.DEFINE_integer("repeats", 5, "Warm calls per measurement (the median is reported).")
   flags.DEFINE_list("sections", ["pool", "trunk"], "What to time: pool, trunk.")
-  flags.DEFINE_boolean("paper_backward", False,
-                       "Also time the paper-size trunk's backward pass (minutes on 2 cores).")
+  flags.DEFINE_boolean(
+    "paper_backward", False, "Also time the paper-size trunk's backward pass (minutes on 2 cores)."
+  )
 
 
 # (name, input shape, pool_size, strides): the pools of the tiny config's and the paper's trunk.
 POOLS = [
-    ("tiny Branch_3 at Mixed_3b", (4, 8, 14, 14, 48), (3, 3, 3), (1, 1, 1)),
-    ("tiny Branch_3 at Mixed_4b", (4, 4, 7, 7, 120), (3, 3, 3), (1, 1, 1)),
-    ("paper MaxPool3d_2a_3x3", (1, 32, 200, 200, 64), (1, 3, 3), (1, 2, 2)),
-    ("paper Branch_3 at Mixed_3b", (1, 32, 50, 50, 192), (3, 3, 3), (1, 1, 1)),
-    ("paper MaxPool3d_4a_3x3", (1, 32, 50, 50, 480), (3, 3, 3), (2, 2, 2)),
-    ("paper Branch_3 at Mixed_4b", (1, 16, 25, 25, 480), (3, 3, 3), (1, 1, 1)),
+  ("tiny Branch_3 at Mixed_3b", (4, 8, 14, 14, 48), (3, 3, 3), (1, 1, 1)),
+  ("tiny Branch_3 at Mixed_4b", (4, 4, 7, 7, 120), (3, 3, 3), (1, 1, 1)),
+  ("paper MaxPool3d_2a_3x3", (1, 32, 200, 200, 64), (1, 3, 3), (1, 2, 2)),
+  ("paper Branch_3 at Mixed_3b", (1, 32, 50, 50, 192), (3, 3, 3), (1, 1, 1)),
+  ("paper MaxPool3d_4a_3x3", (1, 32, 50, 50, 480), (3, 3, 3), (2, 2, 2)),
+  ("paper Branch_3 at Mixed_4b", (1, 16, 25, 25, 480), (3, 3, 3), (1, 1, 1)),
 ]
 
 
@@ -74,8 +75,10 @@ def _pool_functions(pool):
 
 
 def time_pools(repeats):
-  print("%-28s %-22s %10s %10s %7s | %10s %10s %7s" % (
-      "pool", "input", "3-D fwd", "sep fwd", "ratio", "3-D f+b", "sep f+b", "ratio"))
+  print(
+    "%-28s %-22s %10s %10s %7s | %10s %10s %7s"
+    % ("pool", "input", "3-D fwd", "sep fwd", "ratio", "3-D f+b", "sep f+b", "ratio")
+  )
   for name, shape, size, strides in POOLS:
     x = tf.random.normal(shape)
     ref_fwd, ref_fb = _pool_functions(keras.layers.MaxPool3D(size, strides, padding="same"))
@@ -84,9 +87,20 @@ def time_pools(repeats):
       raise AssertionError(f"{name}: the separable pool's values differ")
     t_ref, t_sep = _median_seconds([ref_fwd, sep_fwd], (x,), repeats)
     b_ref, b_sep = _median_seconds([ref_fb, sep_fb], (x,), repeats)
-    print("%-28s %-22s %8.1fms %8.1fms %6.2fx | %8.1fms %8.1fms %6.2fx" % (
-        name, "x".join(map(str, shape)), t_ref * 1e3, t_sep * 1e3, t_ref / t_sep,
-        b_ref * 1e3, b_sep * 1e3, b_ref / b_sep), flush=True)
+    print(
+      "%-28s %-22s %8.1fms %8.1fms %6.2fx | %8.1fms %8.1fms %6.2fx"
+      % (
+        name,
+        "x".join(map(str, shape)),
+        t_ref * 1e3,
+        t_sep * 1e3,
+        t_ref / t_sep,
+        b_ref * 1e3,
+        b_sep * 1e3,
+        b_ref / b_sep,
+      ),
+      flush=True,
+    )
 
 
 def _build_trunk(separable, frames, **kwargs):
@@ -110,8 +124,15 @@ def _train_step_fn(trunk, frozen_prefix):
 
 
 def time_trunks(repeats, paper_backward):
-  cases = [("tiny config, train step (fwd+bwd)", (4, 16, 112, 112, 3),
-            dict(depth_multiplier=0.25, min_depth=16), True, repeats)]
+  cases = [
+    (
+      "tiny config, train step (fwd+bwd)",
+      (4, 16, 112, 112, 3),
+      dict(depth_multiplier=0.25, min_depth=16),
+      True,
+      repeats,
+    )
+  ]
   cases.append(("paper size, forward", (1, 64, 400, 400, 3), {}, False, max(2, repeats // 2)))
   if paper_backward:
     cases.append(("paper size, train step (fwd+bwd)", (1, 64, 400, 400, 3), {}, True, 2))

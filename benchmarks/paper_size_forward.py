@@ -44,9 +44,12 @@ def define_flags():
   flags.DEFINE_string("config", "configs/ava_tx_highres_64f_400.config", "Pipeline config.")
   flags.DEFINE_integer("repeats", 2, "Warm calls per stage (the median is reported).")
   flags.DEFINE_integer("num_proposals", None, "R; default: the config's rpn.num_proposals_test.")
-  flags.DEFINE_list("workers", ["trunk", "rpn", "head", "model"],
-                    "Stage groups to run (also: trunk_blocks, each I3D block of the trunk timed "
-                    "alone, for a per-block breakdown).")
+  flags.DEFINE_list(
+    "workers",
+    ["trunk", "rpn", "head", "model"],
+    "Stage groups to run (also: trunk_blocks, each I3D block of the trunk timed "
+    "alone, for a per-block breakdown).",
+  )
   flags.DEFINE_string("worker", None, "Internal: run one worker and print its JSON result.")
 
 
@@ -76,6 +79,7 @@ def _reset_peak():
 def _run_stage(name, function, args, repeats):
   """Calls function(*args) once cold and `repeats` times warm; returns (outputs, stats)."""
   from ava_tx.core.tf_setup import tf
+
   fetch = lambda out: tf.nest.map_structure(lambda t: t.numpy(), out)  # noqa: E731
   _reset_peak()
   rss_before = _status_kib("VmRSS")
@@ -89,13 +93,21 @@ def _run_stage(name, function, args, repeats):
     start = time.perf_counter()
     fetch(function(*args))
     warm.append(time.perf_counter() - start)
-  stats = dict(name=name, first_s=first, warm_s=warm,
-               warm_median_s=statistics.median(warm) if warm else first,
-               peak_mib=(_status_kib("VmHWM") - rss_before) / 1024.0,
-               rss_before_mib=rss_before / 1024.0,
-               loadavg=[load_before, os.getloadavg()[0]])
-  print(f"  [{name}] first {first:.2f} s, warm {[round(w, 2) for w in warm]} s, "
-        f"peak +{stats['peak_mib']:.0f} MiB", file=sys.stderr, flush=True)
+  stats = dict(
+    name=name,
+    first_s=first,
+    warm_s=warm,
+    warm_median_s=statistics.median(warm) if warm else first,
+    peak_mib=(_status_kib("VmHWM") - rss_before) / 1024.0,
+    rss_before_mib=rss_before / 1024.0,
+    loadavg=[load_before, os.getloadavg()[0]],
+  )
+  print(
+    f"  [{name}] first {first:.2f} s, warm {[round(w, 2) for w in warm]} s, "
+    f"peak +{stats['peak_mib']:.0f} MiB",
+    file=sys.stderr,
+    flush=True,
+  )
   return outputs, stats
 
 
@@ -116,6 +128,7 @@ def graph_flops(concrete_function, unknown_dim=1):
   Returns:
     dict op type -> FLOPs.
   """
+
   def shape(tensor):
     return [d if d is not None else unknown_dim for d in tensor.shape.as_list()]
 
@@ -147,6 +160,7 @@ def graph_flops(concrete_function, unknown_dim=1):
 def matmul_gflops(repeats=5):
   """The machine's float32 tf.matmul speed on 2048^3 (median of `repeats` warm calls)."""
   from ava_tx.core.tf_setup import tf
+
   a = tf.random.stateless_normal([MATMUL_SIZE] * 2, seed=[1, 2])
   b = tf.random.stateless_normal([MATMUL_SIZE] * 2, seed=[3, 4])
   matmul = tf.function(tf.matmul)
@@ -156,13 +170,14 @@ def matmul_gflops(repeats=5):
     start = time.perf_counter()
     matmul(a, b).numpy()
     times.append(time.perf_counter() - start)
-  return 2 * MATMUL_SIZE ** 3 / statistics.median(times) / 1e9
+  return 2 * MATMUL_SIZE**3 / statistics.median(times) / 1e9
 
 
 # ------------------------------------------------------------------------------------ workers
 def _build_model(config_path, num_proposals):
   from ava_tx.builders import config_util
   from ava_tx.builders import model_builder
+
   config = config_util.load_pipeline_config(config_path)
   model_config = config.model.action_transformer
   model_config.trunk.fine_tune_checkpoint = ""
@@ -174,8 +189,10 @@ def _build_model(config_path, num_proposals):
 def _random_features(model_config):
   from ava_tx.core.tf_setup import tf
   from ava_tx.trunks import i3d
+
   shape = i3d.InceptionI3D(final_endpoint=model_config.trunk.final_endpoint).compute_output_shape(
-      [1, NUM_FRAMES, HEIGHT, WIDTH, 3])[model_config.trunk.final_endpoint]
+    [1, NUM_FRAMES, HEIGHT, WIDTH, 3]
+  )[model_config.trunk.final_endpoint]
   # Non-negative like the trunk's ReLU outputs.
   return tf.random.stateless_uniform(shape, seed=[5, 6], maxval=2.0)
 
@@ -183,21 +200,27 @@ def _random_features(model_config):
 def _time_trunk(model, model_config, frames, repeats):
   """Preprocess, then the trunk to its final endpoint (with its Conv3D FLOPs)."""
   from ava_tx.core.tf_setup import tf
+
   endpoint = model_config.trunk.final_endpoint
   preprocess = tf.function(lambda x: model.preprocess(x)[0])
   preprocessed, preprocess_stats = _run_stage("preprocess", preprocess, [frames], repeats)
   trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint])
   _, trunk_stats = _run_stage("trunk", trunk, [preprocessed], repeats)
   trunk_stats["flops"] = graph_flops(
-      trunk.get_concrete_function(tf.TensorSpec(frames.shape, tf.float32)))
+    trunk.get_concrete_function(tf.TensorSpec(frames.shape, tf.float32))
+  )
   return dict(stages=[preprocess_stats, trunk_stats])
 
 
 def _rpn_function(model):
   """The RPN on the middle time step of trunk features, as a tf.function."""
   from ava_tx.core.tf_setup import tf
-  return tf.function(lambda features: model.rpn(
-      tf.gather(features, tf.shape(features)[1] // 2, axis=1), training=False))
+
+  return tf.function(
+    lambda features: model.rpn(
+      tf.gather(features, tf.shape(features)[1] // 2, axis=1), training=False
+    )
+  )
 
 
 def _time_rpn(model, model_config, frames, repeats):
@@ -215,6 +238,7 @@ def _time_head(model, model_config, frames, repeats):
   from ava_tx.core import standard_fields
   from ava_tx.core.tf_setup import tf
   from ava_tx.meta_architectures import action_transformer_meta_arch as meta_arch
+
   del frames  # The head runs on random features of the trunk's output shape.
   features = _random_features(model_config)
   rpn_out = _rpn_function(model)(features)
@@ -222,21 +246,25 @@ def _time_head(model, model_config, frames, repeats):
   mask = tf.cast(rpn_out.proposal_mask, tf.float32)
   head = tf.function(lambda f, b: model.second_stage_head(f, b, training=False))
   head_out, head_stats = _run_stage("head", head, [features, boxes], repeats)
-  head_stats["flops"] = graph_flops(head.get_concrete_function(features, boxes),
-                                    unknown_dim=int(boxes.shape[1]))
+  head_stats["flops"] = graph_flops(
+    head.get_concrete_function(features, boxes), unknown_dim=int(boxes.shape[1])
+  )
   predictions = dict(head_out)
   predictions[standard_fields.PredictionFields.proposal_boxes] = boxes
   predictions[meta_arch.TargetFields.proposal_mask] = mask
-  _, post_stats = _run_stage("postprocess", tf.function(model.postprocess), [predictions],
-                             repeats)
-  return dict(stages=[head_stats, post_stats], num_proposals=int(boxes.shape[1]),
-              num_valid_proposals=int(tf.reduce_sum(mask)))
+  _, post_stats = _run_stage("postprocess", tf.function(model.postprocess), [predictions], repeats)
+  return dict(
+    stages=[head_stats, post_stats],
+    num_proposals=int(boxes.shape[1]),
+    num_valid_proposals=int(tf.reduce_sum(mask)),
+  )
 
 
 def _time_trunk_blocks(model, model_config, frames, repeats):
   """Each I3D block of the trunk alone, on the previous block's output."""
   from ava_tx.core.tf_setup import keras
   from ava_tx.core.tf_setup import tf
+
   del model_config
   model.trunk.build(frames.shape)
   stages = []
@@ -258,6 +286,7 @@ def _time_trunk_blocks(model, model_config, frames, repeats):
 def _time_whole_model(model, model_config, frames, repeats):
   """`model(frames)`, then the trunk and the whole model timed alternately."""
   from ava_tx.core.tf_setup import tf
+
   endpoint = model_config.trunk.final_endpoint
   whole = tf.function(lambda x: model(x, training=False))
   _, stats = _run_stage("model(frames)", whole, [frames], repeats)
@@ -274,8 +303,13 @@ def _time_whole_model(model, model_config, frames, repeats):
   return dict(stages=[stats], interleaved=interleaved)
 
 
-_WORKERS = {"trunk": _time_trunk, "rpn": _time_rpn, "head": _time_head,
-            "trunk_blocks": _time_trunk_blocks, "model": _time_whole_model}
+_WORKERS = {
+  "trunk": _time_trunk,
+  "rpn": _time_rpn,
+  "head": _time_head,
+  "trunk_blocks": _time_trunk_blocks,
+  "model": _time_whole_model,
+}
 
 
 def run_worker(name, config_path, repeats, num_proposals):
@@ -283,9 +317,11 @@ def run_worker(name, config_path, repeats, num_proposals):
   if name not in _WORKERS:
     raise app.UsageError(f"--worker: unknown worker {name!r}.")
   from ava_tx.core.tf_setup import tf
+
   model, model_config = _build_model(config_path, num_proposals)
-  frames = tf.random.stateless_uniform([1, NUM_FRAMES, HEIGHT, WIDTH, 3], seed=[7, 8],
-                                       minval=-1.0, maxval=1.0)
+  frames = tf.random.stateless_uniform(
+    [1, NUM_FRAMES, HEIGHT, WIDTH, 3], seed=[7, 8], minval=-1.0, maxval=1.0
+  )
   result = dict(worker=name, stages=[])
   # The machine's speed right now (other users share the cores): before and after the stages.
   result["matmul_gflops"] = matmul_gflops()
@@ -298,17 +334,24 @@ def run_worker(name, config_path, repeats, num_proposals):
 # ------------------------------------------------------------------------------------- driver
 def _spawn(worker):
   repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  command = [sys.executable, "-m", "benchmarks.paper_size_forward", f"--worker={worker}",
-             f"--config={os.path.abspath(FLAGS.config)}", f"--repeats={FLAGS.repeats}"]
+  command = [
+    sys.executable,
+    "-m",
+    "benchmarks.paper_size_forward",
+    f"--worker={worker}",
+    f"--config={os.path.abspath(FLAGS.config)}",
+    f"--repeats={FLAGS.repeats}",
+  ]
   if FLAGS.num_proposals is not None:
     command.append(f"--num_proposals={FLAGS.num_proposals}")
   print(f"running worker {worker} ...", file=sys.stderr, flush=True)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-  process = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, cwd=repo_root,
-                           env=env)
+  process = subprocess.run(
+    command, stdout=subprocess.PIPE, text=True, check=False, cwd=repo_root, env=env
+  )
   for line in process.stdout.splitlines():
     if line.startswith(_RESULT_PREFIX):
-      return json.loads(line[len(_RESULT_PREFIX):])
+      return json.loads(line[len(_RESULT_PREFIX) :])
   return dict(worker=worker, error=f"exit code {process.returncode}", stages=[])
 
 
@@ -321,9 +364,12 @@ def main(argv):
   start_loadavg = os.getloadavg()
   results = [_spawn(worker) for worker in FLAGS.workers]
   paper_size_report.print_report(
-      results, start_loadavg, matmul_size=MATMUL_SIZE,
-      title=f"paper-size inference: {FLAGS.config}, 1 x {NUM_FRAMES}x{HEIGHT}x{WIDTH}, "
-      f"R={FLAGS.num_proposals or 'config'}, {FLAGS.repeats} warm repeats")
+    results,
+    start_loadavg,
+    matmul_size=MATMUL_SIZE,
+    title=f"paper-size inference: {FLAGS.config}, 1 x {NUM_FRAMES}x{HEIGHT}x{WIDTH}, "
+    f"R={FLAGS.num_proposals or 'config'}, {FLAGS.repeats} warm repeats",
+  )
 
 
 if __name__ == "__main__":

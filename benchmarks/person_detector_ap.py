@@ -41,8 +41,9 @@ FLAGS = flags.FLAGS
 def define_flags():
   flags.DEFINE_string("data_dir", None, "Dataset directory (synth_ava layout).")
   flags.DEFINE_string("split", "val", "Split: SPLIT.csv and SPLIT_predicted_boxes.csv.")
-  flags.DEFINE_list("min_frame_heights", ["240", "480"], "HOG runs: frames scaled up to these "
-                    "heights first.")
+  flags.DEFINE_list(
+    "min_frame_heights", ["240", "480"], "HOG runs: frames scaled up to these heights first."
+  )
   flags.DEFINE_integer("max_keyframes", 0, "Use only the first N keyframes (0: all).")
   flags.DEFINE_float("hit_threshold", 0.0, "SVM margin a window needs to count as a detection.")
   flags.DEFINE_float("segment_start", ava_constants.SEGMENT_START_SEC, "Movie second of frame 0.")
@@ -53,11 +54,13 @@ def _cv2():
     import cv2  # pylint: disable=import-outside-toplevel
   except ImportError as error:
     raise SystemExit(
-        "this benchmark needs OpenCV (pip install 'opencv-python-headless<5')") from error
+      "this benchmark needs OpenCV (pip install 'opencv-python-headless<5')"
+    ) from error
   if not hasattr(cv2, "HOGDescriptor"):
-    raise SystemExit("OpenCV %s has no HOGDescriptor (OpenCV 5 moved it out of the main "
-                     "package): run with 'opencv-python-headless<5' first on PYTHONPATH" %
-                     cv2.__version__)
+    raise SystemExit(
+      "OpenCV %s has no HOGDescriptor (OpenCV 5 moved it out of the main "
+      "package): run with 'opencv-python-headless<5' first on PYTHONPATH" % cv2.__version__
+    )
   return cv2
 
 
@@ -83,8 +86,16 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 class HogPersonDetector:
   """Person boxes of a frame from OpenCV's HOG people detector (see the module docstring)."""
 
-  def __init__(self, *, min_frame_height: int = 480, win_stride: int = 8, scale: float = 1.05,
-               hit_threshold: float = 0.0, nms_iou: float = 0.5, max_boxes: int = 16):
+  def __init__(
+    self,
+    *,
+    min_frame_height: int = 480,
+    win_stride: int = 8,
+    scale: float = 1.05,
+    hit_threshold: float = 0.0,
+    nms_iou: float = 0.5,
+    max_boxes: int = 16,
+  ):
     cv2 = _cv2()
     self._cv2 = cv2
     self._hog = cv2.HOGDescriptor()
@@ -99,20 +110,31 @@ class HogPersonDetector:
     factor = max(1.0, self.min_frame_height / height)
     image = np.ascontiguousarray(frame[..., ::-1])  # OpenCV wants BGR.
     if factor > 1.0:
-      image = self._cv2.resize(image, (round(width * factor), round(height * factor)),
-                               interpolation=self._cv2.INTER_LINEAR)
+      image = self._cv2.resize(
+        image, (round(width * factor), round(height * factor)), interpolation=self._cv2.INTER_LINEAR
+      )
     rects, weights = self._hog.detectMultiScale(
-        image, hitThreshold=self.hit_threshold, winStride=(self.win_stride, self.win_stride),
-        padding=(8, 8), scale=self.scale)
+      image,
+      hitThreshold=self.hit_threshold,
+      winStride=(self.win_stride, self.win_stride),
+      padding=(8, 8),
+      scale=self.scale,
+    )
     if len(rects) == 0:
       return np.zeros([0, 4], np.float32), np.zeros([0], np.float32)
     rects = np.asarray(rects, np.float64)
     scaled_h, scaled_w = image.shape[:2]
-    boxes = np.stack([rects[:, 1] / scaled_h, rects[:, 0] / scaled_w,
-                      (rects[:, 1] + rects[:, 3]) / scaled_h,
-                      (rects[:, 0] + rects[:, 2]) / scaled_w], axis=1).clip(0.0, 1.0)
+    boxes = np.stack(
+      [
+        rects[:, 1] / scaled_h,
+        rects[:, 0] / scaled_w,
+        (rects[:, 1] + rects[:, 3]) / scaled_h,
+        (rects[:, 0] + rects[:, 2]) / scaled_w,
+      ],
+      axis=1,
+    ).clip(0.0, 1.0)
     scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float64).reshape(-1)))
-    keep = nms(boxes, scores, self.nms_iou)[:self.max_boxes]
+    keep = nms(boxes, scores, self.nms_iou)[: self.max_boxes]
     return boxes[keep].astype(np.float32), scores[keep].astype(np.float32)
 
 
@@ -125,8 +147,9 @@ def keyframe_frames(data_dir, keys, segment_start):
   frames = {}
   for video_id, wanted in sorted(by_video.items()):
     path = os.path.join(data_dir, "videos", video_id + ".mp4")
-    for index, frame in video_frames.iter_video_frames(path, fps=ava_constants.FPS,
-                                                       wanted=wanted.__contains__):
+    for index, frame in video_frames.iter_video_frames(
+      path, fps=ava_constants.FPS, wanted=wanted.__contains__
+    ):
       if frame is not None:
         frames[(video_id, wanted[index])] = video_frames.frame_to_rgb(frame)
       if index >= max(wanted):
@@ -137,21 +160,32 @@ def keyframe_frames(data_dir, keys, segment_start):
 def _ap_line(name, groundtruth, boxes, scores, extra=""):
   ap = localization_ap.localization_average_precision(groundtruth, boxes, scores)
   return "%-34s AP@0.5 %.3f  AP@0.75 %.3f  boxes/keyframe %.2f%s" % (
-      name, ap[0.5], ap[0.75], np.mean([len(b) for b in boxes.values()]), extra)
+    name,
+    ap[0.5],
+    ap[0.75],
+    np.mean([len(b) for b in boxes.values()]),
+    extra,
+  )
 
 
 def main(argv):
   del argv
   data_dir, split = FLAGS.data_dir, FLAGS.split
   gt = ava_annotations.read_annotations(os.path.join(data_dir, split + ".csv")).annotations
-  keys = sorted(gt)[:FLAGS.max_keyframes or None]
+  keys = sorted(gt)[: FLAGS.max_keyframes or None]
   groundtruth = {k: np.array([b.box for b in gt[k]]) for k in keys}
   stored = ava_annotations.read_person_boxes(
-      os.path.join(data_dir, split + "_predicted_boxes.csv")).annotations
+    os.path.join(data_dir, split + "_predicted_boxes.csv")
+  ).annotations
   print("%d keyframes, %d people" % (len(keys), sum(len(v) for v in groundtruth.values())))
-  print(_ap_line("stored detector boxes", groundtruth,
-                 {k: np.array([p.box for p in stored.get(k, [])]).reshape(-1, 4) for k in keys},
-                 {k: np.array([p.score for p in stored.get(k, [])]) for k in keys}))
+  print(
+    _ap_line(
+      "stored detector boxes",
+      groundtruth,
+      {k: np.array([p.box for p in stored.get(k, [])]).reshape(-1, 4) for k in keys},
+      {k: np.array([p.score for p in stored.get(k, [])]) for k in keys},
+    )
+  )
   frames = keyframe_frames(data_dir, keys, FLAGS.segment_start)
   for height in FLAGS.min_frame_heights:
     detector = HogPersonDetector(min_frame_height=int(height), hit_threshold=FLAGS.hit_threshold)
@@ -160,8 +194,15 @@ def main(argv):
       started = time.perf_counter()
       boxes[key], scores[key] = detector.detect(frames[key])
       times.append(time.perf_counter() - started)
-    print(_ap_line("HOG, frames scaled to height %s" % height, groundtruth, boxes, scores,
-                   "  %.3f s/keyframe (median)" % np.median(times)))
+    print(
+      _ap_line(
+        "HOG, frames scaled to height %s" % height,
+        groundtruth,
+        boxes,
+        scores,
+        "  %.3f s/keyframe (median)" % np.median(times),
+      )
+    )
 
 
 if __name__ == "__main__":

@@ -45,14 +45,17 @@ def define_flags():
   flags.DEFINE_bool("quick", False, "Small sizes, fewer runs (CI).")
   flags.DEFINE_string("output_dir", "workspace/benchmarks", "Where results.json/.md are written.")
   flags.DEFINE_integer("runs", None, "Warm runs per figure (median); default 3, 2 with --quick.")
-  flags.DEFINE_list("sections", ["machine", "training", "inference", "scaling", "data"],
-                    "Sections to run.")
-  flags.DEFINE_string("data_work_dir", "/tmp/ava_benchmark_suite_data",
-                      "Scratch directory of the data section (deleted first).")
+  flags.DEFINE_list(
+    "sections", ["machine", "training", "inference", "scaling", "data"], "Sections to run."
+  )
+  flags.DEFINE_string(
+    "data_work_dir",
+    "/tmp/ava_benchmark_suite_data",
+    "Scratch directory of the data section (deleted first).",
+  )
 
 
-_COLUMNS = ("section", "figure", "value", "unit", "reference", "reference_value", "ratio",
-            "note")
+_COLUMNS = ("section", "figure", "value", "unit", "reference", "reference_value", "ratio", "note")
 
 
 def _format(value):
@@ -65,10 +68,14 @@ def _format(value):
 
 def markdown(result) -> str:
   """The results as one markdown table under a header line."""
-  lines = [f"Benchmark suite ({'quick' if result['quick'] else 'full'}), {result['date']}, "
-           f"{result['cpu_count']} CPUs, load average {result['loadavg_start']} -> "
-           f"{result['loadavg_end']}: `{result['command']}`", "",
-           "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+  lines = [
+    f"Benchmark suite ({'quick' if result['quick'] else 'full'}), {result['date']}, "
+    f"{result['cpu_count']} CPUs, load average {result['loadavg_start']} -> "
+    f"{result['loadavg_end']}: `{result['command']}`",
+    "",
+    "| " + " | ".join(_COLUMNS) + " |",
+    "|" + "---|" * len(_COLUMNS),
+  ]
   for row in result["rows"]:
     lines.append("| " + " | ".join(_format(row[c]) for c in _COLUMNS) + " |")
   for section, error in result["errors"].items():
@@ -91,6 +98,7 @@ def _section_rows(name, state, quick, runs, data_work_dir):
   from benchmarks.suite import inference
   from benchmarks.suite import models
   from benchmarks.suite import training
+
   if name == "machine":
     state["rates"], rows = common.matmul_rows(quick)
     return rows
@@ -112,13 +120,22 @@ def _section_rows(name, state, quick, runs, data_work_dir):
   raise app.UsageError(f"--sections: unknown section {name!r}")
 
 
-def run(*, quick, sections, runs, output_dir, data_work_dir,
-        command="python -m benchmarks.run"):
+def run(*, quick, sections, runs, output_dir, data_work_dir, command="python -m benchmarks.run"):
   """Runs the sections; returns the result dict (also written to output_dir)."""
   import dataclasses  # pylint: disable=import-outside-toplevel
-  result = dict(quick=quick, date=time.strftime("%Y-%m-%d %H:%M %Z"), cpu_count=os.cpu_count(),
-                command=command, loadavg_start=[round(x, 1) for x in os.getloadavg()],
-                loadavg_end=None, runs=runs, rows=[], errors={}, seconds={})
+
+  result = dict(
+    quick=quick,
+    date=time.strftime("%Y-%m-%d %H:%M %Z"),
+    cpu_count=os.cpu_count(),
+    command=command,
+    loadavg_start=[round(x, 1) for x in os.getloadavg()],
+    loadavg_end=None,
+    runs=runs,
+    rows=[],
+    errors={},
+    seconds={},
+  )
   state = {}
   for name in sections:
     start = time.perf_counter()
@@ -138,9 +155,14 @@ def main(argv):
   del argv
   runs = FLAGS.runs or (2 if FLAGS.quick else 3)
   command = "python -m benchmarks.run" + (" --quick" if FLAGS.quick else "")
-  result = run(quick=FLAGS.quick, sections=FLAGS.sections, runs=runs,
-               output_dir=FLAGS.output_dir, data_work_dir=FLAGS.data_work_dir,
-               command=command)
+  result = run(
+    quick=FLAGS.quick,
+    sections=FLAGS.sections,
+    runs=runs,
+    output_dir=FLAGS.output_dir,
+    data_work_dir=FLAGS.data_work_dir,
+    command=command,
+  )
   print(markdown(result))
   if result["errors"]:
     for section, error in result["errors"].items():

@@ -27,14 +27,15 @@ FLAGS = flags.FLAGS
 def define_flags():
   flags.DEFINE_integer("repeats", 3, "Warm calls per figure (median).")
 
+
 # (name, [batch, frames, height, width, 3], output channels).
 SHAPES = [
-    ("quick tiny 2x8x64^2, 1/4 width", (2, 8, 64, 64, 3), 16),
-    ("quick mid 1x8x112^2, full width", (1, 8, 112, 112, 3), 64),
-    ("tiny config 4x16x112^2, 1/4 width", (4, 16, 112, 112, 3), 16),
-    ("1x16x112^2, full width", (1, 16, 112, 112, 3), 64),
-    ("mid 1x32x224^2, full width", (1, 32, 224, 224, 3), 64),
-    ("paper 1x64x400^2, full width", (1, 64, 400, 400, 3), 64),
+  ("quick tiny 2x8x64^2, 1/4 width", (2, 8, 64, 64, 3), 16),
+  ("quick mid 1x8x112^2, full width", (1, 8, 112, 112, 3), 64),
+  ("tiny config 4x16x112^2, 1/4 width", (4, 16, 112, 112, 3), 16),
+  ("1x16x112^2, full width", (1, 16, 112, 112, 3), 64),
+  ("mid 1x32x224^2, full width", (1, 32, 224, 224, 3), 64),
+  ("paper 1x64x400^2, full width", (1, 64, 400, 400, 3), 64),
 ]
 
 
@@ -59,9 +60,10 @@ def _functions(layer, clip):
 def measure(shape, channels, repeats):
   """{'plain': (forward s, forward + dW s), 'space_to_depth': (...)} for one clip shape."""
   clip = tf.random.stateless_uniform(shape, seed=(0, 1), minval=-1.0, maxval=1.0)
-  layers = {name: cls(channels, 7, strides=2, padding="same", use_bias=False)
-            for name, cls in (("plain", keras.layers.Conv3D),
-                              ("space_to_depth", i3d.SpaceToDepthConv3D))}
+  layers = {
+    name: cls(channels, 7, strides=2, padding="same", use_bias=False)
+    for name, cls in (("plain", keras.layers.Conv3D), ("space_to_depth", i3d.SpaceToDepthConv3D))
+  }
   for layer in layers.values():
     layer.build(clip.shape)
   layers["space_to_depth"].set_weights(layers["plain"].get_weights())
@@ -79,8 +81,10 @@ def measure(shape, channels, repeats):
 
 def main(argv):
   del argv
-  print("| clip | plain forward s | plain fwd+dW s | s2d forward s | s2d fwd+dW s | "
-        "fwd+dW plain / s2d |")
+  print(
+    "| clip | plain forward s | plain fwd+dW s | s2d forward s | s2d fwd+dW s | "
+    "fwd+dW plain / s2d |"
+  )
   print("|---|---:|---:|---:|---:|---:|")
   for name, shape, channels in SHAPES:
     times = measure(shape, channels, FLAGS.repeats)

@@ -22,12 +22,18 @@ from ava_tx.trunks import kinetics_classifier
 @command_line.flag_definitions
 def define_flags():
   flags.DEFINE_string(
-      "checkpoint", None, "Converted checkpoint (its directory, or the prefix DIR/i3d) holding the "
-      "Logits (convert_i3d_checkpoint's default).")
+    "checkpoint",
+    None,
+    "Converted checkpoint (its directory, or the prefix DIR/i3d) holding the "
+    "Logits (convert_i3d_checkpoint's default).",
+  )
   flags.DEFINE_string("video", None, "Video file (any container PyAV reads, gif included).")
   flags.DEFINE_string(
-      "label_map_path", None, "Kinetics-400 class names, one a line, in logit order (default: "
-      f"{kinetics_classifier.LABEL_MAP_NAME} in the checkpoint's directory).")
+    "label_map_path",
+    None,
+    "Kinetics-400 class names, one a line, in logit order (default: "
+    f"{kinetics_classifier.LABEL_MAP_NAME} in the checkpoint's directory).",
+  )
   command_line.define_renamed_flag("labels_path", "label_map_path")
   flags.DEFINE_integer("top_k", 5, "How many classes to print.")
   flags.DEFINE_float("fps", kinetics_clip.KINETICS_FPS, "Decoding frame rate.")
@@ -39,8 +45,15 @@ def default_label_map_path(checkpoint: str) -> str:
   return os.path.join(directory, kinetics_classifier.LABEL_MAP_NAME)
 
 
-def run(*, checkpoint: str, video: str, label_map_path: str = None, top_k: int = 5,
-        fps: float = kinetics_clip.KINETICS_FPS, max_frames: int = 250) -> list:
+def run(
+  *,
+  checkpoint: str,
+  video: str,
+  label_map_path: str = None,
+  top_k: int = 5,
+  fps: float = kinetics_clip.KINETICS_FPS,
+  max_frames: int = 250,
+) -> list:
   """Classifies `video`; prints and returns [(class name, probability)] most probable first."""
   names = kinetics_classifier.read_label_names(label_map_path or default_label_map_path(checkpoint))
   clip = kinetics_clip.read_clip(video, fps=fps, max_frames=max_frames)
@@ -54,10 +67,14 @@ def run(*, checkpoint: str, video: str, label_map_path: str = None, top_k: int =
 
 def main(argv):
   command_line.reject_arguments(argv)
-  run(**command_line.flag_values(
-      ["checkpoint", "video", "label_map_path", "top_k", "fps", "max_frames"]))
+  run(
+    **command_line.flag_values(
+      ["checkpoint", "video", "label_map_path", "top_k", "fps", "max_frames"]
+    )
+  )
 
 
 if __name__ == "__main__":
-  command_line.run_program("classify_kinetics", main, define_flags=define_flags,
-                           required_flags=["checkpoint", "video"])
+  command_line.run_program(
+    "classify_kinetics", main, define_flags=define_flags, required_flags=["checkpoint", "video"]
+  )

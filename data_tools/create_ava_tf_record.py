@@ -32,8 +32,9 @@ def define_flags():
 
 def _convert(argv):
   del argv
-  summary = ava_conversion.convert(num_workers=FLAGS.num_workers,
-                                   **conversion_flags.conversion_args())
+  summary = ava_conversion.convert(
+    num_workers=FLAGS.num_workers, **conversion_flags.conversion_args()
+  )
   print(ava_conversion.format_summary(summary))
   return 2 if summary["videos_failed"] else 0
 

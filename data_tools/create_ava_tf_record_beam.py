@@ -33,8 +33,12 @@ FLAGS = flags.FLAGS
 def define_flags():
   conversion_flags.define_flags()
   flags.adopt_module_key_flags(conversion_flags)
-  flags.DEFINE_integer("keyframes_per_task", 60, "Keyframes per pipeline element (a range of "
-                       "one video's keyframes, so a long movie is spread over several workers).")
+  flags.DEFINE_integer(
+    "keyframes_per_task",
+    60,
+    "Keyframes per pipeline element (a range of "
+    "one video's keyframes, so a long movie is spread over several workers).",
+  )
 
 
 def parse_flags(argv):
@@ -57,13 +61,15 @@ def parse_flags(argv):
 
 def _convert(argv):
   from ava_tx.data import beam_conversion  # pylint: disable=g-import-not-at-top
-  summary = beam_conversion.convert(beam_args=argv[1:],
-                                    keyframes_per_task=FLAGS.keyframes_per_task,
-                                    **conversion_flags.conversion_args())
+
+  summary = beam_conversion.convert(
+    beam_args=argv[1:],
+    keyframes_per_task=FLAGS.keyframes_per_task,
+    **conversion_flags.conversion_args(),
+  )
   print(ava_conversion.format_summary(summary))
   print("failed videos: %s" % summary["failed_videos_csv"])
-  print("beam counters: %s" % ", ".join(
-      "%s=%d" % kv for kv in sorted(summary["counters"].items())))
+  print("beam counters: %s" % ", ".join("%s=%d" % kv for kv in sorted(summary["counters"].items())))
   return 2 if summary["videos_failed"] else 0
 
 
@@ -71,8 +77,10 @@ def main(argv):
   """Exit 0; 1 with one line on an error in the input (--verbose: traceback); 2 if videos failed."""
   logging.getLogger("apache_beam").setLevel(logging.WARNING)  # Workers' INFO lines.
   if importlib.util.find_spec("apache_beam") is None:
-    print("create_ava_tf_record_beam: error: apache_beam is not installed: "
-          "pip install -e \".[beam]\"", file=sys.stderr)
+    print(
+      "create_ava_tf_record_beam: error: apache_beam is not installed: pip install -e \".[beam]\"",
+      file=sys.stderr,
+    )
     return 1
   return command_line.run_guarded("create_ava_tf_record_beam", _convert, argv)
 

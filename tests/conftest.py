@@ -18,15 +18,17 @@ from tests import run_cache
 # (node id prefix, group): tests whose id starts with the prefix run together on one worker.
 # Add a line when a module gets a fixture that takes more than a few seconds to build.
 _GROUPS = (
-    # tiny_workspace, corrupt_workspace and the TensorFlow command runs (tf_results).
-    ("tests/reliability/test_bad_inputs.py::", "reliability_workspace"),
-    ("tests/reliability/test_corrupt_shards.py::test_training_with_skip_option",
-     "reliability_workspace"),
-    ("tests/export/test_exporter.py::", "exporter"),  # `exported`: three exports.
-    ("tests/inference/test_end_to_end.py::", "end_to_end"),  # `export_dir`: one export.
-    ("tests/training/test_train_loop.py::", "train_loop"),  # `uninterrupted`: 12 steps.
-    ("tests/data/test_synth_ava.py::", "synth_ava"),  # `tiny_datasets`: generated twice.
-    ("tests/data/test_beam_conversion.py::", "beam_conversion"),  # `runs`: three conversions.
+  # tiny_workspace, corrupt_workspace and the TensorFlow command runs (tf_results).
+  ("tests/reliability/test_bad_inputs.py::", "reliability_workspace"),
+  (
+    "tests/reliability/test_corrupt_shards.py::test_training_with_skip_option",
+    "reliability_workspace",
+  ),
+  ("tests/export/test_exporter.py::", "exporter"),  # `exported`: three exports.
+  ("tests/inference/test_end_to_end.py::", "end_to_end"),  # `export_dir`: one export.
+  ("tests/training/test_train_loop.py::", "train_loop"),  # `uninterrupted`: 12 steps.
+  ("tests/data/test_synth_ava.py::", "synth_ava"),  # `tiny_datasets`: generated twice.
+  ("tests/data/test_beam_conversion.py::", "beam_conversion"),  # `runs`: three conversions.
 )
 
 
@@ -54,10 +56,14 @@ def pytest_xdist_make_scheduler(config, log):
 
 def pytest_collection_modifyitems(config, items):
   del config
-  slow_modules = {item.module.__name__ for item in items
-                  if getattr(item, "module", None) and item.get_closest_marker("slow")}
-  items.sort(key=lambda item: getattr(getattr(item, "module", None), "__name__", None)
-             not in slow_modules)
+  slow_modules = {
+    item.module.__name__
+    for item in items
+    if getattr(item, "module", None) and item.get_closest_marker("slow")
+  }
+  items.sort(
+    key=lambda item: getattr(getattr(item, "module", None), "__name__", None) not in slow_modules
+  )
 
 
 @pytest.fixture(scope="session")

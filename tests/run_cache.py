@@ -35,6 +35,7 @@ def built_once(cache_dir: Path, name: str, build) -> Path:
 
 def copy_of(cache_dir: Path, name: str, build, destination: Path) -> Path:
   """A private copy of `built_once(cache_dir, name, build)` at `destination`."""
-  shutil.copytree(built_once(cache_dir, name, build), destination,
-                  ignore=shutil.ignore_patterns(_COMPLETE))
+  shutil.copytree(
+    built_once(cache_dir, name, build), destination, ignore=shutil.ignore_patterns(_COMPLETE)
+  )
   return destination

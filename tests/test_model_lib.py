@@ -24,15 +24,18 @@ def test_fine_tune_checkpoint_initialises_trunk_and_i3d_head(tmp_path):
   path = tf.train.Checkpoint(**source.endpoint_layers()).write(str(tmp_path / "i3d"))
 
   config = config_util.load_pipeline_config(
-      str(REPO / "configs" / "ava_tx_plus_i3d_64f_400.config")).model.action_transformer
+    str(REPO / "configs" / "ava_tx_plus_i3d_64f_400.config")
+  ).model.action_transformer
   config.num_classes, config.num_frames = 3, 8
   config.image_height = config.image_width = 64
   config.rpn.num_proposals_test, config.rpn.pre_nms_top_k_test = 4, 16
   config.trunk.fine_tune_checkpoint = path
   model = model_builder.build(config)
-  model.provide_groundtruth(groundtruth_boxes=tf.zeros([1, 1, 4]),
-                            groundtruth_classes=tf.zeros([1, 1, 3]),
-                            num_groundtruth_boxes=tf.constant([0]))
+  model.provide_groundtruth(
+    groundtruth_boxes=tf.zeros([1, 1, 4]),
+    groundtruth_classes=tf.zeros([1, 1, 3]),
+    num_groundtruth_boxes=tf.constant([0]),
+  )
   model.predict(model.preprocess(tf.zeros([1, 8, 64, 64, 3]))[0], None, training=False)
 
   model_lib.fine_tune_fn_for(config)(model)
@@ -55,17 +58,23 @@ def test_no_fine_tune_checkpoint_means_no_hook():
 def _tiny_model(config, seed):
   tf.keras.utils.set_random_seed(seed)
   model = model_builder.build(config)
-  model.provide_groundtruth(groundtruth_boxes=tf.zeros([1, 1, 4]),
-                            groundtruth_classes=tf.zeros([1, 1, config.num_classes]),
-                            num_groundtruth_boxes=tf.constant([0]))
+  model.provide_groundtruth(
+    groundtruth_boxes=tf.zeros([1, 1, 4]),
+    groundtruth_classes=tf.zeros([1, 1, config.num_classes]),
+    num_groundtruth_boxes=tf.constant([0]),
+  )
   model.predict(model.preprocess(tf.zeros([1, 8, 32, 32, 3]))[0], None, training=False)
   return model
 
 
 def _tiny_config(num_classes=3):
   config = action_transformer_pb2.ActionTransformer(
-      num_classes=num_classes, num_frames=8, image_height=32, image_width=32,
-      proposals=action_transformer_pb2.ActionTransformer.GROUNDTRUTH)
+    num_classes=num_classes,
+    num_frames=8,
+    image_height=32,
+    image_width=32,
+    proposals=action_transformer_pb2.ActionTransformer.GROUNDTRUTH,
+  )
   config.trunk.depth_multiplier, config.trunk.min_depth = 0.125, 8
   tx = config.action_transformer_head
   tx.num_layers, tx.hidden_size, tx.ffn_hidden_size, tx.high_res_reduced_channels = 1, 8, 8, 8
@@ -104,13 +113,17 @@ def test_fine_tune_checkpoint_type_detection_restores_the_trunk_and_full_everyth
 def test_fine_tune_checkpoint_type_is_validated():
   from ava_tx.builders import config_validation  # pylint: disable=import-outside-toplevel
   from ava_tx.core import errors  # pylint: disable=import-outside-toplevel
+
   config = _tiny_config()
   assert config.trunk.fine_tune_checkpoint_type == "classification"  # The paper's default.
   config.trunk.fine_tune_checkpoint = "run"
   config.trunk.fine_tune_checkpoint_type = "detection"  # Any trunk width: not Kinetics.
   config_validation.validate_action_transformer(config)
   config.trunk.fine_tune_checkpoint_type = "backbone"
-  with pytest.raises(errors.InputError, match=r"^model.action_transformer.trunk."
-                     r"fine_tune_checkpoint_type: must be one of classification, detection, "
-                     r"full, got 'backbone'$"):
+  with pytest.raises(
+    errors.InputError,
+    match=r"^model.action_transformer.trunk."
+    r"fine_tune_checkpoint_type: must be one of classification, detection, "
+    r"full, got 'backbone'$",
+  ):
     config_validation.validate_action_transformer(config)

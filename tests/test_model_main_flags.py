@@ -6,15 +6,22 @@ from ava_tx import model_main_tf2
 from ava_tx.core import errors
 
 
-@pytest.mark.parametrize("eval_once, wait_for_checkpoints, continuous", [
-    (False, None, True),    # The OD API's default: follow new checkpoints.
-    (True, None, False),    # --eval_once
-    (False, True, True),    # deprecated --wait_for_checkpoints: the default anyway
+@pytest.mark.parametrize(
+  "eval_once, wait_for_checkpoints, continuous",
+  [
+    (False, None, True),  # The OD API's default: follow new checkpoints.
+    (True, None, False),  # --eval_once
+    (False, True, True),  # deprecated --wait_for_checkpoints: the default anyway
     (False, False, False),  # deprecated --nowait_for_checkpoints: --eval_once
-])
+  ],
+)
 def test_continuous_evaluation(eval_once, wait_for_checkpoints, continuous, caplog):
-  assert model_main_tf2.continuous_evaluation(
-      eval_once=eval_once, wait_for_checkpoints=wait_for_checkpoints) is continuous
+  assert (
+    model_main_tf2.continuous_evaluation(
+      eval_once=eval_once, wait_for_checkpoints=wait_for_checkpoints
+    )
+    is continuous
+  )
   if wait_for_checkpoints is None:
     assert not caplog.records
   else:

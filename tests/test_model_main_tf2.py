@@ -24,11 +24,15 @@ def _tiny_pipeline(tmp_path, cache_dir):
   data = tiny_dataset.write_dataset(tmp_path / "data", cache_dir)
   for split in ("train", "val"):
     ava_conversion.convert(
-        annotations_csv=str(data / f"{split}.csv"), video_dir=str(data / "videos"),
-        output_prefix=str(tmp_path / "shards" / split), num_shards=2,
-        settings=ava_clips.ClipSettings(clip_frames=16), label_map=str(data / "label_map.pbtxt"),
-        person_boxes_csv=str(data / f"{split}_predicted_boxes.csv"),
-        log=lambda *args, **kwargs: None)
+      annotations_csv=str(data / f"{split}.csv"),
+      video_dir=str(data / "videos"),
+      output_prefix=str(tmp_path / "shards" / split),
+      num_shards=2,
+      settings=ava_clips.ClipSettings(clip_frames=16),
+      label_map=str(data / "label_map.pbtxt"),
+      person_boxes_csv=str(data / f"{split}_predicted_boxes.csv"),
+      log=lambda *args, **kwargs: None,
+    )
   config = config_util.load_pipeline_config(str(REPO / "configs" / "tiny_synthetic_cpu.config"))
   model = config.model.action_transformer
   model.num_frames, model.image_height, model.image_width = 8, 64, 64
@@ -50,9 +54,16 @@ def _tiny_pipeline(tmp_path, cache_dir):
 
 
 def _train_command(config_path, model_dir, steps):
-  return [sys.executable, "-m", "ava_tx.model_main_tf2", f"--pipeline_config_path={config_path}",
-          f"--model_dir={model_dir}", f"--num_train_steps={steps}", "--checkpoint_every_n=1",
-          "--record_summaries=false"]
+  return [
+    sys.executable,
+    "-m",
+    "ava_tx.model_main_tf2",
+    f"--pipeline_config_path={config_path}",
+    f"--model_dir={model_dir}",
+    f"--num_train_steps={steps}",
+    "--checkpoint_every_n=1",
+    "--record_summaries=false",
+  ]
 
 
 @pytest.mark.slow
@@ -61,8 +72,14 @@ def test_train_kill_resume_and_evaluate(tmp_path, run_cache_dir):
   model_dir = tmp_path / "model"
   command = _train_command(config_path, model_dir, steps=4)
   env = dict(os.environ, PYTHONUNBUFFERED="1")
-  first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, start_new_session=True)
+  first = subprocess.Popen(
+    command,
+    cwd=REPO,
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    start_new_session=True,
+  )
   deadline = time.time() + 300
   while not (model_dir / "ckpt-2.index").exists():
     assert first.poll() is None, first.stdout.read().decode()[-3000:]
@@ -73,8 +90,9 @@ def test_train_kill_resume_and_evaluate(tmp_path, run_cache_dir):
   assert not (model_dir / "ckpt-4.index").exists()
   assert (model_dir / "pipeline.config").exists()
 
-  second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+  second = subprocess.run(
+    command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+  )
   assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
   assert "Resuming from" in second.stderr
   assert "trained to step 4" in second.stdout
@@ -83,9 +101,22 @@ def test_train_kill_resume_and_evaluate(tmp_path, run_cache_dir):
   # Continuous evaluation (the default, as in the OD API): the latest checkpoint, then no new
   # one for --eval_timeout seconds.
   evaluation = subprocess.run(
-      [sys.executable, "-m", "ava_tx.model_main_tf2", f"--pipeline_config_path={config_path}",
-       f"--model_dir={model_dir}", f"--checkpoint_dir={model_dir}", "--eval_timeout=2"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    [
+      sys.executable,
+      "-m",
+      "ava_tx.model_main_tf2",
+      f"--pipeline_config_path={config_path}",
+      f"--model_dir={model_dir}",
+      f"--checkpoint_dir={model_dir}",
+      "--eval_timeout=2",
+    ],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    check=False,
+  )
   assert evaluation.returncode == 0, evaluation.stdout[-2000:] + evaluation.stderr[-3000:]
   printed = evaluation.stdout.splitlines()
   assert printed[0].startswith("step 4: {") and "AVA/mAP@0.5IOU" in printed[0], printed
@@ -111,14 +142,22 @@ def _assert_evaluation_used_the_checkpoint(config_path, checkpoint, rows):
   from ava_tx.core.standard_fields import InputFields
   from ava_tx.core.tf_setup import tf
   from ava_tx.training import train_loop
+
   config = config_util.load_pipeline_config(str(config_path))
   model_config = config.model.action_transformer
-  batch = next(iter(input_reader_builder.build_dataset_fn(
-      config.eval_input_reader, model_config, global_batch_size=config.eval_config.batch_size,
-      is_training=False, prefix="eval_input_reader")(None)))
+  batch = next(
+    iter(
+      input_reader_builder.build_dataset_fn(
+        config.eval_input_reader,
+        model_config,
+        global_batch_size=config.eval_config.batch_size,
+        is_training=False,
+        prefix="eval_input_reader",
+      )(None)
+    )
+  )
   video_id, timestamp = batch[InputFields.source_id][0].numpy().decode().split(",")
-  written = sorted(float(r.split(",")[7]) for r in rows
-                   if r.startswith(f"{video_id},{timestamp},"))
+  written = sorted(float(r.split(",")[7]) for r in rows if r.startswith(f"{video_id},{timestamp},"))
   scores = {}
   for restore in (False, True):
     model = model_builder.build(model_config)
@@ -128,7 +167,8 @@ def _assert_evaluation_used_the_checkpoint(config_path, checkpoint, rows):
     detections = train_loop.compute_detections(model, batch)
     num = int(detections[DetectionFields.num_detections][0])
     scores[restore] = sorted(
-        detections[DetectionFields.detection_action_scores][0, :num].numpy().reshape(-1))
+      detections[DetectionFields.detection_action_scores][0, :num].numpy().reshape(-1)
+    )
   assert len(written) == len(scores[True]) > 0
   np.testing.assert_allclose(written, scores[True], atol=2e-6)
   assert len(scores[False]) != len(written) or not np.allclose(written, scores[False], atol=1e-3)
@@ -136,9 +176,17 @@ def _assert_evaluation_used_the_checkpoint(config_path, checkpoint, rows):
 
 def test_model_main_tf2_reports_bad_config_without_traceback(tmp_path):
   bad = tmp_path / "bad.config"
-  bad.write_text("model { action_transformer { num_frames: 12 } }\ntrain_input_reader { input_path: 'x' }\n")
-  result = subprocess.run(_train_command(bad, tmp_path / "m", 1), cwd=REPO, capture_output=True,
-                          text=True, timeout=300, check=False)
+  bad.write_text(
+    "model { action_transformer { num_frames: 12 } }\ntrain_input_reader { input_path: 'x' }\n"
+  )
+  result = subprocess.run(
+    _train_command(bad, tmp_path / "m", 1),
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
   assert result.returncode == 1
   assert "model.action_transformer.num_frames" in result.stderr
   assert "Traceback" not in result.stderr

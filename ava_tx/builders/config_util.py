@@ -19,6 +19,7 @@ PLACEHOLDER = "PATH_TO_BE_CONFIGURED"
 def _open(path, mode):
   if "://" in path:
     from ava_tx.core.tf_setup import tf  # Remote paths (gs://) need TensorFlow's filesystems.
+
     return tf.io.gfile.GFile(path, mode)
   return open(path, mode, encoding="utf-8")
 
@@ -26,6 +27,7 @@ def _open(path, mode):
 def _exists(path):
   if "://" in path:
     from ava_tx.core.tf_setup import tf
+
     return tf.io.gfile.exists(path)
   return os.path.exists(path)
 
@@ -64,8 +66,9 @@ def load_pipeline_config(path):
     with _open(path, "r") as f:
       text = f.read()
   except UnicodeDecodeError as e:
-    raise errors.InputError(f"{path}: not a text-format pipeline config (byte {e.start} is "
-                            "not UTF-8)") from None
+    raise errors.InputError(
+      f"{path}: not a text-format pipeline config (byte {e.start} is not UTF-8)"
+    ) from None
   if not text.strip():
     raise errors.InputError(f"{path}: the pipeline config is empty")
   return parse_pipeline_config(text, source=path)
@@ -114,6 +117,8 @@ def get_action_transformer_config(config):
   """
   model = config.model if isinstance(config, pipeline_pb2.TrainEvalPipelineConfig) else config
   if model.WhichOneof("model") != "action_transformer":
-    raise errors.InputError("model: expected `action_transformer { ... }` (the only "
-                            f"meta-architecture); got {model.WhichOneof('model')!r}")
+    raise errors.InputError(
+      "model: expected `action_transformer { ... }` (the only "
+      f"meta-architecture); got {model.WhichOneof('model')!r}"
+    )
   return model.action_transformer

@@ -8,6 +8,7 @@ from ava_tx.builders import config_util
 @dataclasses.dataclass(frozen=True)
 class ClipSampling:
   """num_frames per clip, frame_stride between them (stored frames), model input size."""
+
   num_frames: int
   frame_stride: int
   image_height: int
@@ -21,6 +22,9 @@ def clip_sampling(pipeline_config) -> ClipSampling:
     pipeline_config = config_util.load_pipeline_config(pipeline_config)
   model = pipeline_config.model.action_transformer
   reader = pipeline_config.eval_input_reader
-  return ClipSampling(num_frames=reader.num_frames or model.num_frames,
-                      frame_stride=reader.frame_stride, image_height=model.image_height,
-                      image_width=model.image_width)
+  return ClipSampling(
+    num_frames=reader.num_frames or model.num_frames,
+    frame_stride=reader.frame_stride,
+    image_height=model.image_height,
+    image_width=model.image_width,
+  )

@@ -7,9 +7,9 @@ from ava_tx.training import strategy as strategy_lib
 from ava_tx.training import train_loop
 
 _STRATEGIES = {
-    train_pb2.TrainConfig.MIRRORED: strategy_lib.MIRRORED,
-    train_pb2.TrainConfig.MULTI_WORKER: strategy_lib.MULTI_WORKER_MIRRORED,
-    train_pb2.TrainConfig.ONE_DEVICE: strategy_lib.ONE_DEVICE,
+  train_pb2.TrainConfig.MIRRORED: strategy_lib.MIRRORED,
+  train_pb2.TrainConfig.MULTI_WORKER: strategy_lib.MULTI_WORKER_MIRRORED,
+  train_pb2.TrainConfig.ONE_DEVICE: strategy_lib.ONE_DEVICE,
 }
 
 
@@ -17,15 +17,17 @@ def build_learning_rate(train_config, num_steps=None):
   """Linear warmup then cosine decay over `num_steps` (default train_config.num_steps)."""
   total = int(num_steps or train_config.num_steps)
   return optimizer_lib.WarmupCosineDecay(
-      base_learning_rate=train_config.base_learning_rate, total_steps=total,
-      warmup_learning_rate=train_config.warmup_learning_rate,
-      warmup_steps=min(int(train_config.warmup_steps), total),
-      final_learning_rate=train_config.final_learning_rate)
+    base_learning_rate=train_config.base_learning_rate,
+    total_steps=total,
+    warmup_learning_rate=train_config.warmup_learning_rate,
+    warmup_steps=min(int(train_config.warmup_steps), total),
+    final_learning_rate=train_config.final_learning_rate,
+  )
 
 
 _OPTIMIZERS = {
-    train_pb2.TrainConfig.MOMENTUM: optimizer_lib.MOMENTUM,
-    train_pb2.TrainConfig.ADAMW: optimizer_lib.ADAMW,
+  train_pb2.TrainConfig.MOMENTUM: optimizer_lib.MOMENTUM,
+  train_pb2.TrainConfig.ADAMW: optimizer_lib.ADAMW,
 }
 
 
@@ -36,26 +38,30 @@ def build_optimizer(train_config, num_steps=None):
   as the TF Object Detection API does; `decoupled_weight_decay` is applied by the optimizer.
   """
   return optimizer_lib.build_optimizer(
-      learning_rate=build_learning_rate(train_config, num_steps),
-      optimizer=_OPTIMIZERS[train_config.optimizer], momentum=train_config.momentum,
-      adam_beta1=train_config.adam_beta1, adam_beta2=train_config.adam_beta2,
-      adam_epsilon=train_config.adam_epsilon,
-      decoupled_weight_decay=train_config.decoupled_weight_decay,
-      mixed_precision=precision_lib.needs_loss_scaling(build_precision(train_config)))
+    learning_rate=build_learning_rate(train_config, num_steps),
+    optimizer=_OPTIMIZERS[train_config.optimizer],
+    momentum=train_config.momentum,
+    adam_beta1=train_config.adam_beta1,
+    adam_beta2=train_config.adam_beta2,
+    adam_epsilon=train_config.adam_epsilon,
+    decoupled_weight_decay=train_config.decoupled_weight_decay,
+    mixed_precision=precision_lib.needs_loss_scaling(build_precision(train_config)),
+  )
 
 
 _PRECISIONS = {
-    train_pb2.TrainConfig.FLOAT32: precision_lib.FLOAT32,
-    train_pb2.TrainConfig.MIXED_BFLOAT16: precision_lib.MIXED_BFLOAT16,
-    train_pb2.TrainConfig.MIXED_FLOAT16: precision_lib.MIXED_FLOAT16,
+  train_pb2.TrainConfig.FLOAT32: precision_lib.FLOAT32,
+  train_pb2.TrainConfig.MIXED_BFLOAT16: precision_lib.MIXED_BFLOAT16,
+  train_pb2.TrainConfig.MIXED_FLOAT16: precision_lib.MIXED_FLOAT16,
 }
 
 
 def build_precision(train_config):
   """The Keras policy name of `precision` (the deprecated use_mixed_precision: mixed_float16)."""
   if train_config.precision == train_pb2.TrainConfig.PRECISION_UNSPECIFIED:
-    return (precision_lib.MIXED_FLOAT16 if train_config.use_mixed_precision
-            else precision_lib.FLOAT32)
+    return (
+      precision_lib.MIXED_FLOAT16 if train_config.use_mixed_precision else precision_lib.FLOAT32
+    )
   return _PRECISIONS[train_config.precision]
 
 
@@ -76,18 +82,26 @@ def build_strategy(train_config):
   return strategy_lib.build_strategy(strategy_name=_STRATEGIES[train_config.strategy])
 
 
-def build_loop_config(train_config, *, model_dir, num_steps=None, checkpoint_every_n=None,
-                      record_summaries=True, device_type="CPU"):
+def build_loop_config(
+  train_config,
+  *,
+  model_dir,
+  num_steps=None,
+  checkpoint_every_n=None,
+  record_summaries=True,
+  device_type="CPU",
+):
   """`TrainLoopConfig` from the proto, with model_main_tf2's flag overrides."""
   return train_loop.TrainLoopConfig(
-      jit_compile=build_jit_compile(train_config, device_type),
-      model_dir=model_dir,
-      num_steps=int(num_steps or train_config.num_steps),
-      checkpoint_every_n=int(checkpoint_every_n or train_config.checkpoint_every_n_steps),
-      max_checkpoints_to_keep=train_config.max_checkpoints_to_keep,
-      l2_weight_decay=train_config.weight_decay,
-      gradient_clip_norm=train_config.gradient_clip_norm,
-      record_summaries=record_summaries,
-      summary_every_n=train_config.summary_every_n_steps,
-      image_summary_every_n=train_config.image_summary_every_n_steps,
-      log_every_n=train_config.summary_every_n_steps)
+    jit_compile=build_jit_compile(train_config, device_type),
+    model_dir=model_dir,
+    num_steps=int(num_steps or train_config.num_steps),
+    checkpoint_every_n=int(checkpoint_every_n or train_config.checkpoint_every_n_steps),
+    max_checkpoints_to_keep=train_config.max_checkpoints_to_keep,
+    l2_weight_decay=train_config.weight_decay,
+    gradient_clip_norm=train_config.gradient_clip_norm,
+    record_summaries=record_summaries,
+    summary_every_n=train_config.summary_every_n_steps,
+    image_summary_every_n=train_config.image_summary_every_n_steps,
+    log_every_n=train_config.summary_every_n_steps,
+  )

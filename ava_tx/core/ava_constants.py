@@ -63,8 +63,17 @@ LABEL_TYPES = ("PERSON_MOVEMENT", "OBJECT_MANIPULATION", "PERSON_INTERACTION")
 # ---- CSV column orders ---------------------------------------------------------------------
 GROUNDTRUTH_COLUMNS = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "person_id")
 DETECTION_COLUMNS = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
-DETECTION_WITH_PERSON_COLUMNS = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id",
-                                 "person_id", "score")
+DETECTION_WITH_PERSON_COLUMNS = (
+  "video_id",
+  "timestamp",
+  "x1",
+  "y1",
+  "x2",
+  "y2",
+  "action_id",
+  "person_id",
+  "score",
+)
 PERSON_BOX_COLUMNS = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
 """Person-detector boxes: the action_id column is empty."""
 EXCLUDED_TIMESTAMP_COLUMNS = ("video_id", "timestamp")

@@ -19,8 +19,9 @@ FASTER_RCNN_BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
 def _check_last_dim_4(name: str, boxes: tf.Tensor) -> None:
   if boxes.shape.rank is not None and boxes.shape[-1] is not None and boxes.shape[-1] != 4:
-    raise ValueError(f"{name} must end in a dimension of 4 ([ymin, xmin, ymax, xmax]), "
-                     f"got shape {boxes.shape}.")
+    raise ValueError(
+      f"{name} must end in a dimension of 4 ([ymin, xmin, ymax, xmax]), got shape {boxes.shape}."
+    )
 
 
 def to_absolute(boxes: tf.Tensor, image_height, image_width) -> tf.Tensor:
@@ -33,8 +34,9 @@ def to_absolute(boxes: tf.Tensor, image_height, image_width) -> tf.Tensor:
 def to_normalized(boxes_absolute: tf.Tensor, image_height, image_width) -> tf.Tensor:
   """Pixel boxes float32 [..., 4] -> normalized boxes float32 [..., 4]."""
   _check_last_dim_4("boxes_absolute", boxes_absolute)
-  scale = tf.cast(tf.stack([image_height, image_width, image_height, image_width]),
-                  boxes_absolute.dtype)
+  scale = tf.cast(
+    tf.stack([image_height, image_width, image_height, image_width]), boxes_absolute.dtype
+  )
   return boxes_absolute / scale
 
 
@@ -49,8 +51,9 @@ def is_valid_box(boxes: tf.Tensor) -> tf.Tensor:
   return tf.logical_and(boxes[..., 2] > boxes[..., 0], boxes[..., 3] > boxes[..., 1])
 
 
-def pairwise_iou(boxes: tf.Tensor, other_boxes: tf.Tensor,
-                 other_valid: tf.Tensor | None = None) -> tf.Tensor:
+def pairwise_iou(
+  boxes: tf.Tensor, other_boxes: tf.Tensor, other_valid: tf.Tensor | None = None
+) -> tf.Tensor:
   """IoU of every pair of boxes, per batch element.
 
   Args:
@@ -69,8 +72,11 @@ def pairwise_iou(boxes: tf.Tensor, other_boxes: tf.Tensor,
   return box_ops.bbox_overlap(boxes, other_boxes)
 
 
-def encode(boxes: tf.Tensor, anchors: tf.Tensor,
-           weights: Sequence[float] | None = FASTER_RCNN_BOX_CODER_WEIGHTS) -> tf.Tensor:
+def encode(
+  boxes: tf.Tensor,
+  anchors: tf.Tensor,
+  weights: Sequence[float] | None = FASTER_RCNN_BOX_CODER_WEIGHTS,
+) -> tf.Tensor:
   """Faster R-CNN encoding of `boxes` relative to `anchors` (official.vision box_ops).
 
   Args:
@@ -84,7 +90,10 @@ def encode(boxes: tf.Tensor, anchors: tf.Tensor,
   return box_ops.encode_boxes(boxes, anchors, weights=list(weights) if weights else None)
 
 
-def decode(encodings: tf.Tensor, anchors: tf.Tensor,
-           weights: Sequence[float] | None = FASTER_RCNN_BOX_CODER_WEIGHTS) -> tf.Tensor:
+def decode(
+  encodings: tf.Tensor,
+  anchors: tf.Tensor,
+  weights: Sequence[float] | None = FASTER_RCNN_BOX_CODER_WEIGHTS,
+) -> tf.Tensor:
   """Inverse of `encode`: float32 [..., 4] encodings + anchors [..., 4] -> boxes [..., 4]."""
   return box_ops.decode_boxes(encodings, anchors, weights=list(weights) if weights else None)

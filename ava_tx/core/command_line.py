@@ -49,10 +49,13 @@ from absl import flags
 
 from ava_tx.core import errors
 
-VERBOSE = flags.DEFINE_bool("verbose", False,
-                            "On an error in the input, also print the Python traceback; and "
-                            "show TensorFlow's start-up logs (CUDA, oneDNN, CPU features), "
-                            "quiet by default (see ava_tx/core/tf_setup.py).")
+VERBOSE = flags.DEFINE_bool(
+  "verbose",
+  False,
+  "On an error in the input, also print the Python traceback; and "
+  "show TensorFlow's start-up logs (CUDA, oneDNN, CPU features), "
+  "quiet by default (see ava_tx/core/tf_setup.py).",
+)
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C.
 
@@ -68,8 +71,10 @@ def define_renamed_flag(old_name: str, new_name: str) -> None:
   prints `FATAL Flags parsing error: ... --old_name is now --new_name` and exits 1)."""
   flags.DEFINE_string(old_name, None, f"Renamed: use --{new_name}.")
   flags.register_validator(
-      old_name, lambda value: value is None,
-      message=f"--{old_name} is now --{new_name} (the Object Detection API's name)")
+    old_name,
+    lambda value: value is None,
+    message=f"--{old_name} is now --{new_name} (the Object Detection API's name)",
+  )
 
 
 def _verbose_flag() -> bool:
@@ -89,12 +94,19 @@ def _check_flags_are_utf8() -> None:
   for name in sorted(flags.FLAGS):
     value = flags.FLAGS[name].value
     if isinstance(value, str) and _has_surrogates(value):
-      raise errors.InputError(f"--{name}={ascii(value)[1:-1]}: not valid UTF-8; TensorFlow's "
-                              "file functions need UTF-8 paths: rename the file or directory")
+      raise errors.InputError(
+        f"--{name}={ascii(value)[1:-1]}: not valid UTF-8; TensorFlow's "
+        "file functions need UTF-8 paths: rename the file or directory"
+      )
 
 
-def run_guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]], argv,
-                *, verbose: Optional[bool] = None) -> int:
+def run_guarded(
+  program: str,
+  main_fn: Callable[[Sequence[str]], Optional[int]],
+  argv,
+  *,
+  verbose: Optional[bool] = None,
+) -> int:
   """Runs `main_fn(argv)` under the policy above; returns its exit code (None counts as 0).
 
   Args:
@@ -126,8 +138,13 @@ def guarded(program: str, main_fn: Callable[[Sequence[str]], Optional[int]]):
   return lambda argv: run_guarded(program, main_fn, argv)
 
 
-def run_program(program: str, main_fn: Callable[[Sequence[str]], Optional[int]], *,
-                define_flags: Callable[[], None], required_flags: Sequence[str] = ()) -> None:
+def run_program(
+  program: str,
+  main_fn: Callable[[Sequence[str]], Optional[int]],
+  *,
+  define_flags: Callable[[], None],
+  required_flags: Sequence[str] = (),
+) -> None:
   """A command run as a program: defines its flags, marks `required_flags` required (absl exits
   1 naming a missing one) and runs `main_fn` under `absl.app.run` and the policy above."""
   define_flags()

@@ -33,8 +33,8 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
 
   def __init__(self, *, num_classes: int, **kwargs):
     """Args:
-      num_classes: number of action classes C (without background).
-      **kwargs: keras.layers.Layer arguments.
+    num_classes: number of action classes C (without background).
+    **kwargs: keras.layers.Layer arguments.
     """
     super().__init__(**kwargs)
     if num_classes < 1:
@@ -61,13 +61,19 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     """
 
   @abc.abstractmethod
-  def predict(self, preprocessed_inputs: tf.Tensor, true_image_shapes: tf.Tensor | None = None,
-              *, training: bool) -> dict[str, tf.Tensor]:
+  def predict(
+    self,
+    preprocessed_inputs: tf.Tensor,
+    true_image_shapes: tf.Tensor | None = None,
+    *,
+    training: bool,
+  ) -> dict[str, tf.Tensor]:
     """Runs the network. Returns a dict keyed by standard_fields.PredictionFields."""
 
   @abc.abstractmethod
-  def loss(self, prediction_dict: Mapping[str, tf.Tensor],
-           true_image_shapes: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+  def loss(
+    self, prediction_dict: Mapping[str, tf.Tensor], true_image_shapes: tf.Tensor | None = None
+  ) -> dict[str, tf.Tensor]:
     """Losses from `predict`'s output and the provided ground truth.
 
     Returns:
@@ -75,13 +81,13 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     """
 
   @abc.abstractmethod
-  def postprocess(self, prediction_dict: Mapping[str, tf.Tensor],
-                  true_image_shapes: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+  def postprocess(
+    self, prediction_dict: Mapping[str, tf.Tensor], true_image_shapes: tf.Tensor | None = None
+  ) -> dict[str, tf.Tensor]:
     """Final detections. Returns a dict keyed by standard_fields.DetectionFields."""
 
   @abc.abstractmethod
-  def restore_from_objects(self, fine_tune_checkpoint_type: str = "detection"
-                           ) -> dict[str, Any]:
+  def restore_from_objects(self, fine_tune_checkpoint_type: str = "detection") -> dict[str, Any]:
     """Objects to pass as `tf.train.Checkpoint(**objects)` to restore a checkpoint.
 
     Args:
@@ -91,10 +97,15 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
         variable of such a checkpoint).
     """
 
-  def provide_groundtruth(self, *, groundtruth_boxes: tf.Tensor,
-                          groundtruth_classes: tf.Tensor, num_groundtruth_boxes: tf.Tensor,
-                          proposal_boxes: tf.Tensor | None = None,
-                          num_proposal_boxes: tf.Tensor | None = None) -> None:
+  def provide_groundtruth(
+    self,
+    *,
+    groundtruth_boxes: tf.Tensor,
+    groundtruth_classes: tf.Tensor,
+    num_groundtruth_boxes: tf.Tensor,
+    proposal_boxes: tf.Tensor | None = None,
+    num_proposal_boxes: tf.Tensor | None = None,
+  ) -> None:
     """Stores ground truth (and optional person-detector boxes) for `predict` and `loss`.
 
     Args:
@@ -109,21 +120,29 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     groundtruth_classes = tf.convert_to_tensor(groundtruth_classes, tf.float32)
     num_groundtruth_boxes = tf.convert_to_tensor(num_groundtruth_boxes, tf.int32)
     if groundtruth_boxes.shape.rank != 3 or groundtruth_boxes.shape[-1] != 4:
-      raise ValueError(f"{InputFields.groundtruth_boxes} must be float32 [batch_size, "
-                       f"max_num_boxes, 4], got shape {groundtruth_boxes.shape}.")
+      raise ValueError(
+        f"{InputFields.groundtruth_boxes} must be float32 [batch_size, "
+        f"max_num_boxes, 4], got shape {groundtruth_boxes.shape}."
+      )
     if groundtruth_classes.shape.rank != 3 or groundtruth_classes.shape[-1] != self._num_classes:
-      raise ValueError(f"{InputFields.groundtruth_classes} must be multi-hot float32 "
-                       f"[batch_size, max_num_boxes, {self._num_classes}], got shape "
-                       f"{groundtruth_classes.shape}.")
+      raise ValueError(
+        f"{InputFields.groundtruth_classes} must be multi-hot float32 "
+        f"[batch_size, max_num_boxes, {self._num_classes}], got shape "
+        f"{groundtruth_classes.shape}."
+      )
     if num_groundtruth_boxes.shape.rank != 1:
-      raise ValueError(f"{InputFields.num_groundtruth_boxes} must be int32 [batch_size], got "
-                       f"shape {num_groundtruth_boxes.shape}.")
+      raise ValueError(
+        f"{InputFields.num_groundtruth_boxes} must be int32 [batch_size], got "
+        f"shape {num_groundtruth_boxes.shape}."
+      )
     self._groundtruth.clear()
-    self._groundtruth.update({
+    self._groundtruth.update(
+      {
         InputFields.groundtruth_boxes: groundtruth_boxes,
         InputFields.groundtruth_classes: groundtruth_classes,
         InputFields.num_groundtruth_boxes: num_groundtruth_boxes,
-    })
+      }
+    )
     if proposal_boxes is not None:
       if num_proposal_boxes is None:
         raise ValueError(f"{InputFields.proposal_boxes} needs {InputFields.num_proposal_boxes}.")
@@ -137,14 +156,16 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     has them. Other entries (frames, keys, ...) are not ground truth and are ignored.
     """
     self.provide_groundtruth(
-        groundtruth_boxes=batch[InputFields.groundtruth_boxes],
-        groundtruth_classes=batch[InputFields.groundtruth_classes],
-        num_groundtruth_boxes=batch[InputFields.num_groundtruth_boxes],
-        proposal_boxes=batch.get(InputFields.proposal_boxes),
-        num_proposal_boxes=batch.get(InputFields.num_proposal_boxes))
+      groundtruth_boxes=batch[InputFields.groundtruth_boxes],
+      groundtruth_classes=batch[InputFields.groundtruth_classes],
+      num_groundtruth_boxes=batch[InputFields.num_groundtruth_boxes],
+      proposal_boxes=batch.get(InputFields.proposal_boxes),
+      num_proposal_boxes=batch.get(InputFields.num_proposal_boxes),
+    )
 
-  def provide_proposal_boxes(self, proposal_boxes: tf.Tensor,
-                             num_proposal_boxes: tf.Tensor) -> None:
+  def provide_proposal_boxes(
+    self, proposal_boxes: tf.Tensor, num_proposal_boxes: tf.Tensor
+  ) -> None:
     """Stores person-detector boxes alone (inference: no ground truth), forgetting the rest.
 
     Args:
@@ -157,11 +178,14 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
   def _store_proposal_boxes(self, proposal_boxes, num_proposal_boxes):
     proposal_boxes = tf.convert_to_tensor(proposal_boxes, tf.float32)
     if proposal_boxes.shape.rank != 3 or proposal_boxes.shape[-1] != 4:
-      raise ValueError(f"{InputFields.proposal_boxes} must be float32 [batch_size, "
-                       f"max_num_proposals, 4], got shape {proposal_boxes.shape}.")
+      raise ValueError(
+        f"{InputFields.proposal_boxes} must be float32 [batch_size, "
+        f"max_num_proposals, 4], got shape {proposal_boxes.shape}."
+      )
     self._groundtruth[InputFields.proposal_boxes] = proposal_boxes
     self._groundtruth[InputFields.num_proposal_boxes] = tf.convert_to_tensor(
-        num_proposal_boxes, tf.int32)
+      num_proposal_boxes, tf.int32
+    )
 
   def groundtruth(self, field: str) -> tf.Tensor:
     """The stored tensor for `field` (an InputFields key); clear error if missing."""

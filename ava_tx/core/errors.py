@@ -36,8 +36,13 @@ USER_ERRORS = (InputError, FileNotFoundError, NonFiniteLossError, TrainingInterr
 
 # TensorFlow errors that are about the user's files, not bugs (by class name, so this module
 # does not import TensorFlow).
-_TF_FILE_ERRORS = ("NotFoundError", "PermissionDeniedError", "DataLossError",
-                   "UnimplementedError", "AlreadyExistsError")
+_TF_FILE_ERRORS = (
+  "NotFoundError",
+  "PermissionDeniedError",
+  "DataLossError",
+  "UnimplementedError",
+  "AlreadyExistsError",
+)
 
 
 def _tf_error_text(error) -> str:
@@ -59,16 +64,22 @@ def user_error_message(error) -> Optional[str]:
   """
   if isinstance(error, (*USER_ERRORS, OSError)):
     return " ".join(str(error).split()) or type(error).__name__
-  if isinstance(error, UnicodeEncodeError) and isinstance(error.object, str) and any(
-      0xDC80 <= ord(c) <= 0xDCFF for c in error.object):
-    return (f"path {ascii(error.object)} is not valid UTF-8: TensorFlow's file functions need "
-            "UTF-8 paths; rename the file or directory")
+  if (
+    isinstance(error, UnicodeEncodeError)
+    and isinstance(error.object, str)
+    and any(0xDC80 <= ord(c) <= 0xDCFF for c in error.object)
+  ):
+    return (
+      f"path {ascii(error.object)} is not valid UTF-8: TensorFlow's file functions need "
+      "UTF-8 paths; rename the file or directory"
+    )
   tf_errors = sys.modules.get("tensorflow.python.framework.errors_impl")
   if tf_errors is None or not isinstance(error, tf_errors.OpError):
     return None
   text = _tf_error_text(error)
   if type(error).__name__ in _TF_FILE_ERRORS or (
-      type(error).__name__ == "FailedPreconditionError" and re.search(r"(is|not) a directory",
-                                                                      text, re.I)):
+    type(error).__name__ == "FailedPreconditionError"
+    and re.search(r"(is|not) a directory", text, re.I)
+  ):
     return text
   return None

@@ -34,6 +34,7 @@ def is_remote(path) -> bool:
 
 def _gfile():
   from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
+
   return tf.io.gfile
 
 

@@ -29,10 +29,26 @@ from ava_tx.core.tf_setup import tf
 
 _CONV_OPS = ("Conv2D", "Conv3D")
 _MATMUL_OPS = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum")
-_BACKPROP_OPS = ("Conv2DBackpropInput", "Conv2DBackpropFilter", "Conv3DBackpropInputV2",
-                 "Conv3DBackpropFilterV2", "Conv2DBackpropInputV2", "Conv2DBackpropFilterV2")
-_NO_GRADIENT_OPS = ("StopGradient", "Shape", "ShapeN", "Size", "Rank", "ZerosLike",
-                    "OnesLike", "Fill", "RandomUniform", "StatelessRandomUniformV2")
+_BACKPROP_OPS = (
+  "Conv2DBackpropInput",
+  "Conv2DBackpropFilter",
+  "Conv3DBackpropInputV2",
+  "Conv3DBackpropFilterV2",
+  "Conv2DBackpropInputV2",
+  "Conv2DBackpropFilterV2",
+)
+_NO_GRADIENT_OPS = (
+  "StopGradient",
+  "Shape",
+  "ShapeN",
+  "Size",
+  "Rank",
+  "ZerosLike",
+  "OnesLike",
+  "Fill",
+  "RandomUniform",
+  "StatelessRandomUniformV2",
+)
 
 
 def conv_flops(output_shape: Sequence[int], kernel_shape: Sequence[int]) -> int:
@@ -40,8 +56,9 @@ def conv_flops(output_shape: Sequence[int], kernel_shape: Sequence[int]) -> int:
   return 2 * math.prod(output_shape) * math.prod(kernel_shape[:-1])
 
 
-def matmul_flops(a_shape: Sequence[int], output_shape: Sequence[int], *,
-                 contract_first: bool = False) -> int:
+def matmul_flops(
+  a_shape: Sequence[int], output_shape: Sequence[int], *, contract_first: bool = False
+) -> int:
   """2 x outputs x contracted size; a is [..., m, k] ([..., k, m] if contract_first)."""
   contracted = a_shape[-2] if contract_first else a_shape[-1]
   return 2 * math.prod(output_shape) * contracted
@@ -78,11 +95,13 @@ def op_flops(op, unknown_dim: int = 1) -> int:
   if op.type in ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "Conv2DBackpropInputV2"):
     return conv_flops(shape(op.inputs[2]), shape(op.inputs[1]))
   if op.type == "MatMul":
-    return matmul_flops(shape(op.inputs[0]), shape(op.outputs[0]),
-                        contract_first=op.get_attr("transpose_a"))
+    return matmul_flops(
+      shape(op.inputs[0]), shape(op.outputs[0]), contract_first=op.get_attr("transpose_a")
+    )
   if op.type in ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
-    return matmul_flops(shape(op.inputs[0]), shape(op.outputs[0]),
-                        contract_first=op.get_attr("adj_x"))
+    return matmul_flops(
+      shape(op.inputs[0]), shape(op.outputs[0]), contract_first=op.get_attr("adj_x")
+    )
   if op.type == "Einsum":
     return einsum_flops(op.get_attr("equation").decode(), [shape(t) for t in op.inputs])
   return 0
@@ -92,6 +111,7 @@ def op_flops(op, unknown_dim: int = 1) -> int:
 class OpCost:
   """One counted op: its name (scoped by the Keras layers that made it), type, forward FLOPs
   and the number of its operands (0, 1 or 2) whose gradient a training step computes."""
+
   name: str
   type: str
   forward: int
@@ -105,6 +125,7 @@ class OpCost:
 @dataclasses.dataclass(frozen=True)
 class FlopCount:
   """Per-op costs of a traced function, with totals and per-scope sums."""
+
   ops: tuple
 
   @property
@@ -149,8 +170,9 @@ def _differentiated_ops(graph, stop_ops=_NO_GRADIENT_OPS):
   return live
 
 
-def graph_flops(graph, *, trainable_variables: Iterable[tf.Variable] = (),
-                unknown_dim: int = 1) -> FlopCount:
+def graph_flops(
+  graph, *, trainable_variables: Iterable[tf.Variable] = (), unknown_dim: int = 1
+) -> FlopCount:
   """Counts the convolutions and matrix products of a traced graph (see the module doc).
 
   Gradients are counted for the operands of ops that feed the graph's outputs (its loss).
@@ -168,8 +190,9 @@ def graph_flops(graph, *, trainable_variables: Iterable[tf.Variable] = (),
   return FlopCount(tuple(ops))
 
 
-def function_flops(fn: Callable, *input_specs, trainable_variables=None,
-                   unknown_dim: int = 1) -> FlopCount:
+def function_flops(
+  fn: Callable, *input_specs, trainable_variables=None, unknown_dim: int = 1
+) -> FlopCount:
   """Traces `fn(*input_specs)` (tf.TensorSpecs or tensors) and counts its FLOPs.
 
   Args:
@@ -185,12 +208,14 @@ def function_flops(fn: Callable, *input_specs, trainable_variables=None,
     trainable_variables = concrete.trainable_variables
   elif callable(trainable_variables):
     trainable_variables = trainable_variables()
-  return graph_flops(concrete.graph, trainable_variables=trainable_variables,
-                     unknown_dim=unknown_dim)
+  return graph_flops(
+    concrete.graph, trainable_variables=trainable_variables, unknown_dim=unknown_dim
+  )
 
 
-def gradient_graph_flops(loss_fn: Callable, variables_fn: Callable, *input_specs,
-                         unknown_dim: int = 1) -> int:
+def gradient_graph_flops(
+  loss_fn: Callable, variables_fn: Callable, *input_specs, unknown_dim: int = 1
+) -> int:
   """FLOPs of the ops (forward and backward) of a traced `tape.gradient(loss_fn(x), vars)`.
 
   `variables_fn()` returns the variables to differentiate (called after a first trace, so that

@@ -30,6 +30,7 @@ class InputFields:
     timestamp: int32 [], the keyframe's AVA timestamp in whole seconds.
     original_image_spatial_shape: int32 [2], (height, width) of the stored frames.
   """
+
   frames = "frames"
   keyframe_index = "keyframe_index"
   groundtruth_boxes = "groundtruth_boxes"
@@ -49,16 +50,17 @@ class InputFields:
 class DecodedFields:
   """Keys of the dictionary produced by `ava_tx.data.decoder` (before the parser).
 
-    encoded_frames: string [num_stored_frames], one encoded image (JPEG/PNG) per stored frame.
-    keyframe_index: int32 [], index of the keyframe among the stored frames.
-    groundtruth_boxes: float32 [num_boxes, 4], normalized [ymin, xmin, ymax, xmax].
-    groundtruth_action_ids: int32 [num_labels], AVA label ids (1-based) of all boxes, flattened.
-    groundtruth_action_counts: int32 [num_boxes], number of labels of each box.
-    groundtruth_person_ids: int32 [num_boxes].
-    proposal_boxes: float32 [num_proposals, 4]; proposal_scores: float32 [num_proposals].
-    source_id, video_id: string []; timestamp: int32 []; frame_rate: float32 [];
-    original_image_spatial_shape: int32 [2], stored (height, width).
+  encoded_frames: string [num_stored_frames], one encoded image (JPEG/PNG) per stored frame.
+  keyframe_index: int32 [], index of the keyframe among the stored frames.
+  groundtruth_boxes: float32 [num_boxes, 4], normalized [ymin, xmin, ymax, xmax].
+  groundtruth_action_ids: int32 [num_labels], AVA label ids (1-based) of all boxes, flattened.
+  groundtruth_action_counts: int32 [num_boxes], number of labels of each box.
+  groundtruth_person_ids: int32 [num_boxes].
+  proposal_boxes: float32 [num_proposals, 4]; proposal_scores: float32 [num_proposals].
+  source_id, video_id: string []; timestamp: int32 []; frame_rate: float32 [];
+  original_image_spatial_shape: int32 [2], stored (height, width).
   """
+
   encoded_frames = "encoded_frames"
   keyframe_index = "keyframe_index"
   groundtruth_boxes = "groundtruth_boxes"
@@ -80,33 +82,34 @@ class SequenceExampleKeys:
   Context features describe the clip; feature lists hold one entry per stored frame.
   Boxes are stored for the keyframe only (AVA annotates keyframes at 1 Hz).
   """
+
   # Context.
-  example_id = "example/id"                       # bytes: "<video_id>,<%04d timestamp>"
-  clip_media_id = "clip/media_id"                 # bytes: video_id
+  example_id = "example/id"  # bytes: "<video_id>,<%04d timestamp>"
+  clip_media_id = "clip/media_id"  # bytes: video_id
   clip_keyframe_timestamp = "clip/keyframe/timestamp"  # int64: AVA timestamp, seconds
   # int64: index of the keyframe among the stored frames.
   clip_keyframe_index = "clip/keyframe/index"
-  clip_frame_rate = "clip/frame_rate"             # float: frames per second of the stored frames
-  clip_start_timestamp = "clip/start/timestamp"   # int64: microseconds of the first stored frame
-  clip_num_frames = "clip/num_frames"             # int64
-  image_height = "image/height"                   # int64
-  image_width = "image/width"                     # int64
-  image_format = "image/format"                   # bytes: "JPEG"
-  region_bbox_ymin = "region/bbox/ymin"           # float list, one per keyframe box
+  clip_frame_rate = "clip/frame_rate"  # float: frames per second of the stored frames
+  clip_start_timestamp = "clip/start/timestamp"  # int64: microseconds of the first stored frame
+  clip_num_frames = "clip/num_frames"  # int64
+  image_height = "image/height"  # int64
+  image_width = "image/width"  # int64
+  image_format = "image/format"  # bytes: "JPEG"
+  region_bbox_ymin = "region/bbox/ymin"  # float list, one per keyframe box
   region_bbox_xmin = "region/bbox/xmin"
   region_bbox_ymax = "region/bbox/ymax"
   region_bbox_xmax = "region/bbox/xmax"
-  region_label_index = "region/label/index"       # int64 list: AVA action ids, flattened
-  region_label_count = "region/label/count"       # int64 list: how many labels each box has
-  region_person_id = "region/person_id"           # int64 list, one per box
-  proposal_bbox_ymin = "proposal/bbox/ymin"       # person-detector boxes (optional)
+  region_label_index = "region/label/index"  # int64 list: AVA action ids, flattened
+  region_label_count = "region/label/count"  # int64 list: how many labels each box has
+  region_person_id = "region/person_id"  # int64 list, one per box
+  proposal_bbox_ymin = "proposal/bbox/ymin"  # person-detector boxes (optional)
   proposal_bbox_xmin = "proposal/bbox/xmin"
   proposal_bbox_ymax = "proposal/bbox/ymax"
   proposal_bbox_xmax = "proposal/bbox/xmax"
   proposal_score = "proposal/score"
   # Feature lists.
-  image_encoded = "image/encoded"                 # bytes per frame
-  image_timestamp = "image/timestamp"             # int64 microseconds per frame
+  image_encoded = "image/encoded"  # bytes per frame
+  image_timestamp = "image/timestamp"  # int64 microseconds per frame
 
 
 class DetectionFields:
@@ -125,6 +128,7 @@ class DetectionFields:
     attention_key_embeddings: float32 [batch_size, num_layers, num_heads, num_frames',
       height', width', D], the keys each head attends over (one set per clip).
   """
+
   detection_boxes = "detection_boxes"
   detection_scores = "detection_scores"
   detection_action_scores = "detection_action_scores"
@@ -153,6 +157,7 @@ class ServingFields:
     detection_attention_weights, attention_key_embeddings: as in DetectionFields (exports
       with attention only).
   """
+
   input_tensor = "input_tensor"
   person_boxes = "person_boxes"
   num_person_boxes = "num_person_boxes"
@@ -167,6 +172,7 @@ class ServingFields:
 
 class PredictionFields:
   """Keys of the dictionary returned by `predict` (documented in the meta-architecture)."""
+
   trunk_features = "trunk_features"
   rpn_box_encodings = "rpn_box_encodings"
   rpn_objectness_logits = "rpn_objectness_logits"
@@ -182,6 +188,7 @@ class PredictionFields:
 
 class LossFields:
   """Keys of the dictionary returned by `loss`."""
+
   rpn_objectness_loss = "Loss/RPNLoss/objectness_loss"
   rpn_localization_loss = "Loss/RPNLoss/localization_loss"
   action_classification_loss = "Loss/BoxClassifierLoss/action_classification_loss"

@@ -47,10 +47,12 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
   # TensorFlow was imported before us without the flag: tf.keras may already be Keras 3.
   # We still use tf_keras directly below, so ava_tx stays consistent; warn the caller.
   import warnings
+
   warnings.warn(
-      "TensorFlow was imported before ava_tx without TF_USE_LEGACY_KERAS=1; ava_tx uses "
-      "tf_keras (Keras 2) directly, but tf.keras in your code may be Keras 3.",
-      stacklevel=2)
+    "TensorFlow was imported before ava_tx without TF_USE_LEGACY_KERAS=1; ava_tx uses "
+    "tf_keras (Keras 2) directly, but tf.keras in your code may be Keras 3.",
+    stacklevel=2,
+  )
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", tf_cpp_min_log_level(sys.argv))
 

@@ -48,6 +48,7 @@ class BoxAnnotation:
     scores: per-label scores parallel to `action_ids` (detection files), else None.
     person_id: the person id column (ground truth), else None.
   """
+
   box: tuple
   action_ids: tuple
   scores: Optional[tuple] = None
@@ -57,6 +58,7 @@ class BoxAnnotation:
 @dataclasses.dataclass(frozen=True)
 class PersonBox:
   """One person-detector box: box (ymin, xmin, ymax, xmax) normalized, and its score."""
+
   box: tuple
   score: float
 
@@ -64,6 +66,7 @@ class PersonBox:
 @dataclasses.dataclass(frozen=True)
 class SkippedRow:
   """A row that was not used, with the reason."""
+
   path: str
   line: int
   reason: str
@@ -85,6 +88,7 @@ class ReadReport:
     filtered_label_counts: label id -> rows dropped because the id is not in
       `keep_label_ids` (e.g. the 20 classes outside the 60-class evaluation map).
   """
+
   path: str
   num_rows: int = 0
   num_used_rows: int = 0
@@ -105,19 +109,22 @@ class ReadReport:
     if self.num_duplicate_rows:
       parts.append("%d duplicate rows merged" % self.num_duplicate_rows)
     if self.filtered_label_counts:
-      parts.append("%d rows with labels outside the kept set" %
-                   sum(self.filtered_label_counts.values()))
+      parts.append(
+        "%d rows with labels outside the kept set" % sum(self.filtered_label_counts.values())
+      )
     return ", ".join(parts)
 
 
 class ReadResult(NamedTuple):
   """`annotations`: {(video_id, timestamp): [BoxAnnotation or PersonBox, ...]} in sorted key
   order; `report`: the ReadReport."""
+
   annotations: dict
   report: ReadReport
 
 
 # ---- Opening files ---------------------------------------------------------------------------
+
 
 def source_name(path_or_file) -> str:
   """The name a path or open file is called by in messages."""
@@ -136,10 +143,13 @@ def read_text(path_or_file: PathOrFile) -> str:
     return text.decode("utf-8") if isinstance(text, bytes) else text
   except UnicodeDecodeError as e:
     data = e.object if isinstance(e.object, bytes) else b""
-    line = data[:e.start].count(b"\n") + 1 if data else "?"
-    raise AnnotationError(source_name(path_or_file), line,
-                          "not UTF-8 text (byte 0x%02x at offset %d): is this the right file?"
-                          % (data[e.start] if data else 0, e.start)) from None
+    line = data[: e.start].count(b"\n") + 1 if data else "?"
+    raise AnnotationError(
+      source_name(path_or_file),
+      line,
+      "not UTF-8 text (byte 0x%02x at offset %d): is this the right file?"
+      % (data[e.start] if data else 0, e.start),
+    ) from None
 
 
 def csv_rows(path_or_file: PathOrFile) -> Iterable[tuple]:
@@ -154,6 +164,7 @@ def csv_rows(path_or_file: PathOrFile) -> Iterable[tuple]:
 
 
 # ---- Field parsing ---------------------------------------------------------------------------
+
 
 class _BadRow(Exception):
   pass
@@ -200,9 +211,15 @@ def _parse_box(fields):
 
 # ---- Annotation CSVs -------------------------------------------------------------------------
 
-def read_annotations(path_or_file: PathOrFile, *, label_map_ids: Optional[Iterable[int]] = None,
-                     skip_bad_rows: bool = False, with_scores: Optional[bool] = None,
-                     keep_label_ids: Optional[Iterable[int]] = None) -> ReadResult:
+
+def read_annotations(
+  path_or_file: PathOrFile,
+  *,
+  label_map_ids: Optional[Iterable[int]] = None,
+  skip_bad_rows: bool = False,
+  with_scores: Optional[bool] = None,
+  keep_label_ids: Optional[Iterable[int]] = None,
+) -> ReadResult:
   """Reads an AVA ground-truth or detection CSV into boxes keyed by keyframe.
 
   Layouts by column count (see ava_constants):
@@ -240,7 +257,8 @@ def read_annotations(path_or_file: PathOrFile, *, label_map_ids: Optional[Iterab
   for row in _parsed_rows(path_or_file, parse_row, report, skip_bad_rows):
     if keep_label_ids is not None and row.action_id not in keep_label_ids:
       report.filtered_label_counts[row.action_id] = (
-          report.filtered_label_counts.get(row.action_id, 0) + 1)
+        report.filtered_label_counts.get(row.action_id, 0) + 1
+      )
       continue
     _add_label(labels_per_box[row.key], row, report)
   return ReadResult(_box_annotations(labels_per_box), report)
@@ -284,6 +302,7 @@ def _annotation_row_parser(with_scores, label_map_ids):
 
 class _Layout(NamedTuple):
   """The columns of an annotation CSV, fixed by its first data row."""
+
   num_columns: int
   has_person_id: bool
   has_score: bool
@@ -291,6 +310,7 @@ class _Layout(NamedTuple):
 
 class _AnnotationRow(NamedTuple):
   """One parsed row: (video_id, timestamp) key, (ymin, xmin, ymax, xmax) box, one label."""
+
   key: tuple
   box: tuple
   action_id: int
@@ -306,16 +326,19 @@ def _annotation_layout(num_columns, with_scores):
   else:
     table = {7: (False, False), 8: (True, False)}
   if num_columns not in table:
-    raise _BadRow("wrong column count: %d columns, expected one of %s" %
-                  (num_columns, sorted(table)))
+    raise _BadRow(
+      "wrong column count: %d columns, expected one of %s" % (num_columns, sorted(table))
+    )
   return _Layout(num_columns, *table[num_columns])
 
 
 def _parse_annotation_row(fields, layout, label_map_ids):
   """Fields of one row -> _AnnotationRow; _BadRow says what is wrong."""
   if len(fields) != layout.num_columns:
-    raise _BadRow("wrong column count: %d columns, expected %d like the first row" %
-                  (len(fields), layout.num_columns))
+    raise _BadRow(
+      "wrong column count: %d columns, expected %d like the first row"
+      % (len(fields), layout.num_columns)
+    )
   key = _parse_key(fields)
   box = _parse_box(fields[2:6])
   action_id = _parse_int(fields[6], "action_id")
@@ -328,8 +351,12 @@ def _parse_annotation_row(fields, layout, label_map_ids):
 
 def _with_layout_hint(reason, layout, fields):
   """A score read as a person_id most likely means a detection file read as ground truth."""
-  if (layout is not None and not layout.has_score and len(fields) == 8 and
-      reason.startswith("non-numeric person_id")):
+  if (
+    layout is not None
+    and not layout.has_score
+    and len(fields) == 8
+    and reason.startswith("non-numeric person_id")
+  ):
     return reason + " (a detection file? read it with with_scores=True)"
   return reason
 
@@ -358,10 +385,14 @@ def _box_annotations(labels_per_box):
   annotations = {}
   for key in sorted(labels_per_box):
     annotations[key] = [
-        BoxAnnotation(box=box, action_ids=tuple(ids),
-                      scores=tuple(scores) if scores and scores[0] is not None else None,
-                      person_id=person_id)
-        for (box, person_id), (ids, scores) in labels_per_box[key].items()]
+      BoxAnnotation(
+        box=box,
+        action_ids=tuple(ids),
+        scores=tuple(scores) if scores and scores[0] is not None else None,
+        person_id=person_id,
+      )
+      for (box, person_id), (ids, scores) in labels_per_box[key].items()
+    ]
   return annotations
 
 
@@ -371,8 +402,9 @@ def read_detections(path_or_file: PathOrFile, **kwargs) -> ReadResult:
   return read_annotations(path_or_file, with_scores=True, **kwargs)
 
 
-def read_person_boxes(path_or_file: PathOrFile, *, skip_bad_rows: bool = False,
-                      min_score: float = 0.0) -> ReadResult:
+def read_person_boxes(
+  path_or_file: PathOrFile, *, skip_bad_rows: bool = False, min_score: float = 0.0
+) -> ReadResult:
   """Reads person-detector boxes `video_id,timestamp,x1,y1,x2,y2,,score` (SlowFast/LFB).
 
   Boxes with score < min_score are dropped and counted in `report.filtered_label_counts[0]`.
@@ -382,8 +414,7 @@ def read_person_boxes(path_or_file: PathOrFile, *, skip_bad_rows: bool = False,
   """
   report = ReadReport(path=source_name(path_or_file))
   boxes = collections.defaultdict(list)
-  for key, person_box in _parsed_rows(path_or_file, _parse_person_box_row, report,
-                                      skip_bad_rows):
+  for key, person_box in _parsed_rows(path_or_file, _parse_person_box_row, report, skip_bad_rows):
     if person_box.score < min_score:
       report.filtered_label_counts[0] = report.filtered_label_counts.get(0, 0) + 1
       continue
@@ -395,8 +426,10 @@ def read_person_boxes(path_or_file: PathOrFile, *, skip_bad_rows: bool = False,
 def _parse_person_box_row(fields):
   """Fields of `video_id,timestamp,x1,y1,x2,y2,,score` -> (key, PersonBox)."""
   if len(fields) != 8:
-    raise _BadRow("wrong column count: %d columns, expected 8 "
-                  "(video_id,timestamp,x1,y1,x2,y2,,score)" % len(fields))
+    raise _BadRow(
+      "wrong column count: %d columns, expected 8 "
+      "(video_id,timestamp,x1,y1,x2,y2,,score)" % len(fields)
+    )
   if fields[6]:
     raise _BadRow("bad action column: expected empty, got %r" % fields[6])
   key = _parse_key(fields)
@@ -416,6 +449,5 @@ def read_excluded_timestamps(path_or_file: PathOrFile) -> set:
 
 def _parse_excluded_row(fields):
   if len(fields) != 2:
-    raise _BadRow("wrong column count: %d columns, expected 2 (video_id,timestamp)" %
-                  len(fields))
+    raise _BadRow("wrong column count: %d columns, expected 2 (video_id,timestamp)" % len(fields))
   return _parse_key(fields)

@@ -28,6 +28,7 @@ class ClipSettings:
   """How frames are stored. `fps`: stored frame rate; `clip_frames`: frames per example;
   `segment_start`: movie second of the video's first frame (900 for AVA 15-minute cuts, 0 for
   full movies); `short_side`: resize target (0 = keep); `image_format`: JPEG or PNG."""
+
   fps: float = ava_constants.FPS
   clip_frames: int = 64
   segment_start: float = ava_constants.SEGMENT_START_SEC
@@ -44,13 +45,15 @@ class ClipSettings:
       raise errors.InputError("short_side must be >= 0, got %r" % self.short_side)
 
   def encoder(self):
-    return video_frames.FrameEncoder(short_side=self.short_side, image_format=self.image_format,
-                                     jpeg_quality=self.jpeg_quality)
+    return video_frames.FrameEncoder(
+      short_side=self.short_side, image_format=self.image_format, jpeg_quality=self.jpeg_quality
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class KeyframeRequest:
   """A keyframe to extract: its timestamp, ground-truth BoxAnnotations and PersonBoxes."""
+
   timestamp: int
   boxes: tuple = ()
   proposals: tuple = ()
@@ -60,6 +63,7 @@ class KeyframeRequest:
 class KeyframeClip:
   """An extracted clip. `frames`: encoded images; `first_frame_index`: video frame index of
   frames[0]; `keyframe_index`: index of the keyframe within `frames`."""
+
   video_id: str
   request: KeyframeRequest
   frames: list
@@ -84,13 +88,15 @@ def _windows(requests, settings):
     if request.timestamp < settings.segment_start:
       yield request, None, "timestamp before the segment start %s" % settings.segment_start
       continue
-    k = ava_constants.keyframe_frame_index(request.timestamp, segment_start=settings.segment_start,
-                                           fps=settings.fps)
+    k = ava_constants.keyframe_frame_index(
+      request.timestamp, segment_start=settings.segment_start, fps=settings.fps
+    )
     yield request, (k, max(0, k - before), k + after), None
 
 
-def extract_clips(video_id: str, source, requests: Sequence[KeyframeRequest],
-                  settings: ClipSettings) -> Iterator[object]:
+def extract_clips(
+  video_id: str, source, requests: Sequence[KeyframeRequest], settings: ClipSettings
+) -> Iterator[object]:
   """Cuts the clips of `requests` from a video or frame folder, streaming.
 
   Args:
@@ -128,6 +134,7 @@ def _clips_from_video(video_id, video, pending, settings):
   encoder = settings.encoder()
   starts = [w[1] for _, w in pending]
   ends = [w[2] for _, w in pending]
+
   # Windows are sorted by start and end alike (same length), so a frame is wanted iff the
   # last window starting at or before it ends at or after it.
   def wanted(index):
@@ -136,8 +143,9 @@ def _clips_from_video(video_id, video, pending, settings):
 
   encoded = {}
   last_index = -1
-  frames = video_frames.iter_video_frames(video, fps=settings.fps, wanted=wanted,
-                                         start_index=starts[0])
+  frames = video_frames.iter_video_frames(
+    video, fps=settings.fps, wanted=wanted, start_index=starts[0]
+  )
   for index, frame in frames:
     last_index = index
     if frame is not None:
@@ -150,9 +158,12 @@ def _clips_from_video(video_id, video, pending, settings):
       del encoded[old]
   for request, window in pending:
     if window[0] > last_index:
-      yield SkippedKeyframe(video_id, request.timestamp,
-                            "keyframe frame %d beyond the video end (%d frames at %s fps)" %
-                            (window[0], last_index + 1, settings.fps))
+      yield SkippedKeyframe(
+        video_id,
+        request.timestamp,
+        "keyframe frame %d beyond the video end (%d frames at %s fps)"
+        % (window[0], last_index + 1, settings.fps),
+      )
     else:
       yield _make_clip(video_id, request, window, encoded, last_index)
 
@@ -169,8 +180,11 @@ def _clips_from_files(video_id, files, pending, encoder):
   cache = {}
   for request, (k, first, last) in pending:
     if k >= len(files):
-      yield SkippedKeyframe(video_id, request.timestamp, "keyframe frame %d beyond the last of "
-                            "%d frame files" % (k, len(files)))
+      yield SkippedKeyframe(
+        video_id,
+        request.timestamp,
+        "keyframe frame %d beyond the last of %d frame files" % (k, len(files)),
+      )
       continue
     last = min(last, len(files) - 1)
     for old in [i for i in cache if i < first]:
@@ -180,8 +194,15 @@ def _clips_from_files(video_id, files, pending, encoder):
         name, read = files[i]
         cache[i] = encoder.encode_file_bytes(read(), name)
     _, height, width = cache[k]
-    yield KeyframeClip(video_id, request, [cache[i][0] for i in range(first, last + 1)], first,
-                       k - first, height, width)
+    yield KeyframeClip(
+      video_id,
+      request,
+      [cache[i][0] for i in range(first, last + 1)],
+      first,
+      k - first,
+      height,
+      width,
+    )
 
 
 def clip_to_sequence_example(clip: KeyframeClip, settings: ClipSettings):
@@ -194,6 +215,7 @@ def clip_to_sequence_example(clip: KeyframeClip, settings: ClipSettings):
   frame) and `image/timestamp` (int64 microseconds of movie time per frame).
   """
   from ava_tx.core.tf_setup import tf  # Keeps extraction importable without TensorFlow.
+
   example = tf.train.SequenceExample()
   context = example.context.feature
 
@@ -206,7 +228,8 @@ def clip_to_sequence_example(clip: KeyframeClip, settings: ClipSettings):
   for offset, image in enumerate(clip.frames):
     lists[KEYS.image_encoded].feature.add().bytes_list.value.append(image)
     lists[KEYS.image_timestamp].feature.add().int64_list.value.append(
-        _frame_time_us(clip.first_frame_index + offset, settings))
+      _frame_time_us(clip.first_frame_index + offset, settings)
+    )
   return example
 
 
@@ -218,14 +241,16 @@ def _frame_time_us(frame_index, settings):
 def _put_clip_fields(put, clip, settings):
   """Context features of the clip: ids, keyframe, frame rate and times, image size and format."""
   request = clip.request
-  put(KEYS.example_id, "bytes_list",
-      [ava_constants.make_key(clip.video_id, request.timestamp).encode()])
+  put(
+    KEYS.example_id,
+    "bytes_list",
+    [ava_constants.make_key(clip.video_id, request.timestamp).encode()],
+  )
   put(KEYS.clip_media_id, "bytes_list", [clip.video_id.encode()])
   put(KEYS.clip_keyframe_timestamp, "int64_list", [request.timestamp])
   put(KEYS.clip_keyframe_index, "int64_list", [clip.keyframe_index])
   put(KEYS.clip_frame_rate, "float_list", [settings.fps])
-  put(KEYS.clip_start_timestamp, "int64_list",
-      [_frame_time_us(clip.first_frame_index, settings)])
+  put(KEYS.clip_start_timestamp, "int64_list", [_frame_time_us(clip.first_frame_index, settings)])
   put(KEYS.clip_num_frames, "int64_list", [len(clip.frames)])
   put(KEYS.image_height, "int64_list", [clip.height])
   put(KEYS.image_width, "int64_list", [clip.width])
@@ -235,15 +260,23 @@ def _put_clip_fields(put, clip, settings):
 def _put_boxes(put, request):
   """Context features of the keyframe's ground-truth boxes and labels, and its proposals."""
   boxes = request.boxes
-  for position, key in enumerate((KEYS.region_bbox_ymin, KEYS.region_bbox_xmin,
-                                  KEYS.region_bbox_ymax, KEYS.region_bbox_xmax)):
+  for position, key in enumerate(
+    (KEYS.region_bbox_ymin, KEYS.region_bbox_xmin, KEYS.region_bbox_ymax, KEYS.region_bbox_xmax)
+  ):
     put(key, "float_list", [b.box[position] for b in boxes])
   put(KEYS.region_label_index, "int64_list", [i for b in boxes for i in b.action_ids])
   put(KEYS.region_label_count, "int64_list", [len(b.action_ids) for b in boxes])
-  put(KEYS.region_person_id, "int64_list",
-      [-1 if b.person_id is None else b.person_id for b in boxes])
+  put(
+    KEYS.region_person_id, "int64_list", [-1 if b.person_id is None else b.person_id for b in boxes]
+  )
   if request.proposals:
-    for position, key in enumerate((KEYS.proposal_bbox_ymin, KEYS.proposal_bbox_xmin,
-                                    KEYS.proposal_bbox_ymax, KEYS.proposal_bbox_xmax)):
+    for position, key in enumerate(
+      (
+        KEYS.proposal_bbox_ymin,
+        KEYS.proposal_bbox_xmin,
+        KEYS.proposal_bbox_ymax,
+        KEYS.proposal_bbox_xmax,
+      )
+    ):
       put(key, "float_list", [p.box[position] for p in request.proposals])
     put(KEYS.proposal_score, "float_list", [p.score for p in request.proposals])

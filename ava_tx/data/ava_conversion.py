@@ -40,7 +40,7 @@ _progress_queue = None  # Set in worker processes by _init_worker.
 class VideoTask:
   video_id: str
   source: Optional[tuple]  # ("video", path) or ("frames", dir_path); None: not found.
-  requests: tuple          # KeyframeRequests.
+  requests: tuple  # KeyframeRequests.
 
 
 def find_video_sources(video_dir: str, video_ids) -> dict:
@@ -73,19 +73,23 @@ def _open_source(kind, path):
     names = video_frames.list_frame_files(n.rstrip("/") for n in tf.io.gfile.listdir(path))
     if not names:
       raise video_frames.VideoReadError("frame folder %s holds no .jpg/.png files" % path)
+
     def reader(full):
       def read():
         with tf.io.gfile.GFile(full, "rb") as f:
           return f.read()
+
       return read
+
     return ("frames", [(os.path.join(path, n), reader(os.path.join(path, n))) for n in names])
   if "://" in path:  # gs:// and other remote file systems: PyAV reads a file object.
     return ("video", tf.io.gfile.GFile(path, "rb"))
   return ("video", path)
 
 
-def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
-                      progress=None) -> dict:
+def convert_keyframes(
+  task: VideoTask, settings: ava_clips.ClipSettings, write, progress=None
+) -> dict:
   """The work of both converters: the keyframes of one task, as serialized SequenceExamples.
 
   A task is a whole video (create_ava_tf_record) or a range of its keyframes (the Beam
@@ -117,7 +121,8 @@ def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
           continue
         done.add(item.request.timestamp)
         record = ava_clips.clip_to_sequence_example(item, settings).SerializeToString(
-            deterministic=True)
+          deterministic=True
+        )
         write(record)
         count_record(stats, item, record)
         if progress:
@@ -127,8 +132,12 @@ def convert_keyframes(task: VideoTask, settings: ava_clips.ClipSettings, write,
   for request in task.requests:
     if request.timestamp not in done:
       stats["skipped_keyframes"].append(
-          [task.video_id, request.timestamp, "video failed: " +
-           stats["videos_failed"].get(task.video_id, "unknown")])
+        [
+          task.video_id,
+          request.timestamp,
+          "video failed: " + stats["videos_failed"].get(task.video_id, "unknown"),
+        ]
+      )
   return stats
 
 
@@ -149,8 +158,10 @@ def split_task(task: VideoTask, keyframes_per_task: int) -> list:
   if keyframes_per_task < 1:
     raise errors.InputError("keyframes_per_task must be >= 1, got %r" % keyframes_per_task)
   requests = sorted(task.requests, key=lambda r: r.timestamp)
-  return [dataclasses.replace(task, requests=tuple(requests[i:i + keyframes_per_task]))
-          for i in range(0, max(len(requests), 1), keyframes_per_task)]
+  return [
+    dataclasses.replace(task, requests=tuple(requests[i : i + keyframes_per_task]))
+    for i in range(0, max(len(requests), 1), keyframes_per_task)
+  ]
 
 
 def _init_worker(progress_queue):
@@ -187,6 +198,7 @@ def build_tasks(annotations: dict, person_boxes: Optional[dict], video_dir: str)
 class ConversionPlan:
   """What a run converts. `tasks`: {video_id: VideoTask}; `assignment`: video ids per shard;
   `pending_shards`: indices of the shards still to write; `reports`: CSV read reports."""
+
   output_prefix: str
   num_shards: int
   tasks: dict
@@ -198,62 +210,96 @@ class ConversionPlan:
     return tfrecord_writer.shard_path(self.output_prefix, shard_index, self.num_shards)
 
   def pending_keyframes(self) -> int:
-    return sum(len(self.tasks[v].requests) for i in self.pending_shards
-               for v in self.assignment[i])
+    return sum(len(self.tasks[v].requests) for i in self.pending_shards for v in self.assignment[i])
 
 
-def plan_conversion(*, annotations_csv: str, video_dir: str, output_prefix: str,
-                    num_shards: int, settings: ava_clips.ClipSettings,
-                    label_map: Optional[str] = None, person_boxes_csv: Optional[str] = None,
-                    min_person_score: float = 0.0, skip_bad_rows: bool = False,
-                    overwrite: bool = False, log=print) -> ConversionPlan:
+def plan_conversion(
+  *,
+  annotations_csv: str,
+  video_dir: str,
+  output_prefix: str,
+  num_shards: int,
+  settings: ava_clips.ClipSettings,
+  label_map: Optional[str] = None,
+  person_boxes_csv: Optional[str] = None,
+  min_person_score: float = 0.0,
+  skip_bad_rows: bool = False,
+  overwrite: bool = False,
+  log=print,
+) -> ConversionPlan:
   """Reads the CSVs, finds the videos, checks or writes `<prefix>.settings.json`, removes
   unfinished shards and returns what is left to convert (arguments: see `convert`)."""
   annotations, person_boxes, reports = _read_csvs(
-      annotations_csv, label_map=label_map, person_boxes_csv=person_boxes_csv,
-      min_person_score=min_person_score, skip_bad_rows=skip_bad_rows)
+    annotations_csv,
+    label_map=label_map,
+    person_boxes_csv=person_boxes_csv,
+    min_person_score=min_person_score,
+    skip_bad_rows=skip_bad_rows,
+  )
   for report in reports:
     log(report.summary())
   tasks = build_tasks(annotations, person_boxes, video_dir)
-  tfrecord_writer.check_or_write_settings(output_prefix, {
-      "settings": dataclasses.asdict(settings), "num_shards": num_shards,
+  tfrecord_writer.check_or_write_settings(
+    output_prefix,
+    {
+      "settings": dataclasses.asdict(settings),
+      "num_shards": num_shards,
       "inputs_sha256": _file_digest([annotations_csv, person_boxes_csv, label_map]),
-      "min_person_score": min_person_score}, overwrite=overwrite)
+      "min_person_score": min_person_score,
+    },
+    overwrite=overwrite,
+  )
   for stale in tfrecord_writer.remove_stale_temporaries(output_prefix):
     log("removed unfinished shard %s" % stale)
   done = tfrecord_writer.completed_shards(output_prefix, num_shards)
   if done:
     log("resuming: %d of %d shards already complete" % (len(done), num_shards))
-  return ConversionPlan(output_prefix, num_shards, tasks,
-                        tfrecord_writer.assign_shards(tasks, num_shards),
-                        [i for i in range(num_shards) if i not in done], reports)
+  return ConversionPlan(
+    output_prefix,
+    num_shards,
+    tasks,
+    tfrecord_writer.assign_shards(tasks, num_shards),
+    [i for i in range(num_shards) if i not in done],
+    reports,
+  )
 
 
-def _read_csvs(annotations_csv, *, label_map, person_boxes_csv, min_person_score,
-               skip_bad_rows):
+def _read_csvs(annotations_csv, *, label_map, person_boxes_csv, min_person_score, skip_bad_rows):
   """(annotations by key, person boxes by key or None, [ReadReport]) of the input CSVs."""
   label_ids = None
   if label_map:
     with tf.io.gfile.GFile(label_map, "r") as f:
       label_ids = [e.id for e in label_map_util.read_label_map(f)]
   with tf.io.gfile.GFile(annotations_csv, "r") as f:
-    result = ava_annotations.read_annotations(f, label_map_ids=label_ids,
-                                              skip_bad_rows=skip_bad_rows)
+    result = ava_annotations.read_annotations(
+      f, label_map_ids=label_ids, skip_bad_rows=skip_bad_rows
+    )
   if not result.annotations and not result.report.skipped:
     raise errors.InputError("%s: no annotation rows (empty file?)" % annotations_csv)
   if not person_boxes_csv:
     return result.annotations, None, [result.report]
   with tf.io.gfile.GFile(person_boxes_csv, "r") as f:
-    boxes_result = ava_annotations.read_person_boxes(f, skip_bad_rows=skip_bad_rows,
-                                                     min_score=min_person_score)
+    boxes_result = ava_annotations.read_person_boxes(
+      f, skip_bad_rows=skip_bad_rows, min_score=min_person_score
+    )
   return result.annotations, boxes_result.annotations, [result.report, boxes_result.report]
 
 
-def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_shards: int,
-            settings: ava_clips.ClipSettings, num_workers: int = 1,
-            label_map: Optional[str] = None, person_boxes_csv: Optional[str] = None,
-            min_person_score: float = 0.0, skip_bad_rows: bool = False,
-            overwrite: bool = False, log=print) -> dict:
+def convert(
+  *,
+  annotations_csv: str,
+  video_dir: str,
+  output_prefix: str,
+  num_shards: int,
+  settings: ava_clips.ClipSettings,
+  num_workers: int = 1,
+  label_map: Optional[str] = None,
+  person_boxes_csv: Optional[str] = None,
+  min_person_score: float = 0.0,
+  skip_bad_rows: bool = False,
+  overwrite: bool = False,
+  log=print,
+) -> dict:
   """Runs the whole conversion; returns the summary dict (see `format_summary`).
 
   Args:
@@ -272,12 +318,22 @@ def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_sha
   """
   start = time.time()
   plan = plan_conversion(
-      annotations_csv=annotations_csv, video_dir=video_dir, output_prefix=output_prefix,
-      num_shards=num_shards, settings=settings, label_map=label_map,
-      person_boxes_csv=person_boxes_csv, min_person_score=min_person_score,
-      skip_bad_rows=skip_bad_rows, overwrite=overwrite, log=log)
-  jobs = [(plan.shard_path(i), [plan.tasks[v] for v in plan.assignment[i]], settings)
-          for i in plan.pending_shards]
+    annotations_csv=annotations_csv,
+    video_dir=video_dir,
+    output_prefix=output_prefix,
+    num_shards=num_shards,
+    settings=settings,
+    label_map=label_map,
+    person_boxes_csv=person_boxes_csv,
+    min_person_score=min_person_score,
+    skip_bad_rows=skip_bad_rows,
+    overwrite=overwrite,
+    log=log,
+  )
+  jobs = [
+    (plan.shard_path(i), [plan.tasks[v] for v in plan.assignment[i]], settings)
+    for i in plan.pending_shards
+  ]
   progress = _Progress(plan.pending_keyframes(), log)
   if num_workers <= 1 or len(jobs) <= 1:
     for shard, shard_tasks, shard_settings in jobs:
@@ -291,8 +347,9 @@ def convert(*, annotations_csv: str, video_dir: str, output_prefix: str, num_sha
 def _run_pool(jobs, num_workers, progress):
   context = multiprocessing.get_context("spawn")  # No fork after TensorFlow is loaded.
   progress_queue = context.Queue()
-  with context.Pool(min(num_workers, len(jobs)), initializer=_init_worker,
-                    initargs=(progress_queue,)) as pool:
+  with context.Pool(
+    min(num_workers, len(jobs)), initializer=_init_worker, initargs=(progress_queue,)
+  ) as pool:
     pending = pool.map_async(_convert_shard_in_worker, jobs, chunksize=1)
     while not pending.ready():
       try:
@@ -320,8 +377,11 @@ class _Progress:
     now = time.time()
     if now - self.last >= (0.5 if self.tty else 10.0):
       self.last = now
-      line = "%d/%d keyframes, %.1f keyframes/s" % (self.count, self.total,
-                                                    self.count / max(now - self.start, 1e-9))
+      line = "%d/%d keyframes, %.1f keyframes/s" % (
+        self.count,
+        self.total,
+        self.count / max(now - self.start, 1e-9),
+      )
       if self.tty:
         sys.stderr.write("\r" + line)
         sys.stderr.flush()

@@ -47,6 +47,7 @@ _COUNTED = ("keyframes", "boxes", "proposals", "frames", "bytes")
 @dataclasses.dataclass(frozen=True)
 class PartInfo:
   """One converted range: its part file, the number of records in it and its stats."""
+
   video_id: str
   range_index: int
   path: str
@@ -68,7 +69,8 @@ def pipeline_elements(plan: ava_conversion.ConversionPlan, keyframes_per_task: i
   for shard in plan.pending_shards:
     for video_id in plan.assignment[shard]:
       for range_index, task in enumerate(
-          ava_conversion.split_task(plan.tasks[video_id], keyframes_per_task)):
+        ava_conversion.split_task(plan.tasks[video_id], keyframes_per_task)
+      ):
         elements.append((shard, range_index, task))
   return elements
 
@@ -79,8 +81,10 @@ class ConvertTaskFn(beam.DoFn):
   def __init__(self, settings: ava_clips.ClipSettings, parts_dir: str):
     self._settings = settings
     self._parts_dir = parts_dir
-    self._counters = {name: Metrics.counter(NAMESPACE, name) for name in
-                      _COUNTED + ("skipped_keyframes", "tasks", "tasks_failed")}
+    self._counters = {
+      name: Metrics.counter(NAMESPACE, name)
+      for name in _COUNTED + ("skipped_keyframes", "tasks", "tasks_failed")
+    }
 
   def process(self, element):
     shard, range_index, task = element
@@ -123,10 +127,10 @@ class WriteShardFn(beam.DoFn):
 
   def process(self, element):
     shard, values = element
-    parts = sorted((p for p in values if p is not None),
-                   key=lambda p: (p.video_id, p.range_index))
-    stats = ava_conversion.merge_task_stats([p.stats for p in parts],
-                                            sum(p.num_records for p in parts))
+    parts = sorted((p for p in values if p is not None), key=lambda p: (p.video_id, p.range_index))
+    stats = ava_conversion.merge_task_stats(
+      [p.stats for p in parts], sum(p.num_records for p in parts)
+    )
     path = tfrecord_writer.shard_path(self._output_prefix, shard, self._num_shards)
     tfrecord_writer.write_shard_from_parts(path, [p.path for p in parts], stats)
     self._shards.inc()
@@ -149,8 +153,9 @@ def _csv_field(text):
 
 def write_failed_videos(rows, path: str) -> str:
   """Writes `video_id,reason` rows (sorted, with a header) to `path`; returns the path."""
-  lines = ["video_id,reason"] + ["%s,%s" % (_csv_field(v), _csv_field(r.replace("\n", " ")))
-                                 for v, r in sorted(rows)]
+  lines = ["video_id,reason"] + [
+    "%s,%s" % (_csv_field(v), _csv_field(r.replace("\n", " "))) for v, r in sorted(rows)
+  ]
   with tf.io.gfile.GFile(path, "w") as f:
     f.write("\n".join(lines) + "\n")
   return path
@@ -161,32 +166,43 @@ def _count_skipped_row(row):
   return row
 
 
-def build_pipeline(root, plan: ava_conversion.ConversionPlan,
-                   settings: ava_clips.ClipSettings, keyframes_per_task: int):
+def build_pipeline(
+  root,
+  plan: ava_conversion.ConversionPlan,
+  settings: ava_clips.ClipSettings,
+  keyframes_per_task: int,
+):
   """Adds the conversion to pipeline `root`; returns the PCollection of written shard paths."""
   elements = pipeline_elements(plan, keyframes_per_task)
   converted = (
-      root
-      | "Tasks" >> beam.Create(elements, reshuffle=False)
-      | "Spread" >> beam.Reshuffle()
-      | "Convert" >> beam.ParDo(ConvertTaskFn(settings, temp_dir(plan.output_prefix)))
-      .with_outputs(FAILED_TAG, main="parts"))
+    root
+    | "Tasks" >> beam.Create(elements, reshuffle=False)
+    | "Spread" >> beam.Reshuffle()
+    | "Convert"
+    >> beam.ParDo(ConvertTaskFn(settings, temp_dir(plan.output_prefix))).with_outputs(
+      FAILED_TAG, main="parts"
+    )
+  )
   markers = root | "EveryShard" >> beam.Create([(i, None) for i in plan.pending_shards])
   shards = (
-      (converted.parts, markers)
-      | "WithMarkers" >> beam.Flatten()
-      | "PartsByShard" >> beam.GroupByKey()
-      | "WriteShards" >> beam.ParDo(WriteShardFn(plan.output_prefix, plan.num_shards)))
-  (converted[FAILED_TAG]
-   | "FirstFailurePerVideo" >> beam.CombinePerKey(min)
-   | "CountFailed" >> beam.Map(_count_failed_video)
-   | "AllFailed" >> beam.combiners.ToList()
-   | "FailedVideosCsv" >> beam.Map(write_failed_videos,
-                                   failed_videos_path(plan.output_prefix)))
+    (converted.parts, markers)
+    | "WithMarkers" >> beam.Flatten()
+    | "PartsByShard" >> beam.GroupByKey()
+    | "WriteShards" >> beam.ParDo(WriteShardFn(plan.output_prefix, plan.num_shards))
+  )
+  (
+    converted[FAILED_TAG]
+    | "FirstFailurePerVideo" >> beam.CombinePerKey(min)
+    | "CountFailed" >> beam.Map(_count_failed_video)
+    | "AllFailed" >> beam.combiners.ToList()
+    | "FailedVideosCsv" >> beam.Map(write_failed_videos, failed_videos_path(plan.output_prefix))
+  )
   skipped_rows = [(s.path, s.line, s.reason) for r in plan.reports for s in r.skipped]
-  (root
-   | "SkippedRows" >> beam.Create(skipped_rows)
-   | "CountSkippedRows" >> beam.Map(_count_skipped_row))
+  (
+    root
+    | "SkippedRows" >> beam.Create(skipped_rows)
+    | "CountSkippedRows" >> beam.Map(_count_skipped_row)
+  )
   return shards
 
 
@@ -207,7 +223,10 @@ def pipeline_options_with_defaults(beam_args) -> pipeline_options.PipelineOption
 
 def is_direct(options) -> bool:
   return options.view_as(pipeline_options.StandardOptions).runner in (
-      None, "DirectRunner", "direct")
+    None,
+    "DirectRunner",
+    "direct",
+  )
 
 
 def make_pipeline(options) -> beam.Pipeline:
@@ -217,6 +236,7 @@ def make_pipeline(options) -> beam.Pipeline:
   if not is_direct(options):
     return beam.Pipeline(options=options)
   from apache_beam.runners.portability.fn_api_runner import fn_runner  # pylint: disable=g-import-not-at-top
+
   return beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options)
 
 
@@ -245,9 +265,14 @@ def convert(*, beam_args=(), keyframes_per_task: int = 60, log=print, **plan_arg
   start = time.time()
   plan = ava_conversion.plan_conversion(log=log, **plan_args)
   options = pipeline_options_with_defaults(beam_args)
-  log("%d keyframes of %d shards in %d elements" % (
-      plan.pending_keyframes(), len(plan.pending_shards),
-      len(pipeline_elements(plan, keyframes_per_task))))
+  log(
+    "%d keyframes of %d shards in %d elements"
+    % (
+      plan.pending_keyframes(),
+      len(plan.pending_shards),
+      len(pipeline_elements(plan, keyframes_per_task)),
+    )
+  )
   pipeline = make_pipeline(options)
   build_pipeline(pipeline, plan, plan_args["settings"], keyframes_per_task)
   result = pipeline.run()
@@ -256,7 +281,12 @@ def convert(*, beam_args=(), keyframes_per_task: int = 60, log=print, **plan_arg
   parts = temp_dir(plan.output_prefix)
   if tf.io.gfile.exists(parts):
     tf.io.gfile.rmtree(parts)
-  summary = ava_conversion.summarize(plan.output_prefix, plan.num_shards, plan.reports,
-                                     time.time() - start, values.get("keyframes", 0))
+  summary = ava_conversion.summarize(
+    plan.output_prefix,
+    plan.num_shards,
+    plan.reports,
+    time.time() - start,
+    values.get("keyframes", 0),
+  )
   summary.update(counters=values, failed_videos_csv=failed_videos_path(plan.output_prefix))
   return summary

@@ -11,8 +11,17 @@ from ava_tx.data import tfrecord_writer
 
 def new_stats():
   """The stats dict of an empty shard (the keys every stats dict has)."""
-  return {"videos": 0, "videos_failed": {}, "keyframes": 0, "boxes": 0, "proposals": 0,
-          "frames": 0, "bytes": 0, "labels_per_class": {}, "skipped_keyframes": []}
+  return {
+    "videos": 0,
+    "videos_failed": {},
+    "keyframes": 0,
+    "boxes": 0,
+    "proposals": 0,
+    "frames": 0,
+    "bytes": 0,
+    "labels_per_class": {},
+    "skipped_keyframes": [],
+  }
 
 
 def count_record(stats, clip, record):
@@ -66,30 +75,44 @@ def summarize(output_prefix, num_shards, reports, seconds, keyframes_this_run) -
     total["labels_per_class"].update({int(k): v for k, v in stats["labels_per_class"].items()})
   total["labels_per_class"] = dict(sorted(total["labels_per_class"].items()))
   total.update(
-      num_shards=num_shards, shards_without_stats=missing_stats, seconds=seconds,
-      keyframes_this_run=keyframes_this_run,
-      keyframes_per_second=keyframes_this_run / max(seconds, 1e-9),
-      skipped_rows=[(s.path, s.line, s.reason) for r in reports for s in r.skipped],
-      file_pattern=tfrecord_writer.shard_file_pattern(output_prefix))
+    num_shards=num_shards,
+    shards_without_stats=missing_stats,
+    seconds=seconds,
+    keyframes_this_run=keyframes_this_run,
+    keyframes_per_second=keyframes_this_run / max(seconds, 1e-9),
+    skipped_rows=[(s.path, s.line, s.reason) for r in reports for s in r.skipped],
+    file_pattern=tfrecord_writer.shard_file_pattern(output_prefix),
+  )
   return total
 
 
 def format_summary(summary: dict) -> str:
   """Human-readable multi-line summary."""
   lines = [
-      "shards: %d (%s)" % (summary["num_shards"], summary["file_pattern"]),
-      "videos converted: %d, failed: %d" % (summary["videos"], len(summary["videos_failed"])),
-      "keyframes: %d (%d this run, %.1f keyframes/s), boxes: %d, proposals: %d" % (
-          summary["keyframes"], summary["keyframes_this_run"], summary["keyframes_per_second"],
-          summary["boxes"], summary["proposals"]),
-      "frames stored: %d (%.1f per keyframe), bytes: %d (%.0f kB per keyframe)" % (
-          summary["frames"], summary["frames"] / max(summary["keyframes"], 1), summary["bytes"],
-          summary["bytes"] / 1e3 / max(summary["keyframes"], 1)),
-      "labels per class: %s" % summary["labels_per_class"]]
+    "shards: %d (%s)" % (summary["num_shards"], summary["file_pattern"]),
+    "videos converted: %d, failed: %d" % (summary["videos"], len(summary["videos_failed"])),
+    "keyframes: %d (%d this run, %.1f keyframes/s), boxes: %d, proposals: %d"
+    % (
+      summary["keyframes"],
+      summary["keyframes_this_run"],
+      summary["keyframes_per_second"],
+      summary["boxes"],
+      summary["proposals"],
+    ),
+    "frames stored: %d (%.1f per keyframe), bytes: %d (%.0f kB per keyframe)"
+    % (
+      summary["frames"],
+      summary["frames"] / max(summary["keyframes"], 1),
+      summary["bytes"],
+      summary["bytes"] / 1e3 / max(summary["keyframes"], 1),
+    ),
+    "labels per class: %s" % summary["labels_per_class"],
+  ]
   for video_id, reason in sorted(summary["videos_failed"].items()):
     lines.append("FAILED video %s: %s" % (video_id, reason))
-  reasons = collections.Counter(r.split(":")[0].split(" (")[0]
-                                for _, _, r in summary["skipped_keyframes"])
+  reasons = collections.Counter(
+    r.split(":")[0].split(" (")[0] for _, _, r in summary["skipped_keyframes"]
+  )
   if reasons:
     lines.append("skipped keyframes: %d %s" % (len(summary["skipped_keyframes"]), dict(reasons)))
   for path, line, reason in summary["skipped_rows"]:

@@ -28,8 +28,9 @@ def relative_path_hint(path: str) -> str:
   return f" (relative paths start from the current directory, {os.getcwd()})"
 
 
-def list_files(file_pattern: Union[str, Sequence[str]], *,
-               field: str = "input file pattern") -> list:
+def list_files(
+  file_pattern: Union[str, Sequence[str]], *, field: str = "input file pattern"
+) -> list:
   """Sorted files matching one or more glob patterns (a list, or one string with commas).
 
   Raises:
@@ -68,6 +69,7 @@ class PipelineOptions:
       with a warning naming it, and counted in `record_reader.SKIPPED`; without it the
       pipeline fails with an error naming the shard and offset (see record_reader).
   """
+
   seed: Optional[int] = None
   num_parallel_calls: int = AUTOTUNE
   shuffle_buffer_size: int = 256
@@ -82,15 +84,23 @@ class PipelineOptions:
 
   def __post_init__(self):
     if not 0 <= self.shard_index < self.num_shards:
-      raise errors.InputError("shard_index must be in [0, %d), got %d" % (self.num_shards,
-                                                                          self.shard_index))
+      raise errors.InputError(
+        "shard_index must be in [0, %d), got %d" % (self.num_shards, self.shard_index)
+      )
     if self.sample_1_of_n_examples < 1:
-      raise errors.InputError("sample_1_of_n_examples must be >= 1, got %d" %
-                              self.sample_1_of_n_examples)
+      raise errors.InputError(
+        "sample_1_of_n_examples must be >= 1, got %d" % self.sample_1_of_n_examples
+      )
 
 
-def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib.AvaParser,
-                  batch_size: int, is_training: bool, **options):
+def build_dataset(
+  *,
+  file_pattern: Union[str, Sequence[str]],
+  parser: parser_lib.AvaParser,
+  batch_size: int,
+  is_training: bool,
+  **options,
+):
   """Builds the input pipeline over the converter's shards (order and seeds: module docstring).
 
   Args:
@@ -114,15 +124,15 @@ def build_dataset(*, file_pattern: Union[str, Sequence[str]], parser: parser_lib
   seed = random.SystemRandom().randrange(2**31) if options.seed is None else options.seed
   files, shard_files = _files_of_shard(file_pattern, options.num_shards, options.shard_index)
   repeat = is_training if options.repeat is None else options.repeat
-  dataset = _read_records(files, options, shuffle_seed=seed if is_training else None,
-                          repeat=repeat)
+  dataset = _read_records(files, options, shuffle_seed=seed if is_training else None, repeat=repeat)
   if options.num_shards > 1 and not shard_files:
     dataset = dataset.shard(options.num_shards, options.shard_index)
   if options.sample_1_of_n_examples > 1:
     dataset = dataset.shard(options.sample_1_of_n_examples, 0)
   if is_training:
-    dataset = dataset.shuffle(options.shuffle_buffer_size, seed=seed + 1,
-                              reshuffle_each_iteration=True)
+    dataset = dataset.shuffle(
+      options.shuffle_buffer_size, seed=seed + 1, reshuffle_each_iteration=True
+    )
   dataset = _parse_examples(dataset, parser, options, is_training=is_training, seed=seed)
   drop_remainder = is_training if options.drop_remainder is None else options.drop_remainder
   dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
@@ -143,17 +153,24 @@ def _read_records(files, options: PipelineOptions, *, shuffle_seed, repeat):
   `repeat`."""
   sizes, record_counts = record_reader.shard_metadata(files)
   dataset = tf.data.Dataset.from_tensor_slices(
-      (files, tf.constant(sizes, tf.int64), tf.constant(record_counts, tf.int64)))
+    (files, tf.constant(sizes, tf.int64), tf.constant(record_counts, tf.int64))
+  )
   if shuffle_seed is not None:
     dataset = dataset.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
   if repeat:
     dataset = dataset.repeat()
   cycle_length = max(1, min(options.cycle_length, len(files)))
-  read_parallelism = (options.num_parallel_calls if options.num_parallel_calls == AUTOTUNE
-                      else min(options.num_parallel_calls, cycle_length))
-  return record_reader.read_shards(dataset, cycle_length=cycle_length,
-                                   num_parallel_calls=read_parallelism,
-                                   skip_corrupt=options.skip_corrupt_records)
+  read_parallelism = (
+    options.num_parallel_calls
+    if options.num_parallel_calls == AUTOTUNE
+    else min(options.num_parallel_calls, cycle_length)
+  )
+  return record_reader.read_shards(
+    dataset,
+    cycle_length=cycle_length,
+    num_parallel_calls=read_parallelism,
+    skip_corrupt=options.skip_corrupt_records,
+  )
 
 
 def _parse_examples(dataset, parser, options: PipelineOptions, *, is_training, seed):
@@ -161,7 +178,8 @@ def _parse_examples(dataset, parser, options: PipelineOptions, *, is_training, s
   decode = decoder_lib.AvaSequenceDecoder()
   # Per-example stateless seeds [seed, shard_index * 2^40 + position]: distinct per pipeline.
   seeds = tf.data.Dataset.counter(dtype=tf.int64).map(
-      lambda i: tf.stack([tf.constant(seed, tf.int64), i + options.shard_index * 2**40]))
+    lambda i: tf.stack([tf.constant(seed, tf.int64), i + options.shard_index * 2**40])
+  )
   dataset = tf.data.Dataset.zip((dataset, seeds))
 
   def parse(serialized, example_seed):

@@ -17,6 +17,7 @@ from ava_tx.data import ava_annotations
 @dataclasses.dataclass(frozen=True)
 class DetectionRow:
   """One official detection row: box (ymin, xmin, ymax, xmax) normalized, AVA label id, score."""
+
   video_id: str
   timestamp: int
   box: tuple
@@ -24,34 +25,49 @@ class DetectionRow:
   score: float
 
 
-def format_detection_row(row: DetectionRow, *,
-                         score_format: str = ava_constants.SCORE_FORMAT) -> str:
+def format_detection_row(
+  row: DetectionRow, *, score_format: str = ava_constants.SCORE_FORMAT
+) -> str:
   """Returns `video_id,%04d,x1,y1,x2,y2,action_id,score` (no newline), coordinates as %.6f,
   the score as `score_format`."""
   ymin, xmin, ymax, xmax = row.box
   f = ava_constants.SCORE_FORMAT
-  return ",".join([row.video_id, ava_constants.format_timestamp(row.timestamp),
-                   f % xmin, f % ymin, f % xmax, f % ymax, "%d" % row.action_id,
-                   score_format % row.score])
+  return ",".join(
+    [
+      row.video_id,
+      ava_constants.format_timestamp(row.timestamp),
+      f % xmin,
+      f % ymin,
+      f % xmax,
+      f % ymax,
+      "%d" % row.action_id,
+      score_format % row.score,
+    ]
+  )
 
 
 def detection_rows_from_annotations(annotations: Mapping) -> list:
   """Flattens {(video_id, timestamp): [BoxAnnotation with scores]} into DetectionRows, one per
   (box, label), keys in sorted order."""
   rows = []
-  for (video_id, timestamp) in sorted(annotations):
+  for video_id, timestamp in sorted(annotations):
     for ann in annotations[(video_id, timestamp)]:
       if ann.scores is None:
-        raise ValueError("BoxAnnotation of %s has no scores; detections need scores." %
-                         ava_constants.make_key(video_id, timestamp))
+        raise ValueError(
+          "BoxAnnotation of %s has no scores; detections need scores."
+          % ava_constants.make_key(video_id, timestamp)
+        )
       for action_id, score in zip(ann.action_ids, ann.scores):
         rows.append(DetectionRow(video_id, timestamp, ann.box, action_id, score))
   return rows
 
 
-def write_detections(path_or_file: ava_annotations.PathOrFile,
-                     detections: Union[Mapping, Iterable[DetectionRow]], *,
-                     score_format: str = ava_constants.SCORE_FORMAT) -> int:
+def write_detections(
+  path_or_file: ava_annotations.PathOrFile,
+  detections: Union[Mapping, Iterable[DetectionRow]],
+  *,
+  score_format: str = ava_constants.SCORE_FORMAT,
+) -> int:
   """Writes an official AVA detection CSV: one row per (box, class), `%04d` timestamps,
   x1,y1,x2,y2 order, `%.6f` floats, no header.
 
@@ -64,8 +80,11 @@ def write_detections(path_or_file: ava_annotations.PathOrFile,
   Returns:
     Number of rows written.
   """
-  rows = (detection_rows_from_annotations(detections) if isinstance(detections, Mapping)
-          else list(detections))
+  rows = (
+    detection_rows_from_annotations(detections)
+    if isinstance(detections, Mapping)
+    else list(detections)
+  )
   text = "".join(format_detection_row(r, score_format=score_format) + "\n" for r in rows)
   if isinstance(path_or_file, (str, os.PathLike)):
     file_io.write_text(os.fspath(path_or_file), text)

@@ -19,8 +19,9 @@ RESIZE_SHORT_SIDE = 256
 CROP_SIZE = 224
 
 
-def center_crop(frames: np.ndarray, *, short_side: int = RESIZE_SHORT_SIDE,
-                crop_size: int = CROP_SIZE) -> np.ndarray:
+def center_crop(
+  frames: np.ndarray, *, short_side: int = RESIZE_SHORT_SIDE, crop_size: int = CROP_SIZE
+) -> np.ndarray:
   """uint8 [num_frames, height, width, 3] -> float32 [num_frames, crop_size, crop_size, 3].
 
   Resizes (bilinear) so the short side is `short_side` unless it already equals `crop_size`,
@@ -36,12 +37,18 @@ def center_crop(frames: np.ndarray, *, short_side: int = RESIZE_SHORT_SIDE,
     images = tf.image.resize(images, size, method="bilinear", antialias=True)
     height, width = size
   top, left = (height - crop_size) // 2, (width - crop_size) // 2
-  images = images[:, top:top + crop_size, left:left + crop_size, :]
+  images = images[:, top : top + crop_size, left : left + crop_size, :]
   return (images.numpy() / 127.5 - 1.0).astype(np.float32)
 
 
-def read_clip(path: str, *, fps: float = KINETICS_FPS, max_frames: int = 0,
-              short_side: int = RESIZE_SHORT_SIDE, crop_size: int = CROP_SIZE) -> np.ndarray:
+def read_clip(
+  path: str,
+  *,
+  fps: float = KINETICS_FPS,
+  max_frames: int = 0,
+  short_side: int = RESIZE_SHORT_SIDE,
+  crop_size: int = CROP_SIZE,
+) -> np.ndarray:
   """Decodes a video into float32 [num_frames, crop_size, crop_size, 3] in [-1, 1].
 
   Args:
@@ -60,6 +67,7 @@ def read_clip(path: str, *, fps: float = KINETICS_FPS, max_frames: int = 0,
     if max_frames and len(frames) >= max_frames:
       break
   if len(frames) < 9:
-    raise errors.InputError(f"{path}: {len(frames)} frames at {fps} fps; the Kinetics "
-                            "classifier needs at least 9.")
+    raise errors.InputError(
+      f"{path}: {len(frames)} frames at {fps} fps; the Kinetics classifier needs at least 9."
+    )
   return center_crop(np.stack(frames), short_side=short_side, crop_size=crop_size)

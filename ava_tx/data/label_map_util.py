@@ -30,6 +30,7 @@ _OPENS_A_BLOCK = re.compile(r"[A-Za-z_]\w*\s*:?\s*[{<\[]")
 @dataclasses.dataclass(frozen=True)
 class LabelMapEntry:
   """One class of a label map. `id` is the 1-based AVA label id."""
+
   id: int
   name: str
   label_type: Optional[str] = None
@@ -68,10 +69,10 @@ def class_indices(label_map: Sequence[LabelMapEntry]) -> dict:
 def _looks_like_pbtxt(text):
   """True if the first text that is not a comment opens a block (`item {`, `label {`, or a
   misspelt name, which text_format then names), or if there is no such text."""
-  content = "\n".join(line for line in text.splitlines()
-                      if not line.lstrip().startswith("#")).lstrip()
-  return (not content or content.startswith("item") or
-          _OPENS_A_BLOCK.match(content) is not None)
+  content = "\n".join(
+    line for line in text.splitlines() if not line.lstrip().startswith("#")
+  ).lstrip()
+  return not content or content.startswith("item") or _OPENS_A_BLOCK.match(content) is not None
 
 
 def _check_ids(entries, path):
@@ -80,14 +81,17 @@ def _check_ids(entries, path):
   for line, entry in entries:
     if entry.id < 1:
       raise ava_annotations.AnnotationError(
-          path, line, "label id %d is not positive (AVA ids are 1-based)" % entry.id)
+        path, line, "label id %d is not positive (AVA ids are 1-based)" % entry.id
+      )
     if entry.id in first_line:
       raise ava_annotations.AnnotationError(
-          path, line, "duplicate label id %d (first on line %d)" % (entry.id, first_line[entry.id]))
+        path, line, "duplicate label id %d (first on line %d)" % (entry.id, first_line[entry.id])
+      )
     first_line[entry.id] = line
 
 
 # ---- Text-format (pbtxt) label maps ----------------------------------------------------------
+
 
 def _read_label_map_pbtxt(text, path):
   """[(line of the entry's opening brace, LabelMapEntry)] in file order."""
@@ -95,8 +99,9 @@ def _read_label_map_pbtxt(text, path):
   try:
     text_format.Parse(text, label_map)
   except text_format.ParseError as e:
-    raise ava_annotations.AnnotationError(path, e.GetLine() or "?",
-                                          _describe_parse_error(e, text)) from None
+    raise ava_annotations.AnnotationError(
+      path, e.GetLine() or "?", _describe_parse_error(e, text)
+    ) from None
   opening_lines = _entry_opening_lines(text)
   entries = []
   for field_name in ("item", "label"):
@@ -107,11 +112,13 @@ def _read_label_map_pbtxt(text, path):
 
 def _entry_of_item(item, line, path):
   if not item.HasField("name") or not (item.HasField("id") or item.HasField("label_id")):
-    raise ava_annotations.AnnotationError(path, line,
-                                          "entry lacks a name or an id/label_id field")
+    raise ava_annotations.AnnotationError(path, line, "entry lacks a name or an id/label_id field")
   label_id = item.label_id if item.HasField("label_id") else item.id
-  label_type = (_LabelMapItem.LabelType.Name(item.label_type)
-                if item.label_type != _LabelMapItem.LABEL_TYPE_UNSPECIFIED else None)
+  label_type = (
+    _LabelMapItem.LabelType.Name(item.label_type)
+    if item.label_type != _LabelMapItem.LABEL_TYPE_UNSPECIFIED
+    else None
+  )
   return LabelMapEntry(label_id, item.name, label_type)
 
 
@@ -146,13 +153,14 @@ def _describe_parse_error(error, text):
   not_an_integer = _NOT_AN_INTEGER.search(reason)
   if not_an_integer and error.GetLine() and error.GetColumn():
     line_text = text.split("\n")[error.GetLine() - 1]
-    field = _FIELD_BEFORE_VALUE.search(line_text[:error.GetColumn() - 1])
+    field = _FIELD_BEFORE_VALUE.search(line_text[: error.GetColumn() - 1])
     if field:
       return "non-numeric %s: %r is not an integer" % (field.group(1), not_an_integer.group(1))
   return reason
 
 
 # ---- CSV label lists -------------------------------------------------------------------------
+
 
 def _read_label_map_csv(text, path):
   """[(line, LabelMapEntry)] of `label_id,label_name[,label_type]` rows (header optional)."""
@@ -164,13 +172,17 @@ def _read_label_map_csv(text, path):
       continue  # Header.
     if len(fields) not in (2, 3):
       raise ava_annotations.AnnotationError(
-          path, line, "wrong column count: %d columns, expected 3 "
-          "(label_id,label_name,label_type)" % len(fields))
+        path,
+        line,
+        "wrong column count: %d columns, expected 3 (label_id,label_name,label_type)" % len(fields),
+      )
     try:
       label_id = int(fields[0])
     except ValueError:
       raise ava_annotations.AnnotationError(
-          path, line, "non-numeric label_id: %r" % fields[0]) from None
-    entries.append((line, LabelMapEntry(label_id, fields[1],
-                                        fields[2] if len(fields) == 3 else None)))
+        path, line, "non-numeric label_id: %r" % fields[0]
+      ) from None
+    entries.append(
+      (line, LabelMapEntry(label_id, fields[1], fields[2] if len(fields) == 3 else None))
+    )
   return entries

@@ -14,8 +14,9 @@ DECODED = standard_fields.DecodedFields
 INPUTS = standard_fields.InputFields
 
 
-def temporal_sample_indices(keyframe_index, num_stored_frames, *, num_frames: int,
-                            frame_stride: int):
+def temporal_sample_indices(
+  keyframe_index, num_stored_frames, *, num_frames: int, frame_stride: int
+):
   """Indices of `num_frames` frames at `frame_stride` with the keyframe at num_frames // 2.
 
   Indices outside [0, num_stored_frames - 1] are clamped, i.e. edge frames repeat.
@@ -55,8 +56,10 @@ def crop_boxes(boxes, crop_box, *, min_visible_fraction: float):
   area = (ymax - ymin) * (xmax - xmin)
   keep = (inter > 0.0) & (inter >= min_visible_fraction * area)
   height, width = cy1 - cy0, cx1 - cx0
-  cropped = tf.stack([(iymin - cy0) / height, (ixmin - cx0) / width,
-                      (iymax - cy0) / height, (ixmax - cx0) / width], axis=-1)
+  cropped = tf.stack(
+    [(iymin - cy0) / height, (ixmin - cx0) / width, (iymax - cy0) / height, (ixmax - cx0) / width],
+    axis=-1,
+  )
   return tf.clip_by_value(cropped, 0.0, 1.0), keep
 
 
@@ -103,14 +106,17 @@ def resize_and_normalize(frames, output_size: Sequence[int]):
   size = [int(output_size[0]), int(output_size[1])]
   same_size = tf.reduce_all(tf.shape(frames)[1:3] == tf.constant(size))
   frames = tf.cond(
-      same_size, lambda: tf.cast(frames, tf.float32),
-      lambda: tf.image.resize(frames, size, method="bilinear", antialias=False))
+    same_size,
+    lambda: tf.cast(frames, tf.float32),
+    lambda: tf.image.resize(frames, size, method="bilinear", antialias=False),
+  )
   return normalize_frames(frames)
 
 
 class _GroundTruth(NamedTuple):
   """Ground truth of one example while it is parsed: boxes float32 [num_boxes, 4], classes
   float32 [num_boxes, num_classes], person_ids int32 [num_boxes], keep bool [num_boxes]."""
+
   boxes: tf.Tensor
   classes: tf.Tensor
   person_ids: tf.Tensor
@@ -120,6 +126,7 @@ class _GroundTruth(NamedTuple):
 class _Proposals(NamedTuple):
   """Person-detector proposals: boxes float32 [num_proposals, 4], scores float32
   [num_proposals]."""
+
   boxes: tf.Tensor
   scores: tf.Tensor
 
@@ -145,28 +152,38 @@ class AvaParser:
   are truncated in stored order and counted in num_truncated_groundtruth_boxes.
   """
 
-  def __init__(self, *, num_frames: int, frame_stride: int = 1,
-               output_size: Sequence[int] = (224, 224), label_map_ids: Sequence[int],
-               max_num_boxes: int = 32, max_num_proposals: int = 0,
-               proposal_min_score: float = 0.0, random_flip: bool = True,
-               random_crop: bool = True, min_crop_fraction: float = 0.7,
-               min_box_visible_fraction: float = 0.25):
+  def __init__(
+    self,
+    *,
+    num_frames: int,
+    frame_stride: int = 1,
+    output_size: Sequence[int] = (224, 224),
+    label_map_ids: Sequence[int],
+    max_num_boxes: int = 32,
+    max_num_proposals: int = 0,
+    proposal_min_score: float = 0.0,
+    random_flip: bool = True,
+    random_crop: bool = True,
+    min_crop_fraction: float = 0.7,
+    min_box_visible_fraction: float = 0.25,
+  ):
     """Args:
-      num_frames: frames per clip.
-      frame_stride: step between sampled stored frames.
-      output_size: (height, width) of the output frames.
-      label_map_ids: AVA label ids of the label map; class index = position in sorted order.
-      max_num_boxes: ground-truth boxes padded/truncated to this many.
-      max_num_proposals: person-detector boxes kept as proposals (0: none).
-      proposal_min_score: proposals below this score are ignored.
-      random_flip: training: mirror frames and boxes with probability 1/2.
-      random_crop: training: crop a random window whose sides are a fraction in
-        [min_crop_fraction, 1] of the frame's (aspect ratio kept), then resize.
-      min_box_visible_fraction: after a crop, boxes keeping less of their area are dropped.
+    num_frames: frames per clip.
+    frame_stride: step between sampled stored frames.
+    output_size: (height, width) of the output frames.
+    label_map_ids: AVA label ids of the label map; class index = position in sorted order.
+    max_num_boxes: ground-truth boxes padded/truncated to this many.
+    max_num_proposals: person-detector boxes kept as proposals (0: none).
+    proposal_min_score: proposals below this score are ignored.
+    random_flip: training: mirror frames and boxes with probability 1/2.
+    random_crop: training: crop a random window whose sides are a fraction in
+      [min_crop_fraction, 1] of the frame's (aspect ratio kept), then resize.
+    min_box_visible_fraction: after a crop, boxes keeping less of their area are dropped.
     """
     if num_frames < 1 or frame_stride < 1:
-      raise ValueError("num_frames and frame_stride must be >= 1, got %d, %d" %
-                       (num_frames, frame_stride))
+      raise ValueError(
+        "num_frames and frame_stride must be >= 1, got %d, %d" % (num_frames, frame_stride)
+      )
     if len(output_size) != 2 or min(output_size) < 1:
       raise ValueError("output_size must be (height, width), got %r" % (output_size,))
     if not 0.0 < min_crop_fraction <= 1.0:
@@ -191,8 +208,12 @@ class AvaParser:
   def _decode_frames(self, encoded_frames, keyframe_index, crop_window=None):
     """Decodes the sampled frames (uint8 [num_frames, h, w, 3]); with crop_window (int32 [4]:
     y0, x0, crop_height, crop_width) only that window, JPEGs decoding just the window."""
-    indices = temporal_sample_indices(keyframe_index, tf.shape(encoded_frames)[0],
-                                      num_frames=self.num_frames, frame_stride=self.frame_stride)
+    indices = temporal_sample_indices(
+      keyframe_index,
+      tf.shape(encoded_frames)[0],
+      num_frames=self.num_frames,
+      frame_stride=self.frame_stride,
+    )
     unique, positions = tf.unique(indices)  # Repeated edge frames are decoded once.
     selected = tf.gather(encoded_frames, unique)
 
@@ -201,10 +222,12 @@ class AvaParser:
         return tf.io.decode_image(data, channels=3, expand_animations=False)
       y0, x0, h, w = tf.unstack(crop_window)
       return tf.cond(
-          tf.io.is_jpeg(data),
-          lambda: tf.io.decode_and_crop_jpeg(data, crop_window, channels=3),
-          lambda: tf.io.decode_image(data, channels=3, expand_animations=False)[
-              y0:y0 + h, x0:x0 + w])
+        tf.io.is_jpeg(data),
+        lambda: tf.io.decode_and_crop_jpeg(data, crop_window, channels=3),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False)[
+          y0 : y0 + h, x0 : x0 + w
+        ],
+      )
 
     images = tf.map_fn(decode_one, selected, fn_output_signature=tf.uint8)
     return tf.gather(images, positions)
@@ -218,8 +241,14 @@ class AvaParser:
     y0 = tf.random.stateless_uniform([], y_seed, 0, height - crop_h + 1, dtype=tf.int32)
     x0 = tf.random.stateless_uniform([], x_seed, 0, width - crop_w + 1, dtype=tf.int32)
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    box = tf.stack([tf.cast(y0, tf.float32) / h, tf.cast(x0, tf.float32) / w,
-                    tf.cast(y0 + crop_h, tf.float32) / h, tf.cast(x0 + crop_w, tf.float32) / w])
+    box = tf.stack(
+      [
+        tf.cast(y0, tf.float32) / h,
+        tf.cast(x0, tf.float32) / w,
+        tf.cast(y0 + crop_h, tf.float32) / h,
+        tf.cast(x0 + crop_w, tf.float32) / w,
+      ]
+    )
     return tf.stack([y0, x0, crop_h, crop_w]), box
 
   def _select_proposals(self, boxes, scores, is_training, seed):
@@ -229,7 +258,7 @@ class AvaParser:
       order = tf.argsort(tf.random.stateless_uniform(tf.shape(scores), seed))
     else:  # The highest-scoring ones.
       order = tf.argsort(scores, direction="DESCENDING", stable=True)
-    order = order[:self.max_num_proposals]
+    order = order[: self.max_num_proposals]
     return _Proposals(tf.gather(boxes, order), tf.gather(scores, order))
 
   def parse(self, decoded, *, is_training: bool, seed=None):
@@ -249,10 +278,10 @@ class AvaParser:
     groundtruth = self._groundtruth(decoded)
     proposals = None
     if self.max_num_proposals:
-      proposals = self._select_proposals(decoded[DECODED.proposal_boxes],
-                                         decoded[DECODED.proposal_scores], False, None)
-    frames = self._decode_frames(decoded[DECODED.encoded_frames],
-                                 decoded[DECODED.keyframe_index])
+      proposals = self._select_proposals(
+        decoded[DECODED.proposal_boxes], decoded[DECODED.proposal_scores], False, None
+      )
+    frames = self._decode_frames(decoded[DECODED.encoded_frames], decoded[DECODED.keyframe_index])
     return self._model_inputs(decoded, frames, groundtruth, proposals)
 
   def _parse_for_training(self, decoded, seed):
@@ -261,20 +290,23 @@ class AvaParser:
       raise ValueError("parse(is_training=True) needs a per-example seed (int [2]).")
     if seed is not None:
       crop_seed, flip_seed, proposal_seed = tf.unstack(
-          tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+      )
     groundtruth = self._groundtruth(decoded)
     proposals = None
     if self.max_num_proposals:
-      proposals = self._select_proposals(decoded[DECODED.proposal_boxes],
-                                         decoded[DECODED.proposal_scores], True, proposal_seed)
+      proposals = self._select_proposals(
+        decoded[DECODED.proposal_boxes], decoded[DECODED.proposal_scores], True, proposal_seed
+      )
     crop_window = None
     if self.random_crop:
       # The stored size (context) gives the crop before decoding, so JPEGs decode only it.
       stored_shape = decoded[DECODED.original_image_spatial_shape]
       crop_window, crop_box = self._sample_crop(stored_shape[0], stored_shape[1], crop_seed)
       groundtruth, proposals = self._crop_targets(groundtruth, proposals, crop_box)
-    frames = self._decode_frames(decoded[DECODED.encoded_frames],
-                                 decoded[DECODED.keyframe_index], crop_window)
+    frames = self._decode_frames(
+      decoded[DECODED.encoded_frames], decoded[DECODED.keyframe_index], crop_window
+    )
     if self.random_flip:
       flip = tf.random.stateless_uniform([], flip_seed) < 0.5
       frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
@@ -285,24 +317,33 @@ class AvaParser:
 
   def _groundtruth(self, decoded):
     """The stored boxes with multi-hot classes; `keep` marks boxes with a label in the map."""
-    classes = multi_hot_classes(decoded[DECODED.groundtruth_action_ids],
-                                decoded[DECODED.groundtruth_action_counts],
-                                tf.constant(self._id_to_index, tf.int32), self.num_classes)
-    return _GroundTruth(boxes=decoded[DECODED.groundtruth_boxes], classes=classes,
-                        person_ids=decoded[DECODED.groundtruth_person_ids],
-                        keep=tf.reduce_any(classes > 0.0, axis=1))
+    classes = multi_hot_classes(
+      decoded[DECODED.groundtruth_action_ids],
+      decoded[DECODED.groundtruth_action_counts],
+      tf.constant(self._id_to_index, tf.int32),
+      self.num_classes,
+    )
+    return _GroundTruth(
+      boxes=decoded[DECODED.groundtruth_boxes],
+      classes=classes,
+      person_ids=decoded[DECODED.groundtruth_person_ids],
+      keep=tf.reduce_any(classes > 0.0, axis=1),
+    )
 
   def _crop_targets(self, groundtruth, proposals, crop_box):
     """Boxes in the crop's frame; boxes mostly outside it are dropped (ground truth through
     `keep`, proposals at once)."""
-    boxes, visible = crop_boxes(groundtruth.boxes, crop_box,
-                                min_visible_fraction=self.min_box_visible_fraction)
+    boxes, visible = crop_boxes(
+      groundtruth.boxes, crop_box, min_visible_fraction=self.min_box_visible_fraction
+    )
     groundtruth = groundtruth._replace(boxes=boxes, keep=groundtruth.keep & visible)
     if proposals is not None:
-      boxes, visible = crop_boxes(proposals.boxes, crop_box,
-                                  min_visible_fraction=self.min_box_visible_fraction)
-      proposals = _Proposals(tf.boolean_mask(boxes, visible),
-                             tf.boolean_mask(proposals.scores, visible))
+      boxes, visible = crop_boxes(
+        proposals.boxes, crop_box, min_visible_fraction=self.min_box_visible_fraction
+      )
+      proposals = _Proposals(
+        tf.boolean_mask(boxes, visible), tf.boolean_mask(proposals.scores, visible)
+      )
     return groundtruth, proposals
 
   def _model_inputs(self, decoded, frames, groundtruth, proposals):
@@ -316,30 +357,32 @@ class AvaParser:
     if proposals is None:
       proposals = _Proposals(tf.zeros([0, 4]), tf.zeros([0]))
     return {
-        INPUTS.frames: frames,
-        INPUTS.keyframe_index: tf.constant(self.num_frames // 2, tf.int32),
-        INPUTS.groundtruth_boxes: tf.ensure_shape(
-            pad_or_truncate(boxes, self.max_num_boxes), [self.max_num_boxes, 4]),
-        INPUTS.groundtruth_classes: tf.ensure_shape(
-            pad_or_truncate(classes, self.max_num_boxes),
-            [self.max_num_boxes, self.num_classes]),
-        INPUTS.groundtruth_person_ids: tf.ensure_shape(
-            pad_or_truncate(person_ids, self.max_num_boxes, -1), [self.max_num_boxes]),
-        INPUTS.num_groundtruth_boxes: tf.minimum(tf.shape(boxes)[0], self.max_num_boxes),
-        INPUTS.num_truncated_groundtruth_boxes: tf.maximum(
-            tf.shape(boxes)[0] - self.max_num_boxes, 0),
-        INPUTS.source_id: decoded[DECODED.source_id],
-        INPUTS.video_id: decoded[DECODED.video_id],
-        INPUTS.timestamp: decoded[DECODED.timestamp],
-        INPUTS.original_image_spatial_shape: decoded[DECODED.original_image_spatial_shape],
-        INPUTS.proposal_boxes: tf.ensure_shape(
-            pad_or_truncate(proposals.boxes, self.max_num_proposals),
-            [self.max_num_proposals, 4]),
-        INPUTS.proposal_scores: tf.ensure_shape(
-            pad_or_truncate(proposals.scores, self.max_num_proposals),
-            [self.max_num_proposals]),
-        INPUTS.num_proposal_boxes: tf.minimum(tf.shape(proposals.boxes)[0],
-                                              self.max_num_proposals),
+      INPUTS.frames: frames,
+      INPUTS.keyframe_index: tf.constant(self.num_frames // 2, tf.int32),
+      INPUTS.groundtruth_boxes: tf.ensure_shape(
+        pad_or_truncate(boxes, self.max_num_boxes), [self.max_num_boxes, 4]
+      ),
+      INPUTS.groundtruth_classes: tf.ensure_shape(
+        pad_or_truncate(classes, self.max_num_boxes), [self.max_num_boxes, self.num_classes]
+      ),
+      INPUTS.groundtruth_person_ids: tf.ensure_shape(
+        pad_or_truncate(person_ids, self.max_num_boxes, -1), [self.max_num_boxes]
+      ),
+      INPUTS.num_groundtruth_boxes: tf.minimum(tf.shape(boxes)[0], self.max_num_boxes),
+      INPUTS.num_truncated_groundtruth_boxes: tf.maximum(
+        tf.shape(boxes)[0] - self.max_num_boxes, 0
+      ),
+      INPUTS.source_id: decoded[DECODED.source_id],
+      INPUTS.video_id: decoded[DECODED.video_id],
+      INPUTS.timestamp: decoded[DECODED.timestamp],
+      INPUTS.original_image_spatial_shape: decoded[DECODED.original_image_spatial_shape],
+      INPUTS.proposal_boxes: tf.ensure_shape(
+        pad_or_truncate(proposals.boxes, self.max_num_proposals), [self.max_num_proposals, 4]
+      ),
+      INPUTS.proposal_scores: tf.ensure_shape(
+        pad_or_truncate(proposals.scores, self.max_num_proposals), [self.max_num_proposals]
+      ),
+      INPUTS.num_proposal_boxes: tf.minimum(tf.shape(proposals.boxes)[0], self.max_num_proposals),
     }
 
   __call__ = parse

@@ -44,24 +44,29 @@ class SkippedRecords:
     if self._variables is None:
       with tf.init_scope():
         self._variables = {
-            name: tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_" + name)
-            for name in ("shards", "records", "bytes")}
+          name: tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_" + name)
+          for name in ("shards", "records", "bytes")
+        }
     return self._variables
 
   def add(self, *, records, num_bytes):
     """Graph-mode update for one corrupt shard (`records` < 0 when unknown)."""
     variables = self._create()
-    return tf.group(variables["shards"].assign_add(1),
-                    variables["records"].assign_add(tf.maximum(records, 0)),
-                    variables["bytes"].assign_add(num_bytes))
+    return tf.group(
+      variables["shards"].assign_add(1),
+      variables["records"].assign_add(tf.maximum(records, 0)),
+      variables["bytes"].assign_add(num_bytes),
+    )
 
   def as_dict(self) -> dict:
     """{"corrupt_shards": n, "skipped_records": n, "skipped_bytes": n} as Python ints."""
     if self._variables is None:
       return {"corrupt_shards": 0, "skipped_records": 0, "skipped_bytes": 0}
-    return {"corrupt_shards": int(self._variables["shards"].numpy()),
-            "skipped_records": int(self._variables["records"].numpy()),
-            "skipped_bytes": int(self._variables["bytes"].numpy())}
+    return {
+      "corrupt_shards": int(self._variables["shards"].numpy()),
+      "skipped_records": int(self._variables["records"].numpy()),
+      "skipped_bytes": int(self._variables["bytes"].numpy()),
+    }
 
 
 SKIPPED = SkippedRecords()
@@ -93,11 +98,21 @@ def _scan_offsets(groups):
 def _on_corrupt(path, offset, size, records_read, expected_records):
   """The side effect at the end marker of a shard that was not read to its end."""
   lost = tf.where(expected_records >= 0, expected_records - records_read, -1)
-  text = tf.strings.join([
-      "WARNING: skipping corrupt TFRecord shard ", path, " from byte offset ",
-      tf.strings.as_string(offset), " of ", tf.strings.as_string(size), " (records read: ",
-      tf.strings.as_string(records_read), ", records lost: ",
-      tf.where(lost >= 0, tf.strings.as_string(lost), "unknown"), ")"])
+  text = tf.strings.join(
+    [
+      "WARNING: skipping corrupt TFRecord shard ",
+      path,
+      " from byte offset ",
+      tf.strings.as_string(offset),
+      " of ",
+      tf.strings.as_string(size),
+      " (records read: ",
+      tf.strings.as_string(records_read),
+      ", records lost: ",
+      tf.where(lost >= 0, tf.strings.as_string(lost), "unknown"),
+      ")",
+    ]
+  )
   printed = tf.print(text, output_stream=sys.stderr)  # One string tensor prints unquoted.
   with tf.control_dependencies([printed]):
     return SKIPPED.add(records=lost, num_bytes=size - offset)
@@ -116,14 +131,17 @@ def read_shard(path, size, expected_records):
   records = tf.data.TFRecordDataset(path).ignore_errors()  # Ends at the first bad record.
   # Records go through the bookkeeping in small groups (far fewer per-element ops); the
   # output order is unchanged.
-  groups = records.batch(GROUP_SIZE).map(lambda r: (r, tf.constant(False))).concatenate(
-      tf.data.Dataset.from_tensors((tf.zeros([0], tf.string), tf.constant(True))))
+  groups = (
+    records.batch(GROUP_SIZE)
+    .map(lambda r: (r, tf.constant(False)))
+    .concatenate(tf.data.Dataset.from_tensors((tf.zeros([0], tf.string), tf.constant(True))))
+  )
 
   def keep(unused_records, is_end, offset, count):
     corrupt = tf.logical_and(is_end, tf.not_equal(offset, size))
-    effect = tf.cond(corrupt, lambda: tf.group(_on_corrupt(path, offset, size, count,
-                                                           expected_records)),
-                     tf.no_op)
+    effect = tf.cond(
+      corrupt, lambda: tf.group(_on_corrupt(path, offset, size, count, expected_records)), tf.no_op
+    )
     with tf.control_dependencies([effect]):
       return tf.logical_not(is_end)
 
@@ -132,10 +150,12 @@ def read_shard(path, size, expected_records):
 
 def corrupt_shard_message(path, offset, size, records_read) -> str:
   """The one-line error for a shard that cannot be read past `offset` (see the module doc)."""
-  return (f"{errors.CORRUPT_SHARD_MARK} {path} is corrupt or truncated: TensorFlow cannot read "
-          f"the record at byte offset {offset} of {size} (after {records_read} records). "
-          "Re-create the shard, or set skip_corrupt_records: true in the input reader to skip "
-          "the rest of it.")
+  return (
+    f"{errors.CORRUPT_SHARD_MARK} {path} is corrupt or truncated: TensorFlow cannot read "
+    f"the record at byte offset {offset} of {size} (after {records_read} records). "
+    "Re-create the shard, or set skip_corrupt_records: true in the input reader to skip "
+    "the rest of it."
+  )
 
 
 def locate_corrupt_shard(files):
@@ -147,8 +167,12 @@ def locate_corrupt_shard(files):
   """
   for path in files:
     size = tf.io.gfile.stat(path).length
-    lengths = tf.data.TFRecordDataset(path).ignore_errors().map(
-        lambda r: tf.cast(tf.strings.length(r), tf.int64) + RECORD_FRAMING_BYTES).batch(4096)
+    lengths = (
+      tf.data.TFRecordDataset(path)
+      .ignore_errors()
+      .map(lambda r: tf.cast(tf.strings.length(r), tf.int64) + RECORD_FRAMING_BYTES)
+      .batch(4096)
+    )
     offset = count = 0
     for batch in lengths:
       offset += int(tf.reduce_sum(batch))
@@ -158,8 +182,7 @@ def locate_corrupt_shard(files):
   return None
 
 
-def read_shards(files, *, cycle_length, num_parallel_calls, skip_corrupt=False,
-                deterministic=True):
+def read_shards(files, *, cycle_length, num_parallel_calls, skip_corrupt=False, deterministic=True):
   """Interleaves the records of a dataset of shard paths; see the module doc.
 
   Args:
@@ -171,12 +194,17 @@ def read_shards(files, *, cycle_length, num_parallel_calls, skip_corrupt=False,
   """
   if not skip_corrupt:  # The plain reader: fast; `locate_corrupt_shard` names a bad shard.
     return files.map(lambda path, size, count: path).interleave(
-        tf.data.TFRecordDataset, cycle_length=cycle_length,
-        num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+      tf.data.TFRecordDataset,
+      cycle_length=cycle_length,
+      num_parallel_calls=num_parallel_calls,
+      deterministic=deterministic,
+    )
   return files.interleave(
-      read_shard,
-      cycle_length=cycle_length, num_parallel_calls=num_parallel_calls,
-      deterministic=deterministic)
+    read_shard,
+    cycle_length=cycle_length,
+    num_parallel_calls=num_parallel_calls,
+    deterministic=deterministic,
+  )
 
 
 def external_state_options():

@@ -64,11 +64,13 @@ def check_or_write_settings(output_prefix: str, settings: dict, *, overwrite: bo
     with tf.io.gfile.GFile(path, "r") as f:
       previous = json.load(f)
     if previous != json.loads(text):
-      changed = sorted(k for k in set(previous) | set(settings)
-                       if previous.get(k) != settings.get(k))
+      changed = sorted(
+        k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k)
+      )
       raise errors.InputError(
-          "%s was written with other settings (differences in: %s). Use another output "
-          "prefix, or --overwrite to delete the old shards." % (path, ", ".join(changed)))
+        "%s was written with other settings (differences in: %s). Use another output "
+        "prefix, or --overwrite to delete the old shards." % (path, ", ".join(changed))
+      )
     return
   if overwrite:
     for old in tf.io.gfile.glob(shard_file_pattern(output_prefix) + "*"):

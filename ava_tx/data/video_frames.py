@@ -69,8 +69,9 @@ def encode_image(rgb: np.ndarray, *, image_format: str = "JPEG", jpeg_quality: i
   elif image_format == "PNG":
     image.save(buffer, format="PNG", compress_level=6)
   else:
-    raise errors.InputError("image_format must be one of %s, got %r"
-                            % (IMAGE_FORMATS, image_format))
+    raise errors.InputError(
+      "image_format must be one of %s, got %r" % (IMAGE_FORMATS, image_format)
+    )
   return buffer.getvalue()
 
 
@@ -150,8 +151,9 @@ def _slot(time, fps):
   return math.floor(time * fps - fractions.Fraction(1, 2)) + 1
 
 
-def iter_video_frames(source, *, fps: float, wanted: Optional[Callable[[int], bool]] = None,
-                      start_index: int = 0) -> Iterator[tuple]:
+def iter_video_frames(
+  source, *, fps: float, wanted: Optional[Callable[[int], bool]] = None, start_index: int = 0
+) -> Iterator[tuple]:
   """Decodes a video at a fixed frame rate (see the module docstring for the exact rule).
 
   Args:
@@ -185,8 +187,9 @@ def iter_video_frames(source, *, fps: float, wanted: Optional[Callable[[int], bo
       timed = ((frame, time - origin) for frame, time in video.timed_frames(head, first, fps))
       yield from _resample(timed, fps, index=index, start_index=start_index, wanted=wanted)
     except av.error.FFmpegError as e:
-      raise VideoReadError("cannot decode %s after %d frames: %s" %
-                           (_source_name(source), video.num_decoded, e)) from None
+      raise VideoReadError(
+        "cannot decode %s after %d frames: %s" % (_source_name(source), video.num_decoded, e)
+      ) from None
   finally:
     video.close()
 
@@ -215,8 +218,7 @@ class _VideoDecoder:
 
   def seek(self, time):
     """Decoding continues from the last key frame at or before `time` (seconds, a Fraction)."""
-    self.containers[-1].seek(int(time / self.stream.time_base), stream=self.stream,
-                             backward=True)
+    self.containers[-1].seek(int(time / self.stream.time_base), stream=self.stream, backward=True)
     self.frames = self.containers[-1].decode(self.stream)
 
   def restart(self):
@@ -288,18 +290,19 @@ def _natural_key(name):
 
 def list_frame_files(names: Iterable[str]) -> list:
   """Image file names of a frame folder, sorted by their last integer (then by name)."""
-  return sorted((n for n in names if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS),
-                key=_natural_key)
+  return sorted(
+    (n for n in names if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS), key=_natural_key
+  )
 
 
 class FrameEncoder:
   """Turns decoded frames or stored image bytes into the stored image bytes."""
 
-  def __init__(self, *, short_side: int = 0, image_format: str = "JPEG",
-               jpeg_quality: int = 90):
+  def __init__(self, *, short_side: int = 0, image_format: str = "JPEG", jpeg_quality: int = 90):
     if image_format not in IMAGE_FORMATS:
-      raise errors.InputError("image_format must be one of %s, got %r"
-                              % (IMAGE_FORMATS, image_format))
+      raise errors.InputError(
+        "image_format must be one of %s, got %r" % (IMAGE_FORMATS, image_format)
+      )
     if not 1 <= jpeg_quality <= 100:
       raise errors.InputError("jpeg_quality must be in [1, 100], got %d" % jpeg_quality)
     self.short_side = short_side
@@ -322,8 +325,11 @@ class FrameEncoder:
       image_format = image.format
       height, width = image.height, image.width
       target = resized_shape(height, width, self.short_side)
-      if image_format == self.image_format == "JPEG" and target == (height, width) and \
-          image.mode == "RGB":
+      if (
+        image_format == self.image_format == "JPEG"
+        and target == (height, width)
+        and image.mode == "RGB"
+      ):
         return data, height, width
       image = image.convert("RGB")
       if target != (height, width):

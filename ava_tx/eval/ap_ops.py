@@ -27,7 +27,7 @@ def iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
   """
   boxes1 = np.asarray(boxes1, np.float64).reshape(-1, 4)
   boxes2 = np.asarray(boxes2, np.float64).reshape(-1, 4)
-  ymin1, xmin1, ymax1, xmax1 = (boxes1[:, i:i + 1] for i in range(4))
+  ymin1, xmin1, ymax1, xmax1 = (boxes1[:, i : i + 1] for i in range(4))
   ymin2, xmin2, ymax2, xmax2 = (boxes2[:, i] for i in range(4))
   heights = np.maximum(0.0, np.minimum(ymax1, ymax2) - np.maximum(ymin1, ymin2))
   widths = np.maximum(0.0, np.minimum(xmax1, xmax2) - np.maximum(xmin1, xmin2))
@@ -92,8 +92,9 @@ def precision_recall(scores: np.ndarray, is_true_positive: np.ndarray, num_groun
   scores = np.asarray(scores, np.float64).reshape(-1)
   is_true_positive = np.asarray(is_true_positive, bool).reshape(-1)
   if scores.shape != is_true_positive.shape:
-    raise ValueError("scores %s and is_true_positive %s differ in shape" %
-                     (scores.shape, is_true_positive.shape))
+    raise ValueError(
+      "scores %s and is_true_positive %s differ in shape" % (scores.shape, is_true_positive.shape)
+    )
   if num_groundtruth <= 0:
     raise ValueError("num_groundtruth must be positive, got %r" % num_groundtruth)
   order = np.argsort(scores, kind="stable")[::-1]
@@ -154,16 +155,26 @@ def official_row_order(labels, scores, boxes, capacity: int = 0) -> np.ndarray:
   capacity = capacity or 0
   scores = np.asarray(scores, np.float64).reshape(-1)
   descending = np.argsort(-scores, kind="stable")
-  if capacity < 1 or len(scores) <= capacity or \
-      scores[descending[capacity - 1]] != scores[descending[capacity]]:
+  if (
+    capacity < 1
+    or len(scores) <= capacity
+    or scores[descending[capacity - 1]] != scores[descending[capacity]]
+  ):
     # Fast path, same kept set: no tie at the cap boundary. Equal scores stay in input order
     # (the official order of exact ties follows its heap's internal layout instead).
     return descending[:capacity] if capacity >= 1 else descending
   heap = []
   for i in range(len(scores)):
     # The trailing index only breaks ties between fully identical rows (interchangeable).
-    entry = (float(scores[i]), int(labels[i]), float(boxes[i][0]), float(boxes[i][1]),
-             float(boxes[i][2]), float(boxes[i][3]), i)
+    entry = (
+      float(scores[i]),
+      int(labels[i]),
+      float(boxes[i][0]),
+      float(boxes[i][1]),
+      float(boxes[i][2]),
+      float(boxes[i][3]),
+      i,
+    )
     if capacity < 1 or len(heap) < capacity:
       heapq.heappush(heap, entry)
     elif entry[0] > heap[0][0]:

@@ -44,14 +44,21 @@ def detections_from_annotations(annotations: Mapping) -> dict:
   out = {}
   for key, boxes in annotations.items():
     rows = [(b.box, label, score) for b in boxes for label, score in zip(b.action_ids, b.scores)]
-    out[key] = ava_frame_map.make_detections([r[0] for r in rows], [r[1] for r in rows],
-                                             [r[2] for r in rows])
+    out[key] = ava_frame_map.make_detections(
+      [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+    )
   return out
 
 
-def evaluate_csv_files(labelmap_path, groundtruth_path, detections_path,
-                       exclusions_path=None, *, max_detections_per_keyframe: Optional[int] = None,
-                       log=None):
+def evaluate_csv_files(
+  labelmap_path,
+  groundtruth_path,
+  detections_path,
+  exclusions_path=None,
+  *,
+  max_detections_per_keyframe: Optional[int] = None,
+  log=None,
+):
   """Reads the files with `ava_tx.data.ava_annotations` and runs the official metric.
 
   Args:
@@ -73,21 +80,26 @@ def evaluate_csv_files(labelmap_path, groundtruth_path, detections_path,
   label_map = label_map_util.read_label_map(labelmap_path)
   gt_read = ava_annotations.read_annotations(groundtruth_path)
   if gt_read.report.num_duplicate_rows:
-    log("warning: %s repeats %d (box, person, action) rows; each counted once." %
-        (groundtruth_path, gt_read.report.num_duplicate_rows))
+    log(
+      "warning: %s repeats %d (box, person, action) rows; each counted once."
+      % (groundtruth_path, gt_read.report.num_duplicate_rows)
+    )
   det_read = ava_annotations.read_detections(detections_path, skip_bad_rows=True)
   if det_read.report.skipped:
-    log("warning: %s: %d detection rows skipped: %s" % (
-        detections_path, len(det_read.report.skipped), det_read.report.skipped_reason_counts()))
+    log(
+      "warning: %s: %d detection rows skipped: %s"
+      % (detections_path, len(det_read.report.skipped), det_read.report.skipped_reason_counts())
+    )
     for row in det_read.report.skipped[:5]:
       log("  %s:%d: %s" % (row.path, row.line, row.reason))
-  excluded = (ava_annotations.read_excluded_timestamps(exclusions_path)
-              if exclusions_path else set())
+  excluded = ava_annotations.read_excluded_timestamps(exclusions_path) if exclusions_path else set()
   result = ava_frame_map.evaluate_frame_map(
-      groundtruth_from_annotations(gt_read.annotations),
-      detections_from_annotations(det_read.annotations),
-      label_ids=[entry.id for entry in label_map], excluded_keys=excluded,
-      max_detections_per_keyframe=max_detections_per_keyframe)
+    groundtruth_from_annotations(gt_read.annotations),
+    detections_from_annotations(det_read.annotations),
+    label_ids=[entry.id for entry in label_map],
+    excluded_keys=excluded,
+    max_detections_per_keyframe=max_detections_per_keyframe,
+  )
   return result, label_map
 
 
@@ -95,19 +107,38 @@ def format_result(result: ava_frame_map.FrameMapResult, label_map) -> str:
   """The text the command prints: a header, one AP line per class, the mAP line."""
   iou = "%g" % result.iou_threshold
   stats = result.stats
-  lines = ["# %d label-map classes, %d ground-truth keyframes (%d excluded), %s." % (
-      len(label_map), stats["num_groundtruth_keyframes"],
-      stats["num_excluded_groundtruth_keyframes"], result.cap_description)]
+  lines = [
+    "# %d label-map classes, %d ground-truth keyframes (%d excluded), %s."
+    % (
+      len(label_map),
+      stats["num_groundtruth_keyframes"],
+      stats["num_excluded_groundtruth_keyframes"],
+      result.cap_description,
+    )
+  ]
   if stats["num_detection_keyframes_without_groundtruth"]:
-    lines.append("# %d detection keyframes without ground truth ignored." %
-                 stats["num_detection_keyframes_without_groundtruth"])
+    lines.append(
+      "# %d detection keyframes without ground truth ignored."
+      % stats["num_detection_keyframes_without_groundtruth"]
+    )
   for entry in label_map:
     ap = result.per_class_ap[entry.id]
-    lines.append("%s: %s" % (AP_KEY.format(iou=iou, name=entry.name),
-                             "nan (no ground truth)" if math.isnan(ap) else "%.6f" % ap))
-  lines.append("%s: %.6f (mean over %d classes with ground truth; %s)" % (
-      MAP_KEY.format(iou=iou), result.mean_ap, result.num_classes_with_groundtruth,
-      result.cap_description))
+    lines.append(
+      "%s: %s"
+      % (
+        AP_KEY.format(iou=iou, name=entry.name),
+        "nan (no ground truth)" if math.isnan(ap) else "%.6f" % ap,
+      )
+    )
+  lines.append(
+    "%s: %.6f (mean over %d classes with ground truth; %s)"
+    % (
+      MAP_KEY.format(iou=iou),
+      result.mean_ap,
+      result.num_classes_with_groundtruth,
+      result.cap_description,
+    )
+  )
   return "\n".join(lines)
 
 
@@ -134,29 +165,51 @@ def write_json(path, data) -> None:
 
 def parse_arguments(argv=None):
   parser = argparse.ArgumentParser(
-      prog="python -m ava_tx.eval.ava_eval",
-      description="Frame-level AVA mAP (ActivityNet definition) of a detections CSV.")
-  parser.add_argument("-l", "--labelmap", required=True,
-                      help="Label map (pbtxt as in ActivityNet, or label_id,label_name CSV).")
+    prog="python -m ava_tx.eval.ava_eval",
+    description="Frame-level AVA mAP (ActivityNet definition) of a detections CSV.",
+  )
+  parser.add_argument(
+    "-l",
+    "--labelmap",
+    required=True,
+    help="Label map (pbtxt as in ActivityNet, or label_id,label_name CSV).",
+  )
   parser.add_argument("-g", "--groundtruth", required=True, help="Ground-truth CSV.")
-  parser.add_argument("-d", "--detections", required=True,
-                      help="Detections CSV: video_id,timestamp,x1,y1,x2,y2,action_id,score.")
-  parser.add_argument("-e", "--exclusions", default=None,
-                      help="Optional CSV of video_id,timestamp keyframes to exclude.")
-  parser.add_argument("--cap50", action="store_true",
-                      help="Keep only the %d highest-scoring detection rows per keyframe "
-                      "(official since March 2019)." % ava_constants.MAX_DETECTIONS_PER_KEYFRAME)
+  parser.add_argument(
+    "-d",
+    "--detections",
+    required=True,
+    help="Detections CSV: video_id,timestamp,x1,y1,x2,y2,action_id,score.",
+  )
+  parser.add_argument(
+    "-e",
+    "--exclusions",
+    default=None,
+    help="Optional CSV of video_id,timestamp keyframes to exclude.",
+  )
+  parser.add_argument(
+    "--cap50",
+    action="store_true",
+    help="Keep only the %d highest-scoring detection rows per keyframe "
+    "(official since March 2019)." % ava_constants.MAX_DETECTIONS_PER_KEYFRAME,
+  )
   parser.add_argument("--output_json", default=None, help="Also write the results as JSON here.")
-  parser.add_argument("--verbose", action="store_true",
-                      help="On an error in the input, also print the Python traceback.")
+  parser.add_argument(
+    "--verbose",
+    action="store_true",
+    help="On an error in the input, also print the Python traceback.",
+  )
   return parser.parse_args(argv)
 
 
 def _run(args) -> int:
   result, label_map = evaluate_csv_files(
-      args.labelmap, args.groundtruth, args.detections, args.exclusions,
-      max_detections_per_keyframe=(ava_constants.MAX_DETECTIONS_PER_KEYFRAME if args.cap50
-                                   else None))
+    args.labelmap,
+    args.groundtruth,
+    args.detections,
+    args.exclusions,
+    max_detections_per_keyframe=(ava_constants.MAX_DETECTIONS_PER_KEYFRAME if args.cap50 else None),
+  )
   print(format_result(result, label_map))
   if args.output_json:
     write_json(args.output_json, result_json(result, label_map))

@@ -41,6 +41,7 @@ class KeyframeGroundtruth(NamedTuple):
     boxes: float64 [num_rows, 4], [ymin, xmin, ymax, xmax] normalized.
     labels: int64 [num_rows], AVA label ids (1-based).
   """
+
   boxes: np.ndarray
   labels: np.ndarray
 
@@ -53,6 +54,7 @@ class KeyframeDetections(NamedTuple):
     labels: int64 [num_rows], AVA label ids (1-based).
     scores: float64 [num_rows].
   """
+
   boxes: np.ndarray
   labels: np.ndarray
   scores: np.ndarray
@@ -73,8 +75,10 @@ def make_detections(boxes, labels, scores) -> KeyframeDetections:
   labels = np.asarray(labels, dtype=np.int64).reshape(-1)
   scores = np.asarray(scores, dtype=np.float64).reshape(-1)
   if not labels.shape[0] == scores.shape[0] == boxes.shape[0]:
-    raise ValueError("detections: %d boxes, %d labels, %d scores; expected equal counts" %
-                     (boxes.shape[0], labels.shape[0], scores.shape[0]))
+    raise ValueError(
+      "detections: %d boxes, %d labels, %d scores; expected equal counts"
+      % (boxes.shape[0], labels.shape[0], scores.shape[0])
+    )
   return KeyframeDetections(boxes, labels, scores)
 
 
@@ -83,12 +87,14 @@ def _as_boxes(boxes, what):
   if boxes.size == 0:
     return np.zeros((0, 4), np.float64)
   if boxes.ndim != 2 or boxes.shape[1] != 4:
-    raise ValueError("%s: expected shape [num_rows, 4] ([ymin, xmin, ymax, xmax]), got %s" %
-                     (what, boxes.shape))
+    raise ValueError(
+      "%s: expected shape [num_rows, 4] ([ymin, xmin, ymax, xmax]), got %s" % (what, boxes.shape)
+    )
   return boxes
 
 
 # ---- Matching a whole dataset --------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class MatchResult:
@@ -108,6 +114,7 @@ class MatchResult:
     gt_label, gt_area, gt_keyframe: int64/float64/int64 [num_gt], label-map rows only.
     stats: counts of what was dropped (see `evaluate_frame_map`).
   """
+
   keys: list
   num_people: np.ndarray
   det_label: np.ndarray
@@ -131,6 +138,7 @@ class _IndexedGroundtruth:
     first_row: index of its first row in MatchResult's ground-truth arrays.
     boxes: float64 [num_rows, 4]; labels: int64 [num_rows] (label-map rows only).
   """
+
   keyframe: int
   first_row: int
   boxes: np.ndarray
@@ -145,6 +153,7 @@ class _KeyframeMatches:
   (the same index on every row), is_true_positive bool, hit_groundtruth int64 (see
   MatchResult.det_hit_groundtruth).
   """
+
   labels: np.ndarray
   scores: np.ndarray
   areas: np.ndarray
@@ -154,10 +163,16 @@ class _KeyframeMatches:
 
 
 def _new_stats() -> dict:
-  return dict(num_groundtruth_keyframes=0, num_excluded_groundtruth_keyframes=0,
-              num_excluded_detection_keyframes=0, num_detection_keyframes_without_groundtruth=0,
-              num_detection_rows_outside_label_map=0, num_detection_rows_removed_by_cap=0,
-              num_detection_rows_without_area=0, num_groundtruth_rows_outside_label_map=0)
+  return dict(
+    num_groundtruth_keyframes=0,
+    num_excluded_groundtruth_keyframes=0,
+    num_excluded_detection_keyframes=0,
+    num_detection_keyframes_without_groundtruth=0,
+    num_detection_rows_outside_label_map=0,
+    num_detection_rows_removed_by_cap=0,
+    num_detection_rows_without_area=0,
+    num_groundtruth_rows_outside_label_map=0,
+  )
 
 
 def _index_groundtruth(groundtruth, label_set, excluded, stats):
@@ -175,8 +190,9 @@ def _index_groundtruth(groundtruth, label_set, excluded, stats):
       continue  # No rows: the keyframe is absent from the ground truth, as in a CSV file.
     keep = np.isin(gt.labels, list(label_set))
     stats["num_groundtruth_rows_outside_label_map"] += int(np.sum(~keep))
-    indexed[key] = _IndexedGroundtruth(keyframe=len(keys), first_row=first_row,
-                                       boxes=gt.boxes[keep], labels=gt.labels[keep])
+    indexed[key] = _IndexedGroundtruth(
+      keyframe=len(keys), first_row=first_row, boxes=gt.boxes[keep], labels=gt.labels[keep]
+    )
     keys.append(key)
     num_people.append(np.unique(gt.boxes, axis=0).shape[0])
     first_row += int(np.sum(keep))
@@ -184,8 +200,9 @@ def _index_groundtruth(groundtruth, label_set, excluded, stats):
   return keys, num_people, indexed
 
 
-def _evaluated_detection_rows(det: KeyframeDetections, label_set, capacity,
-                              stats) -> KeyframeDetections:
+def _evaluated_detection_rows(
+  det: KeyframeDetections, label_set, capacity, stats
+) -> KeyframeDetections:
   """One keyframe's detection rows that are evaluated, in the official order: label-map rows,
   capped, then those with a box of positive area. Adds the dropped rows to `stats`."""
   keep = np.isin(det.labels, list(label_set))
@@ -199,8 +216,9 @@ def _evaluated_detection_rows(det: KeyframeDetections, label_set, capacity,
   return KeyframeDetections(boxes[valid], labels[valid], scores[valid])
 
 
-def _match_keyframe(det: KeyframeDetections, gt: _IndexedGroundtruth,
-                    iou_threshold: float) -> _KeyframeMatches:
+def _match_keyframe(
+  det: KeyframeDetections, gt: _IndexedGroundtruth, iou_threshold: float
+) -> _KeyframeMatches:
   """Greedy matching of one keyframe's evaluated detection rows, class by class."""
   num_rows = len(det.scores)
   is_tp = np.zeros(num_rows, bool)
@@ -213,26 +231,35 @@ def _match_keyframe(det: KeyframeDetections, gt: _IndexedGroundtruth,
     class_rows = matchable[overlap_rows]
     class_columns = np.nonzero(gt.labels == label)[0]  # Not empty: the label is matchable.
     class_is_tp, class_hit = ap_ops.greedy_match(
-        overlaps[np.ix_(overlap_rows, class_columns)], iou_threshold)
+      overlaps[np.ix_(overlap_rows, class_columns)], iou_threshold
+    )
     is_tp[class_rows] = class_is_tp
-    hit[class_rows] = np.where(class_hit >= 0,
-                               gt.first_row + class_columns[np.maximum(class_hit, 0)], -1)
-  return _KeyframeMatches(labels=det.labels, scores=det.scores,
-                          areas=ap_ops.box_areas(det.boxes),
-                          keyframe=np.full(num_rows, gt.keyframe, np.int64),
-                          is_true_positive=is_tp, hit_groundtruth=hit)
+    hit[class_rows] = np.where(
+      class_hit >= 0, gt.first_row + class_columns[np.maximum(class_hit, 0)], -1
+    )
+  return _KeyframeMatches(
+    labels=det.labels,
+    scores=det.scores,
+    areas=ap_ops.box_areas(det.boxes),
+    keyframe=np.full(num_rows, gt.keyframe, np.int64),
+    is_true_positive=is_tp,
+    hit_groundtruth=hit,
+  )
 
 
 def _concatenate(parts, dtype) -> np.ndarray:
   return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
 
-def match_detections(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
-                     detections: Mapping[Hashable, KeyframeDetections],
-                     *, label_ids: Iterable[int],
-                     excluded_keys: Iterable[Hashable] = (),
-                     iou_threshold: float = ava_constants.IOU_THRESHOLD,
-                     max_detections_per_keyframe: Optional[int] = None) -> MatchResult:
+def match_detections(
+  groundtruth: Mapping[Hashable, KeyframeGroundtruth],
+  detections: Mapping[Hashable, KeyframeDetections],
+  *,
+  label_ids: Iterable[int],
+  excluded_keys: Iterable[Hashable] = (),
+  iou_threshold: float = ava_constants.IOU_THRESHOLD,
+  max_detections_per_keyframe: Optional[int] = None,
+) -> MatchResult:
   """Filters, caps and matches all detections (see the module docstring for the rules).
 
   Args:
@@ -265,23 +292,28 @@ def match_detections(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
         matched.append(_match_keyframe(rows, indexed[key], iou_threshold))
   gts = list(indexed.values())
   return MatchResult(
-      keys=keys, num_people=np.asarray(num_people, np.int64),
-      det_label=_concatenate([m.labels for m in matched], np.int64),
-      det_score=_concatenate([m.scores for m in matched], np.float64),
-      det_area=_concatenate([m.areas for m in matched], np.float64),
-      det_keyframe=_concatenate([m.keyframe for m in matched], np.int64),
-      det_is_true_positive=_concatenate([m.is_true_positive for m in matched], bool),
-      det_hit_groundtruth=_concatenate([m.hit_groundtruth for m in matched], np.int64),
-      gt_label=_concatenate([g.labels for g in gts], np.int64),
-      gt_area=_concatenate([ap_ops.box_areas(g.boxes) for g in gts], np.float64),
-      gt_keyframe=_concatenate([np.full(len(g.labels), g.keyframe, np.int64) for g in gts],
-                               np.int64),
-      stats=stats)
+    keys=keys,
+    num_people=np.asarray(num_people, np.int64),
+    det_label=_concatenate([m.labels for m in matched], np.int64),
+    det_score=_concatenate([m.scores for m in matched], np.float64),
+    det_area=_concatenate([m.areas for m in matched], np.float64),
+    det_keyframe=_concatenate([m.keyframe for m in matched], np.int64),
+    det_is_true_positive=_concatenate([m.is_true_positive for m in matched], bool),
+    det_hit_groundtruth=_concatenate([m.hit_groundtruth for m in matched], np.int64),
+    gt_label=_concatenate([g.labels for g in gts], np.int64),
+    gt_area=_concatenate([ap_ops.box_areas(g.boxes) for g in gts], np.float64),
+    gt_keyframe=_concatenate([np.full(len(g.labels), g.keyframe, np.int64) for g in gts], np.int64),
+    stats=stats,
+  )
 
 
-def per_class_average_precision(matches: MatchResult, label_ids: Sequence[int], *,
-                                groundtruth_mask: Optional[np.ndarray] = None,
-                                detection_mask: Optional[np.ndarray] = None):
+def per_class_average_precision(
+  matches: MatchResult,
+  label_ids: Sequence[int],
+  *,
+  groundtruth_mask: Optional[np.ndarray] = None,
+  detection_mask: Optional[np.ndarray] = None,
+):
   """AP of each class from matched rows, optionally on a subset.
 
   Args:
@@ -306,15 +338,17 @@ def per_class_average_precision(matches: MatchResult, label_ids: Sequence[int], 
   for label in label_ids:
     label = int(label)
     n_gt = int(gt_counts.get(label, 0))
-    rows = by_label[np.searchsorted(sorted_labels, label, "left"):
-                    np.searchsorted(sorted_labels, label, "right")]
+    rows = by_label[
+      np.searchsorted(sorted_labels, label, "left") : np.searchsorted(sorted_labels, label, "right")
+    ]
     sel = rows[detection_mask[rows]]
     num_gt[label], num_det[label] = n_gt, int(len(sel))
     if n_gt == 0:
       ap[label] = math.nan
       continue
-    precision, recall = ap_ops.precision_recall(matches.det_score[sel],
-                                                matches.det_is_true_positive[sel], n_gt)
+    precision, recall = ap_ops.precision_recall(
+      matches.det_score[sel], matches.det_is_true_positive[sel], n_gt
+    )
     ap[label] = ap_ops.average_precision(precision, recall)
   return ap, num_gt, num_det
 
@@ -326,6 +360,7 @@ def mean_of_defined(values: Iterable[float]) -> float:
 
 
 # ---- The metric ----------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class FrameMapResult:
@@ -341,6 +376,7 @@ class FrameMapResult:
     max_detections_per_keyframe: the cap applied, or None.
     stats: counts of dropped keyframes and rows (see `match_detections`).
   """
+
   mean_ap: float
   per_class_ap: dict
   num_groundtruth: dict
@@ -359,37 +395,50 @@ class FrameMapResult:
 
   def to_dict(self) -> dict:
     """JSON-friendly dict (NaN kept as float NaN; label ids as strings)."""
-    return dict(mean_ap=self.mean_ap,
-                per_class_ap={str(k): v for k, v in self.per_class_ap.items()},
-                num_groundtruth={str(k): v for k, v in self.num_groundtruth.items()},
-                num_detections={str(k): v for k, v in self.num_detections.items()},
-                num_classes_with_groundtruth=self.num_classes_with_groundtruth,
-                iou_threshold=self.iou_threshold,
-                max_detections_per_keyframe=self.max_detections_per_keyframe,
-                stats=dict(self.stats))
+    return dict(
+      mean_ap=self.mean_ap,
+      per_class_ap={str(k): v for k, v in self.per_class_ap.items()},
+      num_groundtruth={str(k): v for k, v in self.num_groundtruth.items()},
+      num_detections={str(k): v for k, v in self.num_detections.items()},
+      num_classes_with_groundtruth=self.num_classes_with_groundtruth,
+      iou_threshold=self.iou_threshold,
+      max_detections_per_keyframe=self.max_detections_per_keyframe,
+      stats=dict(self.stats),
+    )
 
 
-def result_from_matches(matches: MatchResult, label_ids: Sequence[int], *,
-                        iou_threshold: float = ava_constants.IOU_THRESHOLD,
-                        max_detections_per_keyframe: Optional[int] = None) -> FrameMapResult:
+def result_from_matches(
+  matches: MatchResult,
+  label_ids: Sequence[int],
+  *,
+  iou_threshold: float = ava_constants.IOU_THRESHOLD,
+  max_detections_per_keyframe: Optional[int] = None,
+) -> FrameMapResult:
   """Per-class AP and mAP from `match_detections` output (which must use the same settings)."""
   ap, num_gt, num_det = per_class_average_precision(matches, label_ids)
   return FrameMapResult(
-      mean_ap=mean_of_defined(ap.values()), per_class_ap=ap, num_groundtruth=num_gt,
-      num_detections=num_det,
-      num_classes_with_groundtruth=sum(1 for v in ap.values() if not math.isnan(v)),
-      iou_threshold=iou_threshold,
-      max_detections_per_keyframe=int(max_detections_per_keyframe) if max_detections_per_keyframe
-      else None,
-      stats=dict(matches.stats))
+    mean_ap=mean_of_defined(ap.values()),
+    per_class_ap=ap,
+    num_groundtruth=num_gt,
+    num_detections=num_det,
+    num_classes_with_groundtruth=sum(1 for v in ap.values() if not math.isnan(v)),
+    iou_threshold=iou_threshold,
+    max_detections_per_keyframe=int(max_detections_per_keyframe)
+    if max_detections_per_keyframe
+    else None,
+    stats=dict(matches.stats),
+  )
 
 
-def evaluate_frame_map(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
-                       detections: Mapping[Hashable, KeyframeDetections],
-                       *, label_ids: Sequence[int],
-                       excluded_keys: Iterable[Hashable] = (),
-                       iou_threshold: float = ava_constants.IOU_THRESHOLD,
-                       max_detections_per_keyframe: Optional[int] = None) -> FrameMapResult:
+def evaluate_frame_map(
+  groundtruth: Mapping[Hashable, KeyframeGroundtruth],
+  detections: Mapping[Hashable, KeyframeDetections],
+  *,
+  label_ids: Sequence[int],
+  excluded_keys: Iterable[Hashable] = (),
+  iou_threshold: float = ava_constants.IOU_THRESHOLD,
+  max_detections_per_keyframe: Optional[int] = None,
+) -> FrameMapResult:
   """The official AVA frame-level AP per class and mAP.
 
   Args:
@@ -404,8 +453,17 @@ def evaluate_frame_map(groundtruth: Mapping[Hashable, KeyframeGroundtruth],
     FrameMapResult.
   """
   label_ids = [int(label) for label in label_ids]
-  matches = match_detections(groundtruth, detections, label_ids=label_ids,
-                             excluded_keys=excluded_keys, iou_threshold=iou_threshold,
-                             max_detections_per_keyframe=max_detections_per_keyframe)
-  return result_from_matches(matches, label_ids, iou_threshold=iou_threshold,
-                             max_detections_per_keyframe=max_detections_per_keyframe)
+  matches = match_detections(
+    groundtruth,
+    detections,
+    label_ids=label_ids,
+    excluded_keys=excluded_keys,
+    iou_threshold=iou_threshold,
+    max_detections_per_keyframe=max_detections_per_keyframe,
+  )
+  return result_from_matches(
+    matches,
+    label_ids,
+    iou_threshold=iou_threshold,
+    max_detections_per_keyframe=max_detections_per_keyframe,
+  )

@@ -7,8 +7,9 @@ model with the baseline's action scores and evaluates them exactly like the mode
 import numpy as np
 
 
-def class_prior_baseline_scores(person_scores: np.ndarray, class_priors: np.ndarray,
-                                *, seed: int = 0) -> np.ndarray:
+def class_prior_baseline_scores(
+  person_scores: np.ndarray, class_priors: np.ndarray, *, seed: int = 0
+) -> np.ndarray:
   """Action scores of the class-prior baseline for a set of detection boxes.
 
   The baseline keeps the model's boxes but knows nothing about actions: the score of box b

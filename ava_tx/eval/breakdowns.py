@@ -42,6 +42,7 @@ class BinResult:
     num_groundtruth: ground-truth rows (label-map classes) in the bin.
     num_detections: detection rows charged to the bin.
   """
+
   name: str
   low: float
   high: Optional[float]
@@ -51,22 +52,37 @@ class BinResult:
   num_detections: int
 
   def to_dict(self) -> dict:
-    return dict(name=self.name, low=self.low, high=self.high, mean_ap=self.mean_ap,
-                per_class_ap={str(k): v for k, v in self.per_class_ap.items()},
-                num_groundtruth=self.num_groundtruth, num_detections=self.num_detections)
+    return dict(
+      name=self.name,
+      low=self.low,
+      high=self.high,
+      mean_ap=self.mean_ap,
+      per_class_ap={str(k): v for k, v in self.per_class_ap.items()},
+      num_groundtruth=self.num_groundtruth,
+      num_detections=self.num_detections,
+    )
 
 
 def _bin_result(matches, label_ids, name, low, high, gt_mask, det_mask):
   ap, num_gt, num_det = ava_frame_map.per_class_average_precision(
-      matches, label_ids, groundtruth_mask=gt_mask, detection_mask=det_mask)
-  return BinResult(name=name, low=low, high=high,
-                   mean_ap=ava_frame_map.mean_of_defined(ap.values()), per_class_ap=ap,
-                   num_groundtruth=sum(num_gt.values()),
-                   num_detections=sum(num_det.values()))
+    matches, label_ids, groundtruth_mask=gt_mask, detection_mask=det_mask
+  )
+  return BinResult(
+    name=name,
+    low=low,
+    high=high,
+    mean_ap=ava_frame_map.mean_of_defined(ap.values()),
+    per_class_ap=ap,
+    num_groundtruth=sum(num_gt.values()),
+    num_detections=sum(num_det.values()),
+  )
 
 
-def map_by_box_area(matches: ava_frame_map.MatchResult, label_ids: Sequence[int],
-                    edges: Sequence[float] = DEFAULT_AREA_EDGES) -> list:
+def map_by_box_area(
+  matches: ava_frame_map.MatchResult,
+  label_ids: Sequence[int],
+  edges: Sequence[float] = DEFAULT_AREA_EDGES,
+) -> list:
   """mAP per person-box-area bin (see the module docstring for the rule).
 
   Args:
@@ -82,21 +98,27 @@ def map_by_box_area(matches: ava_frame_map.MatchResult, label_ids: Sequence[int]
     raise ValueError("area bin edges must be at least 2 increasing numbers, got %s" % edges)
   hit = matches.det_hit_groundtruth
   # Area that decides a detection's bin: its hit ground-truth box's, else its own.
-  charged_area = np.where(hit >= 0, matches.gt_area[np.maximum(hit, 0)] if len(matches.gt_area)
-                          else 0.0, matches.det_area)
+  charged_area = np.where(
+    hit >= 0, matches.gt_area[np.maximum(hit, 0)] if len(matches.gt_area) else 0.0, matches.det_area
+  )
   results = []
   for i, (low, high) in enumerate(zip(edges, edges[1:])):
     last = i == len(edges) - 2
-    in_bin = lambda a, low=low, high=high, last=last: (a >= low) & (
-        (a <= high) if last else (a < high))
+    in_bin = lambda a, low=low, high=high, last=last: (
+      (a >= low) & ((a <= high) if last else (a < high))
+    )
     name = "area[%g,%g%s" % (low, high, "]" if last else ")")
-    results.append(_bin_result(matches, label_ids, name, low, high, in_bin(matches.gt_area),
-                               in_bin(charged_area)))
+    results.append(
+      _bin_result(
+        matches, label_ids, name, low, high, in_bin(matches.gt_area), in_bin(charged_area)
+      )
+    )
   return results
 
 
-def map_by_num_people(matches: ava_frame_map.MatchResult, label_ids: Sequence[int],
-                      bins: Sequence = DEFAULT_PEOPLE_BINS) -> list:
+def map_by_num_people(
+  matches: ava_frame_map.MatchResult, label_ids: Sequence[int], bins: Sequence = DEFAULT_PEOPLE_BINS
+) -> list:
   """mAP per bin of the number of people (distinct ground-truth boxes) in the keyframe.
 
   Args:

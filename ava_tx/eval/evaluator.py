@@ -54,6 +54,7 @@ class EvaluationResult:
     num_keyframes: evaluated keyframes (with ground truth, not excluded).
     scalars: {metric name: value}, the flat view logged to TensorBoard (see `evaluate`).
   """
+
   frame_map: ava_frame_map.FrameMapResult
   baselines: dict
   localization_ap: dict
@@ -79,14 +80,21 @@ class AvaEvaluator:
   processed twice (e.g. a repeated padding example) is counted once, the first time.
   """
 
-  def __init__(self, *, label_map: Sequence, class_ids: Optional[Sequence[int]] = None,
-               output_dir: Optional[str] = None, excluded_keys=(),
-               max_detections_per_keyframe: Optional[int] = None,
-               iou_threshold: float = ava_constants.IOU_THRESHOLD,
-               area_edges: Sequence[float] = breakdowns.DEFAULT_AREA_EDGES,
-               people_bins: Sequence = breakdowns.DEFAULT_PEOPLE_BINS,
-               class_priors: Optional[Sequence[float]] = None,
-               baseline_seed: int = 0, metric_prefix: str = "AVA"):
+  def __init__(
+    self,
+    *,
+    label_map: Sequence,
+    class_ids: Optional[Sequence[int]] = None,
+    output_dir: Optional[str] = None,
+    excluded_keys=(),
+    max_detections_per_keyframe: Optional[int] = None,
+    iou_threshold: float = ava_constants.IOU_THRESHOLD,
+    area_edges: Sequence[float] = breakdowns.DEFAULT_AREA_EDGES,
+    people_bins: Sequence = breakdowns.DEFAULT_PEOPLE_BINS,
+    class_priors: Optional[Sequence[float]] = None,
+    baseline_seed: int = 0,
+    metric_prefix: str = "AVA",
+  ):
     """Constructor.
 
     Args:
@@ -107,8 +115,7 @@ class AvaEvaluator:
     """
     self._label_map = list(label_map)
     self._label_ids = [int(e.id) for e in self._label_map]
-    self._class_ids = np.asarray(class_ids if class_ids is not None else self._label_ids,
-                                 np.int64)
+    self._class_ids = np.asarray(class_ids if class_ids is not None else self._label_ids, np.int64)
     self._output_dir = output_dir
     self._excluded_keys = frozenset(excluded_keys)
     self._cap = int(max_detections_per_keyframe) if max_detections_per_keyframe else None
@@ -117,8 +124,10 @@ class AvaEvaluator:
     self._people_bins = tuple(people_bins)
     self._class_priors = None if class_priors is None else np.asarray(class_priors, np.float64)
     if self._class_priors is not None and self._class_priors.shape != self._class_ids.shape:
-      raise ValueError("class_priors has shape %s, expected [%d] (one per model class)" %
-                       (self._class_priors.shape, len(self._class_ids)))
+      raise ValueError(
+        "class_priors has shape %s, expected [%d] (one per model class)"
+        % (self._class_priors.shape, len(self._class_ids))
+      )
     self._baseline_seed = baseline_seed
     self._prefix = metric_prefix
     self.reset()
@@ -143,9 +152,10 @@ class AvaEvaluator:
       videos = np.asarray(inputs[InputFields.video_id]).reshape(-1)
       stamps = np.asarray(inputs[InputFields.timestamp]).reshape(-1)
       return [(_to_text(v), int(t)) for v, t in zip(videos, stamps)]
-    raise KeyError("inputs need '%s' or '%s' and '%s' to identify keyframes; got keys %s" %
-                   (InputFields.source_id, InputFields.video_id, InputFields.timestamp,
-                    sorted(inputs)))
+    raise KeyError(
+      "inputs need '%s' or '%s' and '%s' to identify keyframes; got keys %s"
+      % (InputFields.source_id, InputFields.video_id, InputFields.timestamp, sorted(inputs))
+    )
 
   def process(self, inputs: Mapping, outputs: Mapping) -> None:
     """Adds one batch of keyframes.
@@ -172,18 +182,17 @@ class AvaEvaluator:
     num_det = np.asarray(outputs[DetectionFields.num_detections], np.int64).reshape(-1)
     batch_size = num_gt.shape[0]
     expected = {
-        InputFields.groundtruth_boxes: (gt_boxes, (batch_size, None, 4)),
-        InputFields.groundtruth_classes: (gt_classes, (batch_size, None, self.num_classes)),
-        DetectionFields.detection_boxes: (det_boxes, (batch_size, None, 4)),
-        DetectionFields.detection_scores: (det_scores, (batch_size, None)),
-        DetectionFields.detection_action_scores: (det_actions,
-                                                  (batch_size, None, self.num_classes)),
+      InputFields.groundtruth_boxes: (gt_boxes, (batch_size, None, 4)),
+      InputFields.groundtruth_classes: (gt_classes, (batch_size, None, self.num_classes)),
+      DetectionFields.detection_boxes: (det_boxes, (batch_size, None, 4)),
+      DetectionFields.detection_scores: (det_scores, (batch_size, None)),
+      DetectionFields.detection_action_scores: (det_actions, (batch_size, None, self.num_classes)),
     }
     for name, (array, shape) in expected.items():
-      if array.ndim != len(shape) or any(s is not None and s != a for s, a in
-                                         zip(shape, array.shape)):
-        raise ValueError("%s: expected shape %s (None = any), got %s" %
-                         (name, shape, array.shape))
+      if array.ndim != len(shape) or any(
+        s is not None and s != a for s, a in zip(shape, array.shape)
+      ):
+        raise ValueError("%s: expected shape %s (None = any), got %s" % (name, shape, array.shape))
     keys = self._keys(inputs, batch_size)
     if len(keys) != batch_size:
       raise ValueError("got %d keyframe ids for a batch of %d" % (len(keys), batch_size))
@@ -194,8 +203,11 @@ class AvaEvaluator:
       n, m = int(num_gt[b]), int(num_det[b])
       self._groundtruth[key] = (gt_boxes[b, :n].copy(), gt_classes[b, :n] > 0.5)
       # Clipped to the frame, as the official CSV layout requires [0, 1] coordinates.
-      self._detections[key] = (np.clip(det_boxes[b, :m], 0.0, 1.0), det_scores[b, :m].copy(),
-                               det_actions[b, :m].copy())
+      self._detections[key] = (
+        np.clip(det_boxes[b, :m], 0.0, 1.0),
+        det_scores[b, :m].copy(),
+        det_actions[b, :m].copy(),
+      )
 
   # ---- Conversion to rows ----------------------------------------------------------------
 
@@ -216,8 +228,10 @@ class AvaEvaluator:
       if action_scores_by_key is not None:
         action_scores = action_scores_by_key[key]
       out[key] = ava_frame_map.make_detections(
-          np.repeat(boxes, self.num_classes, axis=0), np.tile(self._class_ids, len(boxes)),
-          action_scores.reshape(-1))
+        np.repeat(boxes, self.num_classes, axis=0),
+        np.tile(self._class_ids, len(boxes)),
+        action_scores.reshape(-1),
+      )
     return out
 
   def _baseline_action_scores(self, constant: bool):
@@ -233,12 +247,11 @@ class AvaEvaluator:
       evaluated = [v[1] for k, v in self._groundtruth.items() if k not in self._excluded_keys]
       hot = np.concatenate(evaluated + [np.zeros((0, self.num_classes), bool)])
       priors = hot.sum(axis=0) / max(hot.shape[0], 1)
-    scores = baselines.class_prior_baseline_scores(person_scores, priors,
-                                                   seed=self._baseline_seed)
+    scores = baselines.class_prior_baseline_scores(person_scores, priors, seed=self._baseline_seed)
     out, start = {}, 0
     for key in keys:
       count = len(self._detections[key][1])
-      out[key] = scores[start:start + count]
+      out[key] = scores[start : start + count]
       start += count
     return out
 
@@ -247,61 +260,73 @@ class AvaEvaluator:
   def compute(self) -> EvaluationResult:
     """Computes every metric on what was processed since `reset()`; writes nothing."""
     groundtruth = self._groundtruth_rows()
-    settings = dict(label_ids=self._label_ids, excluded_keys=self._excluded_keys,
-                    iou_threshold=self._iou_threshold,
-                    max_detections_per_keyframe=self._cap)
+    settings = dict(
+      label_ids=self._label_ids,
+      excluded_keys=self._excluded_keys,
+      iou_threshold=self._iou_threshold,
+      max_detections_per_keyframe=self._cap,
+    )
     matches = ava_frame_map.match_detections(groundtruth, self._detection_rows(), **settings)
     frame_map = ava_frame_map.result_from_matches(
-        matches, self._label_ids, iou_threshold=self._iou_threshold,
-        max_detections_per_keyframe=self._cap)
+      matches,
+      self._label_ids,
+      iou_threshold=self._iou_threshold,
+      max_detections_per_keyframe=self._cap,
+    )
     baseline_results = {
-        name: ava_frame_map.evaluate_frame_map(
-            groundtruth, self._detection_rows(self._baseline_action_scores(constant)),
-            **settings)
-        for name, constant in (("constant", True), ("class_prior", False))}
+      name: ava_frame_map.evaluate_frame_map(
+        groundtruth, self._detection_rows(self._baseline_action_scores(constant)), **settings
+      )
+      for name, constant in (("constant", True), ("class_prior", False))
+    }
     result = EvaluationResult(
-        frame_map=frame_map, baselines=baseline_results,
-        localization_ap=self._localization_ap(),
-        by_box_area=breakdowns.map_by_box_area(matches, self._label_ids, self._area_edges),
-        by_num_people=breakdowns.map_by_num_people(matches, self._label_ids,
-                                                   self._people_bins),
-        num_keyframes=matches.stats["num_groundtruth_keyframes"], scalars={})
+      frame_map=frame_map,
+      baselines=baseline_results,
+      localization_ap=self._localization_ap(),
+      by_box_area=breakdowns.map_by_box_area(matches, self._label_ids, self._area_edges),
+      by_num_people=breakdowns.map_by_num_people(matches, self._label_ids, self._people_bins),
+      num_keyframes=matches.stats["num_groundtruth_keyframes"],
+      scalars={},
+    )
     return dataclasses.replace(result, scalars=self._scalars(result))
 
   def _localization_ap(self) -> dict:
     """Person localization AP on the evaluated keyframes (not excluded, with ground truth)."""
-    kept = [k for k in self._groundtruth if k not in self._excluded_keys
-            and len(self._groundtruth[k][0])]
+    kept = [
+      k for k in self._groundtruth if k not in self._excluded_keys and len(self._groundtruth[k][0])
+    ]
     return localization_ap.localization_average_precision(
-        {k: self._groundtruth[k][0] for k in kept},
-        {k: self._detections[k][0] for k in kept},
-        {k: self._detections[k][1] for k in kept})
+      {k: self._groundtruth[k][0] for k in kept},
+      {k: self._detections[k][0] for k in kept},
+      {k: self._detections[k][1] for k in kept},
+    )
 
   def _scalars(self, result: EvaluationResult) -> dict:
     """{metric name: value} of a result, the names TensorBoard shows (see `evaluate`)."""
     iou = "%g" % self._iou_threshold
     prefix = self._prefix
     scalars = {
-        "%s/mAP@%sIOU" % (prefix, iou): result.frame_map.mean_ap,
-        "%s/max_detections_per_keyframe" % prefix: float(self._cap or 0),
-        "%s/Baseline/constant_mAP@%sIOU" % (prefix, iou): result.baselines["constant"].mean_ap,
-        "%s/Baseline/class_prior_mAP@%sIOU" % (prefix, iou):
-            result.baselines["class_prior"].mean_ap,
-        "%s/num_keyframes" % prefix: float(result.num_keyframes)}
+      "%s/mAP@%sIOU" % (prefix, iou): result.frame_map.mean_ap,
+      "%s/max_detections_per_keyframe" % prefix: float(self._cap or 0),
+      "%s/Baseline/constant_mAP@%sIOU" % (prefix, iou): result.baselines["constant"].mean_ap,
+      "%s/Baseline/class_prior_mAP@%sIOU" % (prefix, iou): result.baselines["class_prior"].mean_ap,
+      "%s/num_keyframes" % prefix: float(result.num_keyframes),
+    }
     for entry in self._label_map:
-      scalars["%s/PerformanceByCategory/AP@%sIOU/%s" % (prefix, iou, entry.name)] = \
-          result.frame_map.per_class_ap[entry.id]
+      scalars["%s/PerformanceByCategory/AP@%sIOU/%s" % (prefix, iou, entry.name)] = (
+        result.frame_map.per_class_ap[entry.id]
+      )
     for threshold, value in result.localization_ap.items():
       scalars["%s/Localization/AP@%gIOU" % (prefix, threshold)] = value
     for bin_result in result.by_box_area:
       scalars["%s/ByBoxArea/mAP@%sIOU/%s" % (prefix, iou, bin_result.name)] = bin_result.mean_ap
     for bin_result in result.by_num_people:
-      scalars["%s/ByNumPeople/mAP@%sIOU/%s" % (prefix, iou, bin_result.name)] = \
-          bin_result.mean_ap
+      scalars["%s/ByNumPeople/mAP@%sIOU/%s" % (prefix, iou, bin_result.name)] = bin_result.mean_ap
     return scalars
 
-  def write_files(self, result: EvaluationResult, output_dir: str,
-                  global_step: Optional[int] = None) -> Tuple[str, str]:
+  def write_files(
+    self, result: EvaluationResult, output_dir: str, global_step: Optional[int] = None
+  ) -> Tuple[str, str]:
     """Writes the detections CSV and the metrics JSON of `result` into `output_dir`.
 
     Args:
@@ -320,15 +345,18 @@ class AvaEvaluator:
     self.write_detections_csv(csv_path)
     report = ava_eval.result_json(result.frame_map, self._label_map)
     report.update(
-        global_step=global_step, detections_csv=csv_path,
-        num_duplicate_keyframes_ignored=self.num_duplicate_keyframes,
-        baselines={name: dict(mean_ap=b.mean_ap,
-                              per_class_ap={str(k): v for k, v in b.per_class_ap.items()})
-                   for name, b in result.baselines.items()},
-        localization_ap={"%g" % k: v for k, v in result.localization_ap.items()},
-        by_box_area=[b.to_dict() for b in result.by_box_area],
-        by_num_people=[b.to_dict() for b in result.by_num_people],
-        scalars=result.scalars)
+      global_step=global_step,
+      detections_csv=csv_path,
+      num_duplicate_keyframes_ignored=self.num_duplicate_keyframes,
+      baselines={
+        name: dict(mean_ap=b.mean_ap, per_class_ap={str(k): v for k, v in b.per_class_ap.items()})
+        for name, b in result.baselines.items()
+      },
+      localization_ap={"%g" % k: v for k, v in result.localization_ap.items()},
+      by_box_area=[b.to_dict() for b in result.by_box_area],
+      by_num_people=[b.to_dict() for b in result.by_num_people],
+      scalars=result.scalars,
+    )
     ava_eval.write_json(json_path, report)
     return csv_path, json_path
 
@@ -357,18 +385,25 @@ class AvaEvaluator:
     count = 0
     with file_io.atomic_write(path) as f:
       for (video_id, timestamp), (boxes, _, action_scores) in self._detections.items():
-        rows = [detection_writer.DetectionRow(video_id, timestamp, tuple(float(v) for v in box),
-                                              int(label), float(score))
-                for box, scores in zip(boxes, action_scores)
-                for label, score in zip(self._class_ids, scores)]
+        rows = [
+          detection_writer.DetectionRow(
+            video_id, timestamp, tuple(float(v) for v in box), int(label), float(score)
+          )
+          for box, scores in zip(boxes, action_scores)
+          for label, score in zip(self._class_ids, scores)
+        ]
         count += detection_writer.write_detections(f, rows)
     return count
 
   @classmethod
-  def from_files(cls, label_map_path: str, excluded_timestamps_path: Optional[str] = None,
-                 **kwargs) -> "AvaEvaluator":
+  def from_files(
+    cls, label_map_path: str, excluded_timestamps_path: Optional[str] = None, **kwargs
+  ) -> "AvaEvaluator":
     """Builds an evaluator from a label-map file and an optional excluded-timestamps CSV."""
     label_map = label_map_util.read_label_map(label_map_path)
-    excluded = (ava_annotations.read_excluded_timestamps(excluded_timestamps_path)
-                if excluded_timestamps_path else ())
+    excluded = (
+      ava_annotations.read_excluded_timestamps(excluded_timestamps_path)
+      if excluded_timestamps_path
+      else ()
+    )
     return cls(label_map=label_map, excluded_keys=excluded, **kwargs)

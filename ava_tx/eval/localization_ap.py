@@ -32,15 +32,18 @@ def distinct_boxes(boxes: np.ndarray) -> np.ndarray:
 
 def _xywh(boxes):
   """[ymin, xmin, ymax, xmax] -> COCO [x, y, width, height] (normalized units)."""
-  return np.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]],
-                  axis=1)
+  return np.stack(
+    [boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1
+  )
 
 
 def localization_average_precision(
-    groundtruth_boxes: Mapping[Hashable, np.ndarray],
-    detection_boxes: Mapping[Hashable, np.ndarray],
-    detection_scores: Mapping[Hashable, np.ndarray],
-    *, iou_thresholds: Sequence[float] = DEFAULT_IOU_THRESHOLDS) -> dict:
+  groundtruth_boxes: Mapping[Hashable, np.ndarray],
+  detection_boxes: Mapping[Hashable, np.ndarray],
+  detection_scores: Mapping[Hashable, np.ndarray],
+  *,
+  iou_thresholds: Sequence[float] = DEFAULT_IOU_THRESHOLDS,
+) -> dict:
   """Class-agnostic person-box AP at each IoU threshold.
 
   Args:
@@ -79,9 +82,16 @@ def _coco_groundtruth(groundtruth_boxes):
     image_ids[key] = len(image_ids) + 1
     images.append({"id": image_ids[key]})
     for xywh in _xywh(distinct_boxes(boxes)):
-      annotations.append({"id": len(annotations) + 1, "image_id": image_ids[key], "category_id": 1,
-                          "bbox": [float(v) for v in xywh], "area": float(xywh[2] * xywh[3]),
-                          "iscrowd": 0})
+      annotations.append(
+        {
+          "id": len(annotations) + 1,
+          "image_id": image_ids[key],
+          "category_id": 1,
+          "bbox": [float(v) for v in xywh],
+          "area": float(xywh[2] * xywh[3]),
+          "iscrowd": 0,
+        }
+      )
   return image_ids, images, annotations
 
 
@@ -95,12 +105,19 @@ def _coco_detections(detection_boxes, detection_scores, image_ids):
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(detection_scores[key], np.float64).reshape(-1)
     if scores.shape[0] != boxes.shape[0]:
-      raise ValueError("keyframe %r: %d detection boxes but %d scores" %
-                       (key, boxes.shape[0], scores.shape[0]))
+      raise ValueError(
+        "keyframe %r: %d detection boxes but %d scores" % (key, boxes.shape[0], scores.shape[0])
+      )
     max_per_image = max(max_per_image, boxes.shape[0])
     for xywh, score in zip(_xywh(boxes), scores):
-      results.append({"image_id": image_ids[key], "category_id": 1,
-                      "bbox": [float(v) for v in xywh], "score": float(score)})
+      results.append(
+        {
+          "image_id": image_ids[key],
+          "category_id": 1,
+          "bbox": [float(v) for v in xywh],
+          "score": float(score),
+        }
+      )
   return results, max_per_image
 
 
@@ -108,8 +125,11 @@ def _coco_precision(images, annotations, results, iou_thresholds, max_per_image)
   """COCOeval's accumulated precision array, one area range, every detection kept."""
   with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress.
     gt = coco_lib.COCO()
-    gt.dataset = {"images": images, "annotations": annotations,
-                  "categories": [{"id": 1, "name": "person"}]}
+    gt.dataset = {
+      "images": images,
+      "annotations": annotations,
+      "categories": [{"id": 1, "name": "person"}],
+    }
     gt.createIndex()
     dt = gt.loadRes(results)
     evaluation = cocoeval.COCOeval(gt, dt, iouType="bbox")

@@ -15,8 +15,9 @@ from typing import List, Mapping, Optional
 
 
 def _fmt(value) -> str:
-  return "  -  " if value is None or (isinstance(value, float) and math.isnan(value)) \
-      else "%.3f" % value
+  return (
+    "  -  " if value is None or (isinstance(value, float) and math.isnan(value)) else "%.3f" % value
+  )
 
 
 def format_table(report: Mapping, metrics_path: Optional[str] = None) -> List[str]:
@@ -29,19 +30,31 @@ def format_table(report: Mapping, metrics_path: Optional[str] = None) -> List[st
   per_class = report.get("per_class_ap", {})
   defined = [(k, v) for k, v in per_class.items() if v is not None and not math.isnan(v)]
   lines = [
-      "step %s: frame-mAP@0.5 %s | constant baseline %s | class-prior baseline %s | "
-      "person AP@0.5 %s" % (report.get("global_step"), _fmt(report.get("mean_ap")),
-                            _fmt(constant.get("mean_ap")), _fmt(prior.get("mean_ap")),
-                            _fmt(localization.get("0.5"))),
-      "mean over %d of %d classes (those with ground truth); %s" % (
-          len(defined), len(per_class), report.get("cap", "detections-per-keyframe cap: ?")),
-      "%-28s %6s %9s %6s" % ("class", "AP", "constant", "boxes")]
+    "step %s: frame-mAP@0.5 %s | constant baseline %s | class-prior baseline %s | "
+    "person AP@0.5 %s"
+    % (
+      report.get("global_step"),
+      _fmt(report.get("mean_ap")),
+      _fmt(constant.get("mean_ap")),
+      _fmt(prior.get("mean_ap")),
+      _fmt(localization.get("0.5")),
+    ),
+    "mean over %d of %d classes (those with ground truth); %s"
+    % (len(defined), len(per_class), report.get("cap", "detections-per-keyframe cap: ?")),
+    "%-28s %6s %9s %6s" % ("class", "AP", "constant", "boxes"),
+  ]
   names = report.get("class_names", {})
   counts = report.get("num_groundtruth", {})
   for label, ap in sorted(defined, key=lambda kv: -kv[1]):
-    lines.append("%-28s %6s %9s %6d" % (names.get(label, label)[:28], _fmt(ap),
-                                        _fmt(constant.get("per_class_ap", {}).get(label)),
-                                        counts.get(label, 0)))
+    lines.append(
+      "%-28s %6s %9s %6d"
+      % (
+        names.get(label, label)[:28],
+        _fmt(ap),
+        _fmt(constant.get("per_class_ap", {}).get(label)),
+        counts.get(label, 0),
+      )
+    )
   if metrics_path:
     lines.append("metrics JSON   %s" % metrics_path)
   if report.get("detections_csv"):

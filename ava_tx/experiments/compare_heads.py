@@ -34,6 +34,7 @@ FLAGS = flags.FLAGS
 @dataclasses.dataclass(frozen=True)
 class Options:
   """What the flags say (see `_define_flags`); tests build it directly."""
+
   output_dir: str
   data_dir: Optional[str] = None
   label_map_path: Optional[str] = None
@@ -57,9 +58,13 @@ class Options:
 
 @command_line.flag_definitions
 def define_flags():
-  flags.DEFINE_string("data_dir", None, "AVA-format dataset in the synth_ava layout (videos/, "
-                      "train.csv, val.csv, label_map.pbtxt, {train,val}_predicted_boxes.csv, "
-                      "{train,val}_excluded_timestamps.csv); the flags below override its files.")
+  flags.DEFINE_string(
+    "data_dir",
+    None,
+    "AVA-format dataset in the synth_ava layout (videos/, "
+    "train.csv, val.csv, label_map.pbtxt, {train,val}_predicted_boxes.csv, "
+    "{train,val}_excluded_timestamps.csv); the flags below override its files.",
+  )
   flags.DEFINE_string("label_map_path", None, "Label map (default DATA_DIR/label_map.pbtxt).")
   command_line.define_renamed_flag("label_map", "label_map_path")
   flags.DEFINE_string("train_csv", None, "Training ground truth (default DATA_DIR/train.csv).")
@@ -68,8 +73,12 @@ def define_flags():
   flags.DEFINE_string("val_person_boxes", None, "Validation detector boxes CSV.")
   flags.DEFINE_string("val_excluded_timestamps", None, "Validation excluded-timestamps CSV.")
   flags.DEFINE_string("video_dir", None, "Videos (default DATA_DIR/videos); used to convert.")
-  flags.DEFINE_string("tfrecord_dir", None, "Directory of train-?????-of-????? and val-... shards: "
-                      "used when complete, else written (default OUTPUT_DIR/tfrecords).")
+  flags.DEFINE_string(
+    "tfrecord_dir",
+    None,
+    "Directory of train-?????-of-????? and val-... shards: "
+    "used when complete, else written (default OUTPUT_DIR/tfrecords).",
+  )
   flags.DEFINE_float("segment_start", 900, "Movie second of each video's first frame (conversion).")
   flags.DEFINE_integer("num_workers", 1, "Conversion worker processes.")
   flags.DEFINE_string("base_config", _DEFAULT_BASE, "Pipeline config every row starts from.")
@@ -77,10 +86,18 @@ def define_flags():
   flags.DEFINE_list("seeds", ["1"], "Training seeds (positive integers).")
   flags.DEFINE_integer("steps", 2000, "Training steps of every run.")
   flags.DEFINE_enum("proposals", "detector", ["detector", "rpn"], "Proposals of the Table 3 rows.")
-  flags.DEFINE_list("interaction_classes", None, "Label-map names of the interaction group "
-                    "(default: AVA's person-defined interactions present in the label map).")
-  flags.DEFINE_list("motion_classes", None, "Label-map names of the motion group (default: "
-                    "AVA's PERSON_MOVEMENT classes present in the label map).")
+  flags.DEFINE_list(
+    "interaction_classes",
+    None,
+    "Label-map names of the interaction group "
+    "(default: AVA's person-defined interactions present in the label map).",
+  )
+  flags.DEFINE_list(
+    "motion_classes",
+    None,
+    "Label-map names of the motion group (default: "
+    "AVA's PERSON_MOVEMENT classes present in the label map).",
+  )
   flags.DEFINE_string("output_dir", None, "Where runs, comparison.md and comparison.json go.")
 
 
@@ -97,11 +114,13 @@ def _seeds(values):
 def _groups(label_map_path, options):
   from ava_tx.data import label_map_util
   from ava_tx.experiments import comparison_table as table
+
   names = [entry.name for entry in label_map_util.read_label_map(label_map_path)]
   groups = {}
   for group, given, default in (
-      ("interaction", options.interaction_classes, table.DEFAULT_INTERACTION_CLASSES),
-      ("motion", options.motion_classes, table.DEFAULT_MOTION_CLASSES)):
+    ("interaction", options.interaction_classes, table.DEFAULT_INTERACTION_CLASSES),
+    ("motion", options.motion_classes, table.DEFAULT_MOTION_CLASSES),
+  ):
     unknown = sorted(set(given or ()) - set(names))
     if unknown:
       raise errors.InputError(f"--{group}_classes: not in {label_map_path}: {unknown}")
@@ -110,45 +129,66 @@ def _groups(label_map_path, options):
 
 
 def _header(settings, seeds_done):
-  return (f"Head comparison: {settings['steps']} steps per run, base config "
-          f"`{settings['base_config']}`, proposals of the Table 3 rows: {settings['proposals']}; "
-          f"data `{settings['data']}`; machine {platform.machine()}, {os.cpu_count()} CPUs. "
-          f"Cells: mean ± sample sd over the seeds ({', '.join(map(str, seeds_done))}).\n")
+  return (
+    f"Head comparison: {settings['steps']} steps per run, base config "
+    f"`{settings['base_config']}`, proposals of the Table 3 rows: {settings['proposals']}; "
+    f"data `{settings['data']}`; machine {platform.machine()}, {os.cpu_count()} CPUs. "
+    f"Cells: mean ± sample sd over the seeds ({', '.join(map(str, seeds_done))}).\n"
+  )
 
 
 def run(options: Options, log=print) -> str:
   """Runs the comparison `options` describe; returns the markdown written to comparison.md."""
   from ava_tx.experiments import comparison_rows  # Protos only: checked before TensorFlow loads.
+
   rows = comparison_rows.select_rows(options.rows)
   seeds = _seeds(options.seeds)
   if options.steps <= 0:
     raise errors.InputError(f"--steps: must be positive, got {options.steps}")
   from ava_tx.experiments import comparison_data  # Loads TensorFlow.
   from ava_tx.experiments import head_comparison  # Loads TensorFlow.
+
   output_dir = os.path.abspath(options.output_dir)
   paths = comparison_data.dataset_paths(
-      data_dir=options.data_dir,
-      tfrecord_dir=options.tfrecord_dir or os.path.join(output_dir, "tfrecords"),
-      label_map=options.label_map_path,
-      groundtruth={"train": options.train_csv, "val": options.val_csv},
-      person_boxes={"train": options.train_person_boxes, "val": options.val_person_boxes},
-      excluded={"val": options.val_excluded_timestamps}, video_dir=options.video_dir)
+    data_dir=options.data_dir,
+    tfrecord_dir=options.tfrecord_dir or os.path.join(output_dir, "tfrecords"),
+    label_map=options.label_map_path,
+    groundtruth={"train": options.train_csv, "val": options.val_csv},
+    person_boxes={"train": options.train_person_boxes, "val": options.val_person_boxes},
+    excluded={"val": options.val_excluded_timestamps},
+    video_dir=options.video_dir,
+  )
   groups = _groups(paths.label_map, options)
   base = head_comparison.base_config(options.base_config, paths, steps=options.steps)
   reader = base.train_input_reader
   comparison_data.ensure_shards(
-      paths, clip_frames=(reader.num_frames or base.model.action_transformer.num_frames)
-      * reader.frame_stride, segment_start=options.segment_start,
-      num_workers=options.num_workers, log=log)
-  settings = dict(steps=options.steps, proposals=options.proposals, data=paths.tfrecord_dir,
-                  base_config=os.path.relpath(options.base_config, _REPO),
-                  base_config_text=text_format.MessageToString(base))
+    paths,
+    clip_frames=(reader.num_frames or base.model.action_transformer.num_frames)
+    * reader.frame_stride,
+    segment_start=options.segment_start,
+    num_workers=options.num_workers,
+    log=log,
+  )
+  settings = dict(
+    steps=options.steps,
+    proposals=options.proposals,
+    data=paths.tfrecord_dir,
+    base_config=os.path.relpath(options.base_config, _REPO),
+    base_config_text=text_format.MessageToString(base),
+  )
   results = head_comparison.run_comparison(
-      base=base, rows=rows, seeds=seeds, output_dir=output_dir, proposals=options.proposals,
-      settings=settings, log=log)
+    base=base,
+    rows=rows,
+    seeds=seeds,
+    output_dir=output_dir,
+    proposals=options.proposals,
+    settings=settings,
+    log=log,
+  )
   seeds_done = sorted({r["seed"] for rs in results.values() for r in rs})
-  return head_comparison.write_outputs(output_dir, results, groups,
-                                       header=_header(settings, seeds_done))
+  return head_comparison.write_outputs(
+    output_dir, results, groups, header=_header(settings, seeds_done)
+  )
 
 
 def main(argv):
@@ -160,5 +200,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  command_line.run_program("compare_heads", main, define_flags=define_flags,
-                           required_flags=["output_dir"])
+  command_line.run_program(
+    "compare_heads", main, define_flags=define_flags, required_flags=["output_dir"]
+  )

@@ -35,6 +35,7 @@ class DatasetPaths:
     video_dir: videos (only needed when shards must be converted).
     tfrecord_dir: where the `<split>-?????-of-?????` shards are, or are written.
   """
+
   label_map: str
   groundtruth: dict
   person_boxes: dict
@@ -53,8 +54,16 @@ def _optional(path):
   return path if path and tf.io.gfile.exists(path) else None
 
 
-def dataset_paths(*, data_dir=None, tfrecord_dir, label_map=None, groundtruth=None,
-                  person_boxes=None, excluded=None, video_dir=None) -> DatasetPaths:
+def dataset_paths(
+  *,
+  data_dir=None,
+  tfrecord_dir,
+  label_map=None,
+  groundtruth=None,
+  person_boxes=None,
+  excluded=None,
+  video_dir=None,
+) -> DatasetPaths:
   """Paths from `data_dir`'s layout, each overridden by an explicit one.
 
   Args:
@@ -64,21 +73,28 @@ def dataset_paths(*, data_dir=None, tfrecord_dir, label_map=None, groundtruth=No
     groundtruth, person_boxes, excluded: {split: path} explicit paths (missing splits: from
       data_dir).
   """
+
   def pick(explicit, name):
     if explicit:
       return explicit
     return os.path.join(data_dir, name) if data_dir else None
 
   paths = DatasetPaths(
-      label_map=pick(label_map, "label_map.pbtxt"),
-      groundtruth={s: pick((groundtruth or {}).get(s), f"{s}.csv") for s in SPLITS},
-      person_boxes={s: _optional(pick((person_boxes or {}).get(s), f"{s}_predicted_boxes.csv"))
-                    for s in SPLITS},
-      excluded={s: _optional(pick((excluded or {}).get(s), f"{s}_excluded_timestamps.csv"))
-                for s in SPLITS},
-      video_dir=pick(video_dir, "videos"), tfrecord_dir=tfrecord_dir)
-  for field, path in (("--label_map_path", paths.label_map),
-                      ("--val_csv", paths.groundtruth["val"])):
+    label_map=pick(label_map, "label_map.pbtxt"),
+    groundtruth={s: pick((groundtruth or {}).get(s), f"{s}.csv") for s in SPLITS},
+    person_boxes={
+      s: _optional(pick((person_boxes or {}).get(s), f"{s}_predicted_boxes.csv")) for s in SPLITS
+    },
+    excluded={
+      s: _optional(pick((excluded or {}).get(s), f"{s}_excluded_timestamps.csv")) for s in SPLITS
+    },
+    video_dir=pick(video_dir, "videos"),
+    tfrecord_dir=tfrecord_dir,
+  )
+  for field, path in (
+    ("--label_map_path", paths.label_map),
+    ("--val_csv", paths.groundtruth["val"]),
+  ):
     if not path or not tf.io.gfile.exists(path):
       raise errors.InputError(f"{field}: {path or 'not given (nor --data_dir)'} does not exist")
   return paths
@@ -102,12 +118,20 @@ def check_clip_frames(prefix: str, needed: int) -> None:
     stored = json.load(f).get("settings", {}).get("clip_frames")
   if stored is not None and stored < needed:
     raise errors.InputError(
-        f"{path}: the shards store {stored} frames per clip, the base config samples {needed} "
-        "(num_frames x frame_stride): convert again with more --clip_frames")
+      f"{path}: the shards store {stored} frames per clip, the base config samples {needed} "
+      "(num_frames x frame_stride): convert again with more --clip_frames"
+    )
 
 
-def ensure_shards(paths: DatasetPaths, *, clip_frames: int, segment_start: float,
-                  num_shards: int = 4, num_workers: int = 1, log=print) -> None:
+def ensure_shards(
+  paths: DatasetPaths,
+  *,
+  clip_frames: int,
+  segment_start: float,
+  num_shards: int = 4,
+  num_workers: int = 1,
+  log=print,
+) -> None:
   """Converts the splits whose shards are not complete in `paths.tfrecord_dir`."""
   for split in SPLITS:
     prefix = paths.shard_prefix(split)
@@ -116,17 +140,26 @@ def ensure_shards(paths: DatasetPaths, *, clip_frames: int, segment_start: float
       log(f"using the existing {split} shards {paths.shard_pattern(split)}")
       continue
     if not paths.groundtruth[split] or not tf.io.gfile.exists(paths.groundtruth[split]):
-      raise errors.InputError(f"--{split}_csv: {paths.groundtruth[split]} does not exist (and "
-                              f"there are no {split} shards in {paths.tfrecord_dir})")
+      raise errors.InputError(
+        f"--{split}_csv: {paths.groundtruth[split]} does not exist (and "
+        f"there are no {split} shards in {paths.tfrecord_dir})"
+      )
     if not paths.video_dir or not tf.io.gfile.isdir(paths.video_dir):
-      raise errors.InputError(f"--video_dir: {paths.video_dir} is not a directory (needed to "
-                              f"convert {split}; or point --tfrecord_dir at converted shards)")
+      raise errors.InputError(
+        f"--video_dir: {paths.video_dir} is not a directory (needed to "
+        f"convert {split}; or point --tfrecord_dir at converted shards)"
+      )
     log(f"converting {split} to {paths.shard_pattern(split)}")
     summary = ava_conversion.convert(
-        annotations_csv=paths.groundtruth[split], video_dir=paths.video_dir,
-        output_prefix=prefix, num_shards=num_shards,
-        settings=ava_clips.ClipSettings(clip_frames=clip_frames, segment_start=segment_start),
-        num_workers=num_workers, label_map=paths.label_map,
-        person_boxes_csv=paths.person_boxes[split], log=log)
+      annotations_csv=paths.groundtruth[split],
+      video_dir=paths.video_dir,
+      output_prefix=prefix,
+      num_shards=num_shards,
+      settings=ava_clips.ClipSettings(clip_frames=clip_frames, segment_start=segment_start),
+      num_workers=num_workers,
+      label_map=paths.label_map,
+      person_boxes_csv=paths.person_boxes[split],
+      log=log,
+    )
     if summary["videos_failed"]:
       raise errors.InputError(f"converting {split}: {ava_conversion.format_summary(summary)}")

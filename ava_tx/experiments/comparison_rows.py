@@ -46,6 +46,7 @@ class Row:
       proposal mode (--proposals).
     set_head: edits the ActionTransformer config's head fields.
   """
+
   name: str
   table: str
   label: str
@@ -61,6 +62,7 @@ def _i3d_head(model_config) -> None:
 
 def _tx(query_preprocessor, *, location_embedding=True, layers_heads=None, with_i3d=False):
   """Head setter of an Action Transformer row; layers_heads=(layers, heads) or the base's."""
+
   def set_head(model_config) -> None:
     model_config.head_type = _AT.TX_I3D if with_i3d else _AT.ACTION_TRANSFORMER
     if with_i3d:
@@ -72,23 +74,49 @@ def _tx(query_preprocessor, *, location_embedding=True, layers_heads=None, with_
     tx.use_location_embedding = location_embedding
     if layers_heads is not None:
       tx.num_layers, tx.num_heads = layers_heads
+
   return set_head
 
 
 ROWS = (
-    Row("gt_i3d", "Table 1", "I3D head", True, _i3d_head),
-    Row("gt_tx_lowres", "Table 1", "Tx LowRes", True, _tx(_TX.LOW_RES)),
-    Row("gt_tx_highres", "Table 1", "Tx HighRes (3 layers x 2 heads)", True, _tx(_TX.HIGH_RES,
-                                                                              layers_heads=(3, 2))),
-    Row("gt_tx_highres_noloc", "Table 1", "Tx HighRes, no location embedding", True,
-        _tx(_TX.HIGH_RES, location_embedding=False, layers_heads=(3, 2))),
-    Row("gt_tx_highres_1x1", "Table 1", "Tx HighRes (1 layer x 1 head)", True,
-        _tx(_TX.HIGH_RES, layers_heads=(1, 1))),
-    Row("prop_i3d", "Table 3", "I3D head", False, _i3d_head),
-    Row("prop_tx_highres", "Table 3", "Tx HighRes (3 layers x 2 heads)", False,
-        _tx(_TX.HIGH_RES, layers_heads=(3, 2))),
-    Row("prop_tx_i3d", "Table 3", "Tx+I3D (I3D head regresses)", False,
-        _tx(_TX.HIGH_RES, layers_heads=(3, 2), with_i3d=True)),
+  Row("gt_i3d", "Table 1", "I3D head", True, _i3d_head),
+  Row("gt_tx_lowres", "Table 1", "Tx LowRes", True, _tx(_TX.LOW_RES)),
+  Row(
+    "gt_tx_highres",
+    "Table 1",
+    "Tx HighRes (3 layers x 2 heads)",
+    True,
+    _tx(_TX.HIGH_RES, layers_heads=(3, 2)),
+  ),
+  Row(
+    "gt_tx_highres_noloc",
+    "Table 1",
+    "Tx HighRes, no location embedding",
+    True,
+    _tx(_TX.HIGH_RES, location_embedding=False, layers_heads=(3, 2)),
+  ),
+  Row(
+    "gt_tx_highres_1x1",
+    "Table 1",
+    "Tx HighRes (1 layer x 1 head)",
+    True,
+    _tx(_TX.HIGH_RES, layers_heads=(1, 1)),
+  ),
+  Row("prop_i3d", "Table 3", "I3D head", False, _i3d_head),
+  Row(
+    "prop_tx_highres",
+    "Table 3",
+    "Tx HighRes (3 layers x 2 heads)",
+    False,
+    _tx(_TX.HIGH_RES, layers_heads=(3, 2)),
+  ),
+  Row(
+    "prop_tx_i3d",
+    "Table 3",
+    "Tx+I3D (I3D head regresses)",
+    False,
+    _tx(_TX.HIGH_RES, layers_heads=(3, 2), with_i3d=True),
+  ),
 )
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 KEY_ROWS = ("gt_i3d", "gt_tx_highres")

@@ -14,15 +14,37 @@ from typing import Mapping, Sequence
 # Interaction: actions defined by another person, which the I3D head's own-tube view cannot
 # see (hand wave and hand clap, AVA PERSON_INTERACTION too, are visible on the person alone).
 DEFAULT_INTERACTION_CLASSES = (
-    "watch (a person)", "talk to (e.g., self, a person, a group)", "listen to (a person)",
-    "fight/hit (a person)", "give/serve (an object) to (a person)", "grab (a person)",
-    "hand shake", "hug (a person)", "kiss (a person)", "lift (a person)",
-    "push (another person)", "sing to (e.g., self, a person, a group)",
-    "take (an object) from (a person)")
+  "watch (a person)",
+  "talk to (e.g., self, a person, a group)",
+  "listen to (a person)",
+  "fight/hit (a person)",
+  "give/serve (an object) to (a person)",
+  "grab (a person)",
+  "hand shake",
+  "hug (a person)",
+  "kiss (a person)",
+  "lift (a person)",
+  "push (another person)",
+  "sing to (e.g., self, a person, a group)",
+  "take (an object) from (a person)",
+)
 # Motion: AVA's PERSON_MOVEMENT classes, read from the person's own body over time.
 DEFAULT_MOTION_CLASSES = (
-    "bend/bow (at the waist)", "crawl", "crouch/kneel", "dance", "fall down", "get up",
-    "jump/leap", "lie/sleep", "martial art", "run/jog", "sit", "stand", "swim", "walk")
+  "bend/bow (at the waist)",
+  "crawl",
+  "crouch/kneel",
+  "dance",
+  "fall down",
+  "get up",
+  "jump/leap",
+  "lie/sleep",
+  "martial art",
+  "run/jog",
+  "sit",
+  "stand",
+  "swim",
+  "walk",
+)
 
 MAP = "AVA/mAP@0.5IOU"
 PRIOR_MAP = "AVA/Baseline/class_prior_mAP@0.5IOU"
@@ -82,30 +104,42 @@ def _cell(column, mean, spread, values):
   if column == "wall (min)":
     digits = 1
   text = f"{mean:.{digits}f}"
-  if len(values) > 1 and not math.isnan(spread) and column not in ("params (M)",
-                                                                   "head params (M)"):
+  if len(values) > 1 and not math.isnan(spread) and column not in ("params (M)", "head params (M)"):
     text += f" ± {spread:.{digits}f}"
   return text
 
 
-def markdown_table(rows: Sequence, results_by_row: Mapping[str, Sequence[Mapping]],
-                   groups: Mapping[str, Sequence[str]]) -> str:
+def markdown_table(
+  rows: Sequence,
+  results_by_row: Mapping[str, Sequence[Mapping]],
+  groups: Mapping[str, Sequence[str]],
+) -> str:
   """One markdown table: a line per row with results (mean ± sd over its seeds)."""
-  aggregated = {row.name: aggregate(results_by_row[row.name], groups)
-                for row in rows if results_by_row.get(row.name)}
+  aggregated = {
+    row.name: aggregate(results_by_row[row.name], groups)
+    for row in rows
+    if results_by_row.get(row.name)
+  }
   if not aggregated:
     return "(no finished run)\n"
   columns = list(next(iter(aggregated.values())))
   header = ["table", "row", "seeds", "mAP per seed"] + columns
-  lines = ["| " + " | ".join(header) + " |",
-           "| " + " | ".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + " |"]
+  lines = [
+    "| " + " | ".join(header) + " |",
+    "| " + " | ".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + " |",
+  ]
   for row in rows:
     if row.name not in aggregated:
       continue
     cells = aggregated[row.name]
     seeds = sorted(r["seed"] for r in results_by_row[row.name])
     per_seed = " / ".join(f"{v:.3f}" for v in cells["mAP"][2])
-    lines.append("| " + " | ".join(
+    lines.append(
+      "| "
+      + " | ".join(
         [row.table, f"{row.label} (`{row.name}`)", ",".join(map(str, seeds)), per_seed]
-        + [_cell(c, *cells[c]) for c in columns]) + " |")
+        + [_cell(c, *cells[c]) for c in columns]
+      )
+      + " |"
+    )
   return "\n".join(lines) + "\n"

@@ -42,8 +42,9 @@ def base_config(base_config_path, paths, *, steps):
   config.train_config.image_summary_every_n_steps = 0  # Not needed here; costs a compile.
   # Batched evaluation is faster on CPU and gives the same detections.
   config.eval_config.batch_size = max(config.eval_config.batch_size, config.train_config.batch_size)
-  config.train_config.checkpoint_every_n_steps = max(1, min(
-      config.train_config.checkpoint_every_n_steps, steps // 4 or 1))
+  config.train_config.checkpoint_every_n_steps = max(
+    1, min(config.train_config.checkpoint_every_n_steps, steps // 4 or 1)
+  )
   for split, reader in (("train", config.train_input_reader), ("val", config.eval_input_reader)):
     reader.input_path[:] = [paths.shard_pattern(split)]
     reader.label_map_path = paths.label_map
@@ -72,8 +73,9 @@ def check_settings(output_dir, settings):
     changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
     if changed:
       raise errors.InputError(
-          f"--output_dir: {output_dir} holds a comparison with other settings ({', '.join(changed)}"
-          f" differ, see {path}); use another --output_dir to compare under new settings")
+        f"--output_dir: {output_dir} holds a comparison with other settings ({', '.join(changed)}"
+        f" differ, see {path}); use another --output_dir to compare under new settings"
+      )
     return
   os.makedirs(output_dir, exist_ok=True)
   with open(path, "w", encoding="utf-8") as f:
@@ -84,8 +86,11 @@ def count_parameters(checkpoint_path):
   """(model values, second-stage head values) stored in a training checkpoint."""
   total = head = 0
   for name, shape in tf.train.list_variables(checkpoint_path):
-    if (not name.startswith("model/") or ".OPTIMIZER_SLOT" in name
-        or not name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")):
+    if (
+      not name.startswith("model/")
+      or ".OPTIMIZER_SLOT" in name
+      or not name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")
+    ):
       continue
     size = 1
     for dim in shape:
@@ -109,29 +114,45 @@ def train_and_evaluate(config, run_dir, *, row_name, seed):
   if os.path.exists(config_path):
     with open(config_path, encoding="utf-8") as f:
       if f.read() != text:
-        raise errors.InputError(f"{config_path}: this run was started with another config; "
-                                "delete its directory or use another --output_dir")
+        raise errors.InputError(
+          f"{config_path}: this run was started with another config; "
+          "delete its directory or use another --output_dir"
+        )
   config_util.save_pipeline_config(config, run_dir)
   resumed_from = tf.train.latest_checkpoint(run_dir)
   keras.backend.clear_session()
   step_times = []  # After each step: the first includes tracing, so speed is measured after it.
   start = time.perf_counter()
-  trained = model_lib.train(pipeline_config_path=config_path, model_dir=run_dir,
-                            record_summaries=True,
-                            step_hooks=[
-                                lambda step, losses: step_times.append(time.perf_counter())])
+  trained = model_lib.train(
+    pipeline_config_path=config_path,
+    model_dir=run_dir,
+    record_summaries=True,
+    step_hooks=[lambda step, losses: step_times.append(time.perf_counter())],
+  )
   train_seconds = time.perf_counter() - start
-  steps_per_sec = ((len(step_times) - 1) / (step_times[-1] - step_times[0])
-                   if len(step_times) > 1 else float("nan"))
+  steps_per_sec = (
+    (len(step_times) - 1) / (step_times[-1] - step_times[0])
+    if len(step_times) > 1
+    else float("nan")
+  )
   start = time.perf_counter()
-  (step, metrics), = model_lib.evaluate(pipeline_config_path=config_path, model_dir=run_dir,
-                                        checkpoint_dir=run_dir)
+  ((step, metrics),) = model_lib.evaluate(
+    pipeline_config_path=config_path, model_dir=run_dir, checkpoint_dir=run_dir
+  )
   eval_seconds = time.perf_counter() - start
   parameters, head_parameters = count_parameters(trained.checkpoint_path)
-  result = dict(row=row_name, seed=seed, steps=step, metrics=metrics, parameters=parameters,
-                head_parameters=head_parameters, steps_per_sec=steps_per_sec,
-                train_seconds=train_seconds, eval_seconds=eval_seconds,
-                resumed_from_step=(int(resumed_from.rsplit("-", 1)[1]) if resumed_from else 0))
+  result = dict(
+    row=row_name,
+    seed=seed,
+    steps=step,
+    metrics=metrics,
+    parameters=parameters,
+    head_parameters=head_parameters,
+    steps_per_sec=steps_per_sec,
+    train_seconds=train_seconds,
+    eval_seconds=eval_seconds,
+    resumed_from_step=(int(resumed_from.rsplit("-", 1)[1]) if resumed_from else 0),
+  )
   _write_json(os.path.join(run_dir, RESULT), result)
   return result
 
@@ -162,8 +183,9 @@ def run_comparison(*, base, rows, seeds, output_dir, proposals, settings, log=pr
         log(f"{row.name} seed {seed}: finished earlier, skipped")
         continue
       log(f"{row.name} seed {seed}: training in {run_dir}")
-      result = train_and_evaluate(run_config(base, row, seed, proposals=proposals), run_dir,
-                                  row_name=row.name, seed=seed)
+      result = train_and_evaluate(
+        run_config(base, row, seed, proposals=proposals), run_dir, row_name=row.name, seed=seed
+      )
       log(f"{row.name} seed {seed}: mAP {result['metrics'][comparison_table.MAP]:.4f}")
   return finished_results(output_dir)
 
@@ -174,9 +196,12 @@ def write_outputs(output_dir, results_by_row, groups, *, header):
   markdown = header + "\n" + table
   with open(os.path.join(output_dir, "comparison.md"), "w", encoding="utf-8") as f:
     f.write(markdown)
-  summaries = {name: {f"seed_{r['seed']}": comparison_table.run_summary(r, groups)
-                      for r in results}
-               for name, results in results_by_row.items()}
-  _write_json(os.path.join(output_dir, "comparison.json"),
-              dict(groups=groups, runs=summaries, results=results_by_row))
+  summaries = {
+    name: {f"seed_{r['seed']}": comparison_table.run_summary(r, groups) for r in results}
+    for name, results in results_by_row.items()
+  }
+  _write_json(
+    os.path.join(output_dir, "comparison.json"),
+    dict(groups=groups, runs=summaries, results=results_by_row),
+  )
   return markdown

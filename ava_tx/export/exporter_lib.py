@@ -1,10 +1,10 @@
 """Writes a trained checkpoint as a SavedModel that runs with plain TensorFlow.
 
-  OUTPUT_DIRECTORY/
-    saved_model/                      signature `serving_default` (inference_module docstring)
-      assets.extra/export_info.json   what a client needs: input type, clip size, label map, ...
-    checkpoint/ckpt-<step>            the model's variables only (no optimizer)
-    pipeline.config                   the config the export was built from (overrides merged)
+OUTPUT_DIRECTORY/
+  saved_model/                      signature `serving_default` (inference_module docstring)
+    assets.extra/export_info.json   what a client needs: input type, clip size, label map, ...
+  checkpoint/ckpt-<step>            the model's variables only (no optimizer)
+  pipeline.config                   the config the export was built from (overrides merged)
 """
 
 import json
@@ -51,8 +51,10 @@ def restore_model(module, checkpoint_path):
   try:
     status.assert_existing_objects_matched()
   except AssertionError as error:
-    raise errors.InputError(f"--trained_checkpoint_dir: {checkpoint_path} does not match the "
-                            f"model of the pipeline config: {str(error)[:500]}") from None
+    raise errors.InputError(
+      f"--trained_checkpoint_dir: {checkpoint_path} does not match the "
+      f"model of the pipeline config: {str(error)[:500]}"
+    ) from None
   status.expect_partial()  # The optimizer's slots are not needed.
 
 
@@ -64,16 +66,25 @@ def load_config(pipeline_config_path, config_override=""):
   return config
 
 
-def export_inference_graph(*, input_type, pipeline_config_path, trained_checkpoint_dir,
-                           output_directory, config_override="", export_attention=False):
+def export_inference_graph(
+  *,
+  input_type,
+  pipeline_config_path,
+  trained_checkpoint_dir,
+  output_directory,
+  config_override="",
+  export_attention=False,
+):
   """Exports the checkpoint (see the module docstring). Returns the export_info dict."""
   config = load_config(pipeline_config_path, config_override)
   checkpoint_path, step = resolve_checkpoint(trained_checkpoint_dir)
-  module = export_builder.build_inference_module(config, input_type=input_type,
-                                                 attention_outputs=export_attention)
+  module = export_builder.build_inference_module(
+    config, input_type=input_type, attention_outputs=export_attention
+  )
   restore_model(module, checkpoint_path)
-  info = export_builder.export_info(config, input_type=input_type,
-                                    attention_outputs=export_attention, checkpoint_step=step)
+  info = export_builder.export_info(
+    config, input_type=input_type, attention_outputs=export_attention, checkpoint_step=step
+  )
   write_export(module, config, info, output_directory)
   _log.info("Exported %s (step %d) to %s", checkpoint_path, step, output_directory)
   return info
@@ -94,13 +105,18 @@ def write_export(module, config, info, output_directory):
   tf.io.gfile.makedirs(output_directory)
   checkpoint = tf.train.Checkpoint(model=module.model)
   manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(output_directory, CHECKPOINT_DIR), max_to_keep=1)
+    checkpoint, os.path.join(output_directory, CHECKPOINT_DIR), max_to_keep=1
+  )
   manager.save(checkpoint_number=max(info["checkpoint_step"], 0))
   saved_model_dir = os.path.join(output_directory, SAVED_MODEL_DIR)
   root, signatures = saved_model_root(module)
   # No custom gradients: the export is for inference, and saving them retraces the model.
-  tf.saved_model.save(root, saved_model_dir, signatures=signatures,
-                      options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+  tf.saved_model.save(
+    root,
+    saved_model_dir,
+    signatures=signatures,
+    options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+  )
   info_path = os.path.join(saved_model_dir, EXPORT_INFO_PATH)
   tf.io.gfile.makedirs(os.path.dirname(info_path))
   with tf.io.gfile.GFile(info_path, "w") as f:

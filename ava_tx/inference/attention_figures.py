@@ -19,8 +19,9 @@ from PIL import ImageDraw
 from PIL import ImageFont
 
 # Anchors of a perceptually ordered dark-to-bright colour map (close to matplotlib's "inferno").
-_COLORMAP_ANCHORS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9],
-                              [252, 255, 164]], np.float64)
+_COLORMAP_ANCHORS = np.array(
+  [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float64
+)
 
 
 def select_attention(weights: np.ndarray, *, person: int, layer: int = -1) -> np.ndarray:
@@ -36,8 +37,10 @@ def select_attention(weights: np.ndarray, *, person: int, layer: int = -1) -> np
   """
   weights = np.asarray(weights, np.float64)
   if weights.ndim != 6:
-    raise ValueError("attention weights must be [detections, layers, heads, t, h, w], got shape "
-                     "%s" % (weights.shape,))
+    raise ValueError(
+      "attention weights must be [detections, layers, heads, t, h, w], got shape "
+      "%s" % (weights.shape,)
+    )
   if not 0 <= person < weights.shape[0]:
     raise IndexError("person %d out of range: %d detections" % (person, weights.shape[0]))
   if not -weights.shape[1] <= layer < weights.shape[1]:
@@ -76,8 +79,9 @@ def colormap(values: np.ndarray) -> np.ndarray:
   return np.round(colours).astype(np.uint8)
 
 
-def attention_overlays(attention: np.ndarray, frames: np.ndarray, *,
-                       alpha: float = 0.65) -> np.ndarray:
+def attention_overlays(
+  attention: np.ndarray, frames: np.ndarray, *, alpha: float = 0.65
+) -> np.ndarray:
   """Heat maps of one head over the frames of its time steps.
 
   Args:
@@ -90,8 +94,9 @@ def attention_overlays(attention: np.ndarray, frames: np.ndarray, *,
   attention = np.asarray(attention, np.float64)
   frames = np.asarray(frames)
   if attention.shape[0] != frames.shape[0]:
-    raise ValueError("%d attention time steps but %d frames" % (attention.shape[0],
-                                                                frames.shape[0]))
+    raise ValueError(
+      "%d attention time steps but %d frames" % (attention.shape[0], frames.shape[0])
+    )
   scale = max(attention.max(), 1e-12)
   out = []
   for step in range(attention.shape[0]):
@@ -120,7 +125,7 @@ def pca_colors(keys: np.ndarray) -> np.ndarray:
   low, high = projected.min(axis=0), projected.max(axis=0)
   scaled = (projected - low) / np.maximum(high - low, 1e-12)
   out = np.zeros([flat.shape[0], 3])
-  out[:, :scaled.shape[1]] = scaled
+  out[:, : scaled.shape[1]] = scaled
   return out.reshape(keys.shape[:-1] + (3,))
 
 
@@ -130,13 +135,15 @@ def key_images(keys: np.ndarray, height: int, width: int) -> np.ndarray:
   out = np.empty([colours.shape[0], height, width, 3], np.uint8)
   for step in range(colours.shape[0]):
     for channel in range(3):
-      out[step, :, :, channel] = np.round(255 * upsample(
-          colours[step, :, :, channel], height, width, smooth=False))
+      out[step, :, :, channel] = np.round(
+        255 * upsample(colours[step, :, :, channel], height, width, smooth=False)
+      )
   return out
 
 
-def image_grid(rows: Sequence[np.ndarray], row_labels: Sequence[str], *, gap: int = 4,
-               label_width: int = 96) -> np.ndarray:
+def image_grid(
+  rows: Sequence[np.ndarray], row_labels: Sequence[str], *, gap: int = 4, label_width: int = 96
+) -> np.ndarray:
   """Stacks rows of equally sized images into one labelled figure.
 
   Args:
@@ -146,16 +153,18 @@ def image_grid(rows: Sequence[np.ndarray], row_labels: Sequence[str], *, gap: in
     uint8 [len(rows) * (H + gap) + gap, label_width + n * (W + gap) + gap, 3] on white.
   """
   count, height, width = rows[0].shape[:3]
-  out = np.full([len(rows) * (height + gap) + gap, label_width + count * (width + gap) + gap, 3],
-                255, np.uint8)
+  out = np.full(
+    [len(rows) * (height + gap) + gap, label_width + count * (width + gap) + gap, 3], 255, np.uint8
+  )
   for r, row in enumerate(rows):
     if row.shape[:3] != (count, height, width):
-      raise ValueError("row %d has shape %s, expected %s" % (r, row.shape[:3],
-                                                             (count, height, width)))
+      raise ValueError(
+        "row %d has shape %s, expected %s" % (r, row.shape[:3], (count, height, width))
+      )
     y = gap + r * (height + gap)
     for c in range(count):
       x = label_width + gap + c * (width + gap)
-      out[y:y + height, x:x + width] = row[c]
+      out[y : y + height, x : x + width] = row[c]
   image = Image.fromarray(out)
   draw = ImageDraw.Draw(image)
   font = ImageFont.load_default(size=max(10, min(16, height // 6)))

@@ -29,6 +29,7 @@ from ava_tx.inference import video_source
 @dataclasses.dataclass
 class AttentionFigure:
   """Paths written and what they show."""
+
   output_dir: str
   html_path: str
   figure_path: str
@@ -54,8 +55,7 @@ def read_clip(video_path, seconds, spec, *, folder_fps, model_size):
   assembler = video_clips.ClipAssembler(spec, video.native_fps, [fractions.Fraction(str(seconds))])
   needed = set(video_clips.clip_native_indices(seconds, spec, video.native_fps))
   full, clips, last = {}, [], None
-  for index, frame, small in video_source.iter_frames(video, model_size=model_size,
-                                                      keep_full=True):
+  for index, frame, small in video_source.iter_frames(video, model_size=model_size, keep_full=True):
     if index in needed:
       full[index] = frame
     last = (index, frame)
@@ -81,17 +81,20 @@ def _save(path, image):
   return path
 
 
-def render_attention(outputs, clip, full_frames, info, *, person, layer, output_dir,
-                     display_height=160, caption=""):
+def render_attention(
+  outputs, clip, full_frames, info, *, person, layer, output_dir, display_height=160, caption=""
+):
   """Writes the figure's PNGs from the detector's outputs (batch of one clip); returns the
   attention masses [num_heads, t] and the figure's path."""
   if ServingFields.detection_attention_weights not in outputs:
-    raise errors.InputError("the model's outputs hold no attention weights: export it with "
-                            "--export_attention")
+    raise errors.InputError(
+      "the model's outputs hold no attention weights: export it with --export_attention"
+    )
   num = int(outputs[ServingFields.num_detections][0])
   if not 0 <= person < num:
-    raise errors.InputError("--person %d: the keyframe has %d detections (0..%d)" % (
-        person, num, num - 1))
+    raise errors.InputError(
+      "--person %d: the keyframe has %d detections (0..%d)" % (person, num, num - 1)
+    )
   weights = outputs[ServingFields.detection_attention_weights][0, :num]
   if not -weights.shape[1] <= layer < weights.shape[1]:
     raise errors.InputError("--layer %d: the model has %d layers" % (layer, weights.shape[1]))
@@ -99,14 +102,23 @@ def render_attention(outputs, clip, full_frames, info, *, person, layer, output_
   keys = np.asarray(outputs[ServingFields.attention_key_embeddings][0, layer], np.float64)
   num_heads, steps = attention.shape[:2]
   centres = figures.centre_frames(len(clip.native_indices), steps)
-  box = outputs[ServingFields.detection_boxes][0, person:person + 1]
+  box = outputs[ServingFields.detection_boxes][0, person : person + 1]
   detections = rendering.KeyframeDetections(
-      np.clip(box, 0, 1), outputs[ServingFields.detection_scores][0, person:person + 1],
-      outputs[ServingFields.detection_multiclass_scores][0, person:person + 1])
-  frames = np.stack([
-      _resize(rendering.draw_detections(full_frames[clip.native_indices[c]], detections,
-                                        info.label_map, with_labels=False), display_height)
-      for c in centres])
+    np.clip(box, 0, 1),
+    outputs[ServingFields.detection_scores][0, person : person + 1],
+    outputs[ServingFields.detection_multiclass_scores][0, person : person + 1],
+  )
+  frames = np.stack(
+    [
+      _resize(
+        rendering.draw_detections(
+          full_frames[clip.native_indices[c]], detections, info.label_map, with_labels=False
+        ),
+        display_height,
+      )
+      for c in centres
+    ]
+  )
   rows, labels = [frames], ["frames\n(query box)"]
   for head in range(num_heads):
     heat = figures.attention_overlays(attention[head], frames)
@@ -118,20 +130,30 @@ def render_attention(outputs, clip, full_frames, info, *, person, layer, output_
   figure_path = _save(os.path.join(output_dir, "figure.png"), figures.image_grid(rows, labels))
   os.makedirs(os.path.join(output_dir, "frames"), exist_ok=True)
   for i, index in enumerate(clip.native_indices):
-    _save(os.path.join(output_dir, "frames", "frame_%02d.png" % i),
-          _resize(full_frames[index], display_height // 2))
+    _save(
+      os.path.join(output_dir, "frames", "frame_%02d.png" % i),
+      _resize(full_frames[index], display_height // 2),
+    )
   return figures.time_step_masses(attention), figure_path, detections
 
 
 def write_html(path, *, title, caption, masses, num_clip_frames, num_heads, clip_native_indices):
   """The page: the clip's frames, the figure, per-head strips and attention masses."""
-  frames = "".join('<img src="frames/frame_%02d.png" title="frame %d (video frame %d)">' % (
-      i, i, clip_native_indices[i]) for i in range(num_clip_frames))
-  rows = "".join("<tr><th>head %d</th>%s</tr>" % (head, "".join(
-      "<td>%.3f</td>" % mass for mass in masses[head])) for head in range(num_heads))
+  frames = "".join(
+    '<img src="frames/frame_%02d.png" title="frame %d (video frame %d)">'
+    % (i, i, clip_native_indices[i])
+    for i in range(num_clip_frames)
+  )
+  rows = "".join(
+    "<tr><th>head %d</th>%s</tr>" % (head, "".join("<td>%.3f</td>" % mass for mass in masses[head]))
+    for head in range(num_heads)
+  )
   steps = "".join("<th>step %d</th>" % i for i in range(masses.shape[1]))
-  heads = "".join('<h3>Head %d</h3><img src="attention_head%d.png"><br><img src="keys_head%d.png">'
-                  % (head, head, head) for head in range(num_heads))
+  heads = "".join(
+    '<h3>Head %d</h3><img src="attention_head%d.png"><br><img src="keys_head%d.png">'
+    % (head, head, head)
+    for head in range(num_heads)
+  )
   text = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:1em}} .clip img{{margin:1px}}
@@ -147,41 +169,69 @@ as red, green and blue, each scaled to [0, 1] over the clip.</p>
 <table><tr><th></th>{steps}</tr>{rows}</table>
 {heads}
 </body></html>
-""".format(title=html.escape(title), caption=html.escape(caption), frames=frames, steps=steps,
-           rows=rows, heads=heads)
+""".format(
+    title=html.escape(title),
+    caption=html.escape(caption),
+    frames=frames,
+    steps=steps,
+    rows=rows,
+    heads=heads,
+  )
   with open(path, "w", encoding="utf-8") as f:
     f.write(text)
   return path
 
 
-def visualize(detector, video_path, output_dir, *, timestamp: Optional[float] = None,
-              person: int = 0, layer: int = -1, box_source=None, segment_start: float = 0.0,
-              folder_fps: float = 30.0) -> AttentionFigure:
+def visualize(
+  detector,
+  video_path,
+  output_dir,
+  *,
+  timestamp: Optional[float] = None,
+  person: int = 0,
+  layer: int = -1,
+  box_source=None,
+  segment_start: float = 0.0,
+  folder_fps: float = 30.0,
+) -> AttentionFigure:
   """Runs `detector` (exported with attention) on one keyframe and writes the figure."""
   info = detector.info
   if not info.export_attention:
     raise errors.InputError("the model was exported without --export_attention")
   timestamp = _keyframe_time(video_path, timestamp, segment_start, folder_fps)
-  spec = video_clips.ClipSpec(info.num_frames, info.frame_stride,
-                              fractions.Fraction(str(info.model_fps)))
-  clip, full = read_clip(video_path, timestamp - segment_start, spec, folder_fps=folder_fps,
-                         model_size=(info.image_height, info.image_width))
-  outputs = detector(clip.frames[None], **_person_box_inputs(info, box_source, video_path,
-                                                             timestamp, clip, full))
+  spec = video_clips.ClipSpec(
+    info.num_frames, info.frame_stride, fractions.Fraction(str(info.model_fps))
+  )
+  clip, full = read_clip(
+    video_path,
+    timestamp - segment_start,
+    spec,
+    folder_fps=folder_fps,
+    model_size=(info.image_height, info.image_width),
+  )
+  outputs = detector(
+    clip.frames[None], **_person_box_inputs(info, box_source, video_path, timestamp, clip, full)
+  )
   os.makedirs(output_dir, exist_ok=True)
   layers = info.num_layers or outputs[ServingFields.detection_attention_weights].shape[2]
   layer_index = layer % layers
   masses, figure_path, detections = render_attention(
-      outputs, clip, full, info, person=person, layer=layer, output_dir=output_dir)
-  caption = _caption(video_path, timestamp, person, layer_index, layers, detections,
-                     info.label_map)
-  html_path = write_html(os.path.join(output_dir, "index.html"),
-                         title="Action Transformer attention", caption=caption, masses=masses,
-                         num_clip_frames=len(clip.native_indices), num_heads=masses.shape[0],
-                         clip_native_indices=clip.native_indices)
+    outputs, clip, full, info, person=person, layer=layer, output_dir=output_dir
+  )
+  caption = _caption(video_path, timestamp, person, layer_index, layers, detections, info.label_map)
+  html_path = write_html(
+    os.path.join(output_dir, "index.html"),
+    title="Action Transformer attention",
+    caption=caption,
+    masses=masses,
+    num_clip_frames=len(clip.native_indices),
+    num_heads=masses.shape[0],
+    clip_native_indices=clip.native_indices,
+  )
   score = float(detections.person_scores[0])
-  return AttentionFigure(output_dir, html_path, figure_path, timestamp, person, layer_index,
-                         score, masses)
+  return AttentionFigure(
+    output_dir, html_path, figure_path, timestamp, person, layer_index, score, masses
+  )
 
 
 def _keyframe_time(video_path, timestamp, segment_start, folder_fps):
@@ -191,8 +241,9 @@ def _keyframe_time(video_path, timestamp, segment_start, folder_fps):
     video = video_source.open_video(video_path, folder_fps=folder_fps)
     timestamp = segment_start + video_source.duration_seconds(video) // 2
   if timestamp - segment_start < 0:
-    raise errors.InputError("--timestamp %g lies before --segment_start %g" % (timestamp,
-                                                                               segment_start))
+    raise errors.InputError(
+      "--timestamp %g lies before --segment_start %g" % (timestamp, segment_start)
+    )
   return timestamp
 
 
@@ -201,13 +252,16 @@ def _person_box_inputs(info, box_source, video_path, timestamp, clip, full_frame
   if not info.uses_person_boxes:
     return {}
   if box_source is None:
-    raise errors.InputError("this model takes person-detector boxes: give --person_boxes_csv "
-                            "(the model has no RPN)")
+    raise errors.InputError(
+      "this model takes person-detector boxes: give --person_boxes_csv (the model has no RPN)"
+    )
   from ava_tx.inference import person_boxes
+
   video_id = video_source.video_id_of(video_path)
   box_source.check_video(video_id, video_path)
-  boxes = box_source.boxes(video_id, timestamp,
-                           full_frames[clip.native_index] if box_source.needs_frames else None)
+  boxes = box_source.boxes(
+    video_id, timestamp, full_frames[clip.native_index] if box_source.needs_frames else None
+  )
   padded, num_boxes = person_boxes.pad_person_boxes([boxes])
   return {"person_boxes": padded, "num_person_boxes": num_boxes}
 
@@ -216,5 +270,11 @@ def _caption(video_path, timestamp, person, layer_index, num_layers, detections,
   """The page's caption: video, keyframe, person, layer, person score and top labels."""
   labels = rendering.top_labels(detections.action_scores[0], label_map, max_labels=3)
   return "%s, keyframe t=%g s, person %d, layer %d of %d; person score %.2f; %s" % (
-      video_source.video_id_of(video_path), timestamp, person, layer_index + 1, num_layers,
-      detections.person_scores[0], ", ".join("%s %.2f" % label for label in labels))
+    video_source.video_id_of(video_path),
+    timestamp,
+    person,
+    layer_index + 1,
+    num_layers,
+    detections.person_scores[0],
+    ", ".join("%s %.2f" % label for label in labels),
+  )

@@ -35,6 +35,7 @@ class ModelInfo:
   frames the model was trained on (frame_stride counts those frames). has_rpn: the model
   proposes boxes itself (an export without the `proposals` field counts as not).
   """
+
   num_frames: int
   frame_stride: int
   image_height: int
@@ -60,15 +61,20 @@ def model_info_from_export_info(info: dict, *, frame_stride: int, source: str) -
   try:
     label_map = tuple((int(i), str(n)) for i, n in info["label_map"])
     return ModelInfo(
-        num_frames=int(info["num_frames"]),
-        frame_stride=int(info.get("frame_stride", frame_stride)),
-        image_height=int(info["image_height"]), image_width=int(info["image_width"]),
-        uses_person_boxes=bool(info["uses_person_boxes"]), num_classes=int(info["num_classes"]),
-        label_map=label_map, export_attention=bool(info.get("export_attention", False)),
-        num_layers=int(info.get("num_layers", 0)), num_heads=int(info.get("num_heads", 0)),
-        checkpoint_step=info.get("checkpoint_step"),
-        model_fps=float(info.get("frame_rate", ava_constants.FPS)),
-        has_rpn=info.get("proposals") in _PROPOSALS_WITH_RPN)
+      num_frames=int(info["num_frames"]),
+      frame_stride=int(info.get("frame_stride", frame_stride)),
+      image_height=int(info["image_height"]),
+      image_width=int(info["image_width"]),
+      uses_person_boxes=bool(info["uses_person_boxes"]),
+      num_classes=int(info["num_classes"]),
+      label_map=label_map,
+      export_attention=bool(info.get("export_attention", False)),
+      num_layers=int(info.get("num_layers", 0)),
+      num_heads=int(info.get("num_heads", 0)),
+      checkpoint_step=info.get("checkpoint_step"),
+      model_fps=float(info.get("frame_rate", ava_constants.FPS)),
+      has_rpn=info.get("proposals") in _PROPOSALS_WITH_RPN,
+    )
   except (KeyError, TypeError, ValueError) as e:
     raise errors.InputError("%s: missing or bad field %s" % (source, e)) from None
 
@@ -78,15 +84,19 @@ def read_export_info(saved_model_dir: str) -> ModelInfo:
   pipeline.config (next to saved_model/)."""
   path = os.path.join(saved_model_dir, EXPORT_INFO_PATH)
   if not os.path.exists(path):
-    raise errors.InputError("--saved_model_dir: %s not found (is %s an export of "
-                            "ava_tx.exporter_main_v2?)" % (path, saved_model_dir))
+    raise errors.InputError(
+      "--saved_model_dir: %s not found (is %s an export of "
+      "ava_tx.exporter_main_v2?)" % (path, saved_model_dir)
+    )
   with open(path, encoding="utf-8") as f:
     info = json.load(f)
   frame_stride = info.get("frame_stride")
   if frame_stride is None:
-    config_path = os.path.join(os.path.dirname(os.path.normpath(saved_model_dir)),
-                               "pipeline.config")
+    config_path = os.path.join(
+      os.path.dirname(os.path.normpath(saved_model_dir)), "pipeline.config"
+    )
     from ava_tx.builders import inference_builder  # Protos are read only in builders.
+
     frame_stride = inference_builder.clip_sampling(config_path).frame_stride
   return model_info_from_export_info(info, frame_stride=frame_stride, source=path)
 
@@ -97,6 +107,7 @@ class SavedModelDetector:
   def __init__(self, saved_model_dir: str):
     self.info = read_export_info(saved_model_dir)  # Before importing TensorFlow (slow).
     from ava_tx.core.tf_setup import tf
+
     self._tf = tf
     self._model = tf.saved_model.load(saved_model_dir)
     self._signature = self._model.signatures[SIGNATURE]
@@ -114,11 +125,14 @@ class SavedModelDetector:
 def with_label_map(info: ModelInfo, path: str) -> ModelInfo:
   """`info` with the class names of the label map at `path`, whose ids must be the model's."""
   from ava_tx.data import label_map_util
+
   entries = label_map_util.read_label_map(path)
   ids = [entry.id for entry in entries]
   if ids != [i for i, _ in info.label_map]:
-    raise errors.InputError("--label_map_path %s: ids %s are not the model's %s" % (
-        path, ids, [i for i, _ in info.label_map]))
+    raise errors.InputError(
+      "--label_map_path %s: ids %s are not the model's %s"
+      % (path, ids, [i for i, _ in info.label_map])
+    )
   return dataclasses.replace(info, label_map=tuple((e.id, e.name) for e in entries))
 
 
@@ -126,20 +140,25 @@ class CheckpointDetector:
   """A model built from a pipeline config and restored from a training checkpoint, in process,
   with the same call contract as the export (the export's own inference module)."""
 
-  def __init__(self, pipeline_config_path: str, checkpoint_dir: str, *,
-               attention_outputs: bool = False):
+  def __init__(
+    self, pipeline_config_path: str, checkpoint_dir: str, *, attention_outputs: bool = False
+  ):
     from ava_tx.builders import export_builder
     from ava_tx.core.tf_setup import tf
     from ava_tx.export import exporter_lib
+
     config = exporter_lib.load_config(pipeline_config_path)
     checkpoint_path, step = exporter_lib.resolve_checkpoint(checkpoint_dir)
-    module = export_builder.build_inference_module(config, input_type="video_tensor",
-                                                   attention_outputs=attention_outputs)
+    module = export_builder.build_inference_module(
+      config, input_type="video_tensor", attention_outputs=attention_outputs
+    )
     exporter_lib.restore_model(module, checkpoint_path)
-    info = export_builder.export_info(config, input_type="video_tensor",
-                                      attention_outputs=attention_outputs, checkpoint_step=step)
-    self.info = model_info_from_export_info(info, frame_stride=info.get("frame_stride", 1),
-                                            source=pipeline_config_path)
+    info = export_builder.export_info(
+      config, input_type="video_tensor", attention_outputs=attention_outputs, checkpoint_step=step
+    )
+    self.info = model_info_from_export_info(
+      info, frame_stride=info.get("frame_stride", 1), source=pipeline_config_path
+    )
     self._tf = tf
     self._function = module.serving_function()
 

@@ -35,8 +35,9 @@ class CsvPersonBoxes:
     if video_id not in self._video_ids:
       shown = ", ".join(self._video_ids[:5]) + (" ..." if len(self._video_ids) > 5 else "")
       raise errors.InputError(
-          "%s: --person_boxes_csv %s has no boxes for video id %r (the file's stem); its videos "
-          "are: %s" % (video_path, self.path, video_id, shown or "none"))
+        "%s: --person_boxes_csv %s has no boxes for video id %r (the file's stem); its videos "
+        "are: %s" % (video_path, self.path, video_id, shown or "none")
+      )
 
   def boxes(self, video_id: str, timestamp: float, frame=None):
     del frame
@@ -46,8 +47,10 @@ class CsvPersonBoxes:
     rows = self._boxes.get((video_id, int(exact)), [])
     if not rows:
       return _empty()
-    return (np.asarray([r.box for r in rows], np.float32),
-            np.asarray([r.score for r in rows], np.float32))
+    return (
+      np.asarray([r.box for r in rows], np.float32),
+      np.asarray([r.score for r in rows], np.float32),
+    )
 
 
 class NoPersonBoxes:
@@ -71,7 +74,7 @@ def pad_person_boxes(per_clip):
   boxes = np.zeros([len(per_clip), width, 4], np.float32)
   counts = np.zeros([len(per_clip)], np.int32)
   for i, (b, _) in enumerate(per_clip):
-    boxes[i, :len(b)] = b
+    boxes[i, : len(b)] = b
     counts[i] = len(b)
   return boxes, counts
 
@@ -88,6 +91,7 @@ def make_box_source(*, csv_path=None, min_score=0.0, uses_person_boxes=False, ha
   if uses_person_boxes:
     if has_rpn:
       return NoPersonBoxes()
-    raise errors.InputError("this model takes person-detector boxes (it has no RPN): give "
-                            "--person_boxes_csv")
+    raise errors.InputError(
+      "this model takes person-detector boxes (it has no RPN): give --person_boxes_csv"
+    )
   return None

@@ -15,8 +15,16 @@ from PIL import ImageDraw
 from PIL import ImageFont
 
 # Box colours, one per person in score order (Okabe-Ito palette, readable for colour-blind eyes).
-PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
-           (213, 94, 0), (204, 121, 167), (255, 255, 255))
+PALETTE = (
+  (230, 159, 0),
+  (86, 180, 233),
+  (0, 158, 115),
+  (240, 228, 66),
+  (0, 114, 178),
+  (213, 94, 0),
+  (204, 121, 167),
+  (255, 255, 255),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +34,7 @@ class KeyframeDetections:
   boxes: float32 [n, 4] normalized; person_scores: float32 [n]; action_scores: float32
   [n, num_classes] in class-index order (the label map's order).
   """
+
   boxes: np.ndarray
   person_scores: np.ndarray
   action_scores: np.ndarray
@@ -52,28 +61,43 @@ def upscaled(frame: np.ndarray, min_height: int) -> np.ndarray:
   factor = -(-min_height // height) if height < min_height else 1
   if factor == 1:
     return frame
-  image = Image.fromarray(frame).resize((width * factor, height * factor),
-                                        Image.Resampling.BILINEAR)
+  image = Image.fromarray(frame).resize(
+    (width * factor, height * factor), Image.Resampling.BILINEAR
+  )
   return np.asarray(image)
 
 
-def top_labels(action_scores: np.ndarray, label_map: Sequence[Tuple[int, str]], *,
-               max_labels: int = 3, min_score: float = 0.0) -> list:
+def top_labels(
+  action_scores: np.ndarray,
+  label_map: Sequence[Tuple[int, str]],
+  *,
+  max_labels: int = 3,
+  min_score: float = 0.0,
+) -> list:
   """[(name, score)] of the `max_labels` highest actions with score >= min_score, best first
   (ties in label-map order). action_scores: float [num_classes]."""
   order = np.argsort(-np.asarray(action_scores, np.float64), kind="stable")
-  return [(label_map[i][1], float(action_scores[i])) for i in order[:max_labels]
-          if action_scores[i] >= min_score]
+  return [
+    (label_map[i][1], float(action_scores[i]))
+    for i in order[:max_labels]
+    if action_scores[i] >= min_score
+  ]
 
 
 def _font(size):
   return ImageFont.load_default(size=size)
 
 
-def draw_detections(frame: np.ndarray, detections: KeyframeDetections,
-                    label_map: Sequence[Tuple[int, str]], *, max_labels: int = 3,
-                    min_action_score: float = 0.0, caption: Optional[str] = None,
-                    with_labels: bool = True) -> np.ndarray:
+def draw_detections(
+  frame: np.ndarray,
+  detections: KeyframeDetections,
+  label_map: Sequence[Tuple[int, str]],
+  *,
+  max_labels: int = 3,
+  min_action_score: float = 0.0,
+  caption: Optional[str] = None,
+  with_labels: bool = True,
+) -> np.ndarray:
   """Draws each box with its person score and top actions (unless not with_labels).
   frame: uint8 [H, W, 3].
 
@@ -94,9 +118,14 @@ def draw_detections(frame: np.ndarray, detections: KeyframeDetections,
     if not with_labels:
       continue
     texts = ["person %.2f" % detections.person_scores[index]] + [
-        "%s %.2f" % (short_name(name), score) for name, score in top_labels(
-            detections.action_scores[index], label_map, max_labels=max_labels,
-            min_score=min_action_score)]
+      "%s %.2f" % (short_name(name), score)
+      for name, score in top_labels(
+        detections.action_scores[index],
+        label_map,
+        max_labels=max_labels,
+        min_score=min_action_score,
+      )
+    ]
     _draw_text_block(draw, texts, (x0 + line, y0 + line), colour, font, size)
   if caption:
     _draw_text_block(draw, [caption], (2, height - size - 4), (255, 255, 255), font, size)

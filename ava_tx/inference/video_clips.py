@@ -36,14 +36,16 @@ class ClipSpec:
     frame_stride: step between clip frames, in model-rate frames.
     model_fps: frame rate of the frames the model was trained on (stored frames).
   """
+
   num_frames: int
   frame_stride: int = 1
   model_fps: fractions.Fraction = fractions.Fraction(ava_constants.FPS)
 
   def __post_init__(self):
     if self.num_frames < 1 or self.frame_stride < 1 or self.model_fps <= 0:
-      raise errors.InputError("clip needs num_frames >= 1, frame_stride >= 1 and model_fps > 0, "
-                              "got %r" % (self,))
+      raise errors.InputError(
+        "clip needs num_frames >= 1, frame_stride >= 1 and model_fps > 0, got %r" % (self,)
+      )
 
   @property
   def span_seconds(self) -> float:
@@ -62,6 +64,7 @@ class KeyframeClip:
     frames: uint8 [num_frames, height, width, 3] model frames.
     padded: True if some clip frames lay outside the video and repeat an edge frame.
   """
+
   time: float
   native_index: int
   native_indices: tuple
@@ -69,8 +72,9 @@ class KeyframeClip:
   padded: bool
 
 
-def keyframe_times(*, rate_hz: Optional[float] = None,
-                   timestamps: Optional[Sequence[float]] = None):
+def keyframe_times(
+  *, rate_hz: Optional[float] = None, timestamps: Optional[Sequence[float]] = None
+):
   """Keyframe times in seconds (Fractions), increasing: an endless iterator 0, 1/rate,
   2/rate, ..., or the list of the sorted distinct `timestamps`. Give exactly one of the two."""
   if (rate_hz is None) == (timestamps is None):
@@ -96,8 +100,9 @@ def clip_native_indices(time, spec: ClipSpec, native_fps) -> List[int]:
   """Native frame index of each clip frame of the keyframe at `time` (not clamped at the end)."""
   keyframe = int(round(fractions.Fraction(time) * spec.model_fps))
   offsets = [(i - spec.num_frames // 2) * spec.frame_stride for i in range(spec.num_frames)]
-  return [native_index_of_model_frame(max(0, keyframe + o), native_fps, spec.model_fps)
-          for o in offsets]
+  return [
+    native_index_of_model_frame(max(0, keyframe + o), native_fps, spec.model_fps) for o in offsets
+  ]
 
 
 def keyframe_native_index(time, spec: ClipSpec, native_fps) -> int:
@@ -142,8 +147,9 @@ class ClipAssembler:
     times = [time for time, _ in self._pending]
     if self._next_time is not None:
       times.append(self._next_time)
-    return min([keyframe_native_index(t, self.spec, self.native_fps) for t in times],
-               default=math.inf)
+    return min(
+      [keyframe_native_index(t, self.spec, self.native_fps) for t in times], default=math.inf
+    )
 
   def add_frame(self, index: int, frame: np.ndarray) -> List[KeyframeClip]:
     """Takes native frame `index` (uint8 [height, width, 3]; indices must be 0, 1, 2, ...)."""
@@ -153,8 +159,9 @@ class ClipAssembler:
     self._frames[index] = frame
     # The video reaches past `time` once frame `index` (lasting until (index + 1) / fps) exists.
     while self._next_time is not None and self._next_time * self.native_fps < index + 1:
-      self._pending.append((self._next_time, clip_native_indices(
-          self._next_time, self.spec, self.native_fps)))
+      self._pending.append(
+        (self._next_time, clip_native_indices(self._next_time, self.spec, self.native_fps))
+      )
       self._next_time = next(self._times, None)
     ready = []
     while self._pending and self._pending[0][1][-1] <= index:

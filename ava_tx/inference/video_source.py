@@ -27,6 +27,7 @@ class VideoInput:
     native_fps: frames per second of its frames.
     frame_files: sorted frame image names (folders), else None.
   """
+
   path: str
   video_id: str
   native_fps: fractions.Fraction
@@ -54,8 +55,9 @@ def open_video(path: str, *, folder_fps: float) -> VideoInput:
   if os.path.isdir(path):
     files = video_frames.list_frame_files(os.listdir(path))
     if not files:
-      raise errors.InputError("%s: frame folder holds no %s images" % (
-          path, "/".join(video_frames.IMAGE_EXTENSIONS)))
+      raise errors.InputError(
+        "%s: frame folder holds no %s images" % (path, "/".join(video_frames.IMAGE_EXTENSIONS))
+      )
     return VideoInput(path, video_id_of(path), fractions.Fraction(str(folder_fps)), tuple(files))
   return VideoInput(path, video_id_of(path), video_frames.native_frame_rate(path))
 
@@ -75,8 +77,9 @@ def _model_short_side(height, width, model_size):
   return target if min(height, width) > target else 0
 
 
-def iter_frames(video: VideoInput, *, model_size: Tuple[int, int],
-                keep_full: bool) -> Iterator[tuple]:
+def iter_frames(
+  video: VideoInput, *, model_size: Tuple[int, int], keep_full: bool
+) -> Iterator[tuple]:
   """Yields (index, full uint8 [H, W, 3] or None, model uint8 [h, w, 3]) for every frame.
 
   `full` is the frame as stored (kept only with keep_full, for drawing); `model` is the frame
@@ -106,7 +109,8 @@ def _iter_folder(video, model_size, keep_full):
         image = image.convert("RGB")
         full = np.asarray(image)
         height, width = video_frames.resized_shape(
-            image.height, image.width, _model_short_side(image.height, image.width, model_size))
+          image.height, image.width, _model_short_side(image.height, image.width, model_size)
+        )
         if (height, width) != (image.height, image.width):
           image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
         small = np.asarray(image)

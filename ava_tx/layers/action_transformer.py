@@ -68,6 +68,7 @@ class ActionTransformerHeadConfig:
     use_location_embedding: append the location embedding to the trunk map.
     location_embedding_hidden_size, location_embedding_size: its MLP's hidden and output sizes.
   """
+
   num_heads: int = 2
   num_layers: int = 3
   query_size: int = 128
@@ -81,11 +82,13 @@ class ActionTransformerHeadConfig:
 
   def __post_init__(self):
     if self.query_preprocessor not in (HIGHRES, LOWRES):
-      raise ValueError(f"query_preprocessor must be {HIGHRES!r} or {LOWRES!r}, got "
-                       f"{self.query_preprocessor!r}.")
+      raise ValueError(
+        f"query_preprocessor must be {HIGHRES!r} or {LOWRES!r}, got {self.query_preprocessor!r}."
+      )
     if self.num_heads < 1 or self.num_layers < 1:
       raise ValueError(
-          f"num_heads ({self.num_heads}) and num_layers ({self.num_layers}) must be >= 1.")
+        f"num_heads ({self.num_heads}) and num_layers ({self.num_layers}) must be >= 1."
+      )
 
   @classmethod
   def coerce(cls, value):
@@ -130,8 +133,9 @@ class HighResQueryPreprocessor(keras.layers.Layer):
   def call(self, pooled):
     if pooled.shape.rank != 5 or pooled.shape[2] is None or pooled.shape[3] is None:
       raise ValueError(
-          "HighResQueryPreprocessor expects [batch_size, num_proposals, pooled_size, "
-          f"pooled_size, channels] with static pooled_size, got shape {pooled.shape}.")
+        "HighResQueryPreprocessor expects [batch_size, num_proposals, pooled_size, "
+        f"pooled_size, channels] with static pooled_size, got shape {pooled.shape}."
+      )
     cells = pooled.shape[2] * pooled.shape[3]
     reduced = self.reduce(pooled)
     shape = tf.shape(reduced)
@@ -159,8 +163,9 @@ class LowResQueryPreprocessor(keras.layers.Layer):
   def call(self, pooled):
     if pooled.shape.rank != 5:
       raise ValueError(
-          "LowResQueryPreprocessor expects [batch_size, num_proposals, pooled_size, "
-          f"pooled_size, channels], got shape {pooled.shape}.")
+        "LowResQueryPreprocessor expects [batch_size, num_proposals, pooled_size, "
+        f"pooled_size, channels], got shape {pooled.shape}."
+      )
     return self.project(tf.reduce_mean(pooled, axis=[2, 3]))
 
   def get_config(self):
@@ -189,21 +194,25 @@ class TxUnit(keras.layers.Layer):
     self.value_projection = keras.layers.Dense(query_size, name="value")
     self.attention_dropout = keras.layers.Dropout(dropout_rate)
     self.attention_norm = keras.layers.LayerNormalization(
-        epsilon=_LAYER_NORM_EPSILON, name="attention_layer_norm")
+      epsilon=_LAYER_NORM_EPSILON, name="attention_layer_norm"
+    )
     self.ffn_hidden = keras.layers.Dense(ffn_hidden_size, activation="relu", name="ffn_hidden")
     self.ffn_output = keras.layers.Dense(query_size, name="ffn_output")
     self.ffn_dropout = keras.layers.Dropout(dropout_rate)
     self.ffn_norm = keras.layers.LayerNormalization(
-        epsilon=_LAYER_NORM_EPSILON, name="ffn_layer_norm")
+      epsilon=_LAYER_NORM_EPSILON, name="ffn_layer_norm"
+    )
 
   def call(self, query, context, *, training):
     if query.shape.rank != 3 or context.shape.rank != 3:
       raise ValueError(
-          "TxUnit expects query [batch_size, num_proposals, query_channels] and context "
-          f"[batch_size, num_cells, channels], got {query.shape} and {context.shape}.")
+        "TxUnit expects query [batch_size, num_proposals, query_channels] and context "
+        f"[batch_size, num_cells, channels], got {query.shape} and {context.shape}."
+      )
     q = self.query_projection(query)
     attended, weights = scaled_dot_product_attention(
-        q, self.key_projection(context), self.value_projection(context))
+      q, self.key_projection(context), self.value_projection(context)
+    )
     q = self.attention_norm(q + self.attention_dropout(attended, training=training))
     ffn = self.ffn_output(self.ffn_hidden(q))
     q = self.ffn_norm(q + self.ffn_dropout(ffn, training=training))
@@ -211,8 +220,11 @@ class TxUnit(keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(query_size=self.query_size, ffn_hidden_size=self.ffn_hidden_size,
-                  dropout_rate=self.dropout_rate)
+    config.update(
+      query_size=self.query_size,
+      ffn_hidden_size=self.ffn_hidden_size,
+      dropout_rate=self.dropout_rate,
+    )
     return config
 
 
@@ -231,16 +243,16 @@ class BoxEncodingPredictor(keras.layers.Layer):
     self.num_box_classes = num_box_classes
     self.box_code_size = box_code_size
     # float32 outputs under mixed precision (the losses and box decoding need them).
-    self.dense = keras.layers.Dense((num_box_classes or 1) * box_code_size, name="box",
-                                    dtype="float32")
+    self.dense = keras.layers.Dense(
+      (num_box_classes or 1) * box_code_size, name="box", dtype="float32"
+    )
 
   def call(self, features):
     encodings = self.dense(features)
     if self.num_box_classes is None:
       return encodings
     shape = tf.shape(features)
-    return tf.reshape(
-        encodings, [shape[0], shape[1], self.num_box_classes, self.box_code_size])
+    return tf.reshape(encodings, [shape[0], shape[1], self.num_box_classes, self.box_code_size])
 
   def get_config(self):
     config = super().get_config()
@@ -262,17 +274,15 @@ class PredictionLayers:
   def _build_prediction_layers(self, num_logits, num_box_classes):
     self.num_logits = num_logits
     self.num_box_classes = num_box_classes
-    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits",
-                                                  dtype="float32")
-    self.box_predictor = BoxEncodingPredictor(
-        num_box_classes=num_box_classes, name="box_predictor")
+    self.action_logits_layer = keras.layers.Dense(num_logits, name="action_logits", dtype="float32")
+    self.box_predictor = BoxEncodingPredictor(num_box_classes=num_box_classes, name="box_predictor")
 
   def _predictions(self, action_features, box_features, attention=None) -> dict:
     fields = standard_fields.PredictionFields
     return {
-        fields.action_logits: self.action_logits_layer(action_features),
-        fields.box_encodings: self.box_predictor(box_features),
-        **(attention or {}),
+      fields.action_logits: self.action_logits_layer(action_features),
+      fields.box_encodings: self.box_predictor(box_features),
+      **(attention or {}),
     }
 
   def _prediction_config(self) -> dict:
@@ -284,14 +294,16 @@ def check_head_inputs(features, proposal_boxes, head_name):
   (static channels) and proposal_boxes is [batch_size, num_proposals, 4]."""
   if features.shape.rank != 5:
     raise ValueError(
-        f"{head_name}: features must be [batch_size, num_frames, height, width, channels], "
-        f"got shape {features.shape}.")
+      f"{head_name}: features must be [batch_size, num_frames, height, width, channels], "
+      f"got shape {features.shape}."
+    )
   if features.shape[-1] is None:
     raise ValueError(f"{head_name}: features must have a static channels dimension.")
   if proposal_boxes.shape.rank != 3 or proposal_boxes.shape[-1] != 4:
     raise ValueError(
-        f"{head_name}: proposal_boxes must be [batch_size, num_proposals, 4], got shape "
-        f"{proposal_boxes.shape}.")
+      f"{head_name}: proposal_boxes must be [batch_size, num_proposals, 4], got shape "
+      f"{proposal_boxes.shape}."
+    )
 
 
 class ActionTransformerFeatures(keras.layers.Layer):
@@ -315,8 +327,15 @@ class ActionTransformerFeatures(keras.layers.Layer):
         height, width, query_size].
   """
 
-  def __init__(self, *, tx_config=ActionTransformerHeadConfig(), crop_size=14, pooled_size=7,
-               return_attention=False, **kwargs):
+  def __init__(
+    self,
+    *,
+    tx_config=ActionTransformerHeadConfig(),
+    crop_size=14,
+    pooled_size=7,
+    return_attention=False,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     tx = self.tx_config = ActionTransformerHeadConfig.coerce(tx_config)
     self.num_heads = tx.num_heads
@@ -329,22 +348,35 @@ class ActionTransformerFeatures(keras.layers.Layer):
     self.location_embedding = None
     if tx.use_location_embedding:
       self.location_embedding = location_embedding_lib.LocationEmbedding(
-          hidden_size=tx.location_embedding_hidden_size, output_size=tx.location_embedding_size,
-          name="location_embedding")
+        hidden_size=tx.location_embedding_hidden_size,
+        output_size=tx.location_embedding_size,
+        name="location_embedding",
+      )
     self.roi_pooling = roi_pooling.RoIPooling(
-        crop_size=crop_size, pooled_size=pooled_size, name="query_roi_pooling")
+      crop_size=crop_size, pooled_size=pooled_size, name="query_roi_pooling"
+    )
     if tx.query_preprocessor == HIGHRES:
       self.query_preprocessor = HighResQueryPreprocessor(
-          query_size=tx.query_size, reduced_channels=tx.highres_reduced_channels,
-          name="highres_query_preprocessor")
+        query_size=tx.query_size,
+        reduced_channels=tx.highres_reduced_channels,
+        name="highres_query_preprocessor",
+      )
     else:
       self.query_preprocessor = LowResQueryPreprocessor(
-          query_size=tx.query_size, name="lowres_query_preprocessor")
+        query_size=tx.query_size, name="lowres_query_preprocessor"
+      )
     self.tx_units = [
-        [TxUnit(query_size=tx.query_size, ffn_hidden_size=tx.ffn_hidden_size,
-                dropout_rate=tx.dropout_rate, name=f"tx_layer{layer}_head{head}")
-         for head in range(tx.num_heads)]
-        for layer in range(tx.num_layers)]
+      [
+        TxUnit(
+          query_size=tx.query_size,
+          ffn_hidden_size=tx.ffn_hidden_size,
+          dropout_rate=tx.dropout_rate,
+          name=f"tx_layer{layer}_head{head}",
+        )
+        for head in range(tx.num_heads)
+      ]
+      for layer in range(tx.num_layers)
+    ]
 
   @property
   def output_size(self):
@@ -365,28 +397,38 @@ class ActionTransformerFeatures(keras.layers.Layer):
 
     weights = []
     for layer_units in self.tx_units:
-      outputs, layer_weights = zip(*[unit(query, context, training=training)
-                                     for unit in layer_units])
+      outputs, layer_weights = zip(
+        *[unit(query, context, training=training) for unit in layer_units]
+      )
       query = tf.concat(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
       weights.append(layer_weights)
     if not self.return_attention:
       return query, {}
     layers_heads = [self.num_layers, self.num_heads]
     attention = tf.stack([tf.stack(w, axis=2) for w in weights], axis=2)  # [b, n, L, H, cells]
-    attention = tf.reshape(attention, [batch_size, tf.shape(proposal_boxes)[1], *layers_heads,
-                                       num_frames, height, width])
+    attention = tf.reshape(
+      attention, [batch_size, tf.shape(proposal_boxes)[1], *layers_heads, num_frames, height, width]
+    )
     # The keys each head attends over (its own projection of the context).
-    keys = tf.stack([tf.stack([unit.key_projection(context) for unit in units], axis=1)
-                     for units in self.tx_units], axis=1)  # [b, L, H, cells, D]
-    keys = tf.reshape(keys, [batch_size, *layers_heads, num_frames, height, width,
-                             self.query_size])
+    keys = tf.stack(
+      [
+        tf.stack([unit.key_projection(context) for unit in units], axis=1)
+        for units in self.tx_units
+      ],
+      axis=1,
+    )  # [b, L, H, cells, D]
+    keys = tf.reshape(keys, [batch_size, *layers_heads, num_frames, height, width, self.query_size])
     fields = standard_fields.PredictionFields
     return query, {fields.attention_weights: attention, fields.attention_key_embeddings: keys}
 
   def get_config(self):
     config = super().get_config()
-    config.update(tx_config=dataclasses.asdict(self.tx_config), crop_size=self.crop_size,
-                  pooled_size=self.pooled_size, return_attention=self.return_attention)
+    config.update(
+      tx_config=dataclasses.asdict(self.tx_config),
+      crop_size=self.crop_size,
+      pooled_size=self.pooled_size,
+      return_attention=self.return_attention,
+    )
     return config
 
 

@@ -27,6 +27,7 @@ def deserialize_mixed5_block(config):
   """Inverse of serialize_mixed5_block; knows ava_tx.trunks.i3d.InceptionI3D."""
   # Imported here so that ava_tx.layers does not depend on ava_tx.trunks at import time.
   from ava_tx.trunks import i3d  # pylint: disable=import-outside-toplevel
+
   return keras.layers.deserialize(config, custom_objects={"InceptionI3D": i3d.InceptionI3D})
 
 
@@ -47,19 +48,27 @@ class I3DTubeFeatures(keras.layers.Layer):
     Returns float32 [batch_size, num_proposals, out_channels].
   """
 
-  def __init__(self, *, mixed5_block, mixed5_output_key="Mixed_5c", dropout_rate=0.0,
-               crop_size=14, pooled_size=7, **kwargs):
+  def __init__(
+    self,
+    *,
+    mixed5_block,
+    mixed5_output_key="Mixed_5c",
+    dropout_rate=0.0,
+    crop_size=14,
+    pooled_size=7,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     if not isinstance(mixed5_block, keras.layers.Layer):
-      raise TypeError(
-          f"mixed5_block must be a keras Layer, got {type(mixed5_block).__name__}.")
+      raise TypeError(f"mixed5_block must be a keras Layer, got {type(mixed5_block).__name__}.")
     self.mixed5_block = mixed5_block
     self.mixed5_output_key = mixed5_output_key
     self.dropout_rate = dropout_rate
     self.crop_size = crop_size
     self.pooled_size = pooled_size
     self.tube_pooling = roi_pooling.SpatioTemporalRoIPooling(
-        crop_size=crop_size, pooled_size=pooled_size, name="st_roi_pooling")
+      crop_size=crop_size, pooled_size=pooled_size, name="st_roi_pooling"
+    )
     self.dropout = keras.layers.Dropout(dropout_rate)
 
   def call(self, features, proposal_boxes, *, training):
@@ -68,28 +77,40 @@ class I3DTubeFeatures(keras.layers.Layer):
     shape = tf.shape(tubes)
     batch_size, num_proposals, num_frames = shape[0], shape[1], shape[2]
     tubes = tf.reshape(
-        tubes, [batch_size * num_proposals, num_frames, self.pooled_size, self.pooled_size,
-                features.shape[-1]])
+      tubes,
+      [
+        batch_size * num_proposals,
+        num_frames,
+        self.pooled_size,
+        self.pooled_size,
+        features.shape[-1],
+      ],
+    )
     outputs = self.mixed5_block(tubes, training=training)
     if isinstance(outputs, dict):
       if self.mixed5_output_key not in outputs:
         raise ValueError(
-            f"mixed5_block returned endpoints {list(outputs)}, without mixed5_output_key "
-            f"{self.mixed5_output_key!r}.")
+          f"mixed5_block returned endpoints {list(outputs)}, without mixed5_output_key "
+          f"{self.mixed5_output_key!r}."
+        )
       outputs = outputs[self.mixed5_output_key]
     if outputs.shape.rank != 5:
       raise ValueError(
-          "mixed5_block must return [num_tubes, num_frames, height, width, channels], got "
-          f"shape {outputs.shape}.")
+        "mixed5_block must return [num_tubes, num_frames, height, width, channels], got "
+        f"shape {outputs.shape}."
+      )
     pooled = self.dropout(tf.reduce_mean(outputs, axis=[1, 2, 3]), training=training)
     return tf.reshape(pooled, [batch_size, num_proposals, outputs.shape[-1]])
 
   def get_config(self):
     config = super().get_config()
     config.update(
-        mixed5_block=serialize_mixed5_block(self.mixed5_block),
-        mixed5_output_key=self.mixed5_output_key, dropout_rate=self.dropout_rate,
-        crop_size=self.crop_size, pooled_size=self.pooled_size)
+      mixed5_block=serialize_mixed5_block(self.mixed5_block),
+      mixed5_output_key=self.mixed5_output_key,
+      dropout_rate=self.dropout_rate,
+      crop_size=self.crop_size,
+      pooled_size=self.pooled_size,
+    )
     return config
 
   @classmethod

@@ -31,6 +31,7 @@ def location_coordinates(num_frames, height, width, dtype=tf.float32):
     spatial: dtype [height, width, 2], (h_rel, w_rel) of each cell.
     temporal: dtype [num_frames, 1], t_rel of each time step.
   """
+
   def centred(size, centre):
     size_f = tf.cast(size, dtype)
     return (tf.range(size_f) - tf.cast(centre, dtype)) / (size_f / 2.0)
@@ -56,11 +57,13 @@ class LocationEmbedding(keras.layers.Layer):
     self.hidden_size = hidden_size
     self.output_size = output_size
     self.spatial_mlp = [
-        keras.layers.Dense(hidden_size, activation="relu", name="spatial_hidden"),
-        keras.layers.Dense(output_size, name="spatial_output")]
+      keras.layers.Dense(hidden_size, activation="relu", name="spatial_hidden"),
+      keras.layers.Dense(output_size, name="spatial_output"),
+    ]
     self.temporal_mlp = [
-        keras.layers.Dense(hidden_size, activation="relu", name="temporal_hidden"),
-        keras.layers.Dense(output_size, name="temporal_output")]
+      keras.layers.Dense(hidden_size, activation="relu", name="temporal_hidden"),
+      keras.layers.Dense(output_size, name="temporal_output"),
+    ]
 
   @property
   def num_added_channels(self):
@@ -69,8 +72,9 @@ class LocationEmbedding(keras.layers.Layer):
   def call(self, features):
     if features.shape.rank != 5:
       raise ValueError(
-          "LocationEmbedding expects features [batch_size, num_frames, height, width, "
-          f"channels], got shape {features.shape}.")
+        "LocationEmbedding expects features [batch_size, num_frames, height, width, "
+        f"channels], got shape {features.shape}."
+      )
     shape = tf.shape(features)
     batch_size, num_frames, height, width = shape[0], shape[1], shape[2], shape[3]
     spatial, temporal = location_coordinates(num_frames, height, width, features.dtype)
@@ -80,11 +84,12 @@ class LocationEmbedding(keras.layers.Layer):
       temporal = layer(temporal)
     # [height, width, output_size] and [num_frames, output_size] -> every cell of every clip.
     spatial = tf.broadcast_to(
-        spatial[tf.newaxis, tf.newaxis],
-        [batch_size, num_frames, height, width, self.output_size])
+      spatial[tf.newaxis, tf.newaxis], [batch_size, num_frames, height, width, self.output_size]
+    )
     temporal = tf.broadcast_to(
-        temporal[tf.newaxis, :, tf.newaxis, tf.newaxis],
-        [batch_size, num_frames, height, width, self.output_size])
+      temporal[tf.newaxis, :, tf.newaxis, tf.newaxis],
+      [batch_size, num_frames, height, width, self.output_size],
+    )
     return tf.concat([features, spatial, temporal], axis=-1)
 
   def get_config(self):

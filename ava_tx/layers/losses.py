@@ -39,8 +39,9 @@ def smooth_l1(predictions: tf.Tensor, targets: tf.Tensor, delta: float = 1.0) ->
   return tf.where(diff < delta, 0.5 * diff * diff / delta, diff - 0.5 * delta)
 
 
-def action_classification_loss(logits: tf.Tensor, targets: tf.Tensor,
-                               weights: tf.Tensor) -> tf.Tensor:
+def action_classification_loss(
+  logits: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor
+) -> tf.Tensor:
   """Multi-label sigmoid cross-entropy, summed over classes, averaged over weighted proposals.
 
   Args:
@@ -54,15 +55,20 @@ def action_classification_loss(logits: tf.Tensor, targets: tf.Tensor,
   shape_utils.check_rank("logits", logits, 3, "[batch_size, num_proposals, num_logits]")
   shape_utils.check_rank("targets", targets, 3, "[batch_size, num_proposals, num_logits]")
   shape_utils.check_rank("weights", weights, 2, "[batch_size, num_proposals]")
-  per_class = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(targets, logits.dtype),
-                                                      logits=logits)
+  per_class = tf.nn.sigmoid_cross_entropy_with_logits(
+    labels=tf.cast(targets, logits.dtype), logits=logits
+  )
   per_proposal = tf.reduce_sum(per_class, axis=-1) * weights
   return tf.reduce_sum(per_proposal) / tf.maximum(tf.reduce_sum(weights), 1.0)
 
 
-def box_localization_loss(box_encodings: tf.Tensor, box_targets: tf.Tensor,
-                          positive_mask: tf.Tensor, class_targets: tf.Tensor | None = None,
-                          delta: float = 1.0) -> tf.Tensor:
+def box_localization_loss(
+  box_encodings: tf.Tensor,
+  box_targets: tf.Tensor,
+  positive_mask: tf.Tensor,
+  class_targets: tf.Tensor | None = None,
+  delta: float = 1.0,
+) -> tf.Tensor:
   """Smooth L1 on the box encodings of positive proposals.
 
   Class-agnostic: box_encodings [batch_size, num_proposals, 4]; the loss is summed over the
@@ -90,23 +96,31 @@ def box_localization_loss(box_encodings: tf.Tensor, box_targets: tf.Tensor,
     per_proposal = tf.reduce_sum(smooth_l1(box_encodings, box_targets, delta), axis=-1)
   elif box_encodings.shape.rank == 4:
     if class_targets is None:
-      raise ValueError("Class-specific box encodings [batch_size, num_proposals, num_classes, 4] "
-                       "need class_targets [batch_size, num_proposals, num_classes].")
-    shape_utils.check_rank("class_targets", class_targets, 3,
-                           "[batch_size, num_proposals, num_classes]")
-    per_class = tf.reduce_sum(smooth_l1(box_encodings, box_targets[:, :, tf.newaxis], delta),
-                              axis=-1)
+      raise ValueError(
+        "Class-specific box encodings [batch_size, num_proposals, num_classes, 4] "
+        "need class_targets [batch_size, num_proposals, num_classes]."
+      )
+    shape_utils.check_rank(
+      "class_targets", class_targets, 3, "[batch_size, num_proposals, num_classes]"
+    )
+    per_class = tf.reduce_sum(
+      smooth_l1(box_encodings, box_targets[:, :, tf.newaxis], delta), axis=-1
+    )
     class_targets = tf.cast(class_targets, per_class.dtype)
-    per_proposal = (tf.reduce_sum(per_class * class_targets, axis=-1)
-                    / tf.maximum(tf.reduce_sum(class_targets, axis=-1), 1.0))
+    per_proposal = tf.reduce_sum(per_class * class_targets, axis=-1) / tf.maximum(
+      tf.reduce_sum(class_targets, axis=-1), 1.0
+    )
   else:
-    raise ValueError("box_encodings must be [batch_size, num_proposals, 4] or [batch_size, "
-                     f"num_proposals, num_classes, 4], got shape {box_encodings.shape}.")
+    raise ValueError(
+      "box_encodings must be [batch_size, num_proposals, 4] or [batch_size, "
+      f"num_proposals, num_classes, 4], got shape {box_encodings.shape}."
+    )
   return tf.reduce_sum(per_proposal * positive_mask) / num_positives
 
 
-def rpn_objectness_loss(objectness_logits: tf.Tensor, score_targets: tf.Tensor,
-                        rpn_batch_size_per_image: int) -> tf.Tensor:
+def rpn_objectness_loss(
+  objectness_logits: tf.Tensor, score_targets: tf.Tensor, rpn_batch_size_per_image: int
+) -> tf.Tensor:
   """RPN objectness loss (official.vision `RpnScoreLoss`).
 
   Binary cross-entropy over the sampled anchors, divided by batch_size * rpn_batch_size_per_image.
@@ -120,14 +134,19 @@ def rpn_objectness_loss(objectness_logits: tf.Tensor, score_targets: tf.Tensor,
   Returns:
     float32 scalar.
   """
-  shape_utils.check_rank("objectness_logits", objectness_logits, 4,
-              "[batch_size, height, width, num_anchors_per_location]")
+  shape_utils.check_rank(
+    "objectness_logits",
+    objectness_logits,
+    4,
+    "[batch_size, height, width, num_anchors_per_location]",
+  )
   loss = maskrcnn_losses.RpnScoreLoss(rpn_batch_size_per_image)
   return loss({"0": objectness_logits}, {"0": score_targets})
 
 
-def rpn_localization_loss(box_encodings: tf.Tensor, box_targets: tf.Tensor,
-                          huber_loss_delta: float) -> tf.Tensor:
+def rpn_localization_loss(
+  box_encodings: tf.Tensor, box_targets: tf.Tensor, huber_loss_delta: float
+) -> tf.Tensor:
   """RPN box loss (official.vision `RpnBoxLoss`): Huber on anchors with a non-zero target.
 
   Huber with threshold delta equals delta * smooth_l1(delta); it is averaged over the coordinates
@@ -142,7 +161,8 @@ def rpn_localization_loss(box_encodings: tf.Tensor, box_targets: tf.Tensor,
   Returns:
     float32 scalar.
   """
-  shape_utils.check_rank("box_encodings", box_encodings, 4,
-              "[batch_size, height, width, num_anchors_per_location * 4]")
+  shape_utils.check_rank(
+    "box_encodings", box_encodings, 4, "[batch_size, height, width, num_anchors_per_location * 4]"
+  )
   loss = maskrcnn_losses.RpnBoxLoss(huber_loss_delta)
   return loss({"0": box_encodings}, {"0": box_targets})

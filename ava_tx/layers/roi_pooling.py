@@ -35,8 +35,9 @@ def _check_boxes(boxes):
   shape_utils.check_rank("boxes", boxes, 3, "[batch_size, num_proposals, 4]")
   if boxes.shape[-1] is not None and boxes.shape[-1] != 4:
     raise ValueError(
-        f"boxes must be [batch_size, num_proposals, 4] [ymin, xmin, ymax, xmax], "
-        f"got shape {boxes.shape}.")
+      f"boxes must be [batch_size, num_proposals, 4] [ymin, xmin, ymax, xmax], "
+      f"got shape {boxes.shape}."
+    )
 
 
 def roi_align(features, boxes, crop_size=14):
@@ -82,8 +83,13 @@ def roi_align(features, boxes, crop_size=14):
   converted = tf.reshape(tf.stack([y1, x1, y2, x2], axis=-1), [-1, 4])
   box_indices = tf.repeat(tf.range(batch_size), num_proposals)
   crops = tf.image.crop_and_resize(
-      padded, converted, box_indices, [crop_size, crop_size], method="bilinear",
-      extrapolation_value=0.0)
+    padded,
+    converted,
+    box_indices,
+    [crop_size, crop_size],
+    method="bilinear",
+    extrapolation_value=0.0,
+  )
   crops = tf.cast(crops, features.dtype)
   return tf.reshape(crops, [batch_size, num_proposals, crop_size, crop_size, channels])
 
@@ -101,16 +107,14 @@ def roi_pool(features, boxes, crop_size=14, pooled_size=7):
     float32 [batch_size, num_proposals, pooled_size, pooled_size, channels].
   """
   if crop_size % pooled_size:
-    raise ValueError(
-        f"crop_size ({crop_size}) must be a multiple of pooled_size ({pooled_size}).")
+    raise ValueError(f"crop_size ({crop_size}) must be a multiple of pooled_size ({pooled_size}).")
   crops = roi_align(features, boxes, crop_size)
   shape = tf.shape(crops)
   channels = features.shape[-1] if features.shape[-1] is not None else shape[4]
   stride = crop_size // pooled_size
   flat = tf.reshape(crops, [-1, crop_size, crop_size, channels])
   pooled = tf.nn.max_pool2d(flat, stride, stride, "VALID")
-  return tf.reshape(
-      pooled, [shape[0], shape[1], pooled_size, pooled_size, channels])
+  return tf.reshape(pooled, [shape[0], shape[1], pooled_size, pooled_size, channels])
 
 
 def spatio_temporal_roi_pool(features, boxes, crop_size=14, pooled_size=7):
@@ -132,14 +136,18 @@ def spatio_temporal_roi_pool(features, boxes, crop_size=14, pooled_size=7):
   """
   features = tf.convert_to_tensor(features)
   boxes = tf.cast(boxes, tf.float32)
-  shape_utils.check_rank("features", features, 5,
-                         "[batch_size, num_frames, height, width, channels]")
+  shape_utils.check_rank(
+    "features", features, 5, "[batch_size, num_frames, height, width, channels]"
+  )
   _check_boxes(boxes)
   per_frame = tf.transpose(features, [1, 0, 2, 3, 4])
   pooled = tf.map_fn(
-      lambda frame: roi_pool(frame, boxes, crop_size, pooled_size), per_frame,
-      fn_output_signature=tf.TensorSpec(
-          [None, None, pooled_size, pooled_size, features.shape[-1]], features.dtype))
+    lambda frame: roi_pool(frame, boxes, crop_size, pooled_size),
+    per_frame,
+    fn_output_signature=tf.TensorSpec(
+      [None, None, pooled_size, pooled_size, features.shape[-1]], features.dtype
+    ),
+  )
   # [num_frames, batch_size, num_proposals, ...] -> [batch_size, num_proposals, num_frames, ...]
   return tf.transpose(pooled, [1, 2, 0, 3, 4, 5])
 
@@ -157,7 +165,8 @@ class RoIPooling(keras.layers.Layer):
     super().__init__(**kwargs)
     if crop_size % pooled_size:
       raise ValueError(
-          f"crop_size ({crop_size}) must be a multiple of pooled_size ({pooled_size}).")
+        f"crop_size ({crop_size}) must be a multiple of pooled_size ({pooled_size})."
+      )
     self.crop_size = crop_size
     self.pooled_size = pooled_size
 

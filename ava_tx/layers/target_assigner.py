@@ -38,6 +38,7 @@ class ProposalSamplingConfig:
     add_groundtruth_to_proposals: append the ground-truth boxes to the proposals in training.
     box_coder_weights: (dy, dx, dh, dw) scales of the second-stage box coder.
   """
+
   num_samples_per_image: int = 128
   positive_fraction: float = 0.25
   positive_iou_threshold: float = 0.5
@@ -52,9 +53,11 @@ class ProposalSamplingConfig:
     if not 0.0 < self.positive_fraction <= 1.0:
       raise ValueError(f"positive_fraction must be in (0, 1], got {self.positive_fraction}.")
     if not 0.0 <= self.negative_iou_low <= self.negative_iou_high <= self.positive_iou_threshold:
-      raise ValueError("Need 0 <= negative_iou_low <= negative_iou_high <= positive_iou_threshold, "
-                       f"got {self.negative_iou_low}, {self.negative_iou_high}, "
-                       f"{self.positive_iou_threshold}.")
+      raise ValueError(
+        "Need 0 <= negative_iou_low <= negative_iou_high <= positive_iou_threshold, "
+        f"got {self.negative_iou_low}, {self.negative_iou_high}, "
+        f"{self.positive_iou_threshold}."
+      )
     if len(self.box_coder_weights) != 4:
       raise ValueError(f"box_coder_weights needs 4 values, got {self.box_coder_weights}.")
 
@@ -70,6 +73,7 @@ class ProposalTargets(NamedTuple):
     box_targets: float32 [batch_size, num_proposals, 4], encoded, 0 unless positive.
     matched_groundtruth_index: int32 [batch_size, num_proposals], -1 unless positive.
   """
+
   boxes: tf.Tensor
   weights: tf.Tensor
   positive_mask: tf.Tensor
@@ -89,10 +93,16 @@ def groundtruth_mask(num_groundtruth_boxes: tf.Tensor, max_num_boxes) -> tf.Tens
   return tf.sequence_mask(num_groundtruth_boxes, max_num_boxes)
 
 
-def assign_targets(proposal_boxes: tf.Tensor, proposal_mask: tf.Tensor,
-                   groundtruth_boxes: tf.Tensor, groundtruth_classes: tf.Tensor,
-                   num_groundtruth_boxes: tf.Tensor, *, config: ProposalSamplingConfig,
-                   subsample: bool) -> ProposalTargets:
+def assign_targets(
+  proposal_boxes: tf.Tensor,
+  proposal_mask: tf.Tensor,
+  groundtruth_boxes: tf.Tensor,
+  groundtruth_classes: tf.Tensor,
+  num_groundtruth_boxes: tf.Tensor,
+  *,
+  config: ProposalSamplingConfig,
+  subsample: bool,
+) -> ProposalTargets:
   """Matches proposals to ground truth and (optionally) samples a balanced subset.
 
   Args:
@@ -110,9 +120,11 @@ def assign_targets(proposal_boxes: tf.Tensor, proposal_mask: tf.Tensor,
     ProposalTargets with num_proposals = config.num_samples_per_image when subsample, else the
     input's num_proposals.
   """
-  for name, tensor, rank in (("proposal_boxes", proposal_boxes, 3),
-                             ("groundtruth_boxes", groundtruth_boxes, 3),
-                             ("groundtruth_classes", groundtruth_classes, 3)):
+  for name, tensor, rank in (
+    ("proposal_boxes", proposal_boxes, 3),
+    ("groundtruth_boxes", groundtruth_boxes, 3),
+    ("groundtruth_classes", groundtruth_classes, 3),
+  ):
     if tensor.shape.rank != rank:
       raise ValueError(f"assign_targets: {name} must have rank {rank}, got {tensor.shape}.")
   proposal_mask = tf.cast(proposal_mask, tf.bool)
@@ -127,24 +139,31 @@ def assign_targets(proposal_boxes: tf.Tensor, proposal_mask: tf.Tensor,
 
   positive, negative, matched = _match(boxes, mask, groundtruth_boxes, gt_mask, config)
   if subsample:
-    boxes, positive, matched, weights = _sample_balanced(boxes, positive, negative, matched,
-                                                         config)
+    boxes, positive, matched, weights = _sample_balanced(boxes, positive, negative, matched, config)
   else:
     weights = tf.cast(tf.logical_or(positive, negative), tf.float32)
-  return _encode_targets(boxes, positive, matched, weights, groundtruth_boxes,
-                         groundtruth_classes, config.box_coder_weights)
+  return _encode_targets(
+    boxes,
+    positive,
+    matched,
+    weights,
+    groundtruth_boxes,
+    groundtruth_classes,
+    config.box_coder_weights,
+  )
 
 
 def _match(boxes, mask, groundtruth_boxes, gt_mask, config):
   """Each box's best ground truth: (positive, negative) bool and matched int32 index, all
   [batch_size, num_boxes]."""
-  iou = box_utils.pairwise_iou(boxes, groundtruth_boxes, gt_mask)   # [b, n, m], -1 if invalid
-  best_iou = tf.maximum(tf.reduce_max(iou, axis=-1), 0.0)   # no ground truth: IoU 0
+  iou = box_utils.pairwise_iou(boxes, groundtruth_boxes, gt_mask)  # [b, n, m], -1 if invalid
+  best_iou = tf.maximum(tf.reduce_max(iou, axis=-1), 0.0)  # no ground truth: IoU 0
   matched = tf.argmax(iou, axis=-1, output_type=tf.int32)
   positive = tf.logical_and(mask, best_iou >= config.positive_iou_threshold)
   negative = tf.logical_and(
-      tf.logical_and(mask, tf.logical_not(positive)),
-      tf.logical_and(best_iou >= config.negative_iou_low, best_iou < config.negative_iou_high))
+    tf.logical_and(mask, tf.logical_not(positive)),
+    tf.logical_and(best_iou >= config.negative_iou_low, best_iou < config.negative_iou_high),
+  )
   return positive, negative, matched
 
 
@@ -174,8 +193,9 @@ def _sample_balanced(boxes, positive, negative, matched, config):
   return gather(boxes), positive, gather(matched), weights
 
 
-def _encode_targets(boxes, positive, matched, weights, groundtruth_boxes, groundtruth_classes,
-                    box_coder_weights):
+def _encode_targets(
+  boxes, positive, matched, weights, groundtruth_boxes, groundtruth_classes, box_coder_weights
+):
   """ProposalTargets: positives get their matched box's actions and encoded box, others 0."""
   positive_f = tf.cast(positive, tf.float32)
   matched_boxes = tf.gather(groundtruth_boxes, matched, batch_dims=1)
@@ -183,13 +203,19 @@ def _encode_targets(boxes, positive, matched, weights, groundtruth_boxes, ground
   box_targets = box_utils.encode(matched_boxes, boxes, box_coder_weights)
   box_targets = box_targets * positive_f[..., None]
   matched = tf.where(positive, matched, -tf.ones_like(matched))
-  return ProposalTargets(boxes=boxes, weights=weights, positive_mask=positive_f,
-                         action_targets=action_targets, box_targets=box_targets,
-                         matched_groundtruth_index=matched)
+  return ProposalTargets(
+    boxes=boxes,
+    weights=weights,
+    positive_mask=positive_f,
+    action_targets=action_targets,
+    box_targets=box_targets,
+    matched_groundtruth_index=matched,
+  )
 
 
-def groundtruth_as_proposals(groundtruth_boxes: tf.Tensor, groundtruth_classes: tf.Tensor,
-                             num_groundtruth_boxes: tf.Tensor) -> ProposalTargets:
+def groundtruth_as_proposals(
+  groundtruth_boxes: tf.Tensor, groundtruth_classes: tf.Tensor, num_groundtruth_boxes: tf.Tensor
+) -> ProposalTargets:
   """Targets for ground-truth-box mode (paper Sec. 4.2): the proposals are the GT boxes.
 
   Every valid ground-truth box is a positive with its own multi-hot actions and a zero box
@@ -203,12 +229,15 @@ def groundtruth_as_proposals(groundtruth_boxes: tf.Tensor, groundtruth_classes: 
   Returns:
     ProposalTargets with num_proposals = max_num_boxes.
   """
-  mask = tf.cast(groundtruth_mask(num_groundtruth_boxes, tf.shape(groundtruth_boxes)[1]),
-                 tf.float32)
-  index = tf.broadcast_to(tf.range(tf.shape(groundtruth_boxes)[1], dtype=tf.int32),
-                          tf.shape(mask))
+  mask = tf.cast(
+    groundtruth_mask(num_groundtruth_boxes, tf.shape(groundtruth_boxes)[1]), tf.float32
+  )
+  index = tf.broadcast_to(tf.range(tf.shape(groundtruth_boxes)[1], dtype=tf.int32), tf.shape(mask))
   return ProposalTargets(
-      boxes=groundtruth_boxes, weights=mask, positive_mask=mask,
-      action_targets=tf.cast(groundtruth_classes, tf.float32) * mask[..., None],
-      box_targets=tf.zeros_like(groundtruth_boxes),
-      matched_groundtruth_index=tf.where(mask > 0, index, -tf.ones_like(index)))
+    boxes=groundtruth_boxes,
+    weights=mask,
+    positive_mask=mask,
+    action_targets=tf.cast(groundtruth_classes, tf.float32) * mask[..., None],
+    box_targets=tf.zeros_like(groundtruth_boxes),
+    matched_groundtruth_index=tf.where(mask > 0, index, -tf.ones_like(index)),
+  )

@@ -36,22 +36,40 @@ class TxI3DHead(action_transformer.PredictionLayers, keras.layers.Layer):
       action_transformer.ActionTransformerFeatures).
   """
 
-  def __init__(self, *, num_logits, num_box_classes=None, mixed5_block,
-               mixed5_output_key="Mixed_5c", i3d_dropout_rate=0.0, crop_size=14,
-               pooled_size=7, tx_config=action_transformer.ActionTransformerHeadConfig(),
-               return_attention=False, **kwargs):
+  def __init__(
+    self,
+    *,
+    num_logits,
+    num_box_classes=None,
+    mixed5_block,
+    mixed5_output_key="Mixed_5c",
+    i3d_dropout_rate=0.0,
+    crop_size=14,
+    pooled_size=7,
+    tx_config=action_transformer.ActionTransformerHeadConfig(),
+    return_attention=False,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.mixed5_output_key = mixed5_output_key
     self.i3d_dropout_rate = i3d_dropout_rate
     self.crop_size = crop_size
     self.pooled_size = pooled_size
     self.tx_features = action_transformer.ActionTransformerFeatures(
-        tx_config=tx_config, crop_size=crop_size, pooled_size=pooled_size,
-        return_attention=return_attention, name="action_transformer")
+      tx_config=tx_config,
+      crop_size=crop_size,
+      pooled_size=pooled_size,
+      return_attention=return_attention,
+      name="action_transformer",
+    )
     self.i3d_features = i3d_head.I3DTubeFeatures(
-        mixed5_block=mixed5_block, mixed5_output_key=mixed5_output_key,
-        dropout_rate=i3d_dropout_rate, crop_size=crop_size, pooled_size=pooled_size,
-        name="i3d")
+      mixed5_block=mixed5_block,
+      mixed5_output_key=mixed5_output_key,
+      dropout_rate=i3d_dropout_rate,
+      crop_size=crop_size,
+      pooled_size=pooled_size,
+      name="i3d",
+    )
     self._build_prediction_layers(num_logits, num_box_classes)
 
   def call(self, features, proposal_boxes, *, training):
@@ -62,11 +80,14 @@ class TxI3DHead(action_transformer.PredictionLayers, keras.layers.Layer):
   def get_config(self):
     config = {**super().get_config(), **self._prediction_config()}
     config.update(
-        mixed5_block=i3d_head.serialize_mixed5_block(self.i3d_features.mixed5_block),
-        mixed5_output_key=self.mixed5_output_key, i3d_dropout_rate=self.i3d_dropout_rate,
-        crop_size=self.crop_size, pooled_size=self.pooled_size,
-        tx_config=dataclasses.asdict(self.tx_features.tx_config),
-        return_attention=self.tx_features.return_attention)
+      mixed5_block=i3d_head.serialize_mixed5_block(self.i3d_features.mixed5_block),
+      mixed5_output_key=self.mixed5_output_key,
+      i3d_dropout_rate=self.i3d_dropout_rate,
+      crop_size=self.crop_size,
+      pooled_size=self.pooled_size,
+      tx_config=dataclasses.asdict(self.tx_features.tx_config),
+      return_attention=self.tx_features.return_attention,
+    )
     return config
 
   @classmethod

@@ -47,11 +47,12 @@ postprocess_detections = postprocessing.postprocess_detections
 class TargetFields:
   """Extra `predict` outputs used only between this class's predict and loss.
 
-    proposal_mask: float32 [batch_size, num_proposals], 1 for real (or sampled) proposals.
-    positive_mask: float32 [batch_size, num_proposals] (training only).
-    action_targets: float32 [batch_size, num_proposals, num_classes] (training only).
-    box_targets: float32 [batch_size, num_proposals, 4] (training only).
+  proposal_mask: float32 [batch_size, num_proposals], 1 for real (or sampled) proposals.
+  positive_mask: float32 [batch_size, num_proposals] (training only).
+  action_targets: float32 [batch_size, num_proposals, num_classes] (training only).
+  box_targets: float32 [batch_size, num_proposals, 4] (training only).
   """
+
   proposal_mask = "proposal_mask"
   positive_mask = "positive_mask"
   action_targets = "action_targets"
@@ -65,6 +66,7 @@ class PreprocessConfig:
   Attributes:
     resize_height, resize_width: both None (no resize) or both set (bilinear resize).
   """
+
   resize_height: int | None = None
   resize_width: int | None = None
 
@@ -76,6 +78,7 @@ class PreprocessConfig:
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
   """Weights of the four losses in total_loss and the smooth-L1 thresholds."""
+
   rpn_objectness_weight: float = 1.0
   rpn_localization_weight: float = 1.0
   action_classification_weight: float = 1.0
@@ -89,6 +92,7 @@ class PostprocessConfig:
 
   Defaults follow the TF Object Detection API's AVA Faster R-CNN config.
   """
+
   max_detections: int = 100
   nms_iou_threshold: float = 0.6
   score_threshold: float = 0.0
@@ -104,15 +108,20 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
   """Trunk + proposal providers + second-stage head, Faster R-CNN style training and
   post-processing."""
 
-  def __init__(self, *, num_classes: int, trunk: keras.layers.Layer,
-               second_stage_head: keras.layers.Layer,
-               proposal_providers=None,
-               trunk_endpoint: str = "Mixed_4f",
-               preprocessing: PreprocessConfig = PreprocessConfig(),
-               sampling: target_assigner.ProposalSamplingConfig = (
-                   target_assigner.ProposalSamplingConfig()),
-               loss_config: LossConfig = LossConfig(),
-               postprocessing: PostprocessConfig = PostprocessConfig(), **kwargs):
+  def __init__(
+    self,
+    *,
+    num_classes: int,
+    trunk: keras.layers.Layer,
+    second_stage_head: keras.layers.Layer,
+    proposal_providers=None,
+    trunk_endpoint: str = "Mixed_4f",
+    preprocessing: PreprocessConfig = PreprocessConfig(),
+    sampling: target_assigner.ProposalSamplingConfig = (target_assigner.ProposalSamplingConfig()),
+    loss_config: LossConfig = LossConfig(),
+    postprocessing: PostprocessConfig = PostprocessConfig(),
+    **kwargs,
+  ):
     """Wires the parts.
 
     Args:
@@ -138,8 +147,10 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     kwargs.setdefault("name", "action_transformer_meta_arch")
     super().__init__(num_classes=num_classes, **kwargs)
     if proposal_providers is None:
-      raise ValueError("ActionTransformerMetaArch needs proposal_providers, e.g. "
-                       "(proposal_providers.RpnProposals(rpn),).")
+      raise ValueError(
+        "ActionTransformerMetaArch needs proposal_providers, e.g. "
+        "(proposal_providers.RpnProposals(rpn),)."
+      )
     providers = providers_lib.check_providers(proposal_providers)
     object.__setattr__(self, "_providers", providers)  # plain objects, not Keras-tracked
     rpns = [p.rpn for p in providers if isinstance(p, providers_lib.RpnProposals)]
@@ -187,8 +198,10 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     """See DetectionModel.preprocess: frames already in [-1, 1]; optional bilinear resize."""
     inputs = tf.convert_to_tensor(inputs, tf.float32)
     if inputs.shape.rank != 5 or inputs.shape[-1] != 3:
-      raise ValueError("preprocess expects frames float32 [batch_size, num_frames, height, "
-                       f"width, 3] in [-1, 1], got shape {inputs.shape}.")
+      raise ValueError(
+        "preprocess expects frames float32 [batch_size, num_frames, height, "
+        f"width, 3] in [-1, 1], got shape {inputs.shape}."
+      )
     cfg = self._preprocessing
     if cfg.resize_height is not None:
       shape = tf.shape(inputs)
@@ -200,9 +213,11 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     return inputs, true_image_shapes
 
   def _groundtruth_tensors(self):
-    return (self.groundtruth(InputFields.groundtruth_boxes),
-            self.groundtruth(InputFields.groundtruth_classes),
-            self.groundtruth(InputFields.num_groundtruth_boxes))
+    return (
+      self.groundtruth(InputFields.groundtruth_boxes),
+      self.groundtruth(InputFields.groundtruth_classes),
+      self.groundtruth(InputFields.num_groundtruth_boxes),
+    )
 
   def predict(self, preprocessed_inputs, true_image_shapes=None, *, training: bool):
     """Runs trunk, proposal providers and head.
@@ -242,46 +257,59 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     predictions = {PredictionFields.trunk_features: tf.cast(features, tf.float32)}
     predictions.update(proposals.predictions)
     predictions.update(head_out)
-    predictions.update({
+    predictions.update(
+      {
         PredictionFields.proposal_boxes: boxes,
         PredictionFields.proposal_scores: scores,
         PredictionFields.num_proposals: tf.cast(tf.reduce_sum(mask, axis=1), tf.int32),
-        TargetFields.proposal_mask: mask})
+        TargetFields.proposal_mask: mask,
+      }
+    )
     if targets is not None:
-      predictions.update({TargetFields.positive_mask: targets.positive_mask,
-                          TargetFields.action_targets: targets.action_targets,
-                          TargetFields.box_targets: targets.box_targets})
+      predictions.update(
+        {
+          TargetFields.positive_mask: targets.positive_mask,
+          TargetFields.action_targets: targets.action_targets,
+          TargetFields.box_targets: targets.box_targets,
+        }
+      )
     return predictions
 
   def _trunk_features(self, preprocessed_inputs, training):
     """float32 [batch_size, num_frames, height, width, 3] -> the trunk map [b, T', H', W', C]."""
     frames = tf.convert_to_tensor(preprocessed_inputs, tf.float32)
     if frames.shape.rank != 5:
-      raise ValueError("predict expects preprocessed frames [batch_size, num_frames, height, "
-                       f"width, 3], got shape {frames.shape}.")
+      raise ValueError(
+        "predict expects preprocessed frames [batch_size, num_frames, height, "
+        f"width, 3], got shape {frames.shape}."
+      )
     endpoints = self._trunk(frames, training=training)
     if self._trunk_endpoint not in endpoints:
-      raise ValueError(f"The trunk has no endpoint {self._trunk_endpoint!r}; it returned "
-                       f"{sorted(endpoints)}.")
+      raise ValueError(
+        f"The trunk has no endpoint {self._trunk_endpoint!r}; it returned {sorted(endpoints)}."
+      )
     features = endpoints[self._trunk_endpoint]
     if features.shape.rank != 5:
-      raise ValueError(f"Trunk endpoint {self._trunk_endpoint!r} must be [batch_size, T', H', "
-                       f"W', channels], got shape {features.shape}.")
+      raise ValueError(
+        f"Trunk endpoint {self._trunk_endpoint!r} must be [batch_size, T', H', "
+        f"W', channels], got shape {features.shape}."
+      )
     return features
 
   def _propose(self, features, training) -> providers_lib.Proposals:
     """Every provider's proposals, concatenated along num_proposals."""
-    proposed = [p.propose(features, self._groundtruth, training=training)
-                for p in self._providers]
+    proposed = [p.propose(features, self._groundtruth, training=training) for p in self._providers]
     if len(proposed) == 1:
       return proposed[0]
     predictions = {}
     for p in proposed:
       predictions.update(p.predictions)
     return providers_lib.Proposals(
-        boxes=tf.concat([p.boxes for p in proposed], axis=1),
-        mask=tf.concat([p.mask for p in proposed], axis=1),
-        scores=tf.concat([p.scores for p in proposed], axis=1), predictions=predictions)
+      boxes=tf.concat([p.boxes for p in proposed], axis=1),
+      mask=tf.concat([p.mask for p in proposed], axis=1),
+      scores=tf.concat([p.scores for p in proposed], axis=1),
+      predictions=predictions,
+    )
 
   def _second_stage_proposals(self, proposals, training):
     """(boxes, mask, scores, targets or None) given to the head: in training, sampled against
@@ -292,25 +320,37 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
       targets = target_assigner.groundtruth_as_proposals(*self._groundtruth_tensors())
     else:
       targets = target_assigner.assign_targets(
-          proposals.boxes, proposals.mask, *self._groundtruth_tensors(), config=self._sampling,
-          subsample=True)
+        proposals.boxes,
+        proposals.mask,
+        *self._groundtruth_tensors(),
+        config=self._sampling,
+        subsample=True,
+      )
     return targets.boxes, targets.weights, tf.ones_like(targets.weights), targets
 
   def _check_head_outputs(self, head_out):
     logits = head_out.get(PredictionFields.action_logits)
     encodings = head_out.get(PredictionFields.box_encodings)
     if logits is None or encodings is None:
-      raise ValueError("The second-stage head must return PredictionFields.action_logits and "
-                       f"PredictionFields.box_encodings, got keys {sorted(head_out)}.")
+      raise ValueError(
+        "The second-stage head must return PredictionFields.action_logits and "
+        f"PredictionFields.box_encodings, got keys {sorted(head_out)}."
+      )
     if logits.shape.rank != 3 or logits.shape[-1] != self.num_classes + 1:
-      raise ValueError(f"action_logits must be [batch_size, num_proposals, {self.num_classes + 1}]"
-                       f" (background + {self.num_classes} actions), got shape {logits.shape}.")
+      raise ValueError(
+        f"action_logits must be [batch_size, num_proposals, {self.num_classes + 1}]"
+        f" (background + {self.num_classes} actions), got shape {logits.shape}."
+      )
     if encodings.shape.rank == 4 and encodings.shape[2] != self.num_classes:
-      raise ValueError("Class-specific box_encodings must be [batch_size, num_proposals, "
-                       f"{self.num_classes}, 4], got shape {encodings.shape}.")
+      raise ValueError(
+        "Class-specific box_encodings must be [batch_size, num_proposals, "
+        f"{self.num_classes}, 4], got shape {encodings.shape}."
+      )
     if encodings.shape.rank not in (3, 4) or encodings.shape[-1] != 4:
-      raise ValueError("box_encodings must be [batch_size, num_proposals, 4] or [batch_size, "
-                       f"num_proposals, num_classes, 4], got shape {encodings.shape}.")
+      raise ValueError(
+        "box_encodings must be [batch_size, num_proposals, 4] or [batch_size, "
+        f"num_proposals, num_classes, 4], got shape {encodings.shape}."
+      )
 
   def loss(self, prediction_dict, true_image_shapes=None):
     """Weighted losses (see DetectionModel.loss); needs provide_groundtruth() first.
@@ -336,27 +376,38 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
       box_targets = prediction_dict[TargetFields.box_targets]
     else:  # Evaluation: assign targets to every proposal, no sampling.
       targets = target_assigner.assign_targets(
-          prediction_dict[PredictionFields.proposal_boxes],
-          prediction_dict[TargetFields.proposal_mask], gt_boxes, gt_classes, num_gt,
-          config=self._sampling, subsample=False)
+        prediction_dict[PredictionFields.proposal_boxes],
+        prediction_dict[TargetFields.proposal_mask],
+        gt_boxes,
+        gt_classes,
+        num_gt,
+        config=self._sampling,
+        subsample=False,
+      )
       weights, positive = targets.weights, targets.positive_mask
       action_targets, box_targets = targets.action_targets, targets.box_targets
     background = (1.0 - positive)[..., tf.newaxis]
     classification = losses_lib.action_classification_loss(
-        prediction_dict[PredictionFields.action_logits],
-        tf.concat([background, action_targets], axis=-1), weights)
+      prediction_dict[PredictionFields.action_logits],
+      tf.concat([background, action_targets], axis=-1),
+      weights,
+    )
     localization = losses_lib.box_localization_loss(
-        prediction_dict[PredictionFields.box_encodings], box_targets, positive,
-        class_targets=action_targets, delta=cfg.box_smooth_l1_delta)
+      prediction_dict[PredictionFields.box_encodings],
+      box_targets,
+      positive,
+      class_targets=action_targets,
+      delta=cfg.box_smooth_l1_delta,
+    )
 
     regularization = self.regularization_losses()
     regularization = tf.add_n(regularization) if regularization else zero
     result = {
-        LossFields.rpn_objectness_loss: cfg.rpn_objectness_weight * rpn_objectness,
-        LossFields.rpn_localization_loss: cfg.rpn_localization_weight * rpn_localization,
-        LossFields.action_classification_loss: cfg.action_classification_weight * classification,
-        LossFields.box_localization_loss: cfg.box_localization_weight * localization,
-        LossFields.regularization_loss: regularization,
+      LossFields.rpn_objectness_loss: cfg.rpn_objectness_weight * rpn_objectness,
+      LossFields.rpn_localization_loss: cfg.rpn_localization_weight * rpn_localization,
+      LossFields.action_classification_loss: cfg.action_classification_weight * classification,
+      LossFields.box_localization_loss: cfg.box_localization_weight * localization,
+      LossFields.regularization_loss: regularization,
     }
     result[LossFields.total_loss] = tf.add_n(list(result.values()))
     return result
@@ -377,15 +428,17 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     """
     cfg = self._postprocessing
     return postprocess_detections(
-        proposal_boxes=prediction_dict[PredictionFields.proposal_boxes],
-        proposal_mask=prediction_dict[TargetFields.proposal_mask],
-        action_logits=prediction_dict[PredictionFields.action_logits],
-        box_encodings=prediction_dict[PredictionFields.box_encodings],
-        attention_weights=prediction_dict.get(PredictionFields.attention_weights),
-        attention_key_embeddings=prediction_dict.get(PredictionFields.attention_key_embeddings),
-        max_detections=cfg.max_detections, score_threshold=cfg.score_threshold,
-        nms_iou_threshold=1.0 if self.uses_groundtruth_boxes else cfg.nms_iou_threshold,
-        box_coder_weights=self._sampling.box_coder_weights)
+      proposal_boxes=prediction_dict[PredictionFields.proposal_boxes],
+      proposal_mask=prediction_dict[TargetFields.proposal_mask],
+      action_logits=prediction_dict[PredictionFields.action_logits],
+      box_encodings=prediction_dict[PredictionFields.box_encodings],
+      attention_weights=prediction_dict.get(PredictionFields.attention_weights),
+      attention_key_embeddings=prediction_dict.get(PredictionFields.attention_key_embeddings),
+      max_detections=cfg.max_detections,
+      score_threshold=cfg.score_threshold,
+      nms_iou_threshold=1.0 if self.uses_groundtruth_boxes else cfg.nms_iou_threshold,
+      box_coder_weights=self._sampling.box_coder_weights,
+    )
 
   def restore_from_objects(self, fine_tune_checkpoint_type: str = "detection") -> dict[str, Any]:
     """Objects for `tf.train.Checkpoint(**objects)` (see DetectionModel.restore_from_objects).
@@ -402,8 +455,12 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
       return {"model": tf.train.Checkpoint(_trunk=self._trunk)}
     if fine_tune_checkpoint_type == "classification":
       if not hasattr(self._trunk, "endpoint_layers"):
-        raise ValueError(f"Trunk {type(self._trunk).__name__} has no endpoint_layers(); cannot "
-                         "restore a classification checkpoint into it.")
+        raise ValueError(
+          f"Trunk {type(self._trunk).__name__} has no endpoint_layers(); cannot "
+          "restore a classification checkpoint into it."
+        )
       return dict(self._trunk.endpoint_layers())
-    raise ValueError("fine_tune_checkpoint_type must be 'classification', 'detection' or "
-                     f"'full', got {fine_tune_checkpoint_type!r}.")
+    raise ValueError(
+      "fine_tune_checkpoint_type must be 'classification', 'detection' or "
+      f"'full', got {fine_tune_checkpoint_type!r}."
+    )

@@ -10,12 +10,19 @@ from ava_tx.core.tf_setup import tf
 DetectionFields = standard_fields.DetectionFields
 
 
-def postprocess_detections(*, proposal_boxes, proposal_mask, action_logits, box_encodings,
-                           attention_weights=None, attention_key_embeddings=None,
-                           max_detections: int,
-                           score_threshold: float, nms_iou_threshold: float,
-                           box_coder_weights=box_utils.FASTER_RCNN_BOX_CODER_WEIGHTS
-                           ) -> dict[str, tf.Tensor]:
+def postprocess_detections(
+  *,
+  proposal_boxes,
+  proposal_mask,
+  action_logits,
+  box_encodings,
+  attention_weights=None,
+  attention_key_embeddings=None,
+  max_detections: int,
+  score_threshold: float,
+  nms_iou_threshold: float,
+  box_coder_weights=box_utils.FASTER_RCNN_BOX_CODER_WEIGHTS,
+) -> dict[str, tf.Tensor]:
   """Pure post-processing (see ActionTransformerMetaArch.postprocess for the outputs).
 
   Args:
@@ -33,17 +40,19 @@ def postprocess_detections(*, proposal_boxes, proposal_mask, action_logits, box_
       (1.0 disables NMS).
     box_coder_weights: (dy, dx, dh, dw) scales of the second-stage coder.
   """
-  person_scores, action_scores, boxes = _decode(action_logits, box_encodings, proposal_boxes,
-                                                box_coder_weights)
-  selected, num_valid = _non_max_suppression(boxes, person_scores, proposal_mask, max_detections,
-                                             score_threshold, nms_iou_threshold)
+  person_scores, action_scores, boxes = _decode(
+    action_logits, box_encodings, proposal_boxes, box_coder_weights
+  )
+  selected, num_valid = _non_max_suppression(
+    boxes, person_scores, proposal_mask, max_detections, score_threshold, nms_iou_threshold
+  )
   valid = tf.sequence_mask(num_valid, max_detections, dtype=tf.float32)
   take = lambda tensor: _gather_valid(tensor, selected, valid)
   detections = {
-      DetectionFields.detection_boxes: take(boxes),
-      DetectionFields.detection_scores: take(person_scores),
-      DetectionFields.detection_action_scores: take(action_scores),
-      DetectionFields.num_detections: tf.cast(num_valid, tf.int32),
+    DetectionFields.detection_boxes: take(boxes),
+    DetectionFields.detection_scores: take(person_scores),
+    DetectionFields.detection_action_scores: take(action_scores),
+    DetectionFields.num_detections: tf.cast(num_valid, tf.int32),
   }
   if attention_weights is not None:
     detections[DetectionFields.detection_attention_weights] = take(attention_weights)
@@ -61,19 +70,24 @@ def _decode(action_logits, box_encodings, proposal_boxes, box_coder_weights):
   if box_encodings.shape.rank == 4:
     best_class = tf.argmax(action_scores, axis=-1, output_type=tf.int32)
     box_encodings = tf.gather(box_encodings, best_class, batch_dims=2)
-  boxes = box_utils.clip_to_unit(box_utils.decode(box_encodings, proposal_boxes,
-                                                  box_coder_weights))
+  boxes = box_utils.clip_to_unit(box_utils.decode(box_encodings, proposal_boxes, box_coder_weights))
   return person_scores, action_scores, boxes
 
 
-def _non_max_suppression(boxes, person_scores, proposal_mask, max_detections, score_threshold,
-                         nms_iou_threshold):
+def _non_max_suppression(
+  boxes, person_scores, proposal_mask, max_detections, score_threshold, nms_iou_threshold
+):
   """(int32 [batch_size, max_detections] proposal indices, padded; int32 [batch_size] how many
   are valid) of the boxes kept by NMS on the person score; padding proposals are never kept."""
   scores = tf.where(proposal_mask > 0, person_scores, -tf.ones_like(person_scores))
   return tf.image.non_max_suppression_padded(
-      boxes, scores, max_output_size=max_detections, iou_threshold=nms_iou_threshold,
-      score_threshold=score_threshold, pad_to_max_output_size=True)
+    boxes,
+    scores,
+    max_output_size=max_detections,
+    iou_threshold=nms_iou_threshold,
+    score_threshold=score_threshold,
+    pad_to_max_output_size=True,
+  )
 
 
 def _gather_valid(tensor, selected, valid):

@@ -51,10 +51,23 @@ def compile_protos(proto_dir, output_root):
     # protoc runs in its own process: loading grpc_tools' compiler into a process that has
     # already loaded TensorFlow crashes (two protobuf runtimes in one address space).
     result = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{stage}", f"--python_out={output_root}",
-         *staged], capture_output=True, text=True, check=False)
+      [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{stage}",
+        f"--python_out={output_root}",
+        *staged,
+      ],
+      capture_output=True,
+      text=True,
+      check=False,
+    )
     if result.returncode != 0:
-      raise RuntimeError(f"protoc exited with {result.returncode} compiling {', '.join(sources)}:\n"
-                         f"{result.stderr}")
-  return [os.path.join(output_root, PACKAGE_PATH,
-                       os.path.basename(s)[:-len(".proto")] + "_pb2.py") for s in sources]
+      raise RuntimeError(
+        f"protoc exited with {result.returncode} compiling {', '.join(sources)}:\n{result.stderr}"
+      )
+  return [
+    os.path.join(output_root, PACKAGE_PATH, os.path.basename(s)[: -len(".proto")] + "_pb2.py")
+    for s in sources
+  ]

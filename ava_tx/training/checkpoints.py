@@ -35,8 +35,17 @@ class TrainingCheckpoint:
     last_path: the newest checkpoint restored or written by this object (None before).
   """
 
-  def __init__(self, *, strategy, model, optimizer, iterator, num_workers: int, model_dir: str,
-               max_to_keep: int):
+  def __init__(
+    self,
+    *,
+    strategy,
+    model,
+    optimizer,
+    iterator,
+    num_workers: int,
+    model_dir: str,
+    max_to_keep: int,
+  ):
     """`iterator` (a tf.data iterator, or None) is tracked only when num_workers == 1: with
     several workers each has its own shard, and all restore from the chief's checkpoint."""
     self._chief = strategy_lib.is_chief(strategy)
@@ -46,13 +55,16 @@ class TrainingCheckpoint:
     if iterator is not None and num_workers == 1:
       tracked["iterator"] = iterator
     elif iterator is not None:
-      _log.warning("Not checkpointing the data iterator: with %d workers each has its own "
-                   "shard, and all restore from the chief's checkpoint.", num_workers)
+      _log.warning(
+        "Not checkpointing the data iterator: with %d workers each has its own "
+        "shard, and all restore from the chief's checkpoint.",
+        num_workers,
+      )
     self._checkpoint = tf.train.Checkpoint(**tracked)
     self.write_dir = strategy_lib.write_dir(model_dir, strategy)
     self._manager = tf.train.CheckpointManager(
-        self._checkpoint, directory=self.write_dir,
-        max_to_keep=max_to_keep if self._chief else 1)
+      self._checkpoint, directory=self.write_dir, max_to_keep=max_to_keep if self._chief else 1
+    )
     self.last_path: Optional[str] = None
 
   def restore_latest(self) -> bool:
@@ -67,8 +79,9 @@ class TrainingCheckpoint:
 
   def save(self) -> str:
     """Writes a checkpoint numbered by the global step; returns its path."""
-    path = self._manager.save(checkpoint_number=self._optimizer.iterations,
-                              options=interrupts.save_options())
+    path = self._manager.save(
+      checkpoint_number=self._optimizer.iterations, options=interrupts.save_options()
+    )
     if not self._chief:
       tf.io.gfile.rmtree(self.write_dir)
     self.last_path = path
@@ -86,13 +99,15 @@ class TrainingCheckpoint:
     return os.path.join(self._model_dir, os.path.basename(self.last_path))
 
 
-def evaluate_checkpoints(*,
-                         checkpoint_dir: str,
-                         evaluate_fn: Callable[[str, int], Any],
-                         continuous: bool = False,
-                         timeout_secs: Optional[float] = None,
-                         min_interval_secs: float = 0,
-                         final_step: Optional[int] = None) -> list[tuple[int, Any]]:
+def evaluate_checkpoints(
+  *,
+  checkpoint_dir: str,
+  evaluate_fn: Callable[[str, int], Any],
+  continuous: bool = False,
+  timeout_secs: Optional[float] = None,
+  min_interval_secs: float = 0,
+  final_step: Optional[int] = None,
+) -> list[tuple[int, Any]]:
   """Runs `evaluate_fn(checkpoint_path, global_step)` on the checkpoints of a directory.
 
   Args:
@@ -122,8 +137,9 @@ def evaluate_checkpoints(*,
   if tf.io.gfile.exists(checkpoint_dir) and not tf.io.gfile.isdir(checkpoint_dir):
     raise NotADirectoryError(f"{checkpoint_dir} is a file, not a directory of checkpoints")
   results = []
-  for path in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=min_interval_secs,
-                                            timeout=timeout_secs):
+  for path in tf.train.checkpoints_iterator(
+    checkpoint_dir, min_interval_secs=min_interval_secs, timeout=timeout_secs
+  ):
     step = checkpoint_step(path)
     _log.info("Evaluating %s (step %d)", path, step)
     try:
@@ -132,8 +148,11 @@ def evaluate_checkpoints(*,
       if tf.io.gfile.exists(path + ".index"):
         raise
       # The trainer deleted it (max_checkpoints_to_keep) while it was being evaluated.
-      _log.warning("%s was deleted by the trainer during its evaluation; skipped (keep more "
-                   "checkpoints, train_config.max_checkpoints_to_keep, to evaluate each).", path)
+      _log.warning(
+        "%s was deleted by the trainer during its evaluation; skipped (keep more "
+        "checkpoints, train_config.max_checkpoints_to_keep, to evaluate each).",
+        path,
+      )
     if final_step is not None and step >= final_step:
       break
   return results

@@ -31,8 +31,11 @@ def save_options():
     return None
 
   def sleep_inside_write(save_path):
-    print(f"TEST HOOK: inside the checkpoint write of {save_path}, sleeping {delay:g} s",
-          file=sys.stderr, flush=True)
+    print(
+      f"TEST HOOK: inside the checkpoint write of {save_path}, sleeping {delay:g} s",
+      file=sys.stderr,
+      flush=True,
+    )
     time.sleep(delay)
 
   return tf.train.CheckpointOptions(experimental_write_callbacks=[sleep_inside_write])

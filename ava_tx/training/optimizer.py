@@ -33,20 +33,24 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
   So lr(0) = warmup_learning_rate, lr(warmup_steps) = base_learning_rate.
   """
 
-  def __init__(self, *,
-               base_learning_rate: float = 0.1,
-               total_steps: int,
-               warmup_learning_rate: float = 0.01,
-               warmup_steps: int = 1000,
-               final_learning_rate: float = 0.0,
-               name: str = "WarmupCosineDecay"):
+  def __init__(
+    self,
+    *,
+    base_learning_rate: float = 0.1,
+    total_steps: int,
+    warmup_learning_rate: float = 0.01,
+    warmup_steps: int = 1000,
+    final_learning_rate: float = 0.0,
+    name: str = "WarmupCosineDecay",
+  ):
     """Args are plain Python numbers; `total_steps` counts the warmup too."""
     super().__init__()
     if total_steps <= 0:
       raise ValueError(f"total_steps must be > 0, got {total_steps}")
     if not 0 <= warmup_steps <= total_steps:
-      raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}], "
-                       f"got {warmup_steps}")
+      raise ValueError(
+        f"warmup_steps must be in [0, total_steps={total_steps}], got {warmup_steps}"
+      )
     self.base_learning_rate = float(base_learning_rate)
     self.total_steps = int(total_steps)
     self.warmup_learning_rate = float(warmup_learning_rate)
@@ -66,14 +70,19 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
       if self.warmup_steps == 0:
         return cosine
       warmup = self.warmup_learning_rate + (
-          (self.base_learning_rate - self.warmup_learning_rate) * step / self.warmup_steps)
+        (self.base_learning_rate - self.warmup_learning_rate) * step / self.warmup_steps
+      )
       return tf.where(step < self.warmup_steps, warmup, cosine)
 
   def get_config(self):
-    return dict(base_learning_rate=self.base_learning_rate, total_steps=self.total_steps,
-                warmup_learning_rate=self.warmup_learning_rate,
-                warmup_steps=self.warmup_steps,
-                final_learning_rate=self.final_learning_rate, name=self.name)
+    return dict(
+      base_learning_rate=self.base_learning_rate,
+      total_steps=self.total_steps,
+      warmup_learning_rate=self.warmup_learning_rate,
+      warmup_steps=self.warmup_steps,
+      final_learning_rate=self.final_learning_rate,
+      name=self.name,
+    )
 
 
 def is_decayed_variable(variable: tf.Variable) -> bool:
@@ -99,16 +108,18 @@ MOMENTUM = "momentum"
 ADAMW = "adamw"
 
 
-def build_optimizer(*,
-                    learning_rate,
-                    optimizer: str = MOMENTUM,
-                    momentum: float = 0.9,
-                    nesterov: bool = False,
-                    adam_beta1: float = 0.9,
-                    adam_beta2: float = 0.999,
-                    adam_epsilon: float = 1e-8,
-                    decoupled_weight_decay: float = 0.0,
-                    mixed_precision: bool = False) -> keras.optimizers.Optimizer:
+def build_optimizer(
+  *,
+  learning_rate,
+  optimizer: str = MOMENTUM,
+  momentum: float = 0.9,
+  nesterov: bool = False,
+  adam_beta1: float = 0.9,
+  adam_beta2: float = 0.999,
+  adam_epsilon: float = 1e-8,
+  decoupled_weight_decay: float = 0.0,
+  mixed_precision: bool = False,
+) -> keras.optimizers.Optimizer:
   """Builds momentum SGD (the paper's) or AdamW. Call inside `strategy.scope()`.
 
   Args:
@@ -131,13 +142,20 @@ def build_optimizer(*,
     raise ValueError(f"decoupled_weight_decay must be >= 0, got {decoupled_weight_decay}")
   if optimizer == MOMENTUM:
     result = _MomentumSGDWithKernelDecay(
-        learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
-        weight_decay=decoupled_weight_decay or None)
+      learning_rate=learning_rate,
+      momentum=momentum,
+      nesterov=nesterov,
+      weight_decay=decoupled_weight_decay or None,
+    )
   elif optimizer == ADAMW:
     # keras AdamW requires a weight decay; 0 means none.
     result = _AdamWWithKernelDecay(
-        learning_rate=learning_rate, weight_decay=decoupled_weight_decay,
-        beta_1=adam_beta1, beta_2=adam_beta2, epsilon=adam_epsilon)
+      learning_rate=learning_rate,
+      weight_decay=decoupled_weight_decay,
+      beta_1=adam_beta1,
+      beta_2=adam_beta2,
+      epsilon=adam_epsilon,
+    )
   else:
     raise ValueError(f"optimizer must be {MOMENTUM!r} or {ADAMW!r}, got {optimizer!r}")
   if mixed_precision:
@@ -170,8 +188,9 @@ def l2_weight_decay_loss(variables: Sequence[tf.Variable], *, weight_decay: floa
   return weight_decay * tf.add_n(terms)
 
 
-def clip_by_global_norm(gradients: Sequence[Optional[tf.Tensor]], clip_norm: float
-                        ) -> tuple[list[Optional[tf.Tensor]], tf.Tensor, tf.Tensor]:
+def clip_by_global_norm(
+  gradients: Sequence[Optional[tf.Tensor]], clip_norm: float
+) -> tuple[list[Optional[tf.Tensor]], tf.Tensor, tf.Tensor]:
   """Scales gradients so that their global L2 norm is at most `clip_norm`.
 
   Args:

@@ -34,5 +34,8 @@ def seed_everything(seed: int, *, deterministic_ops: bool = False) -> None:
   keras.utils.set_random_seed(int(seed))
   if deterministic_ops:
     tf.config.experimental.enable_op_determinism()
-  _log.info("Seeded Python, NumPy and TensorFlow with %d%s", seed,
-            " (deterministic ops)" if deterministic_ops else "")
+  _log.info(
+    "Seeded Python, NumPy and TensorFlow with %d%s",
+    seed,
+    " (deterministic ops)" if deterministic_ops else "",
+  )

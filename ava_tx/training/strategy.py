@@ -55,10 +55,12 @@ def num_workers_in_tf_config(tf_config: Mapping[str, Any]) -> int:
   return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
 
 
-def build_strategy(*,
-                   strategy_name: str = MIRRORED,
-                   devices: Optional[Sequence[str]] = None,
-                   environ: Optional[Mapping[str, str]] = None) -> tf.distribute.Strategy:
+def build_strategy(
+  *,
+  strategy_name: str = MIRRORED,
+  devices: Optional[Sequence[str]] = None,
+  environ: Optional[Mapping[str, str]] = None,
+) -> tf.distribute.Strategy:
   """Builds the distribution strategy for training.
 
   Args:
@@ -82,8 +84,10 @@ def build_strategy(*,
     strategy_name = MULTI_WORKER_MIRRORED
   if strategy_name == MULTI_WORKER_MIRRORED:
     if devices:
-      raise ValueError("devices cannot be given with multi_worker_mirrored: each worker uses "
-                       "all its local GPUs (or its CPU)")
+      raise ValueError(
+        "devices cannot be given with multi_worker_mirrored: each worker uses "
+        "all its local GPUs (or its CPU)"
+      )
     # The resolver reads TF_CONFIG from os.environ; a custom `environ` is for parsing tests.
     return tf.distribute.MultiWorkerMirroredStrategy()
   if strategy_name == ONE_DEVICE:
@@ -148,5 +152,5 @@ def worker_index(strategy: tf.distribute.Strategy) -> int:
 
 
 def device_type(strategy: tf.distribute.Strategy) -> str:
-  """"CPU", "GPU" or "TPU": the type of the strategy's first replica device."""
+  """ "CPU", "GPU" or "TPU": the type of the strategy's first replica device."""
   return tf.DeviceSpec.from_string(strategy.extended.worker_devices[0]).device_type or "CPU"

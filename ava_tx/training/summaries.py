@@ -32,6 +32,7 @@ MAX_GT_LABELS = 4  # Class names written per ground-truth box.
 @dataclasses.dataclass(frozen=True)
 class _Style:
   """Sizes that follow the panel size: font, box line, header strip and gap, in pixels."""
+
   font: ImageFont.ImageFont
   font_size: int
   line_width: int
@@ -41,8 +42,13 @@ class _Style:
   @classmethod
   def for_panel(cls, panel_height: int) -> "_Style":
     size = max(12, round(panel_height / 28))
-    return cls(font=ImageFont.load_default(size=size), font_size=size,
-               line_width=max(2, round(panel_height / 200)), header=size + 10, gap=size // 2)
+    return cls(
+      font=ImageFont.load_default(size=size),
+      font_size=size,
+      line_width=max(2, round(panel_height / 200)),
+      header=size + 10,
+      gap=size // 2,
+    )
 
 
 def class_name(index: int, label_names: Optional[Mapping[int, str]]) -> str:
@@ -59,8 +65,9 @@ def _scaled_frame(image: np.ndarray, min_size: int) -> Image.Image:
   height, width = image.shape[:2]
   factor = max(1, -(-min_size // max(1, min(height, width))))
   pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-  return Image.fromarray(pixels).resize((width * factor, height * factor),
-                                        Image.Resampling.BILINEAR)
+  return Image.fromarray(pixels).resize(
+    (width * factor, height * factor), Image.Resampling.BILINEAR
+  )
 
 
 def _text_block(draw, lines: Sequence[str], origin, color, style: _Style, size) -> None:
@@ -77,8 +84,9 @@ def _text_block(draw, lines: Sequence[str], origin, color, style: _Style, size) 
     draw.text((x + 2, y + 1 + i * (style.font_size + 2)), line, fill=color, font=style.font)
 
 
-def _draw_boxes(frame: Image.Image, boxes: np.ndarray, labels: Sequence[Sequence[str]], color,
-                style: _Style) -> Image.Image:
+def _draw_boxes(
+  frame: Image.Image, boxes: np.ndarray, labels: Sequence[Sequence[str]], color, style: _Style
+) -> Image.Image:
   """Boxes [n, 4] (normalized) with their label lines at the box's top-left, inside it."""
   panel = frame.copy()
   draw = ImageDraw.Draw(panel)
@@ -88,12 +96,12 @@ def _draw_boxes(frame: Image.Image, boxes: np.ndarray, labels: Sequence[Sequence
     # Untrained models can predict inverted boxes: draw them by their corners.
     (x0, x1), (y0, y1) = sorted((xmin, xmax)), sorted((ymin, ymax))
     corner = (x0 * (width - 1), y0 * (height - 1))
-    draw.rectangle([corner, (x1 * (width - 1), y1 * (height - 1))], outline=color,
-                   width=style.line_width)
+    draw.rectangle(
+      [corner, (x1 * (width - 1), y1 * (height - 1))], outline=color, width=style.line_width
+    )
     corners.append(corner)
   for (x, y), lines in zip(corners, labels):  # Text over every box's outline.
-    _text_block(draw, lines, (x + style.line_width, y + style.line_width), color, style,
-                panel.size)
+    _text_block(draw, lines, (x + style.line_width, y + style.line_width), color, style, panel.size)
   return panel
 
 
@@ -101,25 +109,34 @@ def _groundtruth_labels(classes: np.ndarray, label_names) -> list[str]:
   """Names of a box's positive classes (multi-hot float [num_classes]), in label-map order."""
   positives = [class_name(int(i), label_names) for i in np.flatnonzero(classes > 0)]
   if len(positives) > MAX_GT_LABELS:
-    positives = positives[:MAX_GT_LABELS - 1] + [f"+{len(positives) - MAX_GT_LABELS + 1} more"]
+    positives = positives[: MAX_GT_LABELS - 1] + [f"+{len(positives) - MAX_GT_LABELS + 1} more"]
   return positives
 
 
-def _detection_labels(person_score: float, action_scores: np.ndarray, label_names,
-                      top_k: int) -> list[str]:
+def _detection_labels(
+  person_score: float, action_scores: np.ndarray, label_names, top_k: int
+) -> list[str]:
   order = np.argsort(-action_scores, kind="stable")[:top_k]
   return [f"person {person_score:.2f}"] + [
-      f"{class_name(int(i), label_names)} {action_scores[i]:.2f}" for i in order]
+    f"{class_name(int(i), label_names)} {action_scores[i]:.2f}" for i in order
+  ]
 
 
-def draw_keyframe(image: np.ndarray, *,
-                  groundtruth_boxes: np.ndarray, groundtruth_classes: np.ndarray,
-                  num_groundtruth_boxes: int,
-                  detection_boxes: np.ndarray, detection_scores: np.ndarray,
-                  detection_action_scores: np.ndarray, num_detections: int,
-                  label_names: Optional[Mapping[int, str]] = None,
-                  max_detections: int = 5, top_k_labels: int = 2,
-                  min_size: int = MIN_PANEL_SIZE) -> np.ndarray:
+def draw_keyframe(
+  image: np.ndarray,
+  *,
+  groundtruth_boxes: np.ndarray,
+  groundtruth_classes: np.ndarray,
+  num_groundtruth_boxes: int,
+  detection_boxes: np.ndarray,
+  detection_scores: np.ndarray,
+  detection_action_scores: np.ndarray,
+  num_detections: int,
+  label_names: Optional[Mapping[int, str]] = None,
+  max_detections: int = 5,
+  top_k_labels: int = 2,
+  min_size: int = MIN_PANEL_SIZE,
+) -> np.ndarray:
   """Ground truth (left) and predictions (right) drawn on the keyframe scaled up.
 
   Args:
@@ -140,19 +157,27 @@ def draw_keyframe(image: np.ndarray, *,
     uint8 [header + panel_height, 2 * panel_width + gap, 3].
   """
   frame = _scaled_frame(np.asarray(image, np.float32), min_size)
-  painter = _PanelPainter(frame, _Style.for_panel(min(frame.size)), label_names,
-                          max_detections=max_detections, top_k_labels=top_k_labels)
+  painter = _PanelPainter(
+    frame,
+    _Style.for_panel(min(frame.size)),
+    label_names,
+    max_detections=max_detections,
+    top_k_labels=top_k_labels,
+  )
   num_gt = int(num_groundtruth_boxes)
   truth = painter.groundtruth(groundtruth_boxes, groundtruth_classes, num_gt)
-  predicted, num_drawn = painter.predictions(detection_boxes, detection_scores,
-                                             detection_action_scores, int(num_detections))
-  return painter.side_by_side([(truth, f"ground truth ({num_gt})"),
-                               (predicted, f"predictions (top {num_drawn})")])
+  predicted, num_drawn = painter.predictions(
+    detection_boxes, detection_scores, detection_action_scores, int(num_detections)
+  )
+  return painter.side_by_side(
+    [(truth, f"ground truth ({num_gt})"), (predicted, f"predictions (top {num_drawn})")]
+  )
 
 
 @dataclasses.dataclass(frozen=True)
 class _PanelPainter:
   """Draws boxes with their labels on copies of one scaled keyframe, and lays out the panels."""
+
   frame: Image.Image
   style: _Style
   label_names: Optional[Mapping[int, str]]
@@ -168,12 +193,13 @@ class _PanelPainter:
     """(panel, number drawn): the highest-scoring of the first `num_detections` detections,
     each with its person score and top action classes."""
     scores = np.asarray(scores)[:num_detections]
-    order = np.argsort(-scores, kind="stable")[:self.max_detections]
+    order = np.argsort(-scores, kind="stable")[: self.max_detections]
     action_scores = np.asarray(action_scores)
-    labels = [_detection_labels(float(scores[i]), action_scores[i], self.label_names,
-                                self.top_k_labels) for i in order]
-    panel = _draw_boxes(self.frame, np.asarray(boxes)[order], labels, DETECTION_COLOR,
-                        self.style)
+    labels = [
+      _detection_labels(float(scores[i]), action_scores[i], self.label_names, self.top_k_labels)
+      for i in order
+    ]
+    panel = _draw_boxes(self.frame, np.asarray(boxes)[order], labels, DETECTION_COLOR, self.style)
     return panel, len(order)
 
   def side_by_side(self, panels_and_titles) -> np.ndarray:
@@ -190,8 +216,13 @@ class _PanelPainter:
     return np.asarray(canvas)
 
 
-def draw_batch_keyframes(batch: Mapping[str, tf.Tensor], detections: Mapping[str, tf.Tensor],
-                         *, max_images: int = 2, **kwargs) -> np.ndarray:
+def draw_batch_keyframes(
+  batch: Mapping[str, tf.Tensor],
+  detections: Mapping[str, tf.Tensor],
+  *,
+  max_images: int = 2,
+  **kwargs,
+) -> np.ndarray:
   """Keyframes of a batch with GT and detections drawn (see `draw_keyframe`).
 
   Args:
@@ -207,29 +238,38 @@ def draw_batch_keyframes(batch: Mapping[str, tf.Tensor], detections: Mapping[str
   """
   frames = np.asarray(batch[InputFields.frames])
   if frames.ndim != 5:
-    raise ValueError(f"frames must be [batch_size, num_frames, height, width, 3], "
-                     f"got shape {frames.shape}")
-  keyframes = (np.asarray(batch[InputFields.keyframe_index]) if InputFields.keyframe_index in
-               batch else np.full([frames.shape[0]], frames.shape[1] // 2))
+    raise ValueError(
+      f"frames must be [batch_size, num_frames, height, width, 3], got shape {frames.shape}"
+    )
+  keyframes = (
+    np.asarray(batch[InputFields.keyframe_index])
+    if InputFields.keyframe_index in batch
+    else np.full([frames.shape[0]], frames.shape[1] // 2)
+  )
   images = []
   for b in range(min(max_images, frames.shape[0])):
-    images.append(draw_keyframe(
+    images.append(
+      draw_keyframe(
         (frames[b, int(keyframes[b])] + 1.0) / 2.0,
         groundtruth_boxes=np.asarray(batch[InputFields.groundtruth_boxes][b]),
         groundtruth_classes=np.asarray(batch[InputFields.groundtruth_classes][b]),
         num_groundtruth_boxes=int(batch[InputFields.num_groundtruth_boxes][b]),
         detection_boxes=np.asarray(detections[DetectionFields.detection_boxes][b]),
         detection_scores=np.asarray(detections[DetectionFields.detection_scores][b]),
-        detection_action_scores=np.asarray(
-            detections[DetectionFields.detection_action_scores][b]),
-        num_detections=int(detections[DetectionFields.num_detections][b]), **kwargs))
+        detection_action_scores=np.asarray(detections[DetectionFields.detection_action_scores][b]),
+        num_detections=int(detections[DetectionFields.num_detections][b]),
+        **kwargs,
+      )
+    )
   return np.stack(images)
 
 
 def legend_markdown(label_names: Optional[Mapping[int, str]] = None) -> str:
   """Summary description: what each panel shows and, if given, the index -> name legend."""
-  text = ("Left: ground-truth boxes (green) with their classes. Right: the highest-scoring "
-          "detections (red) with their person score and top action classes with scores.")
+  text = (
+    "Left: ground-truth boxes (green) with their classes. Right: the highest-scoring "
+    "detections (red) with their person score and top action classes with scores."
+  )
   if label_names:
     text += "\n\n" + "\n".join(f"- {i}: {name}" for i, name in sorted(label_names.items()))
   return text
@@ -239,14 +279,22 @@ def legend_markdown(label_names: Optional[Mapping[int, str]] = None) -> str:
 class RateWindow:
   """Counts since `time` (a time.perf_counter() value): steps, video clips trained on, and
   steps whose gradients were clipped by the global-norm limit."""
+
   time: float
   steps: int = 0
   clips: int = 0
   clipped_steps: float = 0.0
 
 
-def write_scalars(writer, step: int, losses: Mapping[str, float], *, learning_rate,
-                  gradient_norm, window: RateWindow) -> RateWindow:
+def write_scalars(
+  writer,
+  step: int,
+  losses: Mapping[str, float],
+  *,
+  learning_rate,
+  gradient_norm,
+  window: RateWindow,
+) -> RateWindow:
   """Writes every loss, the learning rate, gradient norm, steps/s, clips/s and the fraction
   of steps whose gradients were clipped.
 
@@ -273,12 +321,21 @@ def write_scalars(writer, step: int, losses: Mapping[str, float], *, learning_ra
   return RateWindow(now)
 
 
-def write_keyframe_images(writer, step: int, batch: Mapping[str, tf.Tensor],
-                          detections: Mapping[str, tf.Tensor], *, max_images: int,
-                          label_names: Optional[Mapping[int, str]] = None) -> None:
+def write_keyframe_images(
+  writer,
+  step: int,
+  batch: Mapping[str, tf.Tensor],
+  detections: Mapping[str, tf.Tensor],
+  *,
+  max_images: int,
+  label_names: Optional[Mapping[int, str]] = None,
+) -> None:
   """Writes `keyframe_detections`: keyframes with GT and detections (draw_batch_keyframes)."""
-  images = draw_batch_keyframes(batch, detections, max_images=max_images,
-                                label_names=label_names)
+  images = draw_batch_keyframes(batch, detections, max_images=max_images, label_names=label_names)
   with writer.as_default(step=step):
-    tf.summary.image("keyframe_detections", images, max_outputs=max_images,
-                     description=legend_markdown(label_names))
+    tf.summary.image(
+      "keyframe_detections",
+      images,
+      max_outputs=max_images,
+      description=legend_markdown(label_names),
+    )

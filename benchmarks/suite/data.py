@@ -19,16 +19,27 @@ def _layout_rows(work, name, video_fps, batch_size, num_batches):
   summary, seconds = data_benchmark.convert(work, name)
   keyframes = summary["keyframes"]
   section = f"data, {name} layout"
-  rows = [common.row(section, "conversion (1 process)", keyframes / seconds, "keyframes/s",
-                     "raw video decode", video_fps / _KEYFRAME_EVERY,
-                     note=f"{summary['bytes'] / 1e3 / keyframes:.0f} kB/keyframe")]
+  rows = [
+    common.row(
+      section,
+      "conversion (1 process)",
+      keyframes / seconds,
+      "keyframes/s",
+      "raw video decode",
+      video_fps / _KEYFRAME_EVERY,
+      note=f"{summary['bytes'] / 1e3 / keyframes:.0f} kB/keyframe",
+    )
+  ]
   images = data_benchmark.stored_jpegs(summary["file_pattern"], 256)
   bound = data_benchmark.raw_decode_rate(images) / data_benchmark.distinct_frames(name)
-  clips, shape = data_benchmark.pipeline_rate(summary["file_pattern"],
-                                              data_benchmark.layout_parser(name), batch_size,
-                                              num_batches)
-  rows.append(common.row(section, f"input pipeline {tuple(shape)}", clips, "clips/s",
-                         "JPEG-decode bound", bound))
+  clips, shape = data_benchmark.pipeline_rate(
+    summary["file_pattern"], data_benchmark.layout_parser(name), batch_size, num_batches
+  )
+  rows.append(
+    common.row(
+      section, f"input pipeline {tuple(shape)}", clips, "clips/s", "JPEG-decode bound", bound
+    )
+  )
   return rows, summary["file_pattern"]
 
 
@@ -39,11 +50,24 @@ def wait_fraction_row(file_pattern, quick, steps):
   config = models.model_config(tiny)
   config.num_classes = 2  # the benchmark's label ids 12 and 80
   model = models.model_builder.build(config)
-  parser = parser_lib.AvaParser(num_frames=16, frame_stride=4, output_size=(112, 112),
-                                label_map_ids=[12, 80], max_num_boxes=8, max_num_proposals=16)
-  iterator = iter(dataset_lib.build_dataset(file_pattern=file_pattern, parser=parser,
-                                            batch_size=tiny.batch_size, is_training=True,
-                                            seed=1, shuffle_buffer_size=16))
+  parser = parser_lib.AvaParser(
+    num_frames=16,
+    frame_stride=4,
+    output_size=(112, 112),
+    label_map_ids=[12, 80],
+    max_num_boxes=8,
+    max_num_proposals=16,
+  )
+  iterator = iter(
+    dataset_lib.build_dataset(
+      file_pattern=file_pattern,
+      parser=parser,
+      batch_size=tiny.batch_size,
+      is_training=True,
+      seed=1,
+      shuffle_buffer_size=16,
+    )
+  )
   step = models.train_step(model)
   for _ in range(2):
     step(next(iterator)).numpy()
@@ -55,9 +79,13 @@ def wait_fraction_row(file_pattern, quick, steps):
     step(batch).numpy()
     waiting += got - start
     total += time.perf_counter() - start
-  return common.row("data, tiny layout", "time waiting for input / step time", waiting / total,
-                    "fraction", note=f"{steps} steps of batch {tiny.batch_size}, "
-                    f"{tiny.batch_size * steps / total:.2f} clips/s")
+  return common.row(
+    "data, tiny layout",
+    "time waiting for input / step time",
+    waiting / total,
+    "fraction",
+    note=f"{steps} steps of batch {tiny.batch_size}, {tiny.batch_size * steps / total:.2f} clips/s",
+  )
 
 
 def rows(quick: bool, work_dir: str):

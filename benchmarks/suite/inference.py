@@ -36,8 +36,9 @@ def _stage_functions(model, config, batch):
     boxes, mask = rpn_out.proposal_boxes, tf.cast(rpn_out.proposal_mask, tf.float32)
   else:
     boxes = batch[InputFields.proposal_boxes]
-    mask = tf.cast(tf.sequence_mask(batch[InputFields.num_proposal_boxes], boxes.shape[1]),
-                   tf.float32)
+    mask = tf.cast(
+      tf.sequence_mask(batch[InputFields.num_proposal_boxes], boxes.shape[1]), tf.float32
+    )
   head = tf.function(lambda f, b: model.second_stage_head(f, b, training=False))
   predictions = dict(head(features, boxes))
   predictions[PredictionFields.proposal_boxes] = boxes
@@ -57,20 +58,28 @@ def split_rows(size, repeats):
   seconds = common.alternate_seconds(_stage_functions(model, config, batch), repeats)
   whole = seconds.pop("whole detection")
   section = f"inference per clip, {size.name}"
-  rows = [common.row(section, "whole detection", whole, "s/clip",
-                     note=f"1x{size.num_frames}x{size.image_size}^2")]
+  rows = [
+    common.row(
+      section, "whole detection", whole, "s/clip", note=f"1x{size.num_frames}x{size.image_size}^2"
+    )
+  ]
   for stage, value in seconds.items():
     rows.append(common.row(section, stage, value, "s/clip", "whole detection", whole))
   return rows
 
 
 def _spawn_paper_worker(worker, repeats):
-  command = [sys.executable, "-m", "benchmarks.paper_size_forward", f"--worker={worker}",
-             f"--repeats={repeats}"]
+  command = [
+    sys.executable,
+    "-m",
+    "benchmarks.paper_size_forward",
+    f"--worker={worker}",
+    f"--repeats={repeats}",
+  ]
   process = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, cwd=_REPO)
   for line in process.stdout.splitlines():
     if line.startswith(paper_size_forward._RESULT_PREFIX):  # pylint: disable=protected-access
-      return json.loads(line[len(paper_size_forward._RESULT_PREFIX):])  # pylint: disable=protected-access
+      return json.loads(line[len(paper_size_forward._RESULT_PREFIX) :])  # pylint: disable=protected-access
   raise RuntimeError(f"paper_size_forward worker {worker} failed (exit {process.returncode})")
 
 
@@ -80,19 +89,34 @@ def paper_rows(rates, repeats):
   results = {w: _spawn_paper_worker(w, repeats) for w in ("trunk", "rpn", "head", "model")}
   stages = {s["name"]: s for r in results.values() for s in r["stages"]}
   whole = stages["model(frames)"]["warm_median_s"]
-  rows = [common.row(section, "whole model(frames)", whole, "s/clip",
-                     note="each stage group in its own process")]
+  rows = [
+    common.row(
+      section, "whole model(frames)", whole, "s/clip", note="each stage group in its own process"
+    )
+  ]
   for name in ("preprocess", "trunk", "rpn", "head", "postprocess"):
-    rows.append(common.row(section, name, stages[name]["warm_median_s"], "s/clip",
-                           "whole model(frames)", whole))
+    rows.append(
+      common.row(
+        section, name, stages[name]["warm_median_s"], "s/clip", "whole model(frames)", whole
+      )
+    )
   trunk = stages["trunk"]
   gflops = sum(trunk["flops"].values()) / trunk["warm_median_s"] / 1e9
   reference = results["trunk"]["matmul_gflops"]
-  rows.append(common.row(section, "trunk achieved", gflops, "GFLOP/s",
-                         "float32 matmul (trunk worker)", reference))
-  rows.append(common.row(section, "peak memory, whole model(frames)",
-                         stages["model(frames)"]["peak_mib"], "MiB",
-                         note=f"process peak {results['model']['process_peak_mib']:.0f} MiB"))
+  rows.append(
+    common.row(
+      section, "trunk achieved", gflops, "GFLOP/s", "float32 matmul (trunk worker)", reference
+    )
+  )
+  rows.append(
+    common.row(
+      section,
+      "peak memory, whole model(frames)",
+      stages["model(frames)"]["peak_mib"],
+      "MiB",
+      note=f"process peak {results['model']['process_peak_mib']:.0f} MiB",
+    )
+  )
   del rates
   return rows
 
@@ -114,16 +138,26 @@ def scaling_rows(quick, repeats):
   for axis, values in (("R", (16, 64, 300)), ("T", frames)):
     reference = None
     for value in values:
-      size = (dataclasses.replace(mid, num_proposals=value) if axis == "R" else
-              dataclasses.replace(mid, num_frames=value))
+      size = (
+        dataclasses.replace(mid, num_proposals=value)
+        if axis == "R"
+        else dataclasses.replace(mid, num_frames=value)
+      )
       if size not in costs:
         costs[size] = _forward_cost(size, repeats)
       seconds, forward = costs[size]
       if reference is None:
         reference = (value, seconds)
-      rows.append(common.row(
-          f"inference scaling in {axis}", f"{axis}={value}", seconds, "s/clip",
-          f"{axis}={reference[0]}", reference[1],
+      rows.append(
+        common.row(
+          f"inference scaling in {axis}",
+          f"{axis}={value}",
+          seconds,
+          "s/clip",
+          f"{axis}={reference[0]}",
+          reference[1],
           note=f"{forward / 1e9:.1f} GFLOP; {size.num_frames}x{size.image_size}^2, "
-          f"R={size.num_proposals}"))
+          f"R={size.num_proposals}",
+        )
+      )
   return rows

@@ -30,6 +30,7 @@ _MAX_BOXES = 8
 @dataclasses.dataclass(frozen=True)
 class ModelSize:
   """A config and the overrides the suite applies to it."""
+
   name: str
   config_path: str
   batch_size: int
@@ -43,10 +44,14 @@ class ModelSize:
 def sizes(quick: bool):
   """The tiny and mid sizes (smaller with --quick)."""
   if quick:
-    return (ModelSize("tiny", TINY_CONFIG, 2, 8, 64),
-            ModelSize("mid", PAPER_CONFIG, 1, 8, 112, depth_multiplier=0.25, num_proposals=16))
-  return (ModelSize("tiny", TINY_CONFIG, 4, 16, 112),
-          ModelSize("mid", PAPER_CONFIG, 2, 32, 224, num_proposals=64))
+    return (
+      ModelSize("tiny", TINY_CONFIG, 2, 8, 64),
+      ModelSize("mid", PAPER_CONFIG, 1, 8, 112, depth_multiplier=0.25, num_proposals=16),
+    )
+  return (
+    ModelSize("tiny", TINY_CONFIG, 4, 16, 112),
+    ModelSize("mid", PAPER_CONFIG, 2, 32, 224, num_proposals=64),
+  )
 
 
 def model_config(size: ModelSize):
@@ -60,7 +65,8 @@ def model_config(size: ModelSize):
   if size.num_proposals is not None:
     config.rpn.num_proposals_train = config.rpn.num_proposals_test = size.num_proposals
     config.rpn.pre_nms_top_k_train = config.rpn.pre_nms_top_k_test = max(
-        size.num_proposals * 4, 256)
+      size.num_proposals * 4, 256
+    )
   if size.freeze_up_to_endpoint is not None:
     config.trunk.freeze_up_to_endpoint = size.freeze_up_to_endpoint
   return config
@@ -83,12 +89,12 @@ def synthetic_batch(size: ModelSize, num_classes: int, seed: int = 0):
   classes[:, 0, 0] = classes[:, 1, num_classes - 1] = 1.0
   count = np.full([size.batch_size], 2, np.int32)
   return {
-      InputFields.frames: tf.constant(rng.uniform(-1, 1, shape), tf.float32),
-      InputFields.groundtruth_boxes: tf.constant(boxes),
-      InputFields.groundtruth_classes: tf.constant(classes),
-      InputFields.num_groundtruth_boxes: tf.constant(count),
-      InputFields.proposal_boxes: tf.constant(boxes),
-      InputFields.num_proposal_boxes: tf.constant(count),
+    InputFields.frames: tf.constant(rng.uniform(-1, 1, shape), tf.float32),
+    InputFields.groundtruth_boxes: tf.constant(boxes),
+    InputFields.groundtruth_classes: tf.constant(classes),
+    InputFields.num_groundtruth_boxes: tf.constant(count),
+    InputFields.proposal_boxes: tf.constant(boxes),
+    InputFields.num_proposal_boxes: tf.constant(count),
   }
 
 
@@ -110,5 +116,6 @@ def train_step(model, *, jit_compile: bool = False):
 def training_flops(model, batch) -> flops.FlopCount:
   """Forward and training FLOPs of one step on `batch` (traced, not run)."""
   loss = lambda b: train_loop.compute_detection_losses(  # noqa: E731
-      model, b, training=True)[LossFields.total_loss]
+    model, b, training=True
+  )[LossFields.total_loss]
   return flops.function_flops(loss, batch, trainable_variables=lambda: model.trainable_variables)

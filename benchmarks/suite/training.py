@@ -28,17 +28,37 @@ def _step_rows(size, rates, repeats, with_bf16):
   gflops = count.training / seconds["float32"] / 1e9
   clips = size.batch_size / seconds["float32"]
   rows = [
-      common.row(section, f"float32 step {shape}", clips, "clips/s",
-                 note=f"{seconds['float32']:.3f} s/step"),
-      common.row(section, "float32 achieved", gflops, "GFLOP/s", "float32 matmul",
-                 rates["float32"], note=f"{count.training / 1e9:.1f} GFLOP/step (forward "
-                 f"{count.forward / 1e9:.1f})"),
-      common.row(section, "peak memory of a step", common.peak_extra_mib(step, batch), "MiB",
-                 note="RSS above the process before the step"),
+    common.row(
+      section, f"float32 step {shape}", clips, "clips/s", note=f"{seconds['float32']:.3f} s/step"
+    ),
+    common.row(
+      section,
+      "float32 achieved",
+      gflops,
+      "GFLOP/s",
+      "float32 matmul",
+      rates["float32"],
+      note=f"{count.training / 1e9:.1f} GFLOP/step (forward {count.forward / 1e9:.1f})",
+    ),
+    common.row(
+      section,
+      "peak memory of a step",
+      common.peak_extra_mib(step, batch),
+      "MiB",
+      note="RSS above the process before the step",
+    ),
   ]
   if with_bf16:
-    rows.append(common.row(section, "mixed_bfloat16 step", size.batch_size /
-                           seconds["bfloat16"], "clips/s", "float32 step", clips))
+    rows.append(
+      common.row(
+        section,
+        "mixed_bfloat16 step",
+        size.batch_size / seconds["bfloat16"],
+        "clips/s",
+        "float32 step",
+        clips,
+      )
+    )
   return rows, functions["float32"]
 
 
@@ -58,11 +78,19 @@ def _trunk_xla_rows(size, repeats):
     return tape.gradient(loss, trunk.trainable_variables)
 
   plain, xla = tf.function(step), tf.function(step, jit_compile=True)
-  seconds = common.alternate_seconds({"plain": lambda: plain(frames),
-                                      "xla": lambda: xla(frames)}, repeats)
-  return [common.row(f"train step, {size.name}", "trunk step with XLA (jit_compile)",
-                     size.batch_size / seconds["xla"], "clips/s", "trunk step without XLA",
-                     size.batch_size / seconds["plain"])]
+  seconds = common.alternate_seconds(
+    {"plain": lambda: plain(frames), "xla": lambda: xla(frames)}, repeats
+  )
+  return [
+    common.row(
+      f"train step, {size.name}",
+      "trunk step with XLA (jit_compile)",
+      size.batch_size / seconds["xla"],
+      "clips/s",
+      "trunk step without XLA",
+      size.batch_size / seconds["plain"],
+    )
+  ]
 
 
 def _stem_rows(size, repeats, frozen_step):
@@ -72,10 +100,19 @@ def _stem_rows(size, repeats, frozen_step):
   open_model, config = models.build(dataclasses.replace(size, freeze_up_to_endpoint=""))
   batch = models.synthetic_batch(size, config.num_classes)
   trained = models.train_step(open_model)
-  seconds = common.alternate_seconds({"frozen": frozen_step,
-                                      "trained": lambda: trained(batch)}, repeats)
-  return [common.row(f"train step, {size.name}", "step with the stem (Conv3d_1a_7x7) trained",
-                     seconds["trained"], "s/step", "stem frozen", seconds["frozen"])]
+  seconds = common.alternate_seconds(
+    {"frozen": frozen_step, "trained": lambda: trained(batch)}, repeats
+  )
+  return [
+    common.row(
+      f"train step, {size.name}",
+      "step with the stem (Conv3d_1a_7x7) trained",
+      seconds["trained"],
+      "s/step",
+      "stem frozen",
+      seconds["frozen"],
+    )
+  ]
 
 
 def rows(rates, quick: bool, repeats: int):

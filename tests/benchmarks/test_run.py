@@ -14,19 +14,30 @@ _SECTIONS = ("machine", "training", "inference", "scaling", "data")
 
 @pytest.mark.slow
 def test_quick_suite_writes_one_table_with_references(tmp_path):
-  result = run.run(quick=True, sections=_SECTIONS, runs=1, output_dir=str(tmp_path),
-                   data_work_dir=str(tmp_path / "data"))
+  result = run.run(
+    quick=True,
+    sections=_SECTIONS,
+    runs=1,
+    output_dir=str(tmp_path),
+    data_work_dir=str(tmp_path / "data"),
+  )
   assert result["errors"] == {}
   rows = result["rows"]
   assert {r["section"].split(",")[0] for r in rows} >= {
-      "machine", "train step", "inference per clip", "inference scaling in R",
-      "inference scaling in T", "data"}
+    "machine",
+    "train step",
+    "inference per clip",
+    "inference scaling in R",
+    "inference scaling in T",
+    "data",
+  }
   for r in rows:
     assert set(r) == set(run._COLUMNS)  # pylint: disable=protected-access
     assert r["value"] > 0 or r["unit"] == "fraction", r
     if r["reference_value"] is not None:
       assert r["reference_value"] > 0 and r["ratio"] == pytest.approx(
-          r["value"] / r["reference_value"]), r
+        r["value"] / r["reference_value"]
+      ), r
   by_figure = {(r["section"], r["figure"]): r for r in rows}
   float32 = by_figure[("machine", "tf.matmul 1024^3 float32")]
   assert 1.0 < float32["value"] < 1e5  # GFLOP/s of any CPU
@@ -36,7 +47,10 @@ def test_quick_suite_writes_one_table_with_references(tmp_path):
   waiting = by_figure[("data, tiny layout", "time waiting for input / step time")]
   assert 0.0 <= waiting["value"] <= 1.0
   assert [r["figure"] for r in rows if r["section"] == "inference scaling in R"] == [
-      "R=16", "R=64", "R=300"]
+    "R=16",
+    "R=64",
+    "R=300",
+  ]
   stages = [r["figure"] for r in rows if r["section"] == "inference per clip, mid"]
   assert stages == ["whole detection", "trunk", "rpn", "head", "post-processing"]
 

@@ -16,10 +16,16 @@ CONFIGS = sorted((REPO / "configs").glob("*.config"))
 
 def test_there_is_a_config_for_every_paper_setting():
   names = {p.name for p in CONFIGS}
-  for expected in ("ava_tx_highres_64f_400.config", "ava_tx_lowres_64f_400.config",
-                   "ava_i3d_head_64f_400.config", "ava_tx_plus_i3d_64f_400.config",
-                   "ava_tx_highres_gtboxes_64f_400.config", "ava_i3d_head_gtboxes_64f_400.config",
-                   "ava_tx_highres_r64_64f_400.config", "tiny_synthetic_cpu.config"):
+  for expected in (
+    "ava_tx_highres_64f_400.config",
+    "ava_tx_lowres_64f_400.config",
+    "ava_i3d_head_64f_400.config",
+    "ava_tx_plus_i3d_64f_400.config",
+    "ava_tx_highres_gtboxes_64f_400.config",
+    "ava_i3d_head_gtboxes_64f_400.config",
+    "ava_tx_highres_r64_64f_400.config",
+    "tiny_synthetic_cpu.config",
+  ):
     assert expected in names
 
 
@@ -71,25 +77,42 @@ def _tiny():
   return config_util.load_pipeline_config(str(REPO / "configs" / "tiny_synthetic_cpu.config"))
 
 
-@pytest.mark.parametrize("edit, field", [
+@pytest.mark.parametrize(
+  "edit, field",
+  [
     ("model.action_transformer.num_frames = 12", "model.action_transformer.num_frames"),
     ("model.action_transformer.image_height = 100", "model.action_transformer.image_height"),
-    ("model.action_transformer.trunk.final_endpoint = 'Mixed_9z'",
-     "model.action_transformer.trunk.final_endpoint"),
-    ("model.action_transformer.rpn.nms_iou_threshold = 1.5", "model.action_transformer.rpn.nms_iou_threshold"),
-    ("model.action_transformer.rpn.negative_iou_threshold = 0.8",
-     "model.action_transformer.rpn.negative_iou_threshold"),
-    ("model.action_transformer.roi_pooling.crop_size = 15", "model.action_transformer.roi_pooling.crop_size"),
-    ("model.action_transformer.action_transformer_head.num_heads = 0",
-     "model.action_transformer.action_transformer_head.num_heads"),
+    (
+      "model.action_transformer.trunk.final_endpoint = 'Mixed_9z'",
+      "model.action_transformer.trunk.final_endpoint",
+    ),
+    (
+      "model.action_transformer.rpn.nms_iou_threshold = 1.5",
+      "model.action_transformer.rpn.nms_iou_threshold",
+    ),
+    (
+      "model.action_transformer.rpn.negative_iou_threshold = 0.8",
+      "model.action_transformer.rpn.negative_iou_threshold",
+    ),
+    (
+      "model.action_transformer.roi_pooling.crop_size = 15",
+      "model.action_transformer.roi_pooling.crop_size",
+    ),
+    (
+      "model.action_transformer.action_transformer_head.num_heads = 0",
+      "model.action_transformer.action_transformer_head.num_heads",
+    ),
     ("model.action_transformer.use_rpn = False", "model.action_transformer.use_rpn"),
-    ("model.action_transformer.trunk.fine_tune_checkpoint = '/ckpt'",
-     "model.action_transformer.trunk.depth_multiplier"),
+    (
+      "model.action_transformer.trunk.fine_tune_checkpoint = '/ckpt'",
+      "model.action_transformer.trunk.depth_multiplier",
+    ),
     ("train_config.warmup_steps = 10**9", "train_config.warmup_steps"),
     ("train_config.momentum = 1.0", "train_config.momentum"),
     ("train_config.adam_beta2 = 1.0", "train_config.adam_beta2"),
     ("train_config.decoupled_weight_decay = -0.1", "train_config.decoupled_weight_decay"),
-])
+  ],
+)
 def test_invalid_or_contradictory_values_name_the_field(edit, field):
   config = _tiny()
   target, value = edit.split(" = ")
@@ -106,8 +129,11 @@ def test_two_forms_of_weight_decay_are_contradictory():
   config = _tiny()
   config.train_config.weight_decay = 1e-5
   config.train_config.decoupled_weight_decay = 0.01
-  with pytest.raises(ValueError, match=r"^train_config\.decoupled_weight_decay: and weight_decay "
-                                       r"\(1e-05\) are both set"):
+  with pytest.raises(
+    ValueError,
+    match=r"^train_config\.decoupled_weight_decay: and weight_decay "
+    r"\(1e-05\) are both set",
+  ):
     config_validation.validate_pipeline_config(config)
 
 
@@ -127,39 +153,54 @@ def test_i3d_head_needs_mixed_4f():
   model.ClearField("action_transformer_head")
   model.head_type = action_transformer_pb2.ActionTransformer.I3D
   model.trunk.final_endpoint = "Mixed_4e"
-  with pytest.raises(ValueError, match=r"^model\.action_transformer\.trunk\.final_endpoint: must be Mixed_4f"):
+  with pytest.raises(
+    ValueError, match=r"^model\.action_transformer\.trunk\.final_endpoint: must be Mixed_4f"
+  ):
     config_validation.validate_pipeline_config(config)
 
 
-@pytest.mark.parametrize("old_fields, replacement", [
+@pytest.mark.parametrize(
+  "old_fields, replacement",
+  [
     ("use_external_proposals: true use_rpn: false", "PERSON_DETECTOR"),
     ("use_external_proposals: true", "RPN_AND_PERSON_DETECTOR"),
     ("use_groundtruth_boxes: true", "GROUNDTRUTH"),
     ("use_rpn: true", "RPN"),
-])
+  ],
+)
 def test_replaced_proposal_fields_name_their_replacement(tmp_path, old_fields, replacement):
-  text = (REPO / "configs" / "tiny_synthetic_cpu.config").read_text().replace(
-      "proposals: PERSON_DETECTOR", old_fields)
+  text = (
+    (REPO / "configs" / "tiny_synthetic_cpu.config")
+    .read_text()
+    .replace("proposals: PERSON_DETECTOR", old_fields)
+  )
   path = tmp_path / "old.config"
   path.write_text(text)
   config = config_util.load_pipeline_config(str(path))
   first = old_fields.split(":")[0]
-  with pytest.raises(errors.InputError,
-                     match=rf"^model\.action_transformer\.{first}: replaced by `proposals`.*"
-                           rf"`proposals: {replacement}`"):
+  with pytest.raises(
+    errors.InputError,
+    match=rf"^model\.action_transformer\.{first}: replaced by `proposals`.*"
+    rf"`proposals: {replacement}`",
+  ):
     config_validation.validate_pipeline_config(config)
 
 
 def test_one_meta_architecture_check_for_pipeline_and_model_messages():
   from ava_tx.builders import model_builder  # pylint: disable=import-outside-toplevel
   from ava_tx.protos import pipeline_pb2  # pylint: disable=import-outside-toplevel
-  message = (r"^model: expected `action_transformer \{ \.\.\. \}` "
-             r"\(the only meta-architecture\); got None$")
+
+  message = (
+    r"^model: expected `action_transformer \{ \.\.\. \}` "
+    r"\(the only meta-architecture\); got None$"
+  )
   pipeline = pipeline_pb2.TrainEvalPipelineConfig()
-  for check in (lambda: config_util.get_action_transformer_config(pipeline),
-                lambda: config_util.get_action_transformer_config(pipeline.model),
-                lambda: config_validation.validate_pipeline_config(pipeline),
-                lambda: model_builder.build(pipeline.model)):
+  for check in (
+    lambda: config_util.get_action_transformer_config(pipeline),
+    lambda: config_util.get_action_transformer_config(pipeline.model),
+    lambda: config_validation.validate_pipeline_config(pipeline),
+    lambda: model_builder.build(pipeline.model),
+  ):
     with pytest.raises(errors.InputError, match=message):
       check()
   pipeline.model.action_transformer.num_classes = 7
@@ -169,11 +210,13 @@ def test_one_meta_architecture_check_for_pipeline_and_model_messages():
 
 def test_unknown_trunk_endpoint_lists_the_trunks_endpoints():
   from ava_tx.trunks import i3d  # pylint: disable=import-outside-toplevel
+
   config = action_transformer_pb2.ActionTransformer()
   config.trunk.final_endpoint = "Mixed_9z"
   with pytest.raises(errors.InputError) as raised:
     config_validation.validate_action_transformer(config)
   assert str(raised.value) == (
-      "model.action_transformer.trunk.final_endpoint: unknown I3D endpoint 'Mixed_9z'; "
-      f"expected one of {', '.join(i3d.ENDPOINTS)}")
+    "model.action_transformer.trunk.final_endpoint: unknown I3D endpoint 'Mixed_9z'; "
+    f"expected one of {', '.join(i3d.ENDPOINTS)}"
+  )
   assert i3d.ENDPOINTS[0] == "Conv3d_1a_7x7" and i3d.ENDPOINTS[-1] == "Mixed_5c"

@@ -22,20 +22,28 @@ def test_missing_label_map_and_unmatched_input_path_name_the_field(tmp_path, mon
   input_reader_builder.check_input_paths(_reader(good), "train_input_reader")  # No error.
   with pytest.raises(errors.InputError) as error:
     input_reader_builder.check_input_paths(
-        _reader('label_map_path: "maps/labels.pbtxt" input_path: "train-*"'), "train_input_reader")
+      _reader('label_map_path: "maps/labels.pbtxt" input_path: "train-*"'), "train_input_reader"
+    )
   assert str(error.value) == (
-      "train_input_reader.label_map_path: maps/labels.pbtxt does not exist (relative paths start "
-      f"from the current directory, {os.getcwd()})")
-  with pytest.raises(errors.InputError, match=r"^eval_input_reader\.input_path: val-\* matches no "
-                     r"file \(relative paths"):
+    "train_input_reader.label_map_path: maps/labels.pbtxt does not exist (relative paths start "
+    f"from the current directory, {os.getcwd()})"
+  )
+  with pytest.raises(
+    errors.InputError,
+    match=r"^eval_input_reader\.input_path: val-\* matches no "
+    r"file \(relative paths",
+  ):
     input_reader_builder.check_input_paths(
-        _reader('label_map_path: "label_map.pbtxt" input_path: "train-*" input_path: "val-*"'),
-        "eval_input_reader")
+      _reader('label_map_path: "label_map.pbtxt" input_path: "train-*" input_path: "val-*"'),
+      "eval_input_reader",
+    )
   absolute = str(tmp_path / "nothing-*")
   with pytest.raises(errors.InputError) as error:
     input_reader_builder.check_input_paths(
-        _reader(f'label_map_path: "label_map.pbtxt" input_path: "{absolute}"'), "x")
+      _reader(f'label_map_path: "label_map.pbtxt" input_path: "{absolute}"'), "x"
+    )
   assert str(error.value) == f"x.input_path: {absolute} matches no file"
-  with pytest.raises(errors.InputError,
-                     match=r"^x\.input_path: required \(TFRecord shards or glob patterns\)$"):
+  with pytest.raises(
+    errors.InputError, match=r"^x\.input_path: required \(TFRecord shards or glob patterns\)$"
+  ):
     input_reader_builder.check_input_paths(_reader('label_map_path: "label_map.pbtxt"'), "x")

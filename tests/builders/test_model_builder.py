@@ -51,8 +51,11 @@ def test_config_builds_the_model_it_describes(path):
   config = _model_config(path)
   config.trunk.fine_tune_checkpoint = ""
   model = model_builder.build(config)
-  head_class = {_AT.ACTION_TRANSFORMER: action_transformer.ActionTransformerHead,
-                _AT.I3D: i3d_head.I3DHead, _AT.TX_I3D: tx_i3d_head.TxI3DHead}[config.head_type]
+  head_class = {
+    _AT.ACTION_TRANSFORMER: action_transformer.ActionTransformerHead,
+    _AT.I3D: i3d_head.I3DHead,
+    _AT.TX_I3D: tx_i3d_head.TxI3DHead,
+  }[config.head_type]
   heads = [layer for layer in model.submodules if isinstance(layer, head_class)]
   assert len(heads) == 1
   assert heads[0].num_logits == config.num_classes + 1
@@ -65,13 +68,19 @@ def test_shrunk_config_trains_one_step_and_postprocesses(path):
   tf.random.set_seed(0)
   model = model_builder.build(config)
   frames = tf.random.uniform([2, 8, 64, 64, 3], -1.0, 1.0, seed=1)
-  boxes = tf.constant([[[0.1, 0.1, 0.8, 0.5], [0.0, 0.0, 0.0, 0.0]],
-                       [[0.2, 0.4, 0.9, 0.9], [0.1, 0.0, 0.6, 0.3]]], tf.float32)
+  boxes = tf.constant(
+    [[[0.1, 0.1, 0.8, 0.5], [0.0, 0.0, 0.0, 0.0]], [[0.2, 0.4, 0.9, 0.9], [0.1, 0.0, 0.6, 0.3]]],
+    tf.float32,
+  )
   classes = tf.constant([[[1, 0, 1], [0, 0, 0]], [[0, 1, 0], [1, 1, 0]]], tf.float32)
   # Person-detector boxes, for configs that add them to the proposals.
   detector = dict(proposal_boxes=boxes + 0.02, num_proposal_boxes=tf.constant([1, 2]))
-  model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
-                            num_groundtruth_boxes=tf.constant([1, 2]), **detector)
+  model.provide_groundtruth(
+    groundtruth_boxes=boxes,
+    groundtruth_classes=classes,
+    num_groundtruth_boxes=tf.constant([1, 2]),
+    **detector,
+  )
   optimizer = keras.optimizers.SGD(0.01)
   with tf.GradientTape() as tape:
     preprocessed, shapes = model.preprocess(frames)
@@ -81,15 +90,22 @@ def test_shrunk_config_trains_one_step_and_postprocesses(path):
   assert np.isfinite(total.numpy()) and total.numpy() > 0
   grads = tape.gradient(total, model.trainable_variables)
   optimizer.apply_gradients(
-      [(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None])
+    [(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None]
+  )
   if model.uses_rpn:
     assert float(losses[LossFields.rpn_objectness_loss]) > 0.0
   else:
-    assert LossFields.rpn_objectness_loss not in losses or float(losses[LossFields.rpn_objectness_loss]) == 0.0
+    assert (
+      LossFields.rpn_objectness_loss not in losses
+      or float(losses[LossFields.rpn_objectness_loss]) == 0.0
+    )
   model.clear_groundtruth()
   if config.proposals == _AT.GROUNDTRUTH:
-    model.provide_groundtruth(groundtruth_boxes=boxes, groundtruth_classes=classes,
-                              num_groundtruth_boxes=tf.constant([1, 2]))
+    model.provide_groundtruth(
+      groundtruth_boxes=boxes,
+      groundtruth_classes=classes,
+      num_groundtruth_boxes=tf.constant([1, 2]),
+    )
   if model_builder.uses_person_detector_boxes(config):
     model.provide_proposal_boxes(**detector)  # inference: no ground truth
   preprocessed, shapes = model.preprocess(frames)
@@ -117,11 +133,13 @@ def test_freeze_up_to_endpoint_makes_those_blocks_non_trainable():
   model = model_builder.build(config)
   trunk = model.restore_from_objects("classification")
   frames = tf.zeros([1, 8, 64, 64, 3])
-  model.provide_groundtruth(groundtruth_boxes=tf.zeros([1, 1, 4]),
-                            groundtruth_classes=tf.zeros([1, 1, 3]),
-                            num_groundtruth_boxes=tf.constant([0]),
-                            proposal_boxes=tf.constant([[[0.1, 0.1, 0.6, 0.4]]]),
-                            num_proposal_boxes=tf.constant([1]))
+  model.provide_groundtruth(
+    groundtruth_boxes=tf.zeros([1, 1, 4]),
+    groundtruth_classes=tf.zeros([1, 1, 3]),
+    num_groundtruth_boxes=tf.constant([0]),
+    proposal_boxes=tf.constant([[[0.1, 0.1, 0.6, 0.4]]]),
+    num_proposal_boxes=tf.constant([1]),
+  )
   model.predict(model.preprocess(frames)[0], None, training=False)
   trainable = {id(v) for v in model.trainable_variables}
   for name in ("Conv3d_1a_7x7", "Conv3d_2b_1x1"):
@@ -137,9 +155,13 @@ def test_detector_boxes_only_builds_no_rpn_and_detects_around_those_boxes():
   assert model.rpn is None and not model.uses_rpn
   frames = tf.random.uniform([1, 8, 64, 64, 3], -1.0, 1.0, seed=1)
   detector = tf.constant([[[0.1, 0.1, 0.8, 0.5], [0.2, 0.55, 0.9, 0.95]]])
-  model.provide_groundtruth(groundtruth_boxes=detector[:, :1], groundtruth_classes=tf.ones([1, 1, 3]),
-                            num_groundtruth_boxes=tf.constant([1]), proposal_boxes=detector,
-                            num_proposal_boxes=tf.constant([2]))
+  model.provide_groundtruth(
+    groundtruth_boxes=detector[:, :1],
+    groundtruth_classes=tf.ones([1, 1, 3]),
+    num_groundtruth_boxes=tf.constant([1]),
+    proposal_boxes=detector,
+    num_proposal_boxes=tf.constant([2]),
+  )
   preprocessed, shapes = model.preprocess(frames)
   losses = model.loss(model.predict(preprocessed, shapes, training=True), shapes)
   assert float(losses[LossFields.rpn_objectness_loss]) == 0.0
@@ -154,9 +176,15 @@ def test_detector_boxes_only_builds_no_rpn_and_detects_around_those_boxes():
   assert int(detections[standard_fields.DetectionFields.num_detections][0]) == 2
 
 
-@pytest.mark.parametrize("proposals, providers", [
-    (_AT.RPN, ["rpn"]), (_AT.RPN_AND_PERSON_DETECTOR, ["rpn", "person_detector"]),
-    (_AT.PERSON_DETECTOR, ["person_detector"]), (_AT.GROUNDTRUTH, ["groundtruth"])])
+@pytest.mark.parametrize(
+  "proposals, providers",
+  [
+    (_AT.RPN, ["rpn"]),
+    (_AT.RPN_AND_PERSON_DETECTOR, ["rpn", "person_detector"]),
+    (_AT.PERSON_DETECTOR, ["person_detector"]),
+    (_AT.GROUNDTRUTH, ["groundtruth"]),
+  ],
+)
 def test_proposals_enum_gives_the_providers(proposals, providers):
   config = _shrink(_model_config(REPO / "configs" / "tiny_synthetic_cpu.config"))
   config.proposals = proposals
@@ -175,16 +203,25 @@ def test_tx_head_config_reads_the_proto_once_into_the_dataclass():
   tx.query_preprocessor = action_transformer_pb2.ActionTransformerHead.LOW_RES
   tx.use_location_embedding = False
   assert model_builder.tx_head_config(config) == action_transformer.ActionTransformerHeadConfig(
-      num_heads=3, num_layers=1, query_size=24, ffn_hidden_size=40, dropout_rate=0.5,
-      query_preprocessor=action_transformer.LOWRES, highres_reduced_channels=128,
-      use_location_embedding=False, location_embedding_hidden_size=64,
-      location_embedding_size=64)
+    num_heads=3,
+    num_layers=1,
+    query_size=24,
+    ffn_hidden_size=40,
+    dropout_rate=0.5,
+    query_preprocessor=action_transformer.LOWRES,
+    highres_reduced_channels=128,
+    use_location_embedding=False,
+    location_embedding_hidden_size=64,
+    location_embedding_size=64,
+  )
 
 
 def test_head_type_without_a_builder_names_the_known_types(monkeypatch):
   monkeypatch.delitem(model_builder.HEAD_BUILDERS, _AT.TX_I3D)
   config = action_transformer_pb2.ActionTransformer(head_type=_AT.TX_I3D)
-  with pytest.raises(errors.InputError,
-                     match=r"head_type: unknown value 2; known head types: ACTION_TRANSFORMER, I3D"):
+  with pytest.raises(
+    errors.InputError,
+    match=r"head_type: unknown value 2; known head types: ACTION_TRANSFORMER, I3D",
+  ):
     model_builder.build_head(config)
   assert set(model_builder.HEAD_BUILDERS) == {_AT.ACTION_TRANSFORMER, _AT.I3D}

@@ -39,13 +39,16 @@ def test_adamw_takes_its_settings_from_the_config():
   assert float(schedule(50)) == pytest.approx(0.001)
 
 
-@pytest.mark.parametrize("text, policy, loss_scaling", [
+@pytest.mark.parametrize(
+  "text, policy, loss_scaling",
+  [
     ("", "float32", False),
     ("use_mixed_precision: true", "mixed_float16", True),  # the deprecated field
     ("precision: MIXED_FLOAT16 use_mixed_precision: true", "mixed_float16", True),
     ("precision: MIXED_BFLOAT16", "mixed_bfloat16", False),
     ("precision: FLOAT32", "float32", False),
-])
+  ],
+)
 def test_precision_and_its_migration_from_use_mixed_precision(text, policy, loss_scaling):
   config = _train_config(text)
   assert train_builder.build_precision(config) == policy
@@ -59,10 +62,16 @@ def test_use_mixed_precision_contradicting_precision_is_an_error():
     config_validation.validate_train_config(config)
 
 
-@pytest.mark.parametrize("text, device, expected", [
-    ("", "CPU", False), ("", "GPU", False), ("", "TPU", False),
-    ("jit_compile: JIT_COMPILE_ON", "CPU", True), ("jit_compile: JIT_COMPILE_OFF", "GPU", False),
-])
+@pytest.mark.parametrize(
+  "text, device, expected",
+  [
+    ("", "CPU", False),
+    ("", "GPU", False),
+    ("", "TPU", False),
+    ("jit_compile: JIT_COMPILE_ON", "CPU", True),
+    ("jit_compile: JIT_COMPILE_OFF", "GPU", False),
+  ],
+)
 def test_jit_compile_is_off_by_default_on_every_device(text, device, expected):
   config = _train_config(text)
   assert train_builder.build_jit_compile(config, device) == expected

@@ -65,18 +65,24 @@ def main():
       if error.name != "apache_beam":
         raise
       unavailable[name] = str(error)
-  results = {"defined_on_import": {name: FLAGS.find_module_defining_flag(name)
-                                    for name in set(FLAGS) - before},
-             "commands": {},
-             "unavailable": unavailable}
+  results = {
+    "defined_on_import": {
+      name: FLAGS.find_module_defining_flag(name) for name in set(FLAGS) - before
+    },
+    "commands": {},
+    "unavailable": unavailable,
+  }
   for name, module in modules.items():
     _reset(before)
     code, help_text = _help_as_a_program(name)
     _reset(before)
     module.define_flags()
-    results["commands"][name] = {"help": help_text, "exit_code": code,
-                                 "defined": FLAGS.module_help(module),
-                                 "all_flags": sorted(set(FLAGS) - before)}
+    results["commands"][name] = {
+      "help": help_text,
+      "exit_code": code,
+      "defined": FLAGS.module_help(module),
+      "all_flags": sorted(set(FLAGS) - before),
+    }
   with open(output, "w", encoding="utf-8") as f:
     json.dump(results, f)
 

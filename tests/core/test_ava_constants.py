@@ -36,8 +36,16 @@ def test_labels_and_counts():
 
 
 def test_column_orders():
-  assert c.GROUNDTRUTH_COLUMNS == ("video_id", "timestamp", "x1", "y1", "x2", "y2",
-                                   "action_id", "person_id")
+  assert c.GROUNDTRUTH_COLUMNS == (
+    "video_id",
+    "timestamp",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "action_id",
+    "person_id",
+  )
   assert c.DETECTION_COLUMNS[-1] == "score" and len(c.DETECTION_COLUMNS) == 8
   assert c.DETECTION_WITH_PERSON_COLUMNS[-2:] == ("person_id", "score")
   assert len(c.PERSON_BOX_COLUMNS) == 8
@@ -60,8 +68,11 @@ def test_keys():
 def test_no_tensorflow_import():
   import subprocess
   import sys
-  code = ("import sys; import ava_tx.core.ava_constants, ava_tx.data.ava_annotations, "
-          "ava_tx.data.label_map_util, ava_tx.data.detection_writer; "
-          "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
+
+  code = (
+    "import sys; import ava_tx.core.ava_constants, ava_tx.data.ava_annotations, "
+    "ava_tx.data.label_map_util, ava_tx.data.detection_writer; "
+    "sys.exit(1 if 'tensorflow' in sys.modules else 0)"
+  )
   root = __import__("pathlib").Path(__file__).resolve().parents[2]
   assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0

@@ -12,8 +12,9 @@ def test_absolute_normalized_round_trip():
   boxes = tf.constant([[0.1, 0.2, 0.5, 1.0]])
   absolute = box_utils.to_absolute(boxes, 200, 400)
   np.testing.assert_allclose(absolute.numpy(), [[20.0, 80.0, 100.0, 400.0]], rtol=1e-6)
-  np.testing.assert_allclose(box_utils.to_normalized(absolute, 200, 400).numpy(), boxes.numpy(),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    box_utils.to_normalized(absolute, 200, 400).numpy(), boxes.numpy(), rtol=1e-6
+  )
 
 
 def test_is_valid_box_and_clip():

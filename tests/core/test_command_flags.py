@@ -13,14 +13,26 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = (
-    "ava_tx.model_main_tf2", "ava_tx.exporter_main_v2", "ava_tx.predict",
-    "ava_tx.visualize_attention", "ava_tx.experiments.compare_heads",
-    "data_tools.classify_kinetics", "data_tools.fetch_kinetics_i3d",
-    "data_tools.convert_i3d_checkpoint", "data_tools.create_ava_tf_record",
-    "data_tools.create_ava_tf_record_beam", "data_tools.synth_ava",
-    "benchmarks.conversion_benchmark", "benchmarks.count_parameters", "benchmarks.data_benchmark",
-    "benchmarks.maxpool_benchmark", "benchmarks.paper_size_forward",
-    "benchmarks.person_detector_ap", "benchmarks.run", "benchmarks.stem_benchmark")
+  "ava_tx.model_main_tf2",
+  "ava_tx.exporter_main_v2",
+  "ava_tx.predict",
+  "ava_tx.visualize_attention",
+  "ava_tx.experiments.compare_heads",
+  "data_tools.classify_kinetics",
+  "data_tools.fetch_kinetics_i3d",
+  "data_tools.convert_i3d_checkpoint",
+  "data_tools.create_ava_tf_record",
+  "data_tools.create_ava_tf_record_beam",
+  "data_tools.synth_ava",
+  "benchmarks.conversion_benchmark",
+  "benchmarks.count_parameters",
+  "benchmarks.data_benchmark",
+  "benchmarks.maxpool_benchmark",
+  "benchmarks.paper_size_forward",
+  "benchmarks.person_detector_ap",
+  "benchmarks.run",
+  "benchmarks.stem_benchmark",
+)
 _FLAG_LINE = re.compile(r"^  --(?:\[no\])?(\w+):", re.M)
 
 
@@ -32,7 +44,7 @@ def _flag_lines(help_text):
   """absl's lines of the flags (from the first `  --name:` line to the blank line after)."""
   start = _FLAG_LINE.search(help_text)
   assert start, help_text
-  return help_text[start.start():].split("\n\n")[0].rstrip()
+  return help_text[start.start() :].split("\n\n")[0].rstrip()
 
 
 def _command_modules():
@@ -51,11 +63,12 @@ def test_every_absl_command_is_covered():
 
 def test_no_command_defines_flags_at_import():
   """A flag defined at module level is a line starting `flags.DEFINE` or `NAME = flags.DEFINE`."""
-  at_import = re.compile(r"^(\w+ = )?flags\.(DEFINE|declare_key_flag|adopt_module_key_flags)",
-                         re.M)
-  offenders = [name for name in COMMANDS + ("data_tools.conversion_flags",
-                                            "ava_tx.inference.video_flags")
-               if at_import.search((REPO / (name.replace(".", "/") + ".py")).read_text())]
+  at_import = re.compile(r"^(\w+ = )?flags\.(DEFINE|declare_key_flag|adopt_module_key_flags)", re.M)
+  offenders = [
+    name
+    for name in COMMANDS + ("data_tools.conversion_flags", "ava_tx.inference.video_flags")
+    if at_import.search((REPO / (name.replace(".", "/") + ".py")).read_text())
+  ]
   assert not offenders
 
 
@@ -64,8 +77,13 @@ def runs(tmp_path_factory):
   """The runner's results: all commands imported into one process, then each one's --help
   (run as `python -m` runs it) and the flags its define_flags() defines."""
   output = tmp_path_factory.mktemp("help") / "results.json"
-  subprocess.run([sys.executable, "-m", "tests.core.command_help_runner", str(output),
-                  *COMMANDS], cwd=REPO, env=_env(), check=True, timeout=600)
+  subprocess.run(
+    [sys.executable, "-m", "tests.core.command_help_runner", str(output), *COMMANDS],
+    cwd=REPO,
+    env=_env(),
+    check=True,
+    timeout=600,
+  )
   return json.loads(output.read_text())
 
 
@@ -76,8 +94,7 @@ def test_importing_every_command_defines_no_flags(runs):
   command_flags = set().union(*(run["all_flags"] for run in runs["commands"].values()))
   assert command_flags.isdisjoint(runs["defined_on_import"])
   ours = ("ava_tx.", "data_tools.", "benchmarks.")
-  assert not [name for name, module in runs["defined_on_import"].items()
-              if module.startswith(ours)]
+  assert not [name for name, module in runs["defined_on_import"].items() if module.startswith(ours)]
 
 
 @pytest.mark.slow
@@ -94,31 +111,56 @@ def test_help_lists_exactly_the_flags_define_flags_defines(runs, name):
 def test_key_flags(runs):
   """The flags each command's --help shows, with their defaults, including shared definitions
   (conversion_flags, video_flags) and renamed flags."""
+
   def shown(name):
     return {m.group(1) for m in _FLAG_LINE.finditer(runs["commands"][name]["help"])}
 
-  conversion = {"annotations_csv", "video_dir", "output_prefix", "num_shards", "label_map_path",
-                "person_boxes_csv", "min_person_score", "fps", "clip_frames",
-                "segment_start", "short_side", "image_format", "jpeg_quality", "skip_bad_rows",
-                "overwrite"}
+  conversion = {
+    "annotations_csv",
+    "video_dir",
+    "output_prefix",
+    "num_shards",
+    "label_map_path",
+    "person_boxes_csv",
+    "min_person_score",
+    "fps",
+    "clip_frames",
+    "segment_start",
+    "short_side",
+    "image_format",
+    "jpeg_quality",
+    "skip_bad_rows",
+    "overwrite",
+  }
   assert shown("data_tools.create_ava_tf_record") == conversion | {"num_workers"}
   if "data_tools.create_ava_tf_record_beam" in runs["commands"]:  # Else: no apache_beam.
     assert shown("data_tools.create_ava_tf_record_beam") == conversion | {"keyframes_per_task"}
   video = {"segment_start", "folder_fps", "person_boxes_csv", "person_box_min_score"}
   assert video < shown("ava_tx.predict") and video < shown("ava_tx.visualize_attention")
   assert shown("ava_tx.visualize_attention") == video | {
-      "saved_model_dir", "video", "output_dir", "timestamp", "person", "layer"}
-  assert {"checkpoint", "video", "label_map_path", "top_k", "fps",
-          "max_frames"} == shown("data_tools.classify_kinetics")
+    "saved_model_dir",
+    "video",
+    "output_dir",
+    "timestamp",
+    "person",
+    "layer",
+  }
+  assert {"checkpoint", "video", "label_map_path", "top_k", "fps", "max_frames"} == shown(
+    "data_tools.classify_kinetics"
+  )
   # Renamed flags are defined (to refuse them) but listed by --helpfull only, under command_line.
-  renamed = {"data_tools.classify_kinetics": "labels_path",
-             "data_tools.create_ava_tf_record": "label_map",
-             "ava_tx.experiments.compare_heads": "label_map"}
+  renamed = {
+    "data_tools.classify_kinetics": "labels_path",
+    "data_tools.create_ava_tf_record": "label_map",
+    "ava_tx.experiments.compare_heads": "label_map",
+  }
   for name, old_name in renamed.items():
     assert old_name in runs["commands"][name]["all_flags"] and old_name not in shown(name)
   model_main = " ".join(runs["commands"]["ava_tx.model_main_tf2"]["help"].split())
-  assert ("--eval_timeout: With --checkpoint_dir: stop after this many seconds without a new "
-          "checkpoint. (default: '3600')") in model_main
+  assert (
+    "--eval_timeout: With --checkpoint_dir: stop after this many seconds without a new "
+    "checkpoint. (default: '3600')"
+  ) in model_main
   assert model_main.startswith("Trains or evaluates an ava_tx model")  # The command's docstring.
 
 
@@ -126,7 +168,13 @@ def test_key_flags(runs):
 def test_runner_prints_what_python_m_prints(runs):
   """The runner's --help (runpy in one process) is that of a real `python -m` process."""
   name = "data_tools.fetch_kinetics_i3d"
-  real = subprocess.run([sys.executable, "-m", name, "--help"], cwd=REPO, env=_env(),
-                        capture_output=True, text=True, timeout=300)
+  real = subprocess.run(
+    [sys.executable, "-m", name, "--help"],
+    cwd=REPO,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert real.returncode == runs["commands"][name]["exit_code"]
   assert _flag_lines(real.stdout) == _flag_lines(runs["commands"][name]["help"])

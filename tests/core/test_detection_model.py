@@ -9,10 +9,12 @@ from tests.training.fake_detection_model import FakeDetectionModel
 
 
 def _batch(with_proposals):
-  batch = {InputFields.frames: tf.zeros([2, 2, 4, 4, 3]),
-           InputFields.groundtruth_boxes: tf.constant([[[0.1, 0.2, 0.5, 0.6]]] * 2),
-           InputFields.groundtruth_classes: tf.constant([[[1.0, 0.0, 1.0]]] * 2),
-           InputFields.num_groundtruth_boxes: tf.constant([1, 0])}
+  batch = {
+    InputFields.frames: tf.zeros([2, 2, 4, 4, 3]),
+    InputFields.groundtruth_boxes: tf.constant([[[0.1, 0.2, 0.5, 0.6]]] * 2),
+    InputFields.groundtruth_classes: tf.constant([[[1.0, 0.0, 1.0]]] * 2),
+    InputFields.num_groundtruth_boxes: tf.constant([1, 0]),
+  }
   if with_proposals:
     batch[InputFields.proposal_boxes] = tf.constant([[[0.0, 0.0, 1.0, 1.0]]] * 2)
     batch[InputFields.num_proposal_boxes] = tf.constant([1, 1])
@@ -23,9 +25,13 @@ def test_provide_groundtruth_from_batch_maps_the_ground_truth_fields():
   model = FakeDetectionModel()
   batch = _batch(with_proposals=True)
   model.provide_groundtruth_from_batch(batch)
-  for field in (InputFields.groundtruth_boxes, InputFields.groundtruth_classes,
-                InputFields.num_groundtruth_boxes, InputFields.proposal_boxes,
-                InputFields.num_proposal_boxes):
+  for field in (
+    InputFields.groundtruth_boxes,
+    InputFields.groundtruth_classes,
+    InputFields.num_groundtruth_boxes,
+    InputFields.proposal_boxes,
+    InputFields.num_proposal_boxes,
+  ):
     np.testing.assert_array_equal(model.groundtruth(field), batch[field])
   with pytest.raises(ValueError, match="No ground truth 'frames'"):
     model.groundtruth(InputFields.frames)

@@ -13,22 +13,28 @@ def _raising(error):
   def main(argv):
     del argv
     raise error
+
   return main
 
 
-@pytest.mark.parametrize("error", [
+@pytest.mark.parametrize(
+  "error",
+  [
     errors.InputError("x.config: model.action_transformer.num_frames: must be positive"),
     FileNotFoundError("pipeline config not found: x.config"),
     errors.NonFiniteLossError("training step 7: Loss/total_loss is nan"),
     errors.TrainingInterruptedError("SIGTERM after training step 7"),
-])
+  ],
+)
 def test_user_facing_errors_become_one_line_and_exit_1(error, capsys):
   assert model_main_tf2.run_guarded([], main_fn=_raising(error)) == 1
   assert capsys.readouterr().err == f"model_main_tf2: error: {error}\n"
 
 
-@pytest.mark.parametrize("error", [ValueError("shapes (3,) and (4,) differ"),
-                                   KeyError("Loss/total_loss"), RuntimeError("bug")])
+@pytest.mark.parametrize(
+  "error",
+  [ValueError("shapes (3,) and (4,) differ"), KeyError("Loss/total_loss"), RuntimeError("bug")],
+)
 def test_other_errors_are_bugs_and_keep_their_traceback(error, capsys):
   with pytest.raises(type(error)):
     model_main_tf2.run_guarded([], main_fn=_raising(error))

@@ -58,9 +58,9 @@ def test_training_rule_trained_frozen_and_attention():
   assert count.forward == f1 + f2 + f_logits + f_values
   assert count.training == 2 * f1 + 3 * f2 + 3 * f_logits + 3 * f_values
   first.trainable = False  # A frozen first layer: forward only; the second: no input gradient.
-  count = flops.function_flops(net, _spec(2, 5, 3),
-                               trainable_variables=first.trainable_variables +
-                               second.trainable_variables)
+  count = flops.function_flops(
+    net, _spec(2, 5, 3), trainable_variables=first.trainable_variables + second.trainable_variables
+  )
   assert count.training == f1 + 2 * f2 + 3 * f_logits + 3 * f_values
 
 
@@ -87,15 +87,16 @@ def test_rule_matches_the_traced_gradient_graph():
 def test_paper_size_trunk_is_697_gflop():
   # The network's arithmetic: the stem as the plain 7x7x7 convolution.
   trunk = i3d.InceptionI3D(final_endpoint="Mixed_4f", space_to_depth_stem=False)
-  count = flops.function_flops(lambda x: trunk(x, training=False)["Mixed_4f"],
-                               _spec(1, 64, 400, 400, 3))
+  count = flops.function_flops(
+    lambda x: trunk(x, training=False)["Mixed_4f"], _spec(1, 64, 400, 400, 3)
+  )
   assert round(count.forward / 1e9, 1) == 697.0
   stem = count.by_scope(depth=2)
   assert round(sum(v for k, v in stem.items() if "Conv3d_1a_7x7" in k) / 1e9, 1) == 168.6
   # The space-to-depth stem multiplies a 4x4x4x24 kernel (the 7x7x7x3 one zero-padded to
   # 8x8x8x3) at the same 32x200x200 outputs: 1536 / 1029 of the plain stem's products.
   s2d = i3d.InceptionI3D(final_endpoint="Mixed_4f", space_to_depth_stem=True)
-  s2d_count = flops.function_flops(lambda x: s2d(x, training=False)["Mixed_4f"],
-                                   _spec(1, 64, 400, 400, 3))
-  assert s2d_count.forward - count.forward == pytest.approx(168.6e9 * (1536 / 1029 - 1),
-                                                            rel=0.01)
+  s2d_count = flops.function_flops(
+    lambda x: s2d(x, training=False)["Mixed_4f"], _spec(1, 64, 400, 400, 3)
+  )
+  assert s2d_count.forward - count.forward == pytest.approx(168.6e9 * (1536 / 1029 - 1), rel=0.01)

@@ -11,7 +11,8 @@ def test_check_rank_names_the_argument_the_expected_shape_and_the_shape_given():
   with pytest.raises(ValueError) as raised:
     shape_utils.check_rank("boxes", tf.zeros([3, 4]), 3, "[batch_size, num_proposals, 4]")
   assert str(raised.value) == (
-      "boxes must be [batch_size, num_proposals, 4] (rank 3), got shape (3, 4).")
+    "boxes must be [batch_size, num_proposals, 4] (rank 3), got shape (3, 4)."
+  )
 
 
 def test_unknown_rank_passes():

@@ -30,8 +30,14 @@ def test_official_vision_layers_inside_an_ava_tx_model_are_fully_tracked(tmp_pat
     def __init__(self):
       super().__init__()
       self.rpn_head = dense_prediction_heads.RPNHead(
-          min_level=4, max_level=4, num_anchors_per_location=3, num_convs=1, num_filters=8,
-          use_separable_conv=False, use_sync_bn=False)
+        min_level=4,
+        max_level=4,
+        num_anchors_per_location=3,
+        num_convs=1,
+        num_filters=8,
+        use_separable_conv=False,
+        use_sync_bn=False,
+      )
 
     def call(self, features, training=False):
       return self.rpn_head({"4": features}, training=training)
@@ -46,13 +52,20 @@ def test_official_vision_layers_inside_an_ava_tx_model_are_fully_tracked(tmp_pat
   assert len(model.trainable_variables) == len(head_trainable)
   assert len(model.variables) == len(model.rpn_head.variables)
   # And the checkpoint sees every one of them.
-  checkpointed = {name for name, _ in tf.train.list_variables(
-      tf.train.Checkpoint(model=model).write(str(tmp_path / "tracked")))}
+  checkpointed = {
+    name
+    for name, _ in tf.train.list_variables(
+      tf.train.Checkpoint(model=model).write(str(tmp_path / "tracked"))
+    )
+  }
   assert sum("rpn_head" in name and "VARIABLE_VALUE" in name for name in checkpointed) == len(
-      model.rpn_head.variables)
+    model.rpn_head.variables
+  )
 
 
-@pytest.mark.parametrize("argv, verbose", [
+@pytest.mark.parametrize(
+  "argv, verbose",
+  [
     (["cmd"], False),
     (["cmd", "--verbose"], True),
     (["cmd", "--verbose=true"], True),
@@ -62,15 +75,19 @@ def test_official_vision_layers_inside_an_ava_tx_model_are_fully_tracked(tmp_pat
     (["cmd", "--verbose_level=3"], False),
     (["cmd", "--", "--verbose"], False),
     (["cmd", "verbose"], False),
-])
+  ],
+)
 def test_verbose_is_read_from_argv_as_absl_would(argv, verbose):
   assert tf_setup.verbose_in_argv(argv) is verbose
   assert tf_setup.tf_cpp_min_log_level(argv) == ("0" if verbose else "3")
 
 
 # TensorFlow's C++ start-up lines a CPU user would see on every command.
-_NOISE = re.compile(r"failed call to cuInit|Could not find cuda drivers|oneDNN custom operations|"
-                    r"cpu_feature_guard|^\S+ \S+: [IWE] (tensorflow|external)/", re.M)
+_NOISE = re.compile(
+  r"failed call to cuInit|Could not find cuda drivers|oneDNN custom operations|"
+  r"cpu_feature_guard|^\S+ \S+: [IWE] (tensorflow|external)/",
+  re.M,
+)
 
 
 @pytest.mark.slow  # Two TensorFlow processes side by side: 25 s on the shared 2-core machine.
@@ -79,8 +96,12 @@ def test_tensorflow_start_up_logs_are_quiet_unless_verbose():
   env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
   env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
   command = [sys.executable, "-m", "data_tools.convert_i3d_checkpoint", "--helpshort"]
-  runs = [subprocess.Popen(command + extra, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True) for extra in ([], ["--verbose"])]
+  runs = [
+    subprocess.Popen(
+      command + extra, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    for extra in ([], ["--verbose"])
+  ]
   (quiet_out, quiet_err), (verbose_out, verbose_err) = [r.communicate(timeout=300) for r in runs]
   # absl's --helpshort prints the flags and exits (with status 1).
   assert "--final_endpoint" in quiet_out and "--final_endpoint" in verbose_out

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 AVA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ava"
-needs_samples = pytest.mark.skipif(not AVA_DIR.is_dir(),
-                                   reason="real AVA samples not found at %s" % AVA_DIR)
+needs_samples = pytest.mark.skipif(
+  not AVA_DIR.is_dir(), reason="real AVA samples not found at %s" % AVA_DIR
+)
 
 
 def write_file(tmp_path, text, name):

@@ -17,12 +17,16 @@ def _write(tmp_path, text, name="a.csv"):
 @needs_samples
 def test_groundtruth_sample_merges_rows_per_box():
   result = ann.read_annotations(AVA_DIR / "ava_train_sample.csv")
-  assert list(result.annotations) == [("0f39OWEqJ24", 902), ("0f39OWEqJ24", 903),
-                                      ("_-Z6wFjXtGQ", 902)]
+  assert list(result.annotations) == [
+    ("0f39OWEqJ24", 902),
+    ("0f39OWEqJ24", 903),
+    ("_-Z6wFjXtGQ", 902),
+  ]
   (box,) = result.annotations[("0f39OWEqJ24", 902)]
   # CSV x1,y1,x2,y2 = 0.031,0.162,0.670,0.995 -> [ymin, xmin, ymax, xmax].
-  assert box == ann.BoxAnnotation(box=(0.162, 0.031, 0.995, 0.670), action_ids=(12, 17, 79),
-                                  scores=None, person_id=0)
+  assert box == ann.BoxAnnotation(
+    box=(0.162, 0.031, 0.995, 0.670), action_ids=(12, 17, 79), scores=None, person_id=0
+  )
   assert result.annotations[("_-Z6wFjXtGQ", 902)][0].action_ids == (12, 74, 80)
   assert result.report.num_rows == 8 and result.report.num_used_rows == 8
   assert not result.report.skipped
@@ -31,9 +35,13 @@ def test_groundtruth_sample_merges_rows_per_box():
 @needs_samples
 def test_groundtruth_sample_with_60_class_filter():
   entries = label_map_util.read_label_map(
-      AVA_DIR / "ava_action_list_v2.1_for_activitynet_2018.pbtxt")
-  result = ann.read_annotations(AVA_DIR / "ava_train_sample.csv",
-                                label_map_ids=range(1, 81), keep_label_ids=[e.id for e in entries])
+    AVA_DIR / "ava_action_list_v2.1_for_activitynet_2018.pbtxt"
+  )
+  result = ann.read_annotations(
+    AVA_DIR / "ava_train_sample.csv",
+    label_map_ids=range(1, 81),
+    keep_label_ids=[e.id for e in entries],
+  )
   # All sample ids (12, 17, 74, 79, 80) are among the 60 evaluated classes.
   assert result.report.filtered_label_counts == {}
   result = ann.read_annotations(AVA_DIR / "ava_train_sample.csv", keep_label_ids=[12])
@@ -44,7 +52,9 @@ def test_groundtruth_sample_with_60_class_filter():
 @needs_samples
 def test_excluded_timestamps_sample():
   assert ann.read_excluded_timestamps(AVA_DIR / "ava_excluded_timestamps_sample.csv") == {
-      ("0f39OWEqJ24", 903), ("_-Z6wFjXtGQ", 902)}
+    ("0f39OWEqJ24", 903),
+    ("_-Z6wFjXtGQ", 902),
+  }
 
 
 @needs_samples
@@ -60,14 +70,19 @@ def test_person_boxes_sample():
 
 
 def test_unpadded_timestamps_and_detections(tmp_path):
-  path = _write(tmp_path, "v1,902,0.1,0.2,0.3,0.4,5,0.9\n"
-                "v1,0902,0.1,0.2,0.3,0.4,5,0.8\n"      # Same box and class: independent row.
-                "v1,902,0.1,0.2,0.3,0.4,7,0.7\n"
-                "v1,902,0.5,0.5,0.6,0.6,5,0.6\n\n")
+  path = _write(
+    tmp_path,
+    "v1,902,0.1,0.2,0.3,0.4,5,0.9\n"
+    "v1,0902,0.1,0.2,0.3,0.4,5,0.8\n"  # Same box and class: independent row.
+    "v1,902,0.1,0.2,0.3,0.4,7,0.7\n"
+    "v1,902,0.5,0.5,0.6,0.6,5,0.6\n\n",
+  )
   result = ann.read_detections(path)
   boxes = result.annotations[("v1", 902)]
-  assert boxes == [ann.BoxAnnotation((0.2, 0.1, 0.4, 0.3), (5, 5, 7), (0.9, 0.8, 0.7), None),
-                   ann.BoxAnnotation((0.5, 0.5, 0.6, 0.6), (5,), (0.6,), None)]
+  assert boxes == [
+    ann.BoxAnnotation((0.2, 0.1, 0.4, 0.3), (5, 5, 7), (0.9, 0.8, 0.7), None),
+    ann.BoxAnnotation((0.5, 0.5, 0.6, 0.6), (5,), (0.6,), None),
+  ]
   assert result.report.num_blank_lines == 1 and result.report.num_used_rows == 4
 
 
@@ -83,19 +98,21 @@ def test_groundtruth_duplicates_are_counted(tmp_path):
   assert result.report.num_duplicate_rows == 1
   # Same box but another person id stays a separate box.
   assert [(b.person_id, b.action_ids) for b in result.annotations[("v", 902)]] == [
-      (0, (3,)), (1, (3,))]
+    (0, (3,)),
+    (1, (3,)),
+  ]
 
 
 BAD_ROWS = [
-    ("v,0902,0.1,0.1,0.5,0.5,3\n", "wrong column count"),      # differs from the first row
-    ("v,0902,0.1,0.1,0.5,1.2,3,0\n", r"box outside \[0,1\]: y2=1.2"),
-    ("v,0902,0.6,0.1,0.5,0.5,3,0\n", "box inverted"),
-    ("v,0902,0.1,0.1,0.5,0.5,99,0\n", "unknown label id: 99"),
-    ("v,0902,0.1,0.1,0.5,0.5,0,0\n", "unknown label id: 0"),
-    ("v,09x2,0.1,0.1,0.5,0.5,3,0\n", "non-numeric timestamp"),
-    ("v,0902,abc,0.1,0.5,0.5,3,0\n", "non-numeric x1"),
-    ("v,0902,nan,0.1,0.5,0.5,3,0\n", "non-numeric x1"),
-    ("v,0902,0.1,0.1,0.5,0.5,3,0.9\n", "non-numeric person_id.*with_scores=True"),
+  ("v,0902,0.1,0.1,0.5,0.5,3\n", "wrong column count"),  # differs from the first row
+  ("v,0902,0.1,0.1,0.5,1.2,3,0\n", r"box outside \[0,1\]: y2=1.2"),
+  ("v,0902,0.6,0.1,0.5,0.5,3,0\n", "box inverted"),
+  ("v,0902,0.1,0.1,0.5,0.5,99,0\n", "unknown label id: 99"),
+  ("v,0902,0.1,0.1,0.5,0.5,0,0\n", "unknown label id: 0"),
+  ("v,09x2,0.1,0.1,0.5,0.5,3,0\n", "non-numeric timestamp"),
+  ("v,0902,abc,0.1,0.5,0.5,3,0\n", "non-numeric x1"),
+  ("v,0902,nan,0.1,0.5,0.5,3,0\n", "non-numeric x1"),
+  ("v,0902,0.1,0.1,0.5,0.5,3,0.9\n", "non-numeric person_id.*with_scores=True"),
 ]
 
 
@@ -109,14 +126,21 @@ def test_bad_row_raises_with_file_and_line(tmp_path, bad, reason):
 
 def test_bad_rows_skipped_and_counted(tmp_path):
   text = "v,0902,0.1,0.1,0.5,0.5,3,0\n" + "".join(bad for bad, _ in BAD_ROWS)
-  result = ann.read_annotations(_write(tmp_path, text), label_map_ids=range(1, 81),
-                                skip_bad_rows=True)
+  result = ann.read_annotations(
+    _write(tmp_path, text), label_map_ids=range(1, 81), skip_bad_rows=True
+  )
   report = result.report
   assert report.num_rows == 1 + len(BAD_ROWS) and report.num_used_rows == 1
   assert [s.line for s in report.skipped] == list(range(2, 2 + len(BAD_ROWS)))
   assert report.skipped_reason_counts() == {
-      "wrong column count": 1, "box outside [0,1]": 1, "box inverted": 1, "unknown label id": 2,
-      "non-numeric timestamp": 1, "non-numeric x1": 2, "non-numeric person_id": 1}
+    "wrong column count": 1,
+    "box outside [0,1]": 1,
+    "box inverted": 1,
+    "unknown label id": 2,
+    "non-numeric timestamp": 1,
+    "non-numeric x1": 2,
+    "non-numeric person_id": 1,
+  }
   assert report.skipped[0].text == BAD_ROWS[0][0].strip()
   assert "9 skipped" in report.summary()
 
@@ -129,9 +153,11 @@ def test_first_row_with_unsupported_column_count(tmp_path):
 def test_person_box_and_excluded_errors(tmp_path):
   with pytest.raises(ann.AnnotationError, match=r":1: bad action column"):
     ann.read_person_boxes(_write(tmp_path, "v,0902,0.1,0.1,0.5,0.5,3,0.9\n"))
-  result = ann.read_person_boxes(_write(tmp_path, "v,0902,0.1,0.1,0.5,0.5,,0.9\nv,0902\n"),
-                                 skip_bad_rows=True)
+  result = ann.read_person_boxes(
+    _write(tmp_path, "v,0902,0.1,0.1,0.5,0.5,,0.9\nv,0902\n"), skip_bad_rows=True
+  )
   assert [(s.line, s.reason.split(":")[0]) for s in result.report.skipped] == [
-      (2, "wrong column count")]
+    (2, "wrong column count")
+  ]
   with pytest.raises(ann.AnnotationError, match=r":2: non-numeric timestamp"):
     ann.read_excluded_timestamps(_write(tmp_path, "v,0902\nv,x\n"))

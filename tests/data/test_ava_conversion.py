@@ -56,17 +56,26 @@ def inputs(tmp_path_factory):
   video_fixtures.write_video(videos / "h264.mp4", video_fixtures.signature_frames(90))
   video_fixtures.write_frame_folder(videos / "folder", video_fixtures.signature_frames(40))
   (root / "gt.csv").write_text(GT)
-  (root / "boxes.csv").write_text("h264,0002,0.1,0.1,0.4,0.5,,0.9\nh264,0002,0.5,0.5,0.6,0.7,,0.3\n")
+  (root / "boxes.csv").write_text(
+    "h264,0002,0.1,0.1,0.4,0.5,,0.9\nh264,0002,0.5,0.5,0.6,0.7,,0.3\n"
+  )
   return {"root": root, "videos": videos, "lossless": lossless}
 
 
 def _convert(inputs, prefix, *, image_format="JPEG", **kwargs):
-  settings = ava_clips.ClipSettings(fps=30, clip_frames=8, segment_start=0,
-                                    image_format=image_format)
+  settings = ava_clips.ClipSettings(
+    fps=30, clip_frames=8, segment_start=0, image_format=image_format
+  )
   return ava_conversion.convert(
-      annotations_csv=str(inputs["root"] / "gt.csv"), video_dir=str(inputs["videos"]),
-      output_prefix=str(prefix), num_shards=3, settings=settings,
-      person_boxes_csv=str(inputs["root"] / "boxes.csv"), log=lambda line: None, **kwargs)
+    annotations_csv=str(inputs["root"] / "gt.csv"),
+    video_dir=str(inputs["videos"]),
+    output_prefix=str(prefix),
+    num_shards=3,
+    settings=settings,
+    person_boxes_csv=str(inputs["root"] / "boxes.csv"),
+    log=lambda line: None,
+    **kwargs,
+  )
 
 
 def test_png_round_trip_is_exact_and_boxes_match_csv(inputs, tmp_path):
@@ -75,8 +84,10 @@ def test_png_round_trip_is_exact_and_boxes_match_csv(inputs, tmp_path):
   assert summary["skipped_keyframes"] == [["missing", 1, "video failed: video not found"]]
   assert summary["keyframes"] == 4 and summary["boxes"] == 5
   assert summary["labels_per_class"] == {12: 2, 14: 2, 17: 1, 80: 1}
-  examples = {_context(e, KEYS.example_id, "bytes_list")[0].decode(): e
-              for e in _read_examples(summary["file_pattern"])}
+  examples = {
+    _context(e, KEYS.example_id, "bytes_list")[0].decode(): e
+    for e in _read_examples(summary["file_pattern"])
+  }
   assert sorted(examples) == ["folder,0001", "h264,0002", "lossless,0000", "lossless,0001"]
   # Keyframe 0 at 30 fps is frame 0: the clip [-4, 3] is cut to [0, 3] at the video start.
   first = examples["lossless,0000"]
@@ -90,52 +101,73 @@ def test_png_round_trip_is_exact_and_boxes_match_csv(inputs, tmp_path):
   for position, feature in enumerate(images):
     decoded = np.asarray(Image.open(io.BytesIO(feature.bytes_list.value[0])))
     np.testing.assert_array_equal(decoded, inputs["lossless"][26 + position])
-  timestamps = [f.int64_list.value[0] for f in
-                second.feature_lists.feature_list[KEYS.image_timestamp].feature]
+  timestamps = [
+    f.int64_list.value[0] for f in second.feature_lists.feature_list[KEYS.image_timestamp].feature
+  ]
   assert timestamps[4] == 1_000_000 and timestamps[0] == round(26 / 30 * 1e6)
   # Boxes: CSV x1,y1,x2,y2 -> [ymin, xmin, ymax, xmax]; labels merged per box.
   expected = ava_annotations.read_annotations(inputs["root"] / "gt.csv").annotations
   for key, example in examples.items():
     video_id, timestamp = key.split(",")
     boxes = expected[(video_id, int(timestamp))]
-    stored = np.stack([_context(example, k, "float_list") for k in (
-        KEYS.region_bbox_ymin, KEYS.region_bbox_xmin, KEYS.region_bbox_ymax,
-        KEYS.region_bbox_xmax)], axis=1)
+    stored = np.stack(
+      [
+        _context(example, k, "float_list")
+        for k in (
+          KEYS.region_bbox_ymin,
+          KEYS.region_bbox_xmin,
+          KEYS.region_bbox_ymax,
+          KEYS.region_bbox_xmax,
+        )
+      ],
+      axis=1,
+    )
     np.testing.assert_allclose(stored, [b.box for b in boxes], atol=1e-7)
     assert _context(example, KEYS.region_label_index, "int64_list") == [
-        i for b in boxes for i in b.action_ids]
+      i for b in boxes for i in b.action_ids
+    ]
     assert _context(example, KEYS.region_label_count, "int64_list") == [
-        len(b.action_ids) for b in boxes]
+      len(b.action_ids) for b in boxes
+    ]
     assert _context(example, KEYS.region_person_id, "int64_list") == [b.person_id for b in boxes]
   assert _context(second, KEYS.region_label_index, "int64_list") == [80, 14]
   # Proposals are attached to their keyframe only.
-  np.testing.assert_allclose(_context(examples["h264,0002"], KEYS.proposal_score, "float_list"),
-                             [0.9, 0.3], rtol=1e-6)
-  assert _context(examples["h264,0002"], KEYS.proposal_bbox_xmax, "float_list") == \
-      pytest.approx([0.4, 0.6])
+  np.testing.assert_allclose(
+    _context(examples["h264,0002"], KEYS.proposal_score, "float_list"), [0.9, 0.3], rtol=1e-6
+  )
+  assert _context(examples["h264,0002"], KEYS.proposal_bbox_xmax, "float_list") == pytest.approx(
+    [0.4, 0.6]
+  )
   assert not _context(second, KEYS.proposal_score, "float_list")
 
 
 def test_jpeg_frames_equal_the_converters_decode_path(inputs, tmp_path):
   summary = _convert(inputs, tmp_path / "jpeg")
-  examples = {_context(e, KEYS.example_id, "bytes_list")[0].decode(): e
-              for e in _read_examples(summary["file_pattern"])}
+  examples = {
+    _context(e, KEYS.example_id, "bytes_list")[0].decode(): e
+    for e in _read_examples(summary["file_pattern"])
+  }
   # H.264 keyframe 2 s = frame 60: clip 56..63. The stored JPEGs are byte-identical to an
   # independent decode + encode of those frames, and each frame's grey level says its index.
   example = examples["h264,0002"]
   encoder = video_frames.FrameEncoder()
-  reference = {i: encoder.encode_av_frame(f)[0] for i, f in video_frames.iter_video_frames(
-      str(inputs["videos"] / "h264.mp4"), fps=30) if 56 <= i <= 63}
-  stored = [f.bytes_list.value[0] for f in
-            example.feature_lists.feature_list[KEYS.image_encoded].feature]
+  reference = {
+    i: encoder.encode_av_frame(f)[0]
+    for i, f in video_frames.iter_video_frames(str(inputs["videos"] / "h264.mp4"), fps=30)
+    if 56 <= i <= 63
+  }
+  stored = [
+    f.bytes_list.value[0] for f in example.feature_lists.feature_list[KEYS.image_encoded].feature
+  ]
   assert stored == [reference[i] for i in range(56, 64)]
   for position, data in enumerate(stored):
     mean = np.asarray(Image.open(io.BytesIO(data)))[20:].mean()
     assert abs(mean - video_fixtures.gray_level(56 + position)) < 3
   # Frame folders: JPEG files copied byte for byte (keyframe 1 s = file 31 = img_00031.jpg).
   folder = examples["folder,0001"]
-  images = [f.bytes_list.value[0] for f in
-            folder.feature_lists.feature_list[KEYS.image_encoded].feature]
+  images = [
+    f.bytes_list.value[0] for f in folder.feature_lists.feature_list[KEYS.image_encoded].feature
+  ]
   assert images[4] == (inputs["videos"] / "folder" / "img_00031.jpg").read_bytes()
   assert _context(folder, KEYS.image_height, "int64_list") == [48]
 
@@ -147,13 +179,16 @@ def test_settings_change_is_refused(inputs, tmp_path):
 
 
 def test_assign_shards_is_sorted_round_robin():
-  assert tfrecord_writer.assign_shards(["c", "a", "d", "b", "e"], 2) == [["a", "c", "e"],
-                                                                         ["b", "d"]]
+  assert tfrecord_writer.assign_shards(["c", "a", "d", "b", "e"], 2) == [
+    ["a", "c", "e"],
+    ["b", "d"],
+  ]
 
 
 def _run_main(args):
   """Runs the command line's main() in this process (saves a TensorFlow import)."""
   from data_tools import create_ava_tf_record as cli
+
   cli.define_flags()
   cli.FLAGS(["create_ava_tf_record"] + args)
   try:
@@ -167,27 +202,43 @@ def test_interrupted_run_resumes_to_identical_shards(tmp_path, capsys):
   videos.mkdir()
   rows = []
   for v in range(8):
-    video_fixtures.write_video(videos / ("v%d.mp4" % v),
-                               video_fixtures.noise_frames(120, 96, 128, seed=v))
+    video_fixtures.write_video(
+      videos / ("v%d.mp4" % v), video_fixtures.noise_frames(120, 96, 128, seed=v)
+    )
     rows += ["v%d,%04d,0.1,0.1,0.9,0.9,%d,0\n" % (v, t, 1 + t) for t in range(4)]
   rows.append("v_missing,0001,0.1,0.1,0.9,0.9,1,0\n")
   (tmp_path / "gt.csv").write_text("".join(rows))
-  args = ["--annotations_csv=%s" % (tmp_path / "gt.csv"), "--video_dir=%s" % videos,
-          "--segment_start=0", "--clip_frames=16", "--num_shards=8", "--image_format=PNG"]
+  args = [
+    "--annotations_csv=%s" % (tmp_path / "gt.csv"),
+    "--video_dir=%s" % videos,
+    "--segment_start=0",
+    "--clip_frames=16",
+    "--num_shards=8",
+    "--image_format=PNG",
+  ]
   # Reference: uninterrupted, in this process.
   settings = ava_clips.ClipSettings(fps=30, clip_frames=16, segment_start=0, image_format="PNG")
   reference = ava_conversion.convert(
-      annotations_csv=str(tmp_path / "gt.csv"), video_dir=str(videos),
-      output_prefix=str(tmp_path / "ref" / "t"), num_shards=8, settings=settings,
-      log=lambda line: None)
+    annotations_csv=str(tmp_path / "gt.csv"),
+    video_dir=str(videos),
+    output_prefix=str(tmp_path / "ref" / "t"),
+    num_shards=8,
+    settings=settings,
+    log=lambda line: None,
+  )
   assert reference["keyframes"] == 32
   # Interrupted: the command with two worker processes, SIGKILL to the whole process group as
   # soon as a shard is complete.
   prefix = tmp_path / "run" / "t"
   process = subprocess.Popen(
-      [sys.executable, "-m", "data_tools.create_ava_tf_record"] + args +
-      ["--output_prefix=%s" % prefix, "--num_workers=2"],
-      cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    [sys.executable, "-m", "data_tools.create_ava_tf_record"]
+    + args
+    + ["--output_prefix=%s" % prefix, "--num_workers=2"],
+    cwd=REPO,
+    start_new_session=True,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+  )
   deadline = time.time() + 300
   while not list(prefix.parent.glob("t-?????-of-00008")) and time.time() < deadline:
     assert process.poll() is None, process.stdout.read().decode()
@@ -213,8 +264,13 @@ def test_interrupted_run_resumes_to_identical_shards(tmp_path, capsys):
 
 def test_command_reports_bad_csv_row(inputs, tmp_path, capsys):
   (tmp_path / "bad.csv").write_text(GT + "h264,0003,0.1,0.2,1.5,0.6,12,0\n")
-  status = _run_main(["--video_dir=%s" % inputs["videos"], "--annotations_csv=%s" %
-                      (tmp_path / "bad.csv"), "--output_prefix=%s" % (tmp_path / "b" / "t")])
+  status = _run_main(
+    [
+      "--video_dir=%s" % inputs["videos"],
+      "--annotations_csv=%s" % (tmp_path / "bad.csv"),
+      "--output_prefix=%s" % (tmp_path / "b" / "t"),
+    ]
+  )
   assert status == 1
   assert "bad.csv:8: box outside [0,1]: x2=1.5" in capsys.readouterr().err
   assert not (tmp_path / "b").exists()
@@ -227,14 +283,21 @@ def test_late_keyframe_is_cut_after_a_seek(tmp_path):
   video_fixtures.write_video(path, video_fixtures.signature_frames(14 * 30, 24, 32))
   (tmp_path / "gt.csv").write_text("long,0013,0.1,0.2,0.5,0.6,12,0\n")
   summary = ava_conversion.convert(
-      annotations_csv=str(tmp_path / "gt.csv"), video_dir=str(tmp_path / "videos"),
-      output_prefix=str(tmp_path / "out" / "t"), num_shards=1,
-      settings=ava_clips.ClipSettings(fps=30, clip_frames=8, segment_start=0),
-      log=lambda line: None)
+    annotations_csv=str(tmp_path / "gt.csv"),
+    video_dir=str(tmp_path / "videos"),
+    output_prefix=str(tmp_path / "out" / "t"),
+    num_shards=1,
+    settings=ava_clips.ClipSettings(fps=30, clip_frames=8, segment_start=0),
+    log=lambda line: None,
+  )
   (example,) = _read_examples(summary["file_pattern"])
   encoder = video_frames.FrameEncoder()
-  reference = [encoder.encode_av_frame(f)[0] for i, f in
-               video_frames.iter_video_frames(str(path), fps=30) if 386 <= i <= 393]
-  stored = [f.bytes_list.value[0] for f in
-            example.feature_lists.feature_list[KEYS.image_encoded].feature]
+  reference = [
+    encoder.encode_av_frame(f)[0]
+    for i, f in video_frames.iter_video_frames(str(path), fps=30)
+    if 386 <= i <= 393
+  ]
+  stored = [
+    f.bytes_list.value[0] for f in example.feature_lists.feature_list[KEYS.image_encoded].feature
+  ]
   assert stored == reference

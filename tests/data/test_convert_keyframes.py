@@ -37,12 +37,17 @@ def _reference_records(task):
   encoder = SETTINGS.encoder()
   records = []
   for request, (first, last) in zip(task.requests, _windows()):
-    frames = [encoder.encode_av_frame(f) for i, f in video_frames.iter_video_frames(
-        task.source[1], fps=SETTINGS.fps) if first <= i <= last]
-    clip = ava_clips.KeyframeClip("v", request, [f[0] for f in frames], first, 24,
-                                  frames[24][1], frames[24][2])
-    records.append(ava_clips.clip_to_sequence_example(clip, SETTINGS).SerializeToString(
-        deterministic=True))
+    frames = [
+      encoder.encode_av_frame(f)
+      for i, f in video_frames.iter_video_frames(task.source[1], fps=SETTINGS.fps)
+      if first <= i <= last
+    ]
+    clip = ava_clips.KeyframeClip(
+      "v", request, [f[0] for f in frames], first, 24, frames[24][1], frames[24][2]
+    )
+    records.append(
+      ava_clips.clip_to_sequence_example(clip, SETTINGS).SerializeToString(deterministic=True)
+    )
   return records
 
 
@@ -59,8 +64,7 @@ def encode_counter(monkeypatch):
   return counts
 
 
-def test_each_stored_frame_is_encoded_once_and_records_match_the_reference(task,
-                                                                           encode_counter):
+def test_each_stored_frame_is_encoded_once_and_records_match_the_reference(task, encode_counter):
   reference = _reference_records(task)
   encode_counter.clear()
   records = []
@@ -104,8 +108,10 @@ def test_failed_video_is_named_and_its_keyframes_skipped(tmp_path):
   requests = (ava_clips.KeyframeRequest(1), ava_clips.KeyframeRequest(2))
   records = []
   stats = ava_conversion.convert_keyframes(
-      ava_conversion.VideoTask("broken", ("video", str(tmp_path / "broken.mp4")), requests),
-      SETTINGS, records.append)
+    ava_conversion.VideoTask("broken", ("video", str(tmp_path / "broken.mp4")), requests),
+    SETTINGS,
+    records.append,
+  )
   assert not records and list(stats["videos_failed"]) == ["broken"]
   assert "broken.mp4" in stats["videos_failed"]["broken"]
   assert [s[:2] for s in stats["skipped_keyframes"]] == [["broken", 1], ["broken", 2]]
@@ -140,7 +146,6 @@ def test_remote_paths_are_read_through_gfile_with_the_same_records(task):
   objects; file:// takes the same route here."""
   local, remote = [], []
   ava_conversion.convert_keyframes(task, SETTINGS, local.append)
-  remote_task = ava_conversion.VideoTask("v", ("video", "file://" + task.source[1]),
-                                         task.requests)
+  remote_task = ava_conversion.VideoTask("v", ("video", "file://" + task.source[1]), task.requests)
   stats = ava_conversion.convert_keyframes(remote_task, SETTINGS, remote.append)
   assert not stats["videos_failed"] and remote == local

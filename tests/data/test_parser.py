@@ -15,8 +15,11 @@ F = standard_fields.InputFields
 
 
 def test_temporal_sample_indices_repeat_edges():
-  sample = lambda k, n, t, s: parser_lib.temporal_sample_indices(
-      tf.constant(k), tf.constant(n), num_frames=t, frame_stride=s).numpy().tolist()
+  sample = lambda k, n, t, s: (
+    parser_lib.temporal_sample_indices(tf.constant(k), tf.constant(n), num_frames=t, frame_stride=s)
+    .numpy()
+    .tolist()
+  )
   assert sample(1, 4, 4, 2) == [0, 0, 1, 3]
   assert sample(5, 10, 4, 1) == [3, 4, 5, 6]
   assert sample(8, 10, 5, 3) == [2, 5, 8, 9, 9]
@@ -24,34 +27,42 @@ def test_temporal_sample_indices_repeat_edges():
 
 def test_flip_boxes_exact():
   boxes = tf.constant([[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 0.25]])
-  np.testing.assert_allclose(parser_lib.flip_boxes_left_right(boxes).numpy(),
-                             [[0.1, 0.4, 0.5, 0.8], [0.0, 0.75, 1.0, 1.0]], atol=1e-7)
+  np.testing.assert_allclose(
+    parser_lib.flip_boxes_left_right(boxes).numpy(),
+    [[0.1, 0.4, 0.5, 0.8], [0.0, 0.75, 1.0, 1.0]],
+    atol=1e-7,
+  )
 
 
 def test_crop_boxes_transforms_clips_and_drops():
-  boxes = tf.constant([[0.5, 0.5, 0.7, 0.7],    # inside
-                       [0.1, 0.1, 0.3, 0.3],    # left of and above the crop: dropped
-                       [0.3, 0.3, 0.6, 0.6],    # 1/9 visible: dropped at 0.25
-                       [0.4, 0.4, 0.9, 1.0]])   # partly outside: clipped, kept
+  boxes = tf.constant(
+    [
+      [0.5, 0.5, 0.7, 0.7],  # inside
+      [0.1, 0.1, 0.3, 0.3],  # left of and above the crop: dropped
+      [0.3, 0.3, 0.6, 0.6],  # 1/9 visible: dropped at 0.25
+      [0.4, 0.4, 0.9, 1.0],
+    ]
+  )  # partly outside: clipped, kept
   crop = tf.constant([0.4, 0.5, 0.8, 1.0])
   out, keep = parser_lib.crop_boxes(boxes, crop, min_visible_fraction=0.25)
-  np.testing.assert_allclose(out.numpy()[[0, 3]], [[0.25, 0.0, 0.75, 0.4],
-                                                  [0.0, 0.0, 1.0, 1.0]], atol=1e-6)
+  np.testing.assert_allclose(
+    out.numpy()[[0, 3]], [[0.25, 0.0, 0.75, 0.4], [0.0, 0.0, 1.0, 1.0]], atol=1e-6
+  )
   assert keep.numpy().tolist() == [True, False, False, True]
 
 
 def test_multi_hot_classes():
   # Label map {1, 12, 80} -> indices 0, 1, 2; id 17 is outside the map.
   table = tf.constant([-1, 0] + [-1] * 10 + [1] + [-1] * 67 + [2], tf.int32)
-  classes = parser_lib.multi_hot_classes(tf.constant([12, 17, 80, 17, 1, 12, 1]),
-                                         tf.constant([3, 1, 3]), table, 3)
+  classes = parser_lib.multi_hot_classes(
+    tf.constant([12, 17, 80, 17, 1, 12, 1]), tf.constant([3, 1, 3]), table, 3
+  )
   np.testing.assert_array_equal(classes.numpy(), [[0, 1, 1], [0, 0, 0], [1, 1, 0]])
 
 
 def test_pad_or_truncate():
   x = tf.constant([[1, 2], [3, 4], [5, 6]])
-  assert parser_lib.pad_or_truncate(x, 4, -1).numpy().tolist() == [[1, 2], [3, 4], [5, 6],
-                                                                   [-1, -1]]
+  assert parser_lib.pad_or_truncate(x, 4, -1).numpy().tolist() == [[1, 2], [3, 4], [5, 6], [-1, -1]]
   assert parser_lib.pad_or_truncate(x, 2).numpy().tolist() == [[1, 2], [3, 4]]
 
 
@@ -63,17 +74,19 @@ def _png(array):
 
 def _decoded(frames, keyframe_index, boxes, ids, counts):
   return {
-      D.encoded_frames: tf.constant([_png(f) for f in frames]),
-      D.keyframe_index: tf.constant(keyframe_index),
-      D.groundtruth_boxes: tf.constant(boxes, tf.float32),
-      D.groundtruth_action_ids: tf.constant(ids, tf.int32),
-      D.groundtruth_action_counts: tf.constant(counts, tf.int32),
-      D.groundtruth_person_ids: tf.constant(list(range(len(counts))), tf.int32),
-      D.proposal_boxes: tf.constant([[0.0, 0.0, 0.5, 0.25], [0.1, 0.1, 0.2, 0.2]]),
-      D.proposal_scores: tf.constant([0.9, 0.2]),
-      D.source_id: tf.constant("v,0001"), D.video_id: tf.constant("v"),
-      D.timestamp: tf.constant(1), D.frame_rate: tf.constant(30.0),
-      D.original_image_spatial_shape: tf.constant(frames[0].shape[:2], tf.int32),
+    D.encoded_frames: tf.constant([_png(f) for f in frames]),
+    D.keyframe_index: tf.constant(keyframe_index),
+    D.groundtruth_boxes: tf.constant(boxes, tf.float32),
+    D.groundtruth_action_ids: tf.constant(ids, tf.int32),
+    D.groundtruth_action_counts: tf.constant(counts, tf.int32),
+    D.groundtruth_person_ids: tf.constant(list(range(len(counts))), tf.int32),
+    D.proposal_boxes: tf.constant([[0.0, 0.0, 0.5, 0.25], [0.1, 0.1, 0.2, 0.2]]),
+    D.proposal_scores: tf.constant([0.9, 0.2]),
+    D.source_id: tf.constant("v,0001"),
+    D.video_id: tf.constant("v"),
+    D.timestamp: tf.constant(1),
+    D.frame_rate: tf.constant(30.0),
+    D.original_image_spatial_shape: tf.constant(frames[0].shape[:2], tf.int32),
   }
 
 
@@ -84,9 +97,15 @@ def _frames(n=5, h=8, w=12):
 
 def test_eval_parse_exact_frames_boxes_and_padding():
   frames = _frames()
-  parser = parser_lib.AvaParser(num_frames=4, frame_stride=2, output_size=(8, 12),
-                                label_map_ids=[80, 12, 1], max_num_boxes=3, max_num_proposals=2,
-                                proposal_min_score=0.5)
+  parser = parser_lib.AvaParser(
+    num_frames=4,
+    frame_stride=2,
+    output_size=(8, 12),
+    label_map_ids=[80, 12, 1],
+    max_num_boxes=3,
+    max_num_proposals=2,
+    proposal_min_score=0.5,
+  )
   decoded = _decoded(frames, 1, [[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0]], [12, 80, 17], [2, 1])
   out = parser(decoded, is_training=False)
   # Frames [0, 0, 1, 3] (edge repeated), same size: exact values in [-1, 1].
@@ -95,10 +114,12 @@ def test_eval_parse_exact_frames_boxes_and_padding():
   assert out[F.keyframe_index].numpy() == 2
   # Box 2 has only label 17, outside the map: dropped.
   assert out[F.num_groundtruth_boxes].numpy() == 1
-  np.testing.assert_allclose(out[F.groundtruth_boxes].numpy(),
-                             [[0.1, 0.2, 0.5, 0.6], [0, 0, 0, 0], [0, 0, 0, 0]], atol=1e-7)
-  np.testing.assert_array_equal(out[F.groundtruth_classes].numpy(),
-                                [[0, 1, 1], [0, 0, 0], [0, 0, 0]])
+  np.testing.assert_allclose(
+    out[F.groundtruth_boxes].numpy(), [[0.1, 0.2, 0.5, 0.6], [0, 0, 0, 0], [0, 0, 0, 0]], atol=1e-7
+  )
+  np.testing.assert_array_equal(
+    out[F.groundtruth_classes].numpy(), [[0, 1, 1], [0, 0, 0], [0, 0, 0]]
+  )
   assert out[F.groundtruth_person_ids].numpy().tolist() == [0, -1, -1]
   assert out[F.num_truncated_groundtruth_boxes].numpy() == 0
   assert out[F.num_proposal_boxes].numpy() == 1
@@ -107,8 +128,14 @@ def test_eval_parse_exact_frames_boxes_and_padding():
 
 def test_training_flip_is_exact():
   frames = _frames()
-  parser = parser_lib.AvaParser(num_frames=1, output_size=(8, 12), label_map_ids=[12],
-                                random_crop=False, random_flip=True, max_num_proposals=2)
+  parser = parser_lib.AvaParser(
+    num_frames=1,
+    output_size=(8, 12),
+    label_map_ids=[12],
+    random_crop=False,
+    random_flip=True,
+    max_num_proposals=2,
+  )
   decoded = _decoded(frames, 2, [[0.1, 0.2, 0.5, 0.6]], [12], [1])
   flipped = 0
   for s in range(8):
@@ -130,29 +157,38 @@ def test_training_flip_is_exact():
 
 def test_training_crop_transforms_and_drops_boxes():
   frames = [np.zeros((100, 100, 3), np.uint8)]
-  parser = parser_lib.AvaParser(num_frames=1, output_size=(20, 20), label_map_ids=[1, 2],
-                                random_flip=False, random_crop=True, min_crop_fraction=0.5,
-                                min_box_visible_fraction=0.25)
+  parser = parser_lib.AvaParser(
+    num_frames=1,
+    output_size=(20, 20),
+    label_map_ids=[1, 2],
+    random_flip=False,
+    random_crop=True,
+    min_crop_fraction=0.5,
+    min_box_visible_fraction=0.25,
+  )
   boxes = [[0.0, 0.0, 0.1, 0.1], [0.9, 0.9, 1.0, 1.0], [0.25, 0.25, 0.75, 0.75]]
   decoded = _decoded(frames, 0, boxes, [1, 2, 1], [1, 1, 1])
   dropped_any = False
   for s in range(10):
     seed = tf.constant([1, s], tf.int64)
-    (y0, x0, ch, cw), crop = parser._sample_crop(100, 100, tf.random.experimental.stateless_split(
-        seed, 3)[0])
+    (y0, x0, ch, cw), crop = parser._sample_crop(
+      100, 100, tf.random.experimental.stateless_split(seed, 3)[0]
+    )
     out = parser(decoded, is_training=True, seed=seed)
     assert out[F.frames].shape == (1, 20, 20, 3)
     expected, keep = parser_lib.crop_boxes(tf.constant(boxes), crop, min_visible_fraction=0.25)
     keep = keep.numpy()
     n = int(out[F.num_groundtruth_boxes].numpy())
     assert n == keep.sum()
-    np.testing.assert_allclose(out[F.groundtruth_boxes].numpy()[:n], expected.numpy()[keep],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+      out[F.groundtruth_boxes].numpy()[:n], expected.numpy()[keep], atol=1e-6
+    )
     # The centre box always survives; its exact crop coordinates, clipped.
     y0, x0, ch, cw = (int(v) for v in (y0, x0, ch, cw))
     centre = [(25 - y0) / ch, (25 - x0) / cw, (75 - y0) / ch, (75 - x0) / cw]
-    np.testing.assert_allclose(out[F.groundtruth_boxes].numpy()[n - 1], np.clip(centre, 0, 1),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+      out[F.groundtruth_boxes].numpy()[n - 1], np.clip(centre, 0, 1), atol=1e-6
+    )
     assert out[F.groundtruth_classes].numpy()[n - 1].tolist() == [1.0, 0.0]
     dropped_any |= n < 3
   assert dropped_any
@@ -182,10 +218,12 @@ def test_jpeg_crop_decodes_only_the_window():
 
 
 def test_truncation_is_counted():
-  parser = parser_lib.AvaParser(num_frames=1, output_size=(8, 12), label_map_ids=[12],
-                                max_num_boxes=1)
-  decoded = _decoded(_frames(1), 0, [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0, 1, 1]],
-                     [12, 12, 12], [1, 1, 1])
+  parser = parser_lib.AvaParser(
+    num_frames=1, output_size=(8, 12), label_map_ids=[12], max_num_boxes=1
+  )
+  decoded = _decoded(
+    _frames(1), 0, [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0, 1, 1]], [12, 12, 12], [1, 1, 1]
+  )
   out = parser(decoded, is_training=False)
   assert out[F.num_groundtruth_boxes].numpy() == 1
   assert out[F.num_truncated_groundtruth_boxes].numpy() == 2

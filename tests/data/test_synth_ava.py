@@ -21,8 +21,9 @@ from ava_tx.data.synthetic import writer
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared"
-TINY = writer.SynthConfig(num_videos=2, seconds=5, seed=7, width=96, height=72,
-                          val_fraction=0.5, excluded_fraction=0.5)
+TINY = writer.SynthConfig(
+  num_videos=2, seconds=5, seed=7, width=96, height=72, val_fraction=0.5, excluded_fraction=0.5
+)
 Activity = scene_lib.Activity
 
 
@@ -94,8 +95,10 @@ def test_video_decodes_to_expected_frames(tiny_datasets):
   scene = writer.make_scene(TINY, 0)
   k = TINY.keyframe_frame_index(TINY.keyframe_timestamps()[0])
   # H.264 is lossy; the error stays small and the keyframe matches its own render best.
-  errors = [np.abs(decoded[k].astype(float) - render.render_frame(scene, t)).mean()
-            for t in range(k - 5, k + 6)]
+  errors = [
+    np.abs(decoded[k].astype(float) - render.render_frame(scene, t)).mean()
+    for t in range(k - 5, k + 6)
+  ]
   assert int(np.argmin(errors)) == 5 and errors[5] < 8.0, errors
   last = np.abs(decoded[-1].astype(float) - render.render_frame(scene, TINY.num_frames - 1))
   assert last.mean() < 8.0
@@ -107,8 +110,9 @@ def test_csv_round_trip(tiny_datasets):
   ids = {e.id for e in label_map}
   excluded = set()
   for split in writer.SPLITS:
-    excluded |= ava_annotations.read_excluded_timestamps(str(a / ("%s_excluded_timestamps.csv" %
-                                                                   split)))
+    excluded |= ava_annotations.read_excluded_timestamps(
+      str(a / ("%s_excluded_timestamps.csv" % split))
+    )
   for split in writer.SPLITS:
     result = ava_annotations.read_annotations(str(a / ("%s.csv" % split)), label_map_ids=ids)
     assert not result.report.skipped and result.report.num_duplicate_rows == 0
@@ -136,8 +140,9 @@ def test_csv_round_trip(tiny_datasets):
       continue
     expected = labels.keyframe_labels(geometry, TINY.keyframe_frame_index(timestamp))
     got = read.get(key, [])
-    assert [(b.person_id, b.action_ids) for b in got] == \
-        [(e.person_id, e.action_ids) for e in expected]
+    assert [(b.person_id, b.action_ids) for b in got] == [
+      (e.person_id, e.action_ids) for e in expected
+    ]
     for b, e in zip(got, expected):
       np.testing.assert_allclose(b.box, e.box, atol=5.1e-4)
 
@@ -227,15 +232,26 @@ def test_label_rules_hold_on_the_simulated_state(scenes):
 def _hand_scene(num_frames=61):
   """Two still people facing each other on a flat background."""
   look = lambda colour: scene_lib.Appearance(
-      height=40.0, skin=np.array([200, 160, 120], np.uint8), shirt=np.array(colour, np.uint8),
-      pants=np.array([40, 40, 90], np.uint8), object_colour=np.array([250, 200, 20], np.uint8))
-  persons = [scene_lib.PersonTrack.still(0, look([200, 30, 30]), num_frames, x=30, ground_y=55,
-                                         body_dir=1),
-             scene_lib.PersonTrack.still(1, look([30, 160, 30]), num_frames, x=60, ground_y=55,
-                                         body_dir=-1)]
-  return scene_lib.Scene(width=96, height=64, fps=30, num_frames=num_frames,
-                         texture=np.full((128, 192, 3), 120, np.uint8),
-                         scroll=np.zeros((num_frames, 2)), horizon=30.0, persons=persons)
+    height=40.0,
+    skin=np.array([200, 160, 120], np.uint8),
+    shirt=np.array(colour, np.uint8),
+    pants=np.array([40, 40, 90], np.uint8),
+    object_colour=np.array([250, 200, 20], np.uint8),
+  )
+  persons = [
+    scene_lib.PersonTrack.still(0, look([200, 30, 30]), num_frames, x=30, ground_y=55, body_dir=1),
+    scene_lib.PersonTrack.still(1, look([30, 160, 30]), num_frames, x=60, ground_y=55, body_dir=-1),
+  ]
+  return scene_lib.Scene(
+    width=96,
+    height=64,
+    fps=30,
+    num_frames=num_frames,
+    texture=np.full((128, 192, 3), 120, np.uint8),
+    scroll=np.zeros((num_frames, 2)),
+    horizon=30.0,
+    persons=persons,
+  )
 
 
 def test_single_frame_is_ambiguous_for_talk_and_listen():
@@ -246,10 +262,11 @@ def test_single_frame_is_ambiguous_for_talk_and_listen():
   speaker.mouth[:] = np.abs(np.sin((np.arange(61) - k) * np.pi / 8))  # Closed at the keyframe.
   assert speaker.mouth[k] < 1e-9
   np.testing.assert_array_equal(render.render_frame(talking, k), render.render_frame(silent, k))
-  assert not np.array_equal(render.render_frame(talking, k + 4),
-                            render.render_frame(silent, k + 4))
-  got = [{l.person_id: set(l.action_ids) for l in labels.keyframe_labels(
-      labels.SceneGeometry(s), k)} for s in (talking, silent)]
+  assert not np.array_equal(render.render_frame(talking, k + 4), render.render_frame(silent, k + 4))
+  got = [
+    {l.person_id: set(l.action_ids) for l in labels.keyframe_labels(labels.SceneGeometry(s), k)}
+    for s in (talking, silent)
+  ]
   assert classes.TALK_TO.id in got[0][0] and classes.LISTEN_TO_PERSON.id in got[0][1]
   assert classes.TALK_TO.id not in got[1][0] and classes.LISTEN_TO_PERSON.id not in got[1][1]
   assert classes.WATCH_PERSON.id in got[0][1] and classes.WATCH_PERSON.id in got[1][1]
@@ -262,8 +279,7 @@ def test_single_frame_is_ambiguous_for_sit_down_and_get_up():
   down.persons[0].sit[:], down.persons[0].activity[:] = ramp, Activity.SIT_DOWN
   up.persons[0].sit[:], up.persons[0].activity[:] = ramp[::-1], Activity.GET_UP
   np.testing.assert_array_equal(render.render_frame(down, k), render.render_frame(up, k))
-  got = [set(labels.keyframe_labels(labels.SceneGeometry(s), k)[0].action_ids)
-         for s in (down, up)]
+  got = [set(labels.keyframe_labels(labels.SceneGeometry(s), k)[0].action_ids) for s in (down, up)]
   assert classes.SIT.id in got[0] and classes.STAND.id in got[1]
 
 
@@ -272,9 +288,10 @@ def test_glance_is_not_watch():
   scene = _hand_scene()
   # Person 1 faces person 0 only around the keyframe (a glance), then looks away.
   scene.persons[1].head_dir[:] = 1
-  scene.persons[1].head_dir[k - 5:k + 6] = -1
-  ids = {l.person_id: set(l.action_ids) for l in labels.keyframe_labels(
-      labels.SceneGeometry(scene), k)}
+  scene.persons[1].head_dir[k - 5 : k + 6] = -1
+  ids = {
+    l.person_id: set(l.action_ids) for l in labels.keyframe_labels(labels.SceneGeometry(scene), k)
+  }
   assert classes.WATCH_PERSON.id not in ids[1] and classes.WATCH_PERSON.id in ids[0]
 
 
@@ -286,8 +303,21 @@ def test_bad_config_names_the_field():
 
 
 def test_command_line(tmp_path):
-  cmd = [sys.executable, "-m", "data_tools.synth_ava", "--output_dir", str(tmp_path / "out"),
-         "--num_videos", "1", "--seconds", "4", "--width", "64", "--height", "48"]
+  cmd = [
+    sys.executable,
+    "-m",
+    "data_tools.synth_ava",
+    "--output_dir",
+    str(tmp_path / "out"),
+    "--num_videos",
+    "1",
+    "--seconds",
+    "4",
+    "--width",
+    "64",
+    "--height",
+    "48",
+  ]
   done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
   assert done.returncode == 0, done.stderr
   assert "talk to (e.g., self, a person, a group)" in done.stdout and "frames/s" in done.stdout
@@ -295,15 +325,16 @@ def test_command_line(tmp_path):
   with open(tmp_path / "out" / "train.csv", newline="") as f:
     rows = list(csv.reader(f))
   assert rows and all(len(r) == 8 and r[1] == "0902" for r in rows)
-  bad = subprocess.run(cmd[:-4] + ["--seconds", "2"], cwd=REPO, capture_output=True, text=True,
-                       timeout=120)
+  bad = subprocess.run(
+    cmd[:-4] + ["--seconds", "2"], cwd=REPO, capture_output=True, text=True, timeout=120
+  )
   assert bad.returncode == 2 and "seconds must be" in bad.stderr
 
 
 def test_rgb_to_yuv420p_known_colours_layout_and_round_trip():
   rgb = np.zeros((4, 6, 3), np.uint8)
-  rgb[:2, :2] = (255, 255, 255)   # white block
-  rgb[:2, 2:4] = (255, 0, 0)      # red block
+  rgb[:2, :2] = (255, 255, 255)  # white block
+  rgb[:2, 2:4] = (255, 0, 0)  # red block
   rgb[2:, :2] = [[(255, 0, 0), (0, 0, 0)], [(0, 0, 0), (0, 0, 0)]]  # 1/4 red, 3/4 black
   yuv = writer.rgb_to_yuv420p(rgb)
   assert yuv.shape == (6, 6) and yuv.dtype == np.uint8
@@ -316,6 +347,7 @@ def test_rgb_to_yuv420p_known_colours_layout_and_round_trip():
   # A smooth image survives the round trip through the library's decoder-side conversion.
   yy, xx = np.mgrid[0:72, 0:96]
   smooth = np.stack([yy * 3, xx * 2, 255 - yy * 3], axis=-1).astype(np.uint8)
-  back = av.VideoFrame.from_ndarray(writer.rgb_to_yuv420p(smooth),
-                                    format="yuv420p").to_ndarray(format="rgb24")
+  back = av.VideoFrame.from_ndarray(writer.rgb_to_yuv420p(smooth), format="yuv420p").to_ndarray(
+    format="rgb24"
+  )
   assert np.abs(back.astype(int) - smooth).max() <= 6

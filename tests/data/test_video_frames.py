@@ -13,10 +13,13 @@ from ava_tx.data import video_frames
 from tests.data import video_fixtures
 
 
-@pytest.mark.parametrize("name, codec, pix_fmt", [
-    ("v.avi", "png", "rgb24"),      # Lossless, frame-count timestamps.
-    ("v.mkv", "ffv1", "bgr0"),      # Lossless, millisecond timestamps (2/30 s -> 67 ms).
-])
+@pytest.mark.parametrize(
+  "name, codec, pix_fmt",
+  [
+    ("v.avi", "png", "rgb24"),  # Lossless, frame-count timestamps.
+    ("v.mkv", "ffv1", "bgr0"),  # Lossless, millisecond timestamps (2/30 s -> 67 ms).
+  ],
+)
 def test_lossless_videos_decode_exactly_at_30fps(tmp_path, name, codec, pix_fmt):
   frames = video_fixtures.noise_frames(40)
   video_fixtures.write_video(tmp_path / name, frames, codec=codec, pix_fmt=pix_fmt)
@@ -48,8 +51,9 @@ def test_resampling_rule(tmp_path):
   for i, frame in half:
     np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), frames[min(2 * i, 29)])
   # 60 fps: each source frame twice, the last frame once more: floor(29/30*60 - 1/2) + 2 = 59.
-  double = list(video_frames.iter_video_frames(str(tmp_path / "v.avi"), fps=60,
-                                               wanted=lambda i: i % 2 == 0))
+  double = list(
+    video_frames.iter_video_frames(str(tmp_path / "v.avi"), fps=60, wanted=lambda i: i % 2 == 0)
+  )
   assert len(double) == 59
   assert all((frame is None) == (i % 2 == 1) for i, frame in double)
   np.testing.assert_array_equal(double[20][1].to_ndarray(format="rgb24"), frames[10])
@@ -65,8 +69,9 @@ def test_encoder_resizes_and_is_deterministic(tmp_path):
   frames = video_fixtures.signature_frames(3, height=60, width=80)
   video_fixtures.write_video(tmp_path / "v.avi", frames, codec="png", pix_fmt="rgb24")
   encoder = video_frames.FrameEncoder(short_side=30, jpeg_quality=80)
-  (_, frame), = [x for x in video_frames.iter_video_frames(str(tmp_path / "v.avi"), fps=30)
-                 if x[0] == 1]
+  ((_, frame),) = [
+    x for x in video_frames.iter_video_frames(str(tmp_path / "v.avi"), fps=30) if x[0] == 1
+  ]
   data, height, width = encoder.encode_av_frame(frame)
   assert (height, width) == (30, 40)
   assert encoder.encode_av_frame(frame)[0] == data
@@ -84,9 +89,11 @@ def test_frame_folder_bytes_are_copied(tmp_path):
   data = (tmp_path / "f" / names[4]).read_bytes()
   assert video_frames.FrameEncoder().encode_file_bytes(data, names[4]) == (data, 48, 64)
   png, height, width = video_frames.FrameEncoder(image_format="PNG").encode_file_bytes(
-      data, names[4])
-  np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))),
-                                np.asarray(Image.open(io.BytesIO(data))))
+    data, names[4]
+  )
+  np.testing.assert_array_equal(
+    np.asarray(Image.open(io.BytesIO(png))), np.asarray(Image.open(io.BytesIO(data)))
+  )
 
 
 def test_unreadable_video_is_named(tmp_path):
@@ -96,8 +103,14 @@ def test_unreadable_video_is_named(tmp_path):
     list(video_frames.iter_video_frames(str(path), fps=30))
 
 
-GIF = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "video" / \
-    "v_CricketShot_g04_c01_rgb.gif"
+GIF = (
+  Path(__file__).resolve().parents[2]
+  / ".."
+  / "shared"
+  / "data"
+  / "video"
+  / "v_CricketShot_g04_c01_rgb.gif"
+)
 
 
 @pytest.mark.skipif(not GIF.exists(), reason="shared sample video not found at %s" % GIF)
@@ -116,15 +129,19 @@ def test_real_gif_matches_pillow_and_resamples_25_to_30_fps():
     np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), pillow[j])
 
 
-@pytest.mark.parametrize("name, codec, pix_fmt", [
-    ("v.mp4", "libx264", "yuv420p"), ("v.mkv", "ffv1", "bgr0"), ("v.webm", "libvpx-vp9",
-                                                                  "yuv420p")])
+@pytest.mark.parametrize(
+  "name, codec, pix_fmt",
+  [("v.mp4", "libx264", "yuv420p"), ("v.mkv", "ffv1", "bgr0"), ("v.webm", "libvpx-vp9", "yuv420p")],
+)
 def test_seeking_gives_the_same_frames(tmp_path, name, codec, pix_fmt):
   frames = video_fixtures.signature_frames(14 * 30, height=24, width=32)
   video_fixtures.write_video(tmp_path / name, frames, codec=codec, pix_fmt=pix_fmt)
   path = str(tmp_path / name)
-  sequential = {i: f.to_ndarray(format="rgb24")
-                for i, f in video_frames.iter_video_frames(path, fps=30) if i >= 355}
+  sequential = {
+    i: f.to_ndarray(format="rgb24")
+    for i, f in video_frames.iter_video_frames(path, fps=30)
+    if i >= 355
+  }
   seeking = list(video_frames.iter_video_frames(path, fps=30, start_index=360))
   assert [i for i, _ in seeking] == list(range(14 * 30))
   assert all(f is None for i, f in seeking if i < 360)
@@ -141,8 +158,9 @@ def test_a_seek_that_overshoots_restarts_from_the_beginning(tmp_path, monkeypatc
   video_fixtures.write_video(path, frames, codec="ffv1", pix_fmt="bgr0")
   monkeypatch.setattr(video_frames, "_SEEK_MARGIN_SECONDS", -1)
   with open(path, "rb") as f:
-    decoded = list(video_frames.iter_video_frames(f if as_file else str(path), fps=30,
-                                                  start_index=330))
+    decoded = list(
+      video_frames.iter_video_frames(f if as_file else str(path), fps=30, start_index=330)
+    )
   assert [i for i, _ in decoded] == list(range(12 * 30))
   assert all(frame is None for _, frame in decoded[:330])
   for i, frame in decoded[330::7]:

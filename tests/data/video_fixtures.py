@@ -16,7 +16,7 @@ def signature_frames(num_frames, height=48, width=64):
   frames = []
   for i in range(num_frames):
     frame = np.full((height, width, 3), gray_level(i), np.uint8)
-    frame[4:12, i % (width - 8):i % (width - 8) + 8] = 255
+    frame[4:12, i % (width - 8) : i % (width - 8) + 8] = 255
     frames.append(frame)
   return frames
 

@@ -23,6 +23,7 @@ def det(*rows):
 
 # ---- Elementary pieces ---------------------------------------------------------------------
 
+
 def test_iou_without_plus_one_convention():
   overlaps = ap_ops.iou(np.array([FULL, [0, 0, 2, 2]]), np.array([[0, 0, 0.5, 1], [1, 1, 3, 3]]))
   assert overlaps.shape == (2, 2)
@@ -74,11 +75,13 @@ def test_official_row_order_cap_keeps_highest_and_rejects_ties_at_the_minimum():
   # 0.1; the 0.7 row evicts the 0.5 row with the smaller tuple (label 2).
   assert ap_ops.official_row_order(labels, scores, boxes, capacity=3).tolist() == [2, 4, 3]
   # A row equal to the minimum of a full heap does not enter (strict >).
-  assert ap_ops.official_row_order([1, 2], [0.5, 0.5], np.tile(FULL, (2, 1)),
-                               capacity=1).tolist() == [0]
+  assert ap_ops.official_row_order(
+    [1, 2], [0.5, 0.5], np.tile(FULL, (2, 1)), capacity=1
+  ).tolist() == [0]
 
 
 # ---- The whole metric ----------------------------------------------------------------------
+
 
 def evaluate(groundtruth, detections, label_ids=(1, 2, 3), **kwargs):
   return fm.evaluate_frame_map(groundtruth, detections, label_ids=list(label_ids), **kwargs)
@@ -97,8 +100,11 @@ def test_groundtruth_as_detections_gives_ap_one():
 def test_multi_label_boxes_are_independent_rows():
   small = [0.0, 0.0, 0.5, 0.5]
   g = {("v", 902): gt((FULL, 1), (FULL, 2), (small, 2))}
-  d = {("v", 902): det((FULL, 1, 0.9), (FULL, 2, 0.3), (FULL, 3, 0.8),
-                       (small, 2, 0.5), (small, 1, 0.95))}
+  d = {
+    ("v", 902): det(
+      (FULL, 1, 0.9), (FULL, 2, 0.3), (FULL, 3, 0.8), (small, 2, 0.5), (small, 1, 0.95)
+    )
+  }
   result = evaluate(g, d)
   # Class 1: FP (small, 0.95) then TP (0.9): precision 1/2 at recall 1 -> AP 1/2.
   assert result.per_class_ap[1] == pytest.approx(0.5)
@@ -219,8 +225,10 @@ def _reference_map(groundtruth, detections, label_ids, cap):
       if key not in detections:
         continue
       d = detections[key]
-      rows = sorted([(s, l, tuple(b)) for b, l, s in zip(d.boxes, d.labels, d.scores)
-                     if l in label_ids], key=lambda r: -r[0])
+      rows = sorted(
+        [(s, l, tuple(b)) for b, l, s in zip(d.boxes, d.labels, d.scores) if l in label_ids],
+        key=lambda r: -r[0],
+      )
       rows = rows[:cap] if cap else rows
       rows = [r for r in rows if r[2][0] < r[2][2] and r[2][1] < r[2][3] and r[1] == label]
       taken = set()
@@ -238,7 +246,7 @@ def _reference_map(groundtruth, detections, label_ids, cap):
       continue
     scored.sort(key=lambda r: -r[0])
     ap = 0.0
-    precisions = [sum(t for _, t in scored[:i + 1]) / (i + 1) for i in range(len(scored))]
+    precisions = [sum(t for _, t in scored[: i + 1]) / (i + 1) for i in range(len(scored))]
     for i, (_, tp) in enumerate(scored):
       if tp:  # Recall rises by 1/num_gt here; monotone precision = max precision from here on.
         ap += max(precisions[i:]) / num_gt
@@ -264,21 +272,24 @@ def test_random_cases_agree_with_loop_reference(seed, cap):
   result = evaluate(groundtruth, detections, max_detections_per_keyframe=cap)
   expected = _reference_map(groundtruth, detections, [1, 2, 3], cap)
   assert {k: v for k, v in result.per_class_ap.items() if not math.isnan(v)} == pytest.approx(
-      expected, abs=1e-12)
+    expected, abs=1e-12
+  )
 
 
 def test_match_result_indexes_rows_across_dropped_keyframes_and_labels():
   box_a, box_b = [0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]
   groundtruth = {
-      "X": fm.make_groundtruth([box_a], [1]),  # Excluded.
-      "A": fm.make_groundtruth([box_a, box_a], [99, 1]),  # 99: not in the label map.
-      "C": fm.make_groundtruth(np.zeros((0, 4)), []),  # No rows: not a ground-truth keyframe.
-      "B": fm.make_groundtruth([box_b], [2])}
+    "X": fm.make_groundtruth([box_a], [1]),  # Excluded.
+    "A": fm.make_groundtruth([box_a, box_a], [99, 1]),  # 99: not in the label map.
+    "C": fm.make_groundtruth(np.zeros((0, 4)), []),  # No rows: not a ground-truth keyframe.
+    "B": fm.make_groundtruth([box_b], [2]),
+  }
   detections = {
-      "X": fm.make_detections([box_a], [1], [0.9]),
-      "B": fm.make_detections([box_b, box_b, box_a], [2, 2, 7], [0.8, 0.7, 0.95]),
-      "A": fm.make_detections([box_a], [1], [0.9]),
-      "Z": fm.make_detections([box_a], [1], [0.9])}
+    "X": fm.make_detections([box_a], [1], [0.9]),
+    "B": fm.make_detections([box_b, box_b, box_a], [2, 2, 7], [0.8, 0.7, 0.95]),
+    "A": fm.make_detections([box_a], [1], [0.9]),
+    "Z": fm.make_detections([box_a], [1], [0.9]),
+  }
   m = fm.match_detections(groundtruth, detections, label_ids=[1, 2], excluded_keys=["X"])
   assert m.keys == ["A", "B"] and m.num_people.tolist() == [1, 1]
   assert m.gt_label.tolist() == [1, 2] and m.gt_keyframe.tolist() == [0, 1]
@@ -286,8 +297,10 @@ def test_match_result_indexes_rows_across_dropped_keyframes_and_labels():
   assert m.det_keyframe.tolist() == [1, 1, 0]
   assert m.det_is_true_positive.tolist() == [True, False, True]
   assert m.det_hit_groundtruth.tolist() == [1, 1, 0]
-  assert (m.stats["num_excluded_groundtruth_keyframes"],
-          m.stats["num_excluded_detection_keyframes"],
-          m.stats["num_detection_keyframes_without_groundtruth"],
-          m.stats["num_groundtruth_rows_outside_label_map"],
-          m.stats["num_detection_rows_outside_label_map"]) == (1, 1, 1, 1, 1)
+  assert (
+    m.stats["num_excluded_groundtruth_keyframes"],
+    m.stats["num_excluded_detection_keyframes"],
+    m.stats["num_detection_keyframes_without_groundtruth"],
+    m.stats["num_groundtruth_rows_outside_label_map"],
+    m.stats["num_detection_rows_outside_label_map"],
+  ) == (1, 1, 1, 1, 1)

@@ -12,4 +12,5 @@ def test_class_prior_baseline_scores():
   tied = baselines.class_prior_baseline_scores([1.0] * 4, [1.0], seed=3)
   assert sorted(tied[:, 0].tolist()) == [0.25, 0.5, 0.75, 1.0]  # Ties broken, seeded.
   np.testing.assert_array_equal(
-      tied, baselines.class_prior_baseline_scores([1.0] * 4, [1.0], seed=3))
+    tied, baselines.class_prior_baseline_scores([1.0] * 4, [1.0], seed=3)
+  )

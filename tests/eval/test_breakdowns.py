@@ -9,15 +9,14 @@ from ava_tx.eval import breakdowns
 
 
 def matches():
-  a1 = [0.0, 0.0, 0.1, 0.1]          # area 0.01, keyframe A (1 person)
-  b1 = [0.0, 0.0, 0.5, 0.5]          # area 0.25, keyframe B (2 people)
-  b2 = [0.5, 0.5, 1.0, 1.0]          # area 0.25
-  groundtruth = {"A": fm.make_groundtruth([a1], [1]),
-                 "B": fm.make_groundtruth([b1, b2], [1, 2])}
+  a1 = [0.0, 0.0, 0.1, 0.1]  # area 0.01, keyframe A (1 person)
+  b1 = [0.0, 0.0, 0.5, 0.5]  # area 0.25, keyframe B (2 people)
+  b2 = [0.5, 0.5, 1.0, 1.0]  # area 0.25
+  groundtruth = {"A": fm.make_groundtruth([a1], [1]), "B": fm.make_groundtruth([b1, b2], [1, 2])}
   detections = {
-      "A": fm.make_detections([[0.8, 0.8, 0.85, 0.85], a1], [1, 1], [0.9, 0.8]),
-      # The 0.6 duplicate of b1 (IoU 0.7) has its own area 0.175 but is charged to b1's bin.
-      "B": fm.make_detections([b1, [0.0, 0.0, 0.5, 0.35], b2], [1, 1, 2], [0.7, 0.6, 0.5]),
+    "A": fm.make_detections([[0.8, 0.8, 0.85, 0.85], a1], [1, 1], [0.9, 0.8]),
+    # The 0.6 duplicate of b1 (IoU 0.7) has its own area 0.175 but is charged to b1's bin.
+    "B": fm.make_detections([b1, [0.0, 0.0, 0.5, 0.35], b2], [1, 1, 2], [0.7, 0.6, 0.5]),
   }
   return fm.match_detections(groundtruth, detections, label_ids=[1, 2])
 
@@ -35,8 +34,13 @@ def test_match_result_records_hits_areas_and_people():
 
 def test_map_by_box_area():
   bins = {b.name: b for b in breakdowns.map_by_box_area(matches(), [1, 2])}
-  assert list(bins) == ["area[0,0.05)", "area[0.05,0.1)", "area[0.1,0.2)", "area[0.2,0.4)",
-                        "area[0.4,1]"]
+  assert list(bins) == [
+    "area[0,0.05)",
+    "area[0.05,0.1)",
+    "area[0.1,0.2)",
+    "area[0.2,0.4)",
+    "area[0.4,1]",
+  ]
   small = bins["area[0,0.05)"]
   assert small.per_class_ap[1] == pytest.approx(0.5)  # FP .9 (own area), TP .8.
   assert math.isnan(small.per_class_ap[2]) and small.mean_ap == pytest.approx(0.5)

@@ -25,25 +25,27 @@ def make_batch(seed, batch_size=4, max_boxes=3, num_classes=3, quality=1.0, vide
   classes = (rng.uniform(size=(batch_size, max_boxes, num_classes)) > 0.5).astype(np.float32)
   num_gt = rng.integers(1, max_boxes + 1, batch_size)
   inputs = {
-      InputFields.source_id: np.array([("%s,%04d" % (video, 902 + seed * 10 + i)).encode()
-                                       for i in range(batch_size)]),
-      InputFields.groundtruth_boxes: boxes.astype(np.float32),
-      InputFields.groundtruth_classes: classes,
-      InputFields.num_groundtruth_boxes: num_gt,
+    InputFields.source_id: np.array(
+      [("%s,%04d" % (video, 902 + seed * 10 + i)).encode() for i in range(batch_size)]
+    ),
+    InputFields.groundtruth_boxes: boxes.astype(np.float32),
+    InputFields.groundtruth_classes: classes,
+    InputFields.num_groundtruth_boxes: num_gt,
   }
   outputs = {
-      DetectionFields.detection_boxes: np.clip(boxes + rng.normal(0, 0.01, boxes.shape), 0, 1),
-      DetectionFields.detection_scores: rng.uniform(0.5, 1.0, (batch_size, max_boxes)),
-      DetectionFields.detection_action_scores:
-          quality * classes + (1 - quality) * rng.uniform(size=classes.shape),
-      DetectionFields.num_detections: num_gt.copy(),
+    DetectionFields.detection_boxes: np.clip(boxes + rng.normal(0, 0.01, boxes.shape), 0, 1),
+    DetectionFields.detection_scores: rng.uniform(0.5, 1.0, (batch_size, max_boxes)),
+    DetectionFields.detection_action_scores: quality * classes
+    + (1 - quality) * rng.uniform(size=classes.shape),
+    DetectionFields.num_detections: num_gt.copy(),
   }
   return inputs, outputs
 
 
 def test_perfect_detections_give_map_one_and_beat_the_baseline(tmp_path):
-  evaluator = AvaEvaluator(label_map=LABEL_MAP, output_dir=str(tmp_path),
-                           max_detections_per_keyframe=50)
+  evaluator = AvaEvaluator(
+    label_map=LABEL_MAP, output_dir=str(tmp_path), max_detections_per_keyframe=50
+  )
   num_boxes = 0
   for seed in range(3):
     inputs, outputs = make_batch(seed)
@@ -63,8 +65,7 @@ def test_perfect_detections_give_map_one_and_beat_the_baseline(tmp_path):
   assert report["mean_ap"] == 1.0 and report["max_detections_per_keyframe"] == 50
   assert "cap: applied" in report["cap"]
   assert sorted(report["baselines"]) == ["class_prior", "constant"]
-  assert report["baselines"]["constant"]["mean_ap"] == \
-      metrics["AVA/Baseline/constant_mAP@0.5IOU"]
+  assert report["baselines"]["constant"]["mean_ap"] == metrics["AVA/Baseline/constant_mAP@0.5IOU"]
   rows = (tmp_path / "detections_step_12.csv").read_text().splitlines()
   assert len(rows) == 3 * num_boxes  # One row per box and class.
   video, timestamp = rows[0].split(",")[:2]
@@ -75,19 +76,18 @@ def _two_people_and_a_false_positive(false_positive_person_score):
   """One keyframe: two people who both stand, detected exactly, plus a false positive."""
   gt = np.array([[[0.1, 0.1, 0.5, 0.3], [0.1, 0.6, 0.5, 0.8], [0, 0, 0, 0]]], np.float32)
   inputs = {
-      InputFields.source_id: np.array([b"v,0902"]),
-      InputFields.groundtruth_boxes: gt,
-      InputFields.groundtruth_classes: np.array([[[1, 0, 0], [1, 0, 0], [0, 0, 0]]],
-                                                np.float32),
-      InputFields.num_groundtruth_boxes: np.array([2]),
+    InputFields.source_id: np.array([b"v,0902"]),
+    InputFields.groundtruth_boxes: gt,
+    InputFields.groundtruth_classes: np.array([[[1, 0, 0], [1, 0, 0], [0, 0, 0]]], np.float32),
+    InputFields.num_groundtruth_boxes: np.array([2]),
   }
   det = gt.copy()
   det[0, 2] = [0.6, 0.4, 0.9, 0.5]
   outputs = {
-      DetectionFields.detection_boxes: det,
-      DetectionFields.detection_scores: np.array([[0.9, 0.8, false_positive_person_score]]),
-      DetectionFields.detection_action_scores: np.full((1, 3, 3), 0.5),
-      DetectionFields.num_detections: np.array([3]),
+    DetectionFields.detection_boxes: det,
+    DetectionFields.detection_scores: np.array([[0.9, 0.8, false_positive_person_score]]),
+    DetectionFields.detection_action_scores: np.full((1, 3, 3), 0.5),
+    DetectionFields.num_detections: np.array([3]),
   }
   return inputs, outputs
 
@@ -120,19 +120,23 @@ def test_csv_written_by_evaluator_gives_the_same_map_through_the_cli(tmp_path):
     inputs, outputs = make_batch(seed, quality=0.4)
     evaluator.process(inputs, outputs)
     for b, source_id in enumerate(inputs[InputFields.source_id]):
-      for box, hot in zip(inputs[InputFields.groundtruth_boxes][b][
-          :inputs[InputFields.num_groundtruth_boxes][b]], inputs[InputFields.groundtruth_classes][b]):
+      for box, hot in zip(
+        inputs[InputFields.groundtruth_boxes][b][: inputs[InputFields.num_groundtruth_boxes][b]],
+        inputs[InputFields.groundtruth_classes][b],
+      ):
         ymin, xmin, ymax, xmax = box
         # A person with no evaluated label has, in an AVA CSV, a label outside the map (80).
         for label in [l for l, on in zip((1, 4, 9), hot) if on] or [80]:
-          gt_lines.append("%s,%.6f,%.6f,%.6f,%.6f,%d,0" % (source_id.decode(), xmin, ymin, xmax,
-                                                           ymax, label))
+          gt_lines.append(
+            "%s,%.6f,%.6f,%.6f,%.6f,%d,0" % (source_id.decode(), xmin, ymin, xmax, ymax, label)
+          )
   metrics = evaluator.evaluate()
   assert 0.2 < metrics["AVA/mAP@0.5IOU"] < 1.0
   (tmp_path / "gt.csv").write_text("\n".join(gt_lines) + "\n")
   (tmp_path / "labelmap.csv").write_text("1,stand\n4,dance\n9,run\n")
-  result, _ = ava_eval.evaluate_csv_files(tmp_path / "labelmap.csv", tmp_path / "gt.csv",
-                                          tmp_path / "detections.csv")
+  result, _ = ava_eval.evaluate_csv_files(
+    tmp_path / "labelmap.csv", tmp_path / "gt.csv", tmp_path / "detections.csv"
+  )
   assert result.mean_ap == pytest.approx(metrics["AVA/mAP@0.5IOU"], abs=1e-6)
   assert (tmp_path / "metrics.json").exists()
 
@@ -147,16 +151,19 @@ def test_compute_writes_nothing_and_write_files_writes_its_result(tmp_path):
   assert result.scalars["AVA/num_keyframes"] == result.num_keyframes == 4
   assert set(result.baselines) == {"constant", "class_prior"}
   csv_path, json_path = evaluator.write_files(result, str(tmp_path / "other"), global_step=5)
-  assert (csv_path, json_path) == (str(tmp_path / "other" / "detections_step_5.csv"),
-                                   str(tmp_path / "other" / "metrics_step_5.json"))
+  assert (csv_path, json_path) == (
+    str(tmp_path / "other" / "detections_step_5.csv"),
+    str(tmp_path / "other" / "metrics_step_5.json"),
+  )
   report = json.loads(Path(json_path).read_text())
   assert sorted(report["scalars"]) == sorted(result.scalars)
   assert report["scalars"]["AVA/mAP@0.5IOU"] == result.frame_map.mean_ap
   assert report["detections_csv"] == csv_path and report["global_step"] == 5
   # evaluate() = compute() + write_files() into output_dir.
   assert evaluator.evaluate(global_step=5) == pytest.approx(result.scalars, nan_ok=True)
-  assert (tmp_path / "configured" / "metrics_step_5.json").read_text() == \
-      Path(json_path).read_text().replace(str(tmp_path / "other"), str(tmp_path / "configured"))
+  assert (tmp_path / "configured" / "metrics_step_5.json").read_text() == Path(
+    json_path
+  ).read_text().replace(str(tmp_path / "other"), str(tmp_path / "configured"))
 
 
 def test_reset_duplicates_empty_keyframes_and_unlabelled_people():
@@ -208,12 +215,14 @@ def test_shape_errors_name_the_field():
 SHARED_AVA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ava"
 
 
-@pytest.mark.skipif(not SHARED_AVA.is_dir(), reason="shared AVA sample files absent: %s" %
-                    SHARED_AVA)
+@pytest.mark.skipif(
+  not SHARED_AVA.is_dir(), reason="shared AVA sample files absent: %s" % SHARED_AVA
+)
 def test_from_files_reads_label_map_and_exclusions():
   evaluator = AvaEvaluator.from_files(
-      str(SHARED_AVA / "ava_action_list_v2.1_for_activitynet_2018.pbtxt"),
-      str(SHARED_AVA / "ava_excluded_timestamps_sample.csv"))
+    str(SHARED_AVA / "ava_action_list_v2.1_for_activitynet_2018.pbtxt"),
+    str(SHARED_AVA / "ava_excluded_timestamps_sample.csv"),
+  )
   assert evaluator.num_classes == 60
   num_classes = evaluator.num_classes
   # Keyframe _-Z6wFjXtGQ,0902 is excluded; 0f39OWEqJ24,0902 is kept.

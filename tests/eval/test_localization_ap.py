@@ -10,8 +10,10 @@ from ava_tx.eval import localization_ap
 
 def test_hand_computed_coco_ap_and_threshold_075():
   groundtruth = {"k1": np.array([[0, 0, 0.5, 0.5], [0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]])}
-  detections = {"k1": np.array([[0, 0, 0.5, 0.5], [0.2, 0.0, 0.3, 0.1], [0.5, 0.5, 1.0, 0.85]]),
-                "no_groundtruth": np.array([[0, 0, 1, 1]])}
+  detections = {
+    "k1": np.array([[0, 0, 0.5, 0.5], [0.2, 0.0, 0.3, 0.1], [0.5, 0.5, 1.0, 0.85]]),
+    "no_groundtruth": np.array([[0, 0, 1, 1]]),
+  }
   scores = {"k1": np.array([0.9, 0.8, 0.7]), "no_groundtruth": np.array([1.0])}
   ap = localization_ap.localization_average_precision(groundtruth, detections, scores)
   # The repeated ground-truth box is one person: 2 people. At IoU 0.5: TP, FP, TP (IoU 0.7);
@@ -23,10 +25,13 @@ def test_hand_computed_coco_ap_and_threshold_075():
 
 def test_no_detections_and_no_groundtruth():
   groundtruth = {"k1": np.array([[0, 0, 0.5, 0.5]])}
-  assert localization_ap.localization_average_precision(groundtruth, {}, {}) == {0.5: 0.0,
-                                                                                  0.75: 0.0}
-  result = localization_ap.localization_average_precision({}, {"k1": np.zeros((1, 4))},
-                                                          {"k1": np.ones(1)})
+  assert localization_ap.localization_average_precision(groundtruth, {}, {}) == {
+    0.5: 0.0,
+    0.75: 0.0,
+  }
+  result = localization_ap.localization_average_precision(
+    {}, {"k1": np.zeros((1, 4))}, {"k1": np.ones(1)}
+  )
   assert all(math.isnan(v) for v in result.values())
 
 

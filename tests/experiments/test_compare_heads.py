@@ -15,10 +15,28 @@ from tests.experiments import REPO
 from tests.experiments import tiny_dataset
 
 ROWS = ("gt_tx_lowres", "gt_tx_highres_1x1")  # The two cheapest rows (no I3D head).
-COLUMNS = ("mAP per seed", "mAP", "prior mAP", "interaction mean AP", "AP listen to", "AP talk to",
-           "AP watch", "motion mean AP", "AP bend/bow", "AP jump/leap", "AP run/jog", "AP sit",
-           "AP stand", "AP walk", "person AP@0.5", "person AP@0.75", "params (M)",
-           "head params (M)", "steps/s", "wall (min)")
+COLUMNS = (
+  "mAP per seed",
+  "mAP",
+  "prior mAP",
+  "interaction mean AP",
+  "AP listen to",
+  "AP talk to",
+  "AP watch",
+  "motion mean AP",
+  "AP bend/bow",
+  "AP jump/leap",
+  "AP run/jog",
+  "AP sit",
+  "AP stand",
+  "AP walk",
+  "person AP@0.5",
+  "person AP@0.75",
+  "params (M)",
+  "head params (M)",
+  "steps/s",
+  "wall (min)",
+)
 
 
 def _table(markdown):
@@ -46,21 +64,26 @@ def test_compare_two_rows_then_resume(tmp_path, monkeypatch, run_cache_dir):
   data = tiny_dataset.write_dataset(tmp_path / "data", run_cache_dir)
   base = tiny_dataset.write_config(tiny_dataset.tiny_config(), tmp_path / "base.config")
   output_dir = tmp_path / "out"
-  options = compare_heads.Options(output_dir=str(output_dir), data_dir=str(data),
-                                  base_config=str(base), rows=ROWS, steps=2)
+  options = compare_heads.Options(
+    output_dir=str(output_dir), data_dir=str(data), base_config=str(base), rows=ROWS, steps=2
+  )
   first = compare_heads.run(options, log=lambda *a, **k: None)
 
   header, rows = _table(first)
   assert header == ["table", "row", "seeds"] + list(COLUMNS)
-  assert [row[1] for row in rows] == ["Tx LowRes (`gt_tx_lowres`)",
-                                      "Tx HighRes (1 layer x 1 head) (`gt_tx_highres_1x1`)"]
+  assert [row[1] for row in rows] == [
+    "Tx LowRes (`gt_tx_lowres`)",
+    "Tx HighRes (1 layer x 1 head) (`gt_tx_highres_1x1`)",
+  ]
   assert all(row[0] == "Table 1" and row[2] == "1" for row in rows)
   assert (output_dir / "comparison.md").read_text() == first
   saved = json.loads((output_dir / "comparison.json").read_text())
   assert sorted(saved["runs"]) == sorted(ROWS)
-  assert saved["groups"]["interaction"] == ["listen to (a person)",
-                                            "talk to (e.g., self, a person, a group)",
-                                            "watch (a person)"]
+  assert saved["groups"]["interaction"] == [
+    "listen to (a person)",
+    "talk to (e.g., self, a person, a group)",
+    "watch (a person)",
+  ]
   lowres, one_layer = (_result(output_dir, row) for row in ROWS)
   assert lowres["steps"] == one_layer["steps"] == 2 and lowres["resumed_from_step"] == 0
   assert 0 < lowres["head_parameters"] < lowres["parameters"]
@@ -72,8 +95,9 @@ def test_compare_two_rows_then_resume(tmp_path, monkeypatch, run_cache_dir):
   (run_dir / head_comparison.RESULT).unlink()
   for path in run_dir.glob("ckpt-2.*"):
     path.unlink()
-  tf.compat.v1.train.update_checkpoint_state(str(run_dir), str(run_dir / "ckpt-1"),
-                                             all_model_checkpoint_paths=[str(run_dir / "ckpt-1")])
+  tf.compat.v1.train.update_checkpoint_state(
+    str(run_dir), str(run_dir / "ckpt-1"), all_model_checkpoint_paths=[str(run_dir / "ckpt-1")]
+  )
   train = _Counting(model_lib.train)
   monkeypatch.setattr(model_lib, "train", train)
   second = compare_heads.run(options, log=lambda *a, **k: None)
@@ -84,6 +108,7 @@ def test_compare_two_rows_then_resume(tmp_path, monkeypatch, run_cache_dir):
 
   def refuse(**kwargs):
     raise AssertionError("a finished comparison must not train or evaluate again")
+
   monkeypatch.setattr(model_lib, "train", refuse)
   monkeypatch.setattr(model_lib, "evaluate", refuse)
   assert compare_heads.run(options, log=lambda *a, **k: None) == second
@@ -95,9 +120,23 @@ def test_compare_two_rows_then_resume(tmp_path, monkeypatch, run_cache_dir):
 
 def test_unknown_row_is_a_one_line_error(tmp_path):
   result = subprocess.run(
-      [sys.executable, "-m", "ava_tx.experiments.compare_heads", f"--output_dir={tmp_path}",
-       "--rows=gt_i3d,nope"], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    [
+      sys.executable,
+      "-m",
+      "ava_tx.experiments.compare_heads",
+      f"--output_dir={tmp_path}",
+      "--rows=gt_i3d,nope",
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+  )
   assert result.returncode == 1
-  assert result.stderr.strip().splitlines()[-1].startswith(
-      "compare_heads: error: --rows: unknown row(s) ['nope']")
+  assert (
+    result.stderr.strip()
+    .splitlines()[-1]
+    .startswith("compare_heads: error: --rows: unknown row(s) ['nope']")
+  )
   assert "Traceback" not in result.stderr

@@ -18,8 +18,9 @@ def test_paths_from_the_layout_and_explicit_overrides(tmp_path):
   data = _layout(tmp_path)
   other = tmp_path / "other.csv"
   other.write_text("")
-  paths = comparison_data.dataset_paths(data_dir=str(data), tfrecord_dir="/shards",
-                                        groundtruth={"val": str(other)})
+  paths = comparison_data.dataset_paths(
+    data_dir=str(data), tfrecord_dir="/shards", groundtruth={"val": str(other)}
+  )
   assert paths.label_map == str(data / "label_map.pbtxt")
   assert paths.groundtruth == {"train": str(data / "train.csv"), "val": str(other)}
   assert paths.person_boxes == {"train": None, "val": str(data / "val_predicted_boxes.csv")}
@@ -46,5 +47,7 @@ def test_shards_with_too_short_clips_are_refused(tmp_path):
   prefix = tmp_path / "train"
   (tmp_path / "train.settings.json").write_text(json.dumps({"settings": {"clip_frames": 32}}))
   comparison_data.check_clip_frames(str(prefix), 32)
-  with pytest.raises(errors.InputError, match="store 32 frames per clip, the base config samples 64"):
+  with pytest.raises(
+    errors.InputError, match="store 32 frames per clip, the base config samples 64"
+  ):
     comparison_data.check_clip_frames(str(prefix), 64)

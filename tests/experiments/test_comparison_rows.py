@@ -41,10 +41,16 @@ def test_heads_of_the_rows():
   assert not _row_config("gt_i3d").HasField("action_transformer_head")
   lowres = _row_config("gt_tx_lowres")
   assert (lowres.head_type, lowres.action_transformer_head.query_preprocessor) == (
-      _AT.ACTION_TRANSFORMER, _TX.LOW_RES)
+    _AT.ACTION_TRANSFORMER,
+    _TX.LOW_RES,
+  )
   highres = _row_config("gt_tx_highres").action_transformer_head
-  assert (highres.query_preprocessor, highres.num_layers, highres.num_heads,
-          highres.use_location_embedding) == (_TX.HIGH_RES, 3, 2, True)
+  assert (
+    highres.query_preprocessor,
+    highres.num_layers,
+    highres.num_heads,
+    highres.use_location_embedding,
+  ) == (_TX.HIGH_RES, 3, 2, True)
   assert not _row_config("gt_tx_highres_noloc").action_transformer_head.use_location_embedding
   one = _row_config("gt_tx_highres_1x1").action_transformer_head
   assert (one.num_layers, one.num_heads) == (1, 1)
@@ -52,11 +58,14 @@ def test_heads_of_the_rows():
   assert tx_i3d.head_type == _AT.TX_I3D and tx_i3d.HasField("i3d_head")
 
 
-@pytest.mark.parametrize("row, proposals, expected", [
+@pytest.mark.parametrize(
+  "row, proposals, expected",
+  [
     ("gt_i3d", rows_lib.DETECTOR, _AT.GROUNDTRUTH),
     ("prop_i3d", rows_lib.DETECTOR, _AT.PERSON_DETECTOR),
     ("prop_tx_highres", rows_lib.RPN, _AT.RPN),
-])
+  ],
+)
 def test_proposal_modes(row, proposals, expected):
   assert _row_config(row, proposals).proposals == expected
 

@@ -14,7 +14,8 @@ CLIP_FRAMES = 16
 
 def _generate(directory):
   writer.generate_dataset(
-      writer.SynthConfig(num_videos=4, seconds=5, seed=3, width=96, height=72), str(directory))
+    writer.SynthConfig(num_videos=4, seconds=5, seed=3, width=96, height=72), str(directory)
+  )
 
 
 def write_dataset(directory, cache_dir=None):
@@ -32,12 +33,15 @@ def convert(data_dir, shard_dir):
   """Both splits of `write_dataset`'s output as 2 shards each, `CLIP_FRAMES` frames a clip."""
   for split in ("train", "val"):
     ava_conversion.convert(
-        annotations_csv=str(data_dir / f"{split}.csv"), video_dir=str(data_dir / "videos"),
-        output_prefix=str(shard_dir / split), num_shards=2,
-        settings=ava_clips.ClipSettings(clip_frames=CLIP_FRAMES),
-        label_map=str(data_dir / "label_map.pbtxt"),
-        person_boxes_csv=str(data_dir / f"{split}_predicted_boxes.csv"),
-        log=lambda *args, **kwargs: None)
+      annotations_csv=str(data_dir / f"{split}.csv"),
+      video_dir=str(data_dir / "videos"),
+      output_prefix=str(shard_dir / split),
+      num_shards=2,
+      settings=ava_clips.ClipSettings(clip_frames=CLIP_FRAMES),
+      label_map=str(data_dir / "label_map.pbtxt"),
+      person_boxes_csv=str(data_dir / f"{split}_predicted_boxes.csv"),
+      log=lambda *args, **kwargs: None,
+    )
 
 
 def tiny_config():

@@ -16,9 +16,13 @@ eval_input_reader { label_map_path: "%s" }
 """
 # Label-map ids of the tiny model's 11 classes (not 1..11, so the id mapping is tested).
 CLASS_IDS = [1, 3, 5, 8, 11, 12, 14, 17, 20, 49, 80]
-BOXES = np.array([[[0.1, 0.1, 0.8, 0.5], [0.2, 0.55, 0.9, 0.95], [0.0, 0.0, 0.0, 0.0]],
-                  [[0.3, 0.2, 0.7, 0.6], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]],
-                 np.float32)
+BOXES = np.array(
+  [
+    [[0.1, 0.1, 0.8, 0.5], [0.2, 0.55, 0.9, 0.95], [0.0, 0.0, 0.0, 0.0]],
+    [[0.3, 0.2, 0.7, 0.6], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
+  ],
+  np.float32,
+)
 NUM_BOXES = np.array([2, 1], np.int32)
 
 
@@ -57,8 +61,14 @@ def sequence_example(stored_frames, keyframe_index, proposals, video_id="v"):
   put(KEYS.clip_frame_rate, "float_list", [30.0])
   put(KEYS.image_height, "int64_list", [stored_frames.shape[1]])
   put(KEYS.image_width, "int64_list", [stored_frames.shape[2]])
-  for i, key in enumerate((KEYS.proposal_bbox_ymin, KEYS.proposal_bbox_xmin,
-                           KEYS.proposal_bbox_ymax, KEYS.proposal_bbox_xmax)):
+  for i, key in enumerate(
+    (
+      KEYS.proposal_bbox_ymin,
+      KEYS.proposal_bbox_xmin,
+      KEYS.proposal_bbox_ymax,
+      KEYS.proposal_bbox_xmax,
+    )
+  ):
     put(key, "float_list", [float(b[i]) for b in proposals])
   put(KEYS.proposal_score, "float_list", [0.9] * len(proposals))
   frames = example.feature_lists.feature_list[KEYS.image_encoded]

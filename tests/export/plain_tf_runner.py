@@ -28,17 +28,19 @@ class _BlockAvaTx(importlib.abc.MetaPathFinder):
 def _run(job):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
   errors = []
   loaded = {}
   for run in job["runs"]:
     if run["saved_model"] not in loaded:
       loaded[run["saved_model"]] = tf.saved_model.load(run["saved_model"])
     model = loaded[run["saved_model"]]
-    serve = (model.detect if run.get("function") == "detect"
-             else model.signatures["serving_default"])
+    serve = model.detect if run.get("function") == "detect" else model.signatures["serving_default"]
     with np.load(run["inputs"], allow_pickle=True) as data:
-      inputs = {name: tf.constant(data[name].tolist() if data[name].dtype == object
-                                  else data[name]) for name in data.files}
+      inputs = {
+        name: tf.constant(data[name].tolist() if data[name].dtype == object else data[name])
+        for name in data.files
+      }
     try:
       outputs = serve(**inputs)
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
@@ -58,6 +60,7 @@ def main(job_path):
   sys.meta_path.insert(0, _BlockAvaTx())
   try:
     import ava_tx  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+
     import_error = None
   except ImportError as error:
     import_error = str(error)
@@ -65,8 +68,14 @@ def main(job_path):
     job = json.load(f)
   errors = _run(job)
   with open(job["report"], "w", encoding="utf-8") as f:
-    json.dump({"ava_tx_import_error": import_error, "errors": errors,
-               "modules": sorted(m for m in sys.modules if m.split(".")[0] == "ava_tx")}, f)
+    json.dump(
+      {
+        "ava_tx_import_error": import_error,
+        "errors": errors,
+        "modules": sorted(m for m in sys.modules if m.split(".")[0] == "ava_tx"),
+      },
+      f,
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """Tests of the attention figure (pure functions) and the page written for a fake model."""
 
-
 import numpy as np
 from PIL import Image
 import pytest
@@ -66,8 +65,9 @@ def test_pca_colors_follow_the_main_direction_of_the_keys():
 
 
 def test_colormap_ends_and_grid_size():
-  np.testing.assert_array_equal(figures.colormap(np.array([0.0, 1.0])), [[0, 0, 4],
-                                                                         [252, 255, 164]])
+  np.testing.assert_array_equal(
+    figures.colormap(np.array([0.0, 1.0])), [[0, 0, 4], [252, 255, 164]]
+  )
   rows = [np.zeros([3, 20, 30, 3], np.uint8)] * 2
   grid = figures.image_grid(rows, ["a", "b"], gap=4, label_width=50)
   assert grid.shape == (2 * 24 + 4, 50 + 3 * 34 + 4, 3)
@@ -77,8 +77,9 @@ def test_page_for_a_fake_model(tmp_path):
   video = tmp_path / "people.mp4"
   video_fixtures.write_video(video, video_fixtures.signature_frames(60))
   detector = fakes.FakeAttentionDetector()
-  result = attention_page.visualize(detector, str(video), str(tmp_path / "out"), timestamp=1,
-                                    person=1, layer=0)
+  result = attention_page.visualize(
+    detector, str(video), str(tmp_path / "out"), timestamp=1, person=1, layer=0
+  )
   out = tmp_path / "out"
   assert result.layer == 0 and result.person == 1 and result.person_score == pytest.approx(0.3)
   np.testing.assert_allclose(result.masses.sum(axis=1), [1.0, 1.0], atol=1e-5)

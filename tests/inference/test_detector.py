@@ -10,30 +10,53 @@ from ava_tx.core import errors
 from ava_tx.inference import detector as detector_lib
 
 REPO = Path(__file__).resolve().parents[2]
-INFO = {"input_type": "video_tensor", "num_frames": 16, "image_height": 112, "image_width": 112,
-        "uses_person_boxes": True, "num_classes": 2, "label_map": [[11, "sit"], [12, "stand"]],
-        "export_attention": True, "num_layers": 3, "num_heads": 2, "checkpoint_step": 3000}
+INFO = {
+  "input_type": "video_tensor",
+  "num_frames": 16,
+  "image_height": 112,
+  "image_width": 112,
+  "uses_person_boxes": True,
+  "num_classes": 2,
+  "label_map": [[11, "sit"], [12, "stand"]],
+  "export_attention": True,
+  "num_layers": 3,
+  "num_heads": 2,
+  "checkpoint_step": 3000,
+}
 
 
 def _export(tmp_path, info):
   saved_model = tmp_path / "export" / "saved_model"
   (saved_model / "assets.extra").mkdir(parents=True)
   (saved_model / "assets.extra" / "export_info.json").write_text(json.dumps(info))
-  shutil.copy(REPO / "configs" / "tiny_synthetic_cpu.config",
-              tmp_path / "export" / "pipeline.config")
+  shutil.copy(
+    REPO / "configs" / "tiny_synthetic_cpu.config", tmp_path / "export" / "pipeline.config"
+  )
   return str(saved_model)
 
 
 def test_export_info_and_the_frame_stride_of_the_exported_pipeline_config(tmp_path):
   info = detector_lib.read_export_info(_export(tmp_path, INFO))
   assert info == detector_lib.ModelInfo(
-      num_frames=16, frame_stride=4, image_height=112, image_width=112, uses_person_boxes=True,
-      num_classes=2, label_map=((11, "sit"), (12, "stand")), export_attention=True,
-      num_layers=3, num_heads=2, checkpoint_step=3000, model_fps=30)
+    num_frames=16,
+    frame_stride=4,
+    image_height=112,
+    image_width=112,
+    uses_person_boxes=True,
+    num_classes=2,
+    label_map=((11, "sit"), (12, "stand")),
+    export_attention=True,
+    num_layers=3,
+    num_heads=2,
+    checkpoint_step=3000,
+    model_fps=30,
+  )
   assert info.class_names == {11: "sit", 12: "stand"}
   # export_info.json's own frame_stride wins over the config's.
-  assert detector_lib.read_export_info(
-      _export(tmp_path / "b", dict(INFO, frame_stride=2))).frame_stride == 2
+  assert (
+    detector_lib.read_export_info(_export(tmp_path / "b", dict(INFO, frame_stride=2))).frame_stride
+    == 2
+  )
 
 
 def test_bad_exports_are_named(tmp_path):
@@ -41,15 +64,17 @@ def test_bad_exports_are_named(tmp_path):
     detector_lib.read_export_info(str(tmp_path))
   broken = dict(INFO)
   del broken["num_frames"]
-  with pytest.raises(errors.InputError,
-                     match="export_info.json: missing or bad field 'num_frames'"):
+  with pytest.raises(
+    errors.InputError, match="export_info.json: missing or bad field 'num_frames'"
+  ):
     detector_lib.read_export_info(_export(tmp_path, broken))
 
 
 def test_label_map_override_must_have_the_model_ids(tmp_path):
   info = detector_lib.model_info_from_export_info(INFO, frame_stride=4, source="x")
-  (tmp_path / "names.pbtxt").write_text('item { name: "sitting" id: 11 }\n'
-                                        'item { name: "standing" id: 12 }\n')
+  (tmp_path / "names.pbtxt").write_text(
+    'item { name: "sitting" id: 11 }\nitem { name: "standing" id: 12 }\n'
+  )
   renamed = detector_lib.with_label_map(info, str(tmp_path / "names.pbtxt"))
   assert renamed.label_map == ((11, "sitting"), (12, "standing"))
   (tmp_path / "other.pbtxt").write_text('item { name: "sit" id: 11 }\n')
@@ -57,10 +82,18 @@ def test_label_map_override_must_have_the_model_ids(tmp_path):
     detector_lib.with_label_map(info, str(tmp_path / "other.pbtxt"))
 
 
-@pytest.mark.parametrize("proposals, has_rpn", [
-    ("RPN", True), ("RPN_AND_PERSON_DETECTOR", True), ("PERSON_DETECTOR", False),
-    ("GROUNDTRUTH", False), (None, False)])  # None: an export from before the field.
+@pytest.mark.parametrize(
+  "proposals, has_rpn",
+  [
+    ("RPN", True),
+    ("RPN_AND_PERSON_DETECTOR", True),
+    ("PERSON_DETECTOR", False),
+    ("GROUNDTRUTH", False),
+    (None, False),
+  ],
+)  # None: an export from before the field.
 def test_has_rpn_follows_the_exported_proposal_source(proposals, has_rpn):
   info = dict(INFO) if proposals is None else dict(INFO, proposals=proposals)
-  assert detector_lib.model_info_from_export_info(
-      info, frame_stride=4, source="x").has_rpn is has_rpn
+  assert (
+    detector_lib.model_info_from_export_info(info, frame_stride=4, source="x").has_rpn is has_rpn
+  )

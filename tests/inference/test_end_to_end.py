@@ -29,23 +29,33 @@ def export_dir(tmp_path_factory):
   from ava_tx.core.tf_setup import keras
   from ava_tx.export import exporter_lib
   from tests.export import export_fixtures as fx
+
   out = tmp_path_factory.mktemp("tiny_export")
   fx.write_label_map(out / "label_map.pbtxt")
-  config = exporter_lib.load_config(str(REPO / "configs" / "tiny_synthetic_cpu.config"),
-                                    fx.TINY_OVERRIDE % (out / "label_map.pbtxt"))
+  config = exporter_lib.load_config(
+    str(REPO / "configs" / "tiny_synthetic_cpu.config"),
+    fx.TINY_OVERRIDE % (out / "label_map.pbtxt"),
+  )
   keras.utils.set_random_seed(0)
-  module = export_builder.build_inference_module(config, input_type="video_tensor",
-                                                 attention_outputs=True)
+  module = export_builder.build_inference_module(
+    config, input_type="video_tensor", attention_outputs=True
+  )
   exporter_lib.build_variables(module)
-  info = export_builder.export_info(config, input_type="video_tensor", attention_outputs=True,
-                                    checkpoint_step=0)
+  info = export_builder.export_info(
+    config, input_type="video_tensor", attention_outputs=True, checkpoint_step=0
+  )
   exporter_lib.write_export(module, config, info, str(out / "export"))
   return out / "export" / "saved_model"
 
 
 def _run(module, args):
-  run = subprocess.run([sys.executable, "-m", module] + [str(a) for a in args], cwd=REPO,
-                       capture_output=True, text=True, timeout=600)
+  run = subprocess.run(
+    [sys.executable, "-m", module] + [str(a) for a in args],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   return run.stdout
 
@@ -56,8 +66,13 @@ def _frame_count(path):
 
 
 def _boxes_csv(path, video_id, timestamps):
-  path.write_text("".join("%s,%04d,0.10,0.20,0.45,0.90,,0.95\n%s,%04d,0.55,0.45,0.70,0.85,,0.9\n"
-                          % (video_id, t, video_id, t) for t in timestamps))
+  path.write_text(
+    "".join(
+      "%s,%04d,0.10,0.20,0.45,0.90,,0.95\n%s,%04d,0.55,0.45,0.70,0.85,,0.9\n"
+      % (video_id, t, video_id, t)
+      for t in timestamps
+    )
+  )
   return path
 
 
@@ -65,8 +80,15 @@ def _boxes_csv(path, video_id, timestamps):
 def test_predict_on_the_real_cricket_clip(export_dir, tmp_path):
   boxes = _boxes_csv(tmp_path / "boxes.csv", GIF.stem, range(4))
   out = tmp_path / "out"
-  stdout = _run("ava_tx.predict", ["--saved_model_dir=%s" % export_dir, "--output_dir=%s" % out,
-                                   "--person_boxes_csv=%s" % boxes, GIF])
+  stdout = _run(
+    "ava_tx.predict",
+    [
+      "--saved_model_dir=%s" % export_dir,
+      "--output_dir=%s" % out,
+      "--person_boxes_csv=%s" % boxes,
+      GIF,
+    ],
+  )
   assert "1 of 1 videos done, 4 clips" in stdout
   read = ava_annotations.read_detections(str(out / "detections.csv"))
   assert sorted(read.annotations) == [(GIF.stem, t) for t in range(4)]
@@ -80,17 +102,35 @@ def test_predict_csv_evaluates_and_attention_figure(export_dir, tmp_path):
   video_fixtures.write_video(video, video_fixtures.noise_frames(50, height=72, width=96))
   boxes = _boxes_csv(tmp_path / "boxes.csv", "held_out", [0, 1])
   out = tmp_path / "predict"
-  _run("ava_tx.predict", ["--saved_model_dir=%s" % export_dir, "--output_dir=%s" % out,
-                          "--person_boxes_csv=%s" % boxes, video])
+  _run(
+    "ava_tx.predict",
+    [
+      "--saved_model_dir=%s" % export_dir,
+      "--output_dir=%s" % out,
+      "--person_boxes_csv=%s" % boxes,
+      video,
+    ],
+  )
   (tmp_path / "gt.csv").write_text("held_out,0001,0.20,0.10,0.90,0.45,12,0\n")
-  result, _ = ava_eval.evaluate_csv_files(str(export_dir.parent.parent / "label_map.pbtxt"),
-                                          str(tmp_path / "gt.csv"), str(out / "detections.csv"))
+  result, _ = ava_eval.evaluate_csv_files(
+    str(export_dir.parent.parent / "label_map.pbtxt"),
+    str(tmp_path / "gt.csv"),
+    str(out / "detections.csv"),
+  )
   assert result.num_classes_with_groundtruth == 1 and 0.0 <= result.mean_ap <= 1.0
   assert _frame_count(out / "held_out.mp4") == 50
   figure_dir = tmp_path / "attention"
-  stdout = _run("ava_tx.visualize_attention", [
-      "--saved_model_dir=%s" % export_dir, "--video=%s" % video, "--output_dir=%s" % figure_dir,
-      "--person_boxes_csv=%s" % boxes, "--timestamp=1", "--person=1"])
+  stdout = _run(
+    "ava_tx.visualize_attention",
+    [
+      "--saved_model_dir=%s" % export_dir,
+      "--video=%s" % video,
+      "--output_dir=%s" % figure_dir,
+      "--person_boxes_csv=%s" % boxes,
+      "--timestamp=1",
+      "--person=1",
+    ],
+  )
   assert "attention of person 1" in stdout and "layer 2" in stdout
   # 8 frames -> 2 feature time steps; frames shown 160 high (96x72 -> 213x160); 2 heads.
   assert Image.open(figure_dir / "figure.png").size == (96 + 2 * (213 + 4) + 4, 5 * 164 + 4)
@@ -104,10 +144,12 @@ def test_checkpoint_detector_equals_the_saved_model(export_dir):
   import numpy as np
 
   from ava_tx.inference import detector as detector_lib
+
   export = export_dir.parent
   saved = detector_lib.SavedModelDetector(str(export_dir))
-  in_process = detector_lib.CheckpointDetector(str(export / "pipeline.config"),
-                                               str(export / "checkpoint"), attention_outputs=True)
+  in_process = detector_lib.CheckpointDetector(
+    str(export / "pipeline.config"), str(export / "checkpoint"), attention_outputs=True
+  )
   assert in_process.info == saved.info
   clip = np.random.default_rng(0).integers(0, 256, [2, 8, 48, 80, 3], dtype=np.uint8)
   boxes = np.array([[[0.1, 0.1, 0.8, 0.5], [0.2, 0.5, 0.9, 0.9]]] * 2, np.float32)

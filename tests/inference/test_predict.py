@@ -15,8 +15,14 @@ from ava_tx.inference import rendering
 from tests.data import video_fixtures
 from tests.inference import fakes
 
-GIF = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "video" / \
-    "v_CricketShot_g04_c01_rgb.gif"
+GIF = (
+  Path(__file__).resolve().parents[2]
+  / ".."
+  / "shared"
+  / "data"
+  / "video"
+  / "v_CricketShot_g04_c01_rgb.gif"
+)
 
 
 def _count_frames(path):
@@ -60,13 +66,19 @@ def test_csv_round_trip_through_ava_eval(clip_mp4, tmp_path):
   predict_lib.predict_videos(fakes.FakeDetector(), [str(clip_mp4)], options, log=lambda _: None)
   assert not (tmp_path / "walk.mp4").exists()
   ymin, xmin, ymax, xmax = fakes.BOXES[0]
-  (tmp_path / "gt.csv").write_text("".join(
+  (tmp_path / "gt.csv").write_text(
+    "".join(
       "walk,%04d,%f,%f,%f,%f,%d,0\n" % (t, xmin, ymin, xmax, ymax, c)
-      for t in range(3) for c in (11, 12)))
+      for t in range(3)
+      for c in (11, 12)
+    )
+  )
   (tmp_path / "labels.pbtxt").write_text(
-      'item { name: "sit" id: 11 }\nitem { name: "stand" id: 12 }\n')
-  result, _ = ava_eval.evaluate_csv_files(str(tmp_path / "labels.pbtxt"), str(tmp_path / "gt.csv"),
-                                          str(tmp_path / "detections.csv"))
+    'item { name: "sit" id: 11 }\nitem { name: "stand" id: 12 }\n'
+  )
+  result, _ = ava_eval.evaluate_csv_files(
+    str(tmp_path / "labels.pbtxt"), str(tmp_path / "gt.csv"), str(tmp_path / "detections.csv")
+  )
   # Box 0 matches each keyframe's ground truth; box 1 (IoU < 0.5) has the same class score, and
   # ties between a true and a false detection put AP between 1/2 and 1.
   assert result.stats["num_groundtruth_keyframes"] == 3
@@ -76,12 +88,14 @@ def test_csv_round_trip_through_ava_eval(clip_mp4, tmp_path):
 def test_person_boxes_from_csv_reach_the_model(clip_mp4, tmp_path):
   detector = fakes.FakeDetector(fakes.fake_info(uses_person_boxes=True))
   (tmp_path / "boxes.csv").write_text(
-      "walk,0001,0.100,0.200,0.300,0.400,,0.95\nwalk,0001,0.5,0.5,0.9,0.9,,0.8\n"
-      "walk,0002,0.0,0.0,1.0,1.0,,0.7\n")
+    "walk,0001,0.100,0.200,0.300,0.400,,0.95\nwalk,0001,0.5,0.5,0.9,0.9,,0.8\n"
+    "walk,0002,0.0,0.0,1.0,1.0,,0.7\n"
+  )
   box_source = predict_lib.person_boxes_lib.CsvPersonBoxes(str(tmp_path / "boxes.csv"))
   options = predict_lib.PredictOptions(output_dir=str(tmp_path), write_video=False, batch_size=8)
-  [result] = predict_lib.predict_videos(detector, [str(clip_mp4)], options, box_source=box_source,
-                                        log=lambda _: None)
+  [result] = predict_lib.predict_videos(
+    detector, [str(clip_mp4)], options, box_source=box_source, log=lambda _: None
+  )
   assert result.error is None
   read = ava_annotations.read_detections(str(tmp_path / "detections.csv")).annotations
   assert sorted(read) == [("walk", 1), ("walk", 2)]  # Keyframe 0 has no boxes.
@@ -99,8 +113,9 @@ def test_box_source_without_a_csv_depends_on_the_rpn(clip_mp4, tmp_path):
   source = boxes_lib.make_box_source(uses_person_boxes=True, has_rpn=True)
   detector = fakes.FakeDetector(fakes.fake_info(uses_person_boxes=True, has_rpn=True))
   options = predict_lib.PredictOptions(output_dir=str(tmp_path), write_video=False, batch_size=8)
-  [result] = predict_lib.predict_videos(detector, [str(clip_mp4)], options, box_source=source,
-                                        log=lambda _: None)
+  [result] = predict_lib.predict_videos(
+    detector, [str(clip_mp4)], options, box_source=source, log=lambda _: None
+  )
   assert result.error is None and detector.calls[-1].shape[0] == 3  # The 3 keyframes ran.
   assert ava_annotations.read_detections(str(tmp_path / "detections.csv")).annotations == {}
 
@@ -111,13 +126,21 @@ def test_failures_are_named_and_the_other_videos_still_run(clip_mp4, tmp_path):
   empty = tmp_path / "empty_frames"
   empty.mkdir()
   short = tmp_path / "short.mkv"
-  video_fixtures.write_video(short, video_fixtures.signature_frames(5), codec="ffv1",
-                             pix_fmt="bgr0")
+  video_fixtures.write_video(
+    short, video_fixtures.signature_frames(5), codec="ffv1", pix_fmt="bgr0"
+  )
   folder = tmp_path / "folder_video"
   video_fixtures.write_frame_folder(folder, video_fixtures.signature_frames(40))
   out = tmp_path / "out"
-  paths = [str(broken), str(empty), str(clip_mp4), str(short), str(folder),
-           str(tmp_path / "missing.avi"), str(tmp_path / "again" / "walk.mp4")]
+  paths = [
+    str(broken),
+    str(empty),
+    str(clip_mp4),
+    str(short),
+    str(folder),
+    str(tmp_path / "missing.avi"),
+    str(tmp_path / "again" / "walk.mp4"),
+  ]
   (tmp_path / "again").mkdir()
   video_fixtures.write_video(tmp_path / "again" / "walk.mp4", video_fixtures.signature_frames(3))
   options = predict_lib.PredictOptions(output_dir=str(out), batch_size=3)
@@ -138,17 +161,21 @@ def test_failures_are_named_and_the_other_videos_still_run(clip_mp4, tmp_path):
 
 def test_short_video_warns_and_box_csv_for_another_video_fails(clip_mp4, tmp_path):
   short = tmp_path / "short.mkv"
-  video_fixtures.write_video(short, video_fixtures.signature_frames(5), codec="ffv1",
-                             pix_fmt="bgr0")
+  video_fixtures.write_video(
+    short, video_fixtures.signature_frames(5), codec="ffv1", pix_fmt="bgr0"
+  )
   (tmp_path / "boxes.csv").write_text("short,0000,0.1,0.1,0.5,0.5,,0.9\n")
-  detector = fakes.FakeDetector(fakes.fake_info(uses_person_boxes=True, num_frames=8,
-                                                frame_stride=4))
+  detector = fakes.FakeDetector(
+    fakes.fake_info(uses_person_boxes=True, num_frames=8, frame_stride=4)
+  )
   logs = []
   results = predict_lib.predict_videos(
-      detector, [str(clip_mp4), str(short)],
-      predict_lib.PredictOptions(output_dir=str(tmp_path / "out"), write_video=False),
-      box_source=predict_lib.person_boxes_lib.CsvPersonBoxes(str(tmp_path / "boxes.csv")),
-      log=logs.append)
+    detector,
+    [str(clip_mp4), str(short)],
+    predict_lib.PredictOptions(output_dir=str(tmp_path / "out"), write_video=False),
+    box_source=predict_lib.person_boxes_lib.CsvPersonBoxes(str(tmp_path / "boxes.csv")),
+    log=logs.append,
+  )
   assert "has no boxes for video id 'walk'" in results[0].error
   assert str(clip_mp4) in results[0].error
   assert results[1].error is None and results[1].num_keyframes == 1
@@ -158,17 +185,22 @@ def test_short_video_warns_and_box_csv_for_another_video_fails(clip_mp4, tmp_pat
 def test_draw_detections_and_labels():
   frame = np.zeros([200, 300, 3], np.uint8)
   detections = rendering.KeyframeDetections(
-      np.array([[0.25, 0.25, 0.75, 0.75]], np.float32), np.array([0.8], np.float32),
-      np.array([[0.2, 0.7]], np.float32))
+    np.array([[0.25, 0.25, 0.75, 0.75]], np.float32),
+    np.array([0.8], np.float32),
+    np.array([[0.2, 0.7]], np.float32),
+  )
   drawn = rendering.draw_detections(frame, detections, fakes.LABEL_MAP)
   assert drawn.shape == frame.shape and not frame.any()
   assert tuple(drawn[120, 224]) == rendering.PALETTE[0]  # The right edge: x = 0.75 * 299.
   assert not drawn[120, 226].any() and not drawn[120, 150].any()
   assert drawn[52:62, 76:130].any()  # The labels, inside the box's top-left corner.
-  assert rendering.top_labels(np.array([0.2, 0.7]), fakes.LABEL_MAP) == [("stand", 0.7),
-                                                                         ("sit", 0.2)]
+  assert rendering.top_labels(np.array([0.2, 0.7]), fakes.LABEL_MAP) == [
+    ("stand", 0.7),
+    ("sit", 0.2),
+  ]
   assert rendering.top_labels(np.array([0.2, 0.7]), fakes.LABEL_MAP, min_score=0.5) == [
-      ("stand", 0.7)]
+    ("stand", 0.7)
+  ]
   assert rendering.even_frame(np.zeros([5, 7, 3], np.uint8)).shape == (6, 8, 3)
   assert rendering.short_name("bend/bow (at the waist)") == "bend/bow"
   small = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
@@ -179,14 +211,16 @@ def test_draw_detections_and_labels():
 @pytest.mark.skipif(not GIF.exists(), reason="shared sample video not found at %s" % GIF)
 def test_real_gif_with_the_fake_detector(tmp_path):
   options = predict_lib.PredictOptions(output_dir=str(tmp_path))
-  [result] = predict_lib.predict_videos(fakes.FakeDetector(), [str(GIF)], options,
-                                        log=lambda _: None)
+  [result] = predict_lib.predict_videos(
+    fakes.FakeDetector(), [str(GIF)], options, log=lambda _: None
+  )
   assert result.error is None and result.num_keyframes == 4  # 79 frames at 25 fps: 3.16 s.
   assert _count_frames(tmp_path / "v_CricketShot_g04_c01_rgb.mp4") == 79
 
 
 class _RecordingWriter:
   """Stands in for AnnotatedVideoWriter: keeps the frames."""
+
   instances = []
 
   def __init__(self, path, fps):
@@ -203,10 +237,16 @@ class _RecordingWriter:
 def test_boxes_carried_from_each_keyframe_for_one_interval(clip_mp4, tmp_path, monkeypatch):
   monkeypatch.setattr(rendering, "AnnotatedVideoWriter", _RecordingWriter)
   _RecordingWriter.instances = []
-  options = predict_lib.PredictOptions(output_dir=str(tmp_path), timestamps=(1.0, 0.5),
-                                       min_person_score=0.0, batch_size=1, min_output_height=0)
-  [result] = predict_lib.predict_videos(fakes.FakeDetector(), [str(clip_mp4)], options,
-                                        log=lambda _: None)
+  options = predict_lib.PredictOptions(
+    output_dir=str(tmp_path),
+    timestamps=(1.0, 0.5),
+    min_person_score=0.0,
+    batch_size=1,
+    min_output_height=0,
+  )
+  [result] = predict_lib.predict_videos(
+    fakes.FakeDetector(), [str(clip_mp4)], options, log=lambda _: None
+  )
   assert result.num_keyframes == 2
   frames = _RecordingWriter.instances[0].frames
   assert len(frames) == 75 and _RecordingWriter.instances[0].fps == 30
@@ -217,7 +257,9 @@ def test_boxes_carried_from_each_keyframe_for_one_interval(clip_mp4, tmp_path, m
   # 30..59 (with explicit timestamps boxes stay at most 1 s); nothing after.
   assert drawn == [False] * 15 + [True] * 45 + [False] * 15
   assert sorted(p.name for p in (tmp_path / "walk").iterdir()) == [
-      "keyframe_0000.500.png", "keyframe_0001.png"]
+    "keyframe_0000.500.png",
+    "keyframe_0001.png",
+  ]
   rows = ava_annotations.read_detections(str(tmp_path / "detections.csv")).annotations
   assert sorted(rows) == [("walk", 1)]  # 0.5 s is not a whole second: not in the AVA CSV.
 
@@ -226,14 +268,17 @@ def test_command_line_errors_are_one_line(tmp_path):
   """The command itself (a subprocess: its flags are absl globals) on inputs it must refuse."""
   import subprocess
   import sys
+
   repo = Path(__file__).resolve().parents[2]
   base = [sys.executable, "-m", "ava_tx.predict"]
   cases = [
-      (["--output_dir=%s" % tmp_path], "no VIDEO given"),
-      (["--saved_model_dir=%s" % tmp_path, "--output_dir=%s" % tmp_path, "v.mp4"],
-       "export_info.json not found"),
-      (["--output_dir=%s" % tmp_path, "v.mp4"], "give --saved_model_dir, or --pipeline_config"),
-      (["--output_dir=%s" % tmp_path, "--timestamps=1,x", "v.mp4"], "--timestamps: not numbers"),
+    (["--output_dir=%s" % tmp_path], "no VIDEO given"),
+    (
+      ["--saved_model_dir=%s" % tmp_path, "--output_dir=%s" % tmp_path, "v.mp4"],
+      "export_info.json not found",
+    ),
+    (["--output_dir=%s" % tmp_path, "v.mp4"], "give --saved_model_dir, or --pipeline_config"),
+    (["--output_dir=%s" % tmp_path, "--timestamps=1,x", "v.mp4"], "--timestamps: not numbers"),
   ]
   for args, message in cases:
     run = subprocess.run(base + args, cwd=repo, capture_output=True, text=True, timeout=120)
@@ -246,11 +291,13 @@ def test_command_line_errors_are_one_line(tmp_path):
 def test_stated_rate_and_duration(clip_mp4, tmp_path):
   from ava_tx.data import video_frames
   from ava_tx.inference import video_source
+
   assert video_frames.native_frame_rate(str(clip_mp4)) == 30
   assert video_frames.stated_duration_seconds(str(clip_mp4)) == pytest.approx(2.5)
   slow = tmp_path / "slow.mkv"
-  video_fixtures.write_video(slow, video_fixtures.signature_frames(10), fps=25, codec="ffv1",
-                             pix_fmt="bgr0")
+  video_fixtures.write_video(
+    slow, video_fixtures.signature_frames(10), fps=25, codec="ffv1", pix_fmt="bgr0"
+  )
   video = video_source.open_video(str(slow), folder_fps=30)
   assert (video.video_id, video.native_fps) == ("slow", 25)
   assert video_source.duration_seconds(video) == pytest.approx(0.4)

@@ -9,24 +9,39 @@ from ava_tx.layers import action_transformer as at
 from ava_tx.layers import roi_pooling
 
 # Tiny sizes: batch 2, 3 proposals, trunk map 4x3x5 with 6 channels.
-SMALL = dict(num_heads=2, num_layers=3, query_size=8, ffn_hidden_size=12,
-             highres_reduced_channels=3, location_embedding_hidden_size=5,
-             location_embedding_size=4)
+SMALL = dict(
+  num_heads=2,
+  num_layers=3,
+  query_size=8,
+  ffn_hidden_size=12,
+  highres_reduced_channels=3,
+  location_embedding_hidden_size=5,
+  location_embedding_size=4,
+)
 
 
 def _head(*, num_logits=5, num_box_classes=None, return_attention=False, name=None, **tx):
   """A head with SMALL sizes (overridden by `tx`), RoIAlign 4x4 max-pooled to 2x2."""
   return at.ActionTransformerHead(
-      num_logits=num_logits, num_box_classes=num_box_classes, crop_size=4, pooled_size=2,
-      tx_config=at.ActionTransformerHeadConfig(**{**SMALL, **tx}),
-      return_attention=return_attention, name=name)
+    num_logits=num_logits,
+    num_box_classes=num_box_classes,
+    crop_size=4,
+    pooled_size=2,
+    tx_config=at.ActionTransformerHeadConfig(**{**SMALL, **tx}),
+    return_attention=return_attention,
+    name=name,
+  )
 
 
 def _inputs(seed=0):
   rng = np.random.default_rng(seed)
   features = tf.constant(rng.normal(size=[2, 4, 3, 5, 6]), tf.float32)
-  boxes = tf.constant([[[0.1, 0.2, 0.6, 0.9], [0.0, 0.0, 1.0, 1.0], [0.5, 0.4, 0.9, 0.6]],
-                       [[0.3, 0.3, 0.7, 0.5], [0.2, 0.1, 0.4, 0.8], [0.0, 0.0, 0.0, 0.0]]])
+  boxes = tf.constant(
+    [
+      [[0.1, 0.2, 0.6, 0.9], [0.0, 0.0, 1.0, 1.0], [0.5, 0.4, 0.9, 0.6]],
+      [[0.3, 0.3, 0.7, 0.5], [0.2, 0.1, 0.4, 0.8], [0.0, 0.0, 0.0, 0.0]],
+    ]
+  )
   return features, boxes
 
 
@@ -93,19 +108,23 @@ def test_head_matches_numpy_stack(preprocessor):
     query = np.concatenate(outputs, axis=-1)
     all_weights.append(np.stack(weights, axis=2))
   np.testing.assert_allclose(
-      out[PredictionFields.action_logits], _dense(query, head.action_logits_layer), atol=1e-5)
+    out[PredictionFields.action_logits], _dense(query, head.action_logits_layer), atol=1e-5
+  )
   np.testing.assert_allclose(
-      out[PredictionFields.box_encodings], _dense(query, head.box_predictor.dense), atol=1e-5)
+    out[PredictionFields.box_encodings], _dense(query, head.box_predictor.dense), atol=1e-5
+  )
   attention = out[PredictionFields.attention_weights].numpy()
   np.testing.assert_allclose(
-      attention.reshape(2, 3, 3, 2, -1), np.stack(all_weights, axis=2), atol=1e-6)
+    attention.reshape(2, 3, 3, 2, -1), np.stack(all_weights, axis=2), atol=1e-6
+  )
   # Keys: each head's own projection of the (location-embedded) context, on the trunk grid.
   keys = out[PredictionFields.attention_key_embeddings].numpy()
   assert keys.shape == (2, 3, 2, 4, 3, 5, 8)  # [b, layers, heads, t, h, w, D]
   for layer, units in enumerate(head.tx_units):
     for h, unit in enumerate(units):
-      np.testing.assert_allclose(keys[:, layer, h].reshape(2, 60, 8),
-                                 _dense(context, unit.key_projection), atol=1e-5)
+      np.testing.assert_allclose(
+        keys[:, layer, h].reshape(2, 60, 8), _dense(context, unit.key_projection), atol=1e-5
+      )
 
 
 def test_output_shapes_attention_and_highres_vs_lowres():
@@ -115,12 +134,17 @@ def test_output_shapes_attention_and_highres_vs_lowres():
     plain = _head(query_preprocessor=preprocessor)
     # Attention outputs only when asked for (training and evaluation do not pay for them).
     assert set(plain(features, boxes, training=False)) == {
-        PredictionFields.action_logits, PredictionFields.box_encodings}
+      PredictionFields.action_logits,
+      PredictionFields.box_encodings,
+    }
     head = _head(query_preprocessor=preprocessor, return_attention=True)
     out = head(features, boxes, training=False)
-    assert set(out) == {PredictionFields.action_logits, PredictionFields.box_encodings,
-                        PredictionFields.attention_weights,
-                        PredictionFields.attention_key_embeddings}
+    assert set(out) == {
+      PredictionFields.action_logits,
+      PredictionFields.box_encodings,
+      PredictionFields.attention_weights,
+      PredictionFields.attention_key_embeddings,
+    }
     assert out[PredictionFields.action_logits].shape == (2, 3, 5)
     assert out[PredictionFields.box_encodings].shape == (2, 3, 4)
     attention = out[PredictionFields.attention_weights]
@@ -154,10 +178,12 @@ def test_get_config_round_trip_reproduces_outputs():
   cloned = clone(features, boxes, training=False)
   for key in out:
     np.testing.assert_allclose(cloned[key], out[key], atol=1e-6)
-  for layer_cls, kwargs in [(at.TxUnit, dict(query_size=4, ffn_hidden_size=3, dropout_rate=0.2)),
-                            (at.HighResQueryPreprocessor, dict(query_size=4, reduced_channels=2)),
-                            (at.LowResQueryPreprocessor, dict(query_size=4)),
-                            (at.BoxEncodingPredictor, dict(num_box_classes=7))]:
+  for layer_cls, kwargs in [
+    (at.TxUnit, dict(query_size=4, ffn_hidden_size=3, dropout_rate=0.2)),
+    (at.HighResQueryPreprocessor, dict(query_size=4, reduced_channels=2)),
+    (at.LowResQueryPreprocessor, dict(query_size=4)),
+    (at.BoxEncodingPredictor, dict(num_box_classes=7)),
+  ]:
     layer = layer_cls(**kwargs)
     assert layer_cls.from_config(layer.get_config()).get_config() == layer.get_config()
 
@@ -169,8 +195,9 @@ def test_gradients_reach_every_variable(preprocessor):
   head = _head(query_preprocessor=preprocessor)
   with tf.GradientTape() as tape:
     out = head(features, boxes, training=True)
-    loss = (tf.reduce_sum(out[PredictionFields.action_logits] ** 2)
-            + tf.reduce_sum(out[PredictionFields.box_encodings] ** 2))
+    loss = tf.reduce_sum(out[PredictionFields.action_logits] ** 2) + tf.reduce_sum(
+      out[PredictionFields.box_encodings] ** 2
+    )
   variables = head.trainable_variables
   # Location MLPs (2 x 4) + preprocessor + 6 units x (3 projections + 2 FFN + 2 LN) x 2 + outputs.
   assert len(variables) == 8 + (4 if preprocessor == at.HIGHRES else 2) + 6 * 14 + 4
@@ -184,14 +211,17 @@ def test_dropout_only_in_training():
   features, boxes = _inputs()
   head = _head(num_layers=1)
   logits = lambda training: head(features, boxes, training=training)[  # noqa: E731
-      PredictionFields.action_logits].numpy()
+    PredictionFields.action_logits
+  ].numpy()
   inference = logits(False)
   np.testing.assert_array_equal(logits(False), inference)
   assert np.abs(logits(True) - inference).max() > 1e-3
   no_dropout = _head(dropout_rate=0.0)
-  np.testing.assert_allclose(no_dropout(features, boxes, training=True)[
-      PredictionFields.action_logits], no_dropout(features, boxes, training=False)[
-          PredictionFields.action_logits], atol=1e-6)
+  np.testing.assert_allclose(
+    no_dropout(features, boxes, training=True)[PredictionFields.action_logits],
+    no_dropout(features, boxes, training=False)[PredictionFields.action_logits],
+    atol=1e-6,
+  )
 
 
 def test_rejects_bad_inputs_and_arguments():

@@ -13,16 +13,24 @@ from ava_tx.trunks import i3d
 
 def tiny_mixed5(freeze_batch_norm=False):
   """The I3D tail at depth_multiplier 0.02: 15 input channels, 18 output channels."""
-  return i3d.InceptionI3D(first_endpoint="MaxPool3d_5a_2x2", final_endpoint="Mixed_5c",
-                          depth_multiplier=0.02, min_depth=2,
-                          freeze_batch_norm=freeze_batch_norm)
+  return i3d.InceptionI3D(
+    first_endpoint="MaxPool3d_5a_2x2",
+    final_endpoint="Mixed_5c",
+    depth_multiplier=0.02,
+    min_depth=2,
+    freeze_batch_norm=freeze_batch_norm,
+  )
 
 
 def inputs(channels=15, seed=0):
   rng = np.random.default_rng(seed)
   features = tf.constant(rng.normal(size=[2, 4, 5, 6, channels]), tf.float32)
-  boxes = tf.constant([[[0.1, 0.2, 0.6, 0.9], [0.0, 0.0, 1.0, 1.0], [0.5, 0.4, 0.9, 0.6]],
-                       [[0.3, 0.3, 0.7, 0.5], [0.2, 0.1, 0.4, 0.8], [0.0, 0.0, 0.0, 0.0]]])
+  boxes = tf.constant(
+    [
+      [[0.1, 0.2, 0.6, 0.9], [0.0, 0.0, 1.0, 1.0], [0.5, 0.4, 0.9, 0.6]],
+      [[0.3, 0.3, 0.7, 0.5], [0.2, 0.1, 0.4, 0.8], [0.0, 0.0, 0.0, 0.0]],
+    ]
+  )
   return features, boxes
 
 
@@ -48,7 +56,8 @@ def test_tube_features_are_mean_of_mixed5c_on_st_pooled_tubes():
   mixed5c = block(tf.reshape(tubes, [6, 4, 2, 2, 15]), training=False)["Mixed_5c"]
   assert mixed5c.shape == (6, 2, 1, 1, 18)  # MaxPool3d_5a_2x2 halves time and space.
   np.testing.assert_allclose(
-      out, tf.reshape(tf.reduce_mean(mixed5c, axis=[1, 2, 3]), [2, 3, 18]), atol=1e-5)
+    out, tf.reshape(tf.reduce_mean(mixed5c, axis=[1, 2, 3]), [2, 3, 18]), atol=1e-5
+  )
 
 
 def test_tensor_returning_block_and_bad_blocks():
@@ -58,8 +67,9 @@ def test_tensor_returning_block_and_bad_blocks():
   assert head(features, boxes, training=False)[PredictionFields.action_logits].shape == (2, 3, 2)
   with pytest.raises(TypeError, match="keras Layer"):
     i3d_head.I3DHead(num_logits=2, mixed5_block=lambda x: x)
-  wrong_key = i3d_head.I3DHead(num_logits=2, mixed5_block=tiny_mixed5(),
-                               mixed5_output_key="Mixed_4f")
+  wrong_key = i3d_head.I3DHead(
+    num_logits=2, mixed5_block=tiny_mixed5(), mixed5_output_key="Mixed_4f"
+  )
   with pytest.raises(ValueError, match="Mixed_4f"):
     wrong_key(*inputs(), training=False)
 
@@ -68,8 +78,9 @@ def trainable_variables_and_gradients(head, features, boxes):
   """A head's trainable variables and their gradients under a squared loss on both outputs."""
   with tf.GradientTape() as tape:
     out = head(features, boxes, training=True)
-    loss = (tf.reduce_sum(out[PredictionFields.action_logits] ** 2)
-            + tf.reduce_sum(out[PredictionFields.box_encodings] ** 2))
+    loss = tf.reduce_sum(out[PredictionFields.action_logits] ** 2) + tf.reduce_sum(
+      out[PredictionFields.box_encodings] ** 2
+    )
   variables = head.trainable_variables
   return variables, tape.gradient(loss, variables)
 
@@ -90,8 +101,9 @@ def test_gradients_reach_every_variable():
 
 def test_get_config_round_trip_reproduces_outputs():
   features, boxes = inputs()
-  head = i3d_head.I3DHead(num_logits=5, num_box_classes=3, mixed5_block=tiny_mixed5(),
-                          dropout_rate=0.25, name="i3d_head")
+  head = i3d_head.I3DHead(
+    num_logits=5, num_box_classes=3, mixed5_block=tiny_mixed5(), dropout_rate=0.25, name="i3d_head"
+  )
   out = head(features, boxes, training=False)
   config = head.get_config()
   assert config["mixed5_block"]["config"]["first_endpoint"] == "MaxPool3d_5a_2x2"
@@ -107,8 +119,9 @@ def test_get_config_round_trip_reproduces_outputs():
 
 def test_dropout_only_in_training():
   features, boxes = inputs()
-  layer = i3d_head.I3DTubeFeatures(mixed5_block=tiny_mixed5(freeze_batch_norm=True),
-                                   dropout_rate=0.5)
+  layer = i3d_head.I3DTubeFeatures(
+    mixed5_block=tiny_mixed5(freeze_batch_norm=True), dropout_rate=0.5
+  )
   inference = layer(features, boxes, training=False).numpy()
   np.testing.assert_array_equal(layer(features, boxes, training=False), inference)
   trained = layer(features, boxes, training=True).numpy()

@@ -39,7 +39,8 @@ def test_layer_concatenates_mlp_embeddings():
     for t in range(4):
       np.testing.assert_allclose(out[b, t, ..., 6:9], expected_spatial, atol=1e-5)
       np.testing.assert_allclose(
-          out[b, t, ..., 9:], np.broadcast_to(expected_temporal[t], [3, 2, 3]), atol=1e-5)
+        out[b, t, ..., 9:], np.broadcast_to(expected_temporal[t], [3, 2, 3]), atol=1e-5
+      )
   assert len(layer.trainable_variables) == 8
 
 

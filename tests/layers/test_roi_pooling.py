@@ -31,8 +31,12 @@ def _np_roi_align(feature_map, box, crop_size):
       if ny is None or nx is None:
         continue
       (y0, y1, ly), (x0, x1, lx) = ny, nx
-      out[i, j] = ((1 - ly) * (1 - lx) * feature_map[y0, x0] + (1 - ly) * lx * feature_map[y0, x1]
-                   + ly * (1 - lx) * feature_map[y1, x0] + ly * lx * feature_map[y1, x1])
+      out[i, j] = (
+        (1 - ly) * (1 - lx) * feature_map[y0, x0]
+        + (1 - ly) * lx * feature_map[y0, x1]
+        + ly * (1 - lx) * feature_map[y1, x0]
+        + ly * lx * feature_map[y1, x1]
+      )
   return out
 
 
@@ -59,7 +63,8 @@ def test_whole_map_box_samples_cell_centres():
 def test_whole_map_box_upsampled_by_two():
   crops = roi_pooling.roi_align(_ramp(4, 4), _boxes([0, 0, 1, 1]), crop_size=8)
   np.testing.assert_allclose(
-      crops[0, 0, :, 0, 0], [1, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4], atol=1e-5)
+    crops[0, 0, :, 0, 0], [1, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4], atol=1e-5
+  )
 
 
 def test_sub_box_and_border_rules():
@@ -83,8 +88,11 @@ def test_matches_numpy_reference_on_random_boxes():
   for b in range(2):
     for r in range(6):
       np.testing.assert_allclose(
-          crops[b, r], _np_roi_align(feature_map[b], boxes[b, r], 6), atol=1e-5,
-          err_msg=f"batch {b} proposal {r} box {boxes[b, r]}")
+        crops[b, r],
+        _np_roi_align(feature_map[b], boxes[b, r], 6),
+        atol=1e-5,
+        err_msg=f"batch {b} proposal {r} box {boxes[b, r]}",
+      )
 
 
 def test_roi_pool_max_pools_crops():
@@ -94,8 +102,7 @@ def test_roi_pool_max_pools_crops():
   np.testing.assert_allclose(pooled[0, 0, :, 0, 0], np.arange(2, 15, 2), atol=1e-5)
   np.testing.assert_allclose(pooled[0, 0, 0, :, 1], 10 * np.arange(2, 15, 2), atol=1e-4)
   # The top-left quarter (7x7 cells) sampled 14 times: max of pairs of half-cell samples.
-  np.testing.assert_allclose(pooled[0, 1, :, 0, 0], np.arange(1.25, 7.5, 1.0),
-                             atol=1e-5)
+  np.testing.assert_allclose(pooled[0, 1, :, 0, 0], np.arange(1.25, 7.5, 1.0), atol=1e-5)
 
 
 def test_roi_pool_rejects_bad_sizes_and_ranks():
@@ -110,17 +117,21 @@ def test_roi_pool_rejects_bad_sizes_and_ranks():
 def test_spatio_temporal_pool_is_per_frame_pool_stacked():
   rng = np.random.default_rng(1)
   features = rng.normal(size=[2, 3, 6, 5, 4]).astype(np.float32)
-  boxes = np.array([[[0.1, 0.2, 0.7, 0.9], [0, 0, 1, 1]],
-                    [[0.5, 0.5, 0.9, 0.8], [0.2, 0.0, 0.4, 1]]], np.float32)
+  boxes = np.array(
+    [[[0.1, 0.2, 0.7, 0.9], [0, 0, 1, 1]], [[0.5, 0.5, 0.9, 0.8], [0.2, 0.0, 0.4, 1]]], np.float32
+  )
   tubes = roi_pooling.spatio_temporal_roi_pool(features, boxes, crop_size=4, pooled_size=2)
   assert tubes.shape == (2, 2, 3, 2, 2, 4)
   for t in range(3):
     np.testing.assert_allclose(
-        tubes[:, :, t], roi_pooling.roi_pool(features[:, t], boxes, 4, 2), atol=1e-6)
+      tubes[:, :, t], roi_pooling.roi_pool(features[:, t], boxes, 4, 2), atol=1e-6
+    )
   # Each example's boxes pool that example's map.
   np.testing.assert_allclose(
-      tubes[1, 0, 2], _np_roi_align(features[1, 2], boxes[1, 0], 4).reshape(
-          2, 2, 2, 2, 4).max(axis=(1, 3)), atol=1e-5)
+    tubes[1, 0, 2],
+    _np_roi_align(features[1, 2], boxes[1, 0], 4).reshape(2, 2, 2, 2, 4).max(axis=(1, 3)),
+    atol=1e-5,
+  )
 
 
 def test_layers_config_round_trip_and_gradient():

@@ -10,17 +10,25 @@ from ava_tx.layers import rpn as rpn_lib
 
 
 def test_generate_anchors_count_and_values():
-  anchors = rpn_lib.generate_anchors(feature_height=2, feature_width=3, stride=16, base_size=32.0,
-                                     scales=(1.0, 2.0), aspect_ratios=(0.5, 1.0, 2.0)).numpy()
+  anchors = rpn_lib.generate_anchors(
+    feature_height=2,
+    feature_width=3,
+    stride=16,
+    base_size=32.0,
+    scales=(1.0, 2.0),
+    aspect_ratios=(0.5, 1.0, 2.0),
+  ).numpy()
   assert anchors.shape == (2, 3, 2 * 3 * 4)
   boxes = anchors.reshape(2, 3, 6, 4)
   # Cell (0, 0), scale 1, ratio 1: 32x32 px centred at (8, 8) in a 32x48 px image.
   np.testing.assert_allclose(boxes[0, 0, 1], [-8 / 32, -8 / 48, 24 / 32, 24 / 48], atol=1e-6)
   # Cell (1, 2), scale 2, ratio 2 (width / height = 2): centre (24, 40).
   h, w = 64 / math.sqrt(2), 64 * math.sqrt(2)
-  np.testing.assert_allclose(boxes[1, 2, 5],
-                             [(24 - h / 2) / 32, (40 - w / 2) / 48, (24 + h / 2) / 32,
-                              (40 + w / 2) / 48], atol=1e-5)
+  np.testing.assert_allclose(
+    boxes[1, 2, 5],
+    [(24 - h / 2) / 32, (40 - w / 2) / 48, (24 + h / 2) / 32, (40 + w / 2) / 48],
+    atol=1e-5,
+  )
 
 
 def test_non_power_of_two_stride_rejected():
@@ -29,9 +37,15 @@ def test_non_power_of_two_stride_rejected():
 
 
 def _tiny_rpn(**kwargs):
-  defaults = dict(anchor_base_size=32.0, anchor_scales=(1.0, 2.0), anchor_aspect_ratios=(1.0,),
-                  num_filters=8, train_num_proposals=10, test_num_proposals=6,
-                  batch_size_per_image=16)
+  defaults = dict(
+    anchor_base_size=32.0,
+    anchor_scales=(1.0, 2.0),
+    anchor_aspect_ratios=(1.0,),
+    num_filters=8,
+    train_num_proposals=10,
+    test_num_proposals=6,
+    batch_size_per_image=16,
+  )
   defaults.update(kwargs)
   return rpn_lib.RegionProposalNetwork(**defaults)
 
@@ -51,7 +65,7 @@ def test_rpn_output_shapes_and_proposals():
   boxes = out.proposal_boxes.numpy()
   assert boxes.min() >= 0.0 and boxes.max() <= 1.0
   scores = out.proposal_scores.numpy()
-  assert np.all(np.diff(scores, axis=1) <= 1e-7)   # sorted by objectness
+  assert np.all(np.diff(scores, axis=1) <= 1e-7)  # sorted by objectness
   assert rpn(features, training=False).proposal_boxes.shape == (2, 6, 4)
   # RPNHead: conv (kernel, bias), batch norm (gamma, beta), scores and boxes (kernel, bias).
   assert len(rpn.trainable_variables) == 8
@@ -71,8 +85,9 @@ def test_label_anchors_positive_at_matching_anchor_and_none_without_groundtruth(
   target_index = 1 * 4 + 1
   np.testing.assert_allclose(anchors[target_index], [0.125, 0.125, 0.625, 0.625], atol=1e-6)
   gt = tf.constant([[[0.125, 0.125, 0.625, 0.625]], [[0.0, 0.0, 0.0, 0.0]]])
-  scores, boxes = rpn.label_anchors(out.anchor_boxes, out.objectness_logits, gt,
-                                    tf.constant([1, 0]))
+  scores, boxes = rpn.label_anchors(
+    out.anchor_boxes, out.objectness_logits, gt, tf.constant([1, 0])
+  )
   assert scores.shape == (2, 4, 4, 1) and boxes.shape == (2, 4, 4, 4)
   scores, boxes = scores.numpy().reshape(2, -1), boxes.numpy().reshape(2, -1, 4)
   assert scores[0, target_index] == 1

@@ -12,28 +12,34 @@ from ava_tx.layers import target_assigner as ta
 GT_BOXES = [[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
 GT_CLASSES = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
 PROPOSALS = [
-    [0.0, 0.0, 0.5, 0.5],      # = person 0: IoU 1
-    [0.5, 0.5, 1.0, 0.9],      # IoU 0.8 with person 1
-    [0.0, 0.25, 0.5, 0.75],    # IoU 1/3 with person 0: negative
-    [0.0, 0.9, 0.05, 1.0],     # IoU 0: negative, or ignored when negative_iou_low > 0
-    [0.0, 0.0, 0.0, 0.0],      # padding
+  [0.0, 0.0, 0.5, 0.5],  # = person 0: IoU 1
+  [0.5, 0.5, 1.0, 0.9],  # IoU 0.8 with person 1
+  [0.0, 0.25, 0.5, 0.75],  # IoU 1/3 with person 0: negative
+  [0.0, 0.9, 0.05, 1.0],  # IoU 0: negative, or ignored when negative_iou_low > 0
+  [0.0, 0.0, 0.0, 0.0],  # padding
 ]
 MASK = [True, True, True, True, False]
 
 
 def _inputs(num_gt=2):
-  return (tf.constant([PROPOSALS]), tf.constant([MASK]), tf.constant([GT_BOXES]),
-          tf.constant([GT_CLASSES]), tf.constant([num_gt]))
+  return (
+    tf.constant([PROPOSALS]),
+    tf.constant([MASK]),
+    tf.constant([GT_BOXES]),
+    tf.constant([GT_CLASSES]),
+    tf.constant([num_gt]),
+  )
 
 
 def test_assign_without_sampling_matches_multilabel_targets():
   config = ta.ProposalSamplingConfig(negative_iou_low=0.1)
   t = ta.assign_targets(*_inputs(), config=config, subsample=False)
   np.testing.assert_array_equal(t.positive_mask.numpy(), [[1, 1, 0, 0, 0]])
-  np.testing.assert_array_equal(t.weights.numpy(), [[1, 1, 1, 0, 0]])   # 4th ignored, 5th pad
+  np.testing.assert_array_equal(t.weights.numpy(), [[1, 1, 1, 0, 0]])  # 4th ignored, 5th pad
   np.testing.assert_array_equal(t.matched_groundtruth_index.numpy(), [[0, 1, -1, -1, -1]])
-  np.testing.assert_array_equal(t.action_targets.numpy()[0],
-                                [[1, 0, 1], [0, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+  np.testing.assert_array_equal(
+    t.action_targets.numpy()[0], [[1, 0, 1], [0, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]]
+  )
   np.testing.assert_allclose(t.box_targets.numpy()[0, 0], [0, 0, 0, 0], atol=1e-5)
   # Proposal 1 (h 0.5, w 0.4, centre (0.75, 0.7)) -> person 1 (h 0.5, w 0.5, centre (0.75, 0.75)).
   expected = [0.0, 10.0 * 0.05 / 0.4, 0.0, 5.0 * math.log(0.5 / 0.4)]
@@ -82,14 +88,22 @@ def test_no_groundtruth_gives_negatives_only_and_finite_targets():
   assert t.weights.numpy().sum() == 4
   assert np.all(np.isfinite(t.box_targets.numpy()))
   assert np.all(t.action_targets.numpy() == 0)
-  empty = ta.assign_targets(tf.constant([PROPOSALS]), tf.constant([MASK]), tf.zeros([1, 0, 4]),
-                            tf.zeros([1, 0, 3]), tf.constant([0]), config=config, subsample=True)
+  empty = ta.assign_targets(
+    tf.constant([PROPOSALS]),
+    tf.constant([MASK]),
+    tf.zeros([1, 0, 4]),
+    tf.zeros([1, 0, 3]),
+    tf.constant([0]),
+    config=config,
+    subsample=True,
+  )
   assert empty.weights.numpy().sum() == 4
 
 
 def test_groundtruth_as_proposals():
-  t = ta.groundtruth_as_proposals(tf.constant([GT_BOXES]), tf.constant([GT_CLASSES]),
-                                  tf.constant([2]))
+  t = ta.groundtruth_as_proposals(
+    tf.constant([GT_BOXES]), tf.constant([GT_CLASSES]), tf.constant([2])
+  )
   np.testing.assert_array_equal(t.boxes.numpy()[0], GT_BOXES)
   np.testing.assert_array_equal(t.weights.numpy(), [[1, 1, 0]])
   np.testing.assert_array_equal(t.positive_mask.numpy(), [[1, 1, 0]])
@@ -97,8 +111,15 @@ def test_groundtruth_as_proposals():
   np.testing.assert_array_equal(t.action_targets.numpy()[0], GT_CLASSES)
 
 
-@pytest.mark.parametrize("kwargs", [dict(num_samples_per_image=0), dict(positive_fraction=0.0),
-                                    dict(negative_iou_high=0.6), dict(negative_iou_low=-0.1)])
+@pytest.mark.parametrize(
+  "kwargs",
+  [
+    dict(num_samples_per_image=0),
+    dict(positive_fraction=0.0),
+    dict(negative_iou_high=0.6),
+    dict(negative_iou_low=-0.1),
+  ],
+)
 def test_config_validation(kwargs):
   with pytest.raises(ValueError):
     ta.ProposalSamplingConfig(**kwargs)

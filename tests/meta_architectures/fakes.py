@@ -51,6 +51,6 @@ class FakeHead(keras.layers.Layer):
     if self.with_attention:
       shape = tf.shape(features)
       out[PredictionFields.attention_weights] = tf.ones(
-          [b, n, 1, 1, shape[1], shape[2], shape[3]]) / tf.cast(shape[1] * shape[2] * shape[3],
-                                                                tf.float32)
+        [b, n, 1, 1, shape[1], shape[2], shape[3]]
+      ) / tf.cast(shape[1] * shape[2] * shape[3], tf.float32)
     return out

@@ -26,13 +26,14 @@ def _batch():
   classes = np.zeros([_BATCH, _BOXES, 11], np.float32)
   classes[:, 0, 3] = classes[:, 1, 7] = 1.0
   return {
-      InputFields.frames: tf.constant(rng.uniform(-1, 1, [_BATCH, _FRAMES, _SIZE, _SIZE, 3]),
-                                      tf.float32),
-      InputFields.groundtruth_boxes: tf.constant(boxes),
-      InputFields.groundtruth_classes: tf.constant(classes),
-      InputFields.num_groundtruth_boxes: tf.constant([2] * _BATCH, tf.int32),
-      InputFields.proposal_boxes: tf.constant(boxes),
-      InputFields.num_proposal_boxes: tf.constant([2] * _BATCH, tf.int32),
+    InputFields.frames: tf.constant(
+      rng.uniform(-1, 1, [_BATCH, _FRAMES, _SIZE, _SIZE, 3]), tf.float32
+    ),
+    InputFields.groundtruth_boxes: tf.constant(boxes),
+    InputFields.groundtruth_classes: tf.constant(classes),
+    InputFields.num_groundtruth_boxes: tf.constant([2] * _BATCH, tf.int32),
+    InputFields.proposal_boxes: tf.constant(boxes),
+    InputFields.num_proposal_boxes: tf.constant([2] * _BATCH, tf.int32),
   }
 
 
@@ -81,8 +82,11 @@ def test_bf16_train_step_keeps_float32_variables_losses_and_outputs(bf16_model):
     return predictions, model.postprocess(predictions, shapes)
 
   predictions, detections = detect()
-  for key in (PredictionFields.action_logits, PredictionFields.box_encodings,
-              PredictionFields.trunk_features):
+  for key in (
+    PredictionFields.action_logits,
+    PredictionFields.box_encodings,
+    PredictionFields.trunk_features,
+  ):
     assert predictions[key].dtype == tf.float32, key
   assert all(t.dtype in (tf.float32, tf.int32) for t in detections.values())
   scores = detections["detection_scores"].numpy()

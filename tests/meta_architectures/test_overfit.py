@@ -48,26 +48,44 @@ def _trunk():
 
 def _model(head):
   rpn = rpn_lib.RegionProposalNetwork(
-      anchor_base_size=32.0, anchor_scales=(1.0, 2.0), anchor_aspect_ratios=(0.5, 1.0),
-      num_filters=32, train_num_proposals=16, test_num_proposals=16, batch_size_per_image=32)
+    anchor_base_size=32.0,
+    anchor_scales=(1.0, 2.0),
+    anchor_aspect_ratios=(0.5, 1.0),
+    num_filters=32,
+    train_num_proposals=16,
+    test_num_proposals=16,
+    batch_size_per_image=32,
+  )
   return meta.ActionTransformerMetaArch(
-      num_classes=NUM_CLASSES, trunk=_trunk(),
-      second_stage_head=head, proposal_providers=(pp.RpnProposals(rpn),),
-      sampling=ta.ProposalSamplingConfig(num_samples_per_image=16),
-      postprocessing=meta.PostprocessConfig(max_detections=4))
+    num_classes=NUM_CLASSES,
+    trunk=_trunk(),
+    second_stage_head=head,
+    proposal_providers=(pp.RpnProposals(rpn),),
+    sampling=ta.ProposalSamplingConfig(num_samples_per_image=16),
+    postprocessing=meta.PostprocessConfig(max_detections=4),
+  )
 
 
 def _tx_head():
   return action_transformer.ActionTransformerHead(
-      num_logits=NUM_CLASSES + 1, tx_config=action_transformer.ActionTransformerHeadConfig(
-          num_heads=2, num_layers=2, query_size=16, ffn_hidden_size=32, dropout_rate=0.0,
-          highres_reduced_channels=16, location_embedding_hidden_size=8,
-          location_embedding_size=8))
+    num_logits=NUM_CLASSES + 1,
+    tx_config=action_transformer.ActionTransformerHeadConfig(
+      num_heads=2,
+      num_layers=2,
+      query_size=16,
+      ffn_hidden_size=32,
+      dropout_rate=0.0,
+      highres_reduced_channels=16,
+      location_embedding_hidden_size=8,
+      location_embedding_size=8,
+    ),
+  )
 
 
 def _i3d_head():
-  tail = i3d.InceptionI3D(first_endpoint="MaxPool3d_5a_2x2", final_endpoint="Mixed_5c",
-                          freeze_batch_norm=True, **DEPTH)
+  tail = i3d.InceptionI3D(
+    first_endpoint="MaxPool3d_5a_2x2", final_endpoint="Mixed_5c", freeze_batch_norm=True, **DEPTH
+  )
   return i3d_head.I3DHead(num_logits=NUM_CLASSES + 1, mixed5_block=tail)
 
 
@@ -78,9 +96,11 @@ def _overfit(model, num_steps):
   @tf.function
   def step():
     with tf.GradientTape() as tape:
-      model.provide_groundtruth(groundtruth_boxes=tf.constant(GT_BOXES),
-                                groundtruth_classes=tf.constant(GT_CLASSES),
-                                num_groundtruth_boxes=tf.constant([2]))
+      model.provide_groundtruth(
+        groundtruth_boxes=tf.constant(GT_BOXES),
+        groundtruth_classes=tf.constant(GT_CLASSES),
+        num_groundtruth_boxes=tf.constant([2]),
+      )
       losses = model.loss(model.predict(frames, None, training=True))
     variables = model.trainable_variables
     optimizer.apply_gradients(zip(tape.gradient(losses[L.total_loss], variables), variables))
@@ -97,9 +117,11 @@ def _overfit(model, num_steps):
   for key in losses:
     print(f"  {key}: {float(first_losses[key]):.4f} -> {float(losses[key]):.4f}")
   first, last = history[0], float(np.mean(history[-10:]))
-  print(f"{type(model.second_stage_head).__name__}: total loss {first:.3f} -> {last:.4f} "
-        f"({first / last:.1f}x) in {num_steps} steps, {elapsed:.1f} s "
-        f"(first step with tracing {first_step_seconds:.1f} s)")
+  print(
+    f"{type(model.second_stage_head).__name__}: total loss {first:.3f} -> {last:.4f} "
+    f"({first / last:.1f}x) in {num_steps} steps, {elapsed:.1f} s "
+    f"(first step with tracing {first_step_seconds:.1f} s)"
+  )
   assert np.all(np.isfinite(history))
   assert last < first / 10.0, f"loss {first:.3f} -> {last:.4f}"
   return model.postprocess(model.predict(frames, None, training=False))
@@ -117,8 +139,7 @@ def _check_detections(detections):
 
 
 def _iou(a, b):
-  inter = (max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-           * max(0.0, min(a[3], b[3]) - max(a[1], b[1])))
+  inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
   area = lambda x: (x[2] - x[0]) * (x[3] - x[1])  # noqa: E731
   return inter / (area(a) + area(b) - inter)
 

@@ -24,13 +24,15 @@ def _serialized_descriptor(path):
 def test_every_proto_has_an_up_to_date_generated_module(tmp_path):
   fresh = compiler.compile_protos(str(PROTO_DIR), str(tmp_path))
   assert sorted(os.path.basename(p) for p in fresh) == sorted(
-      p.stem + "_pb2.py" for p in PROTO_DIR.glob("*.proto"))
+    p.stem + "_pb2.py" for p in PROTO_DIR.glob("*.proto")
+  )
   for path in fresh:
-    module_name = "ava_tx.protos." + os.path.basename(path)[:-len(".py")]
+    module_name = "ava_tx.protos." + os.path.basename(path)[: -len(".py")]
     module = importlib.import_module(module_name)
     assert _serialized_descriptor(module.__file__) == _serialized_descriptor(path), (
-        f"{module_name} is stale: its .proto changed since it was generated; "
-        "re-run `pip install -e .` (or `python setup.py build_protos`)")
+      f"{module_name} is stale: its .proto changed since it was generated; "
+      "re-run `pip install -e .` (or `python setup.py build_protos`)"
+    )
 
 
 def test_staleness_is_detected(tmp_path):
@@ -47,8 +49,13 @@ def test_staleness_is_detected(tmp_path):
   generated = {os.path.basename(p): p for p in compiler.compile_protos(str(changed), str(out))}
   from ava_tx.protos import pipeline_pb2
   from ava_tx.protos import trunk_pb2
-  assert _serialized_descriptor(generated["trunk_pb2.py"]) != _serialized_descriptor(trunk_pb2.__file__)
-  assert _serialized_descriptor(generated["pipeline_pb2.py"]) == _serialized_descriptor(pipeline_pb2.__file__)
+
+  assert _serialized_descriptor(generated["trunk_pb2.py"]) != _serialized_descriptor(
+    trunk_pb2.__file__
+  )
+  assert _serialized_descriptor(generated["pipeline_pb2.py"]) == _serialized_descriptor(
+    pipeline_pb2.__file__
+  )
 
 
 def test_compiler_rejects_a_folder_without_protos(tmp_path):
@@ -72,4 +79,5 @@ def test_every_proto_field_has_a_comment_and_scalars_an_explicit_default():
       while j >= 0 and lines[j].strip().startswith(("optional ", "repeated ")):
         j -= 1
       assert lines[j].strip().startswith("//") or lines[j].strip().endswith("{"), (
-          f"{proto.name}:{i + 1}: field without a comment: {stripped}")
+        f"{proto.name}:{i + 1}: field without a comment: {stripped}"
+      )

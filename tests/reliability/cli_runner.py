@@ -22,15 +22,15 @@ from absl import flags
 from ava_tx.core import command_line
 
 PROGRAMS = {
-    "ava_tx.model_main_tf2": "model_main_tf2",
-    "data_tools.create_ava_tf_record": "create_ava_tf_record",
-    "data_tools.synth_ava": "synth_ava",
-    "data_tools.convert_i3d_checkpoint": "convert_i3d_checkpoint",
-    "ava_tx.exporter_main_v2": "exporter_main_v2",
-    "ava_tx.predict": "predict",
-    "ava_tx.visualize_attention": "visualize_attention",
-    "data_tools.classify_kinetics": "classify_kinetics",
-    "data_tools.fetch_kinetics_i3d": "fetch_kinetics_i3d",
+  "ava_tx.model_main_tf2": "model_main_tf2",
+  "data_tools.create_ava_tf_record": "create_ava_tf_record",
+  "data_tools.synth_ava": "synth_ava",
+  "data_tools.convert_i3d_checkpoint": "convert_i3d_checkpoint",
+  "ava_tx.exporter_main_v2": "exporter_main_v2",
+  "ava_tx.predict": "predict",
+  "ava_tx.visualize_attention": "visualize_attention",
+  "data_tools.classify_kinetics": "classify_kinetics",
+  "data_tools.fetch_kinetics_i3d": "fetch_kinetics_i3d",
 }
 
 

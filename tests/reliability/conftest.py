@@ -44,16 +44,26 @@ def tiny_workspace(tmp_path_factory):
   """Synthetic AVA data (3 videos x 5 s), 3 train shards and 1 val shard, and a tiny config."""
   root = tmp_path_factory.mktemp("tiny_workspace")
   data, shards = root / "data", root / "shards"
-  writer.generate_dataset(writer.SynthConfig(num_videos=4, seconds=5, seed=3, width=64,
-                                             height=48, val_fraction=0.25), str(data))
+  writer.generate_dataset(
+    writer.SynthConfig(num_videos=4, seconds=5, seed=3, width=64, height=48, val_fraction=0.25),
+    str(data),
+  )
   for split, num_shards in (("train", NUM_TRAIN_SHARDS), ("val", 1)):
     ava_conversion.convert(
-        annotations_csv=str(data / f"{split}.csv"), video_dir=str(data / "videos"),
-        output_prefix=str(shards / split), num_shards=num_shards,
-        settings=ava_clips.ClipSettings(clip_frames=8), label_map=str(data / "label_map.pbtxt"),
-        log=lambda *args, **kwargs: None)
-  return {"root": root, "data": data, "shards": shards,
-          "config": tiny_config(data, shards, root / "pipeline.config")}
+      annotations_csv=str(data / f"{split}.csv"),
+      video_dir=str(data / "videos"),
+      output_prefix=str(shards / split),
+      num_shards=num_shards,
+      settings=ava_clips.ClipSettings(clip_frames=8),
+      label_map=str(data / "label_map.pbtxt"),
+      log=lambda *args, **kwargs: None,
+    )
+  return {
+    "root": root,
+    "data": data,
+    "shards": shards,
+    "config": tiny_config(data, shards, root / "pipeline.config"),
+  }
 
 
 def flip_bytes(path, offset, count=3):
@@ -74,8 +84,10 @@ def corrupt_workspace(tiny_workspace):
   shutil.copytree(tiny_workspace["shards"], corrupt)
   shard = corrupt / "train-00001-of-00003"
   flip_bytes(str(shard), 200, count=8)
-  return {"shard": str(shard),
-          "config": tiny_config(tiny_workspace["data"], corrupt, root / "corrupt.config")}
+  return {
+    "shard": str(shard),
+    "config": tiny_config(tiny_workspace["data"], corrupt, root / "corrupt.config"),
+  }
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +100,12 @@ def bad_inputs(tmp_path_factory):
   (root / "blocker").write_text("a regular file: nothing can be created below it\n")
   non_utf8_dir = os.fsdecode(bytes(root) + b"/caf\xe9")  # Latin-1 "café": not UTF-8.
   os.mkdir(non_utf8_dir)
-  return {"root": root, "missing": str(root / "does_not_exist" / "x.csv"),
-          "empty": str(root / "empty.txt"), "directory": str(root / "a_directory"),
-          "binary": str(root / "binary.png"), "unwritable": str(root / "blocker" / "out"),
-          "non_utf8_dir": non_utf8_dir}
+  return {
+    "root": root,
+    "missing": str(root / "does_not_exist" / "x.csv"),
+    "empty": str(root / "empty.txt"),
+    "directory": str(root / "a_directory"),
+    "binary": str(root / "binary.png"),
+    "unwritable": str(root / "blocker" / "out"),
+    "non_utf8_dir": non_utf8_dir,
+  }

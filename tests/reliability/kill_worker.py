@@ -26,18 +26,25 @@ def main(argv):
     time.sleep(STEP_SECS)
 
   result = train_loop.train_loop(
-      strategy=strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE),
-      model_fn=fake.FakeDetectionModel,
-      optimizer_fn=lambda: optimizer_lib.build_optimizer(learning_rate=0.1),
-      dataset_fn=fake.make_dataset_fn(4),
-      config=train_loop.TrainLoopConfig(model_dir=model_dir, num_steps=num_steps,
-                                        checkpoint_every_n=3, max_checkpoints_to_keep=3,
-                                        summary_every_n=5, log_every_n=1000),
-      step_hooks=[report])
+    strategy=strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE),
+    model_fn=fake.FakeDetectionModel,
+    optimizer_fn=lambda: optimizer_lib.build_optimizer(learning_rate=0.1),
+    dataset_fn=fake.make_dataset_fn(4),
+    config=train_loop.TrainLoopConfig(
+      model_dir=model_dir,
+      num_steps=num_steps,
+      checkpoint_every_n=3,
+      max_checkpoints_to_keep=3,
+      summary_every_n=5,
+      log_every_n=1000,
+    ),
+    step_hooks=[report],
+  )
   print(f"trained to step {result.global_step}", flush=True)
   return 0
 
 
 if __name__ == "__main__":
   from ava_tx.core import command_line  # pylint: disable=import-outside-toplevel
+
   sys.exit(command_line.run_guarded("kill_worker", main, sys.argv))

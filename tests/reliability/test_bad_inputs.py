@@ -37,8 +37,12 @@ def _tiny_tf1_checkpoint(prefix):
   for name in ("beta", "moving_mean", "moving_variance"):
     values[unit + "batch_norm/" + name] = np.ones([64], np.float32)
   names = sorted(values)
-  tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                    tensors=[tf.constant(values[n]) for n in names])
+  tf.raw_ops.SaveV2(
+    prefix=prefix,
+    tensor_names=names,
+    shape_and_slices=[""] * len(names),
+    tensors=[tf.constant(values[n]) for n in names],
+  )
   return prefix
 
 
@@ -47,8 +51,7 @@ def workspace(tiny_workspace, bad_inputs, corrupt_workspace):
   ws = dict(tiny_workspace)
   root = ws["root"]
   rows = (ws["data"] / "val.csv").read_text().splitlines()
-  (root / "detections.csv").write_text("".join(
-      ",".join(r.split(",")[:7]) + ",0.5\n" for r in rows))
+  (root / "detections.csv").write_text("".join(",".join(r.split(",")[:7]) + ",0.5\n" for r in rows))
   shutil.copy(ws["data"] / "val.csv", os.path.join(bad_inputs["non_utf8_dir"], "val.csv"))
   bad_ckpt = root / "bad_checkpoints"
   bad_ckpt.mkdir()
@@ -69,8 +72,11 @@ def workspace(tiny_workspace, bad_inputs, corrupt_workspace):
 
 
 CORRUPT_CASE = table.Case(
-    table.TRAIN, "corrupt_shard", lambda b, ws: table._train(ws["corrupt_config"], ws["root"] / "mc"),
-    names=lambda b, ws: f"CorruptShardError: {ws['corrupt_shard']} is corrupt or truncated")
+  table.TRAIN,
+  "corrupt_shard",
+  lambda b, ws: table._train(ws["corrupt_config"], ws["root"] / "mc"),
+  names=lambda b, ws: f"CorruptShardError: {ws['corrupt_shard']} is corrupt or truncated",
+)
 TF_CASES = table.TF_CASES + [CORRUPT_CASE]
 
 
@@ -92,13 +98,28 @@ def tf_results(workspace, bad_inputs, tmp_path_factory):
   for group in sorted({c.group for c in TF_CASES}):
     cases = [c for c in TF_CASES if c.group == group]
     scratch = tmp_path_factory.mktemp("cli_" + group)
-    (scratch / "cases.json").write_text(json.dumps(
-        [{"module": c.command, "argv": [str(a) for a in c.argv(bad_inputs, workspace)]}
-         for c in cases]))
+    (scratch / "cases.json").write_text(
+      json.dumps(
+        [
+          {"module": c.command, "argv": [str(a) for a in c.argv(bad_inputs, workspace)]}
+          for c in cases
+        ]
+      )
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "tests.reliability.cli_runner", str(scratch / "cases.json"),
-         str(scratch / "results.json")], cwd=REPO, capture_output=True, text=True,
-        timeout=900, check=False)
+      [
+        sys.executable,
+        "-m",
+        "tests.reliability.cli_runner",
+        str(scratch / "cases.json"),
+        str(scratch / "results.json"),
+      ],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=900,
+      check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     for case, result in zip(cases, json.loads((scratch / "results.json").read_text())):
       results[id(case)] = result
@@ -118,9 +139,14 @@ def _check(case, code, stderr, bad, ws):
 
 def _is_log_noise(line):
   """TensorFlow's and absl's own start-up and info logging (not the command's output)."""
-  return (" I tensorflow/" in line or " E external/" in line or " W tensorflow/" in line
-          or line.startswith(("I1", "I0", "W1", "W0", "INFO", "WARNING")) or "cpu_feature_guard" in line
-          or line.startswith("To enable the following instructions"))
+  return (
+    " I tensorflow/" in line
+    or " E external/" in line
+    or " W tensorflow/" in line
+    or line.startswith(("I1", "I0", "W1", "W0", "INFO", "WARNING"))
+    or "cpu_feature_guard" in line
+    or line.startswith("To enable the following instructions")
+  )
 
 
 @pytest.mark.slow
@@ -147,8 +173,7 @@ def test_ava_eval(case, bad_inputs, workspace, capsys):
 
 
 def test_verbose_adds_the_traceback(bad_inputs, workspace, capsys):
-  code = ava_eval.main(table._eval_args(workspace, **{"-l": bad_inputs["missing"]})
-                       + ["--verbose"])
+  code = ava_eval.main(table._eval_args(workspace, **{"-l": bad_inputs["missing"]}) + ["--verbose"])
   err = capsys.readouterr().err
   assert code == 1
   assert err.startswith("Traceback (most recent call last):")

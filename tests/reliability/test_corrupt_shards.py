@@ -22,8 +22,9 @@ def _write_shards(directory, num_shards=3, with_stats=True):
       for r in range(RECORDS_PER_SHARD):
         writer.write(bytes([s * 16 + r]) * RECORD_BYTES)
     if with_stats:
-      (directory / (tfrecord_writer.shard_path("train", s, num_shards) + ".stats.json")
-       ).write_text(json.dumps({"keyframes": RECORDS_PER_SHARD}))
+      (directory / (tfrecord_writer.shard_path("train", s, num_shards) + ".stats.json")).write_text(
+        json.dumps({"keyframes": RECORDS_PER_SHARD})
+      )
     paths.append(path)
   return paths
 
@@ -31,16 +32,18 @@ def _write_shards(directory, num_shards=3, with_stats=True):
 def _read_all(paths, skip):
   sizes, counts = record_reader.shard_metadata(paths)
   files = tf.data.Dataset.from_tensor_slices((paths, sizes, counts))
-  dataset = record_reader.read_shards(files, cycle_length=3, num_parallel_calls=1,
-                                      skip_corrupt=skip)
+  dataset = record_reader.read_shards(
+    files, cycle_length=3, num_parallel_calls=1, skip_corrupt=skip
+  )
   return [r.numpy()[0] for r in dataset.with_options(record_reader.external_state_options())]
 
 
 @pytest.mark.parametrize("skip", [False, True])
 def test_clean_shards_read_every_record_in_interleaved_order(tmp_path, skip):
   paths = _write_shards(tmp_path)
-  assert _read_all(paths, skip=skip) == [s * 16 + r for r in range(RECORDS_PER_SHARD)
-                                         for s in range(3)]
+  assert _read_all(paths, skip=skip) == [
+    s * 16 + r for r in range(RECORDS_PER_SHARD) for s in range(3)
+  ]
   assert record_reader.locate_corrupt_shard(paths) is None
 
 
@@ -60,9 +63,10 @@ def test_corrupt_shard_is_named_with_offset_in_one_line(tmp_path, damage):
   message = record_reader.locate_corrupt_shard(paths)
   size = tf.io.gfile.stat(paths[1]).length
   assert message == (
-      f"CorruptShardError: {paths[1]} is corrupt or truncated: TensorFlow cannot read the "
-      f"record at byte offset {bad_offset} of {size} (after 2 records). Re-create the shard, "
-      "or set skip_corrupt_records: true in the input reader to skip the rest of it.")
+    f"CorruptShardError: {paths[1]} is corrupt or truncated: TensorFlow cannot read the "
+    f"record at byte offset {bad_offset} of {size} (after 2 records). Re-create the shard, "
+    "or set skip_corrupt_records: true in the input reader to skip the rest of it."
+  )
   assert "\n" not in message
 
 
@@ -71,15 +75,18 @@ def test_skip_option_reads_the_rest_and_counts_what_was_lost(tmp_path, capfd):
   flip_bytes(paths[1], 2 * RECORD_SPAN + 12 + 10)
   before = record_reader.SKIPPED.as_dict()
   got = _read_all(paths, skip=True)
-  assert sorted(got) == sorted([s * 16 + r for s in (0, 2) for r in range(RECORDS_PER_SHARD)]
-                               + [16, 17])
+  assert sorted(got) == sorted(
+    [s * 16 + r for s in (0, 2) for r in range(RECORDS_PER_SHARD)] + [16, 17]
+  )
   after = record_reader.SKIPPED.as_dict()
   assert after["corrupt_shards"] - before["corrupt_shards"] == 1
   assert after["skipped_records"] - before["skipped_records"] == 3
   assert after["skipped_bytes"] - before["skipped_bytes"] == 3 * RECORD_SPAN
   err = capfd.readouterr().err
-  assert "WARNING: skipping corrupt TFRecord shard %s from byte offset %d" % (
-      paths[1], 2 * RECORD_SPAN) in err
+  assert (
+    "WARNING: skipping corrupt TFRecord shard %s from byte offset %d" % (paths[1], 2 * RECORD_SPAN)
+    in err
+  )
   assert "records lost: 3" in err
 
 
@@ -97,26 +104,31 @@ def test_without_stats_files_the_lost_record_count_is_unknown(tmp_path, capfd):
 
 @pytest.mark.slow
 def test_training_with_skip_option_runs_and_reports_the_skipped_records(
-    corrupt_workspace, tmp_path, capfd, caplog):
+  corrupt_workspace, tmp_path, capfd, caplog
+):
   from ava_tx import model_lib  # pylint: disable=import-outside-toplevel
   from ava_tx.builders import config_util  # pylint: disable=import-outside-toplevel
+
   config = config_util.load_pipeline_config(str(corrupt_workspace["config"]))
   config.train_input_reader.skip_corrupt_records = True
   config_path = tmp_path / "skip.config"
   config_path.write_text(config_util.text_format.MessageToString(config))
   before = record_reader.SKIPPED.as_dict()
   with caplog.at_level("WARNING"):
-    result = model_lib.train(pipeline_config_path=str(config_path),
-                             model_dir=str(tmp_path / "model"), num_train_steps=2)
+    result = model_lib.train(
+      pipeline_config_path=str(config_path), model_dir=str(tmp_path / "model"), num_train_steps=2
+    )
   assert result.global_step == 2
   skipped = record_reader.SKIPPED.as_dict()
   lost = skipped["skipped_records"] - before["skipped_records"]
   # The damaged bytes are inside the shard's first record: each pass loses the shard's 2.
   assert skipped["corrupt_shards"] > before["corrupt_shards"] and lost >= 2 and lost % 2 == 0
-  assert ("WARNING: skipping corrupt TFRecord shard %s from byte offset 0" %
-          corrupt_workspace["shard"]) in capfd.readouterr().err
-  assert any("records" in r.getMessage() and "skip_corrupt_records" in r.getMessage()
-             for r in caplog.records)
+  assert (
+    "WARNING: skipping corrupt TFRecord shard %s from byte offset 0" % corrupt_workspace["shard"]
+  ) in capfd.readouterr().err
+  assert any(
+    "records" in r.getMessage() and "skip_corrupt_records" in r.getMessage() for r in caplog.records
+  )
   summaries = summary_events.read_summaries(str(tmp_path / "model"))
   written = max(summary_events.scalar(v) for v in summaries["data/skipped_records"].values())
   assert written >= before["skipped_records"] + 2

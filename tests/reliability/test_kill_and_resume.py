@@ -30,12 +30,17 @@ class _Run:
   def __init__(self, model_dir, env=None):
     self.lines, self.errors = [], []
     self.process = subprocess.Popen(
-        [sys.executable, "-m", "tests.reliability.kill_worker", str(model_dir), str(NUM_STEPS)],
-        cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    self._readers = [threading.Thread(target=self._read, args=(stream, sink), daemon=True)
-                     for stream, sink in ((self.process.stdout, self.lines),
-                                          (self.process.stderr, self.errors))]
+      [sys.executable, "-m", "tests.reliability.kill_worker", str(model_dir), str(NUM_STEPS)],
+      cwd=REPO,
+      env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+      text=True,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+    )
+    self._readers = [
+      threading.Thread(target=self._read, args=(stream, sink), daemon=True)
+      for stream, sink in ((self.process.stdout, self.lines), (self.process.stderr, self.errors))
+    ]
     for reader in self._readers:
       reader.start()
 
@@ -106,9 +111,13 @@ class _Evaluator:
     self.evaluated.append(step)
 
   def _run(self, model_dir):
-    checkpoints.evaluate_checkpoints(checkpoint_dir=model_dir, evaluate_fn=self._evaluate,
-                                     continuous=True, timeout_secs=TIMEOUT_SECS,
-                                     final_step=NUM_STEPS)
+    checkpoints.evaluate_checkpoints(
+      checkpoint_dir=model_dir,
+      evaluate_fn=self._evaluate,
+      continuous=True,
+      timeout_secs=TIMEOUT_SECS,
+      final_step=NUM_STEPS,
+    )
 
 
 def _rerun(model_dir, env=None):
@@ -134,8 +143,10 @@ def _kill_at_step(model_dir, rng):
 
 def _kill_inside_checkpoint_write(model_dir):
   run, latest = _rerun(model_dir, {interrupts.CHECKPOINT_WRITE_DELAY_ENV: "60"})
-  run.wait_for(lambda: any("TEST HOOK: inside the checkpoint write" in e for e in run.errors),
-               "checkpoint write")
+  run.wait_for(
+    lambda: any("TEST HOOK: inside the checkpoint write" in e for e in run.errors),
+    "checkpoint write",
+  )
   written = re.search(r"write of (\S+),", [e for e in run.errors if "TEST HOOK" in e][0]).group(1)
   run.process.send_signal(signal.SIGKILL)
   assert run.finish() == -signal.SIGKILL
@@ -155,8 +166,9 @@ def _interrupt(model_dir, signum, rng):
   stopped = run.steps()[-1]
   name = signal.Signals(signum).name
   assert run.errors[-1] == (
-      f"kill_worker: error: {name} received: stopped after training step {stopped} and saved "
-      f"{model_dir}/ckpt-{stopped}; run the same command again to resume.")
+    f"kill_worker: error: {name} received: stopped after training step {stopped} and saved "
+    f"{model_dir}/ckpt-{stopped}; run the same command again to resume."
+  )
   assert not any("Traceback" in e for e in run.errors)
   assert _assert_directory_consistent(model_dir) == stopped
 
@@ -185,7 +197,7 @@ def test_killed_and_interrupted_training_always_resumes_from_a_complete_checkpoi
   assert run.lines[-1] == f"trained to step {NUM_STEPS}"
   assert _assert_directory_consistent(model_dir) == NUM_STEPS
   for index in model_dir.glob("ckpt-*.index"):  # Recorded or not, none is broken.
-    _assert_restores(str(index)[:-len(".index")])
+    _assert_restores(str(index)[: -len(".index")])
   assert not list(model_dir.glob("*_temp*")) and not list(model_dir.glob("*.tmp*"))
   evaluator.thread.join(timeout=TIMEOUT_SECS)
   assert not evaluator.thread.is_alive()

@@ -13,8 +13,19 @@ import tokenize
 
 REPO = Path(__file__).resolve().parents[2]
 SCANNED = ("ava_tx", "data_tools", "benchmarks")
-BANNED_NAMES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "joblib", "marshal",
-                "shelve", "eval", "exec", "compile"}
+BANNED_NAMES = {
+  "pickle",
+  "cPickle",
+  "_pickle",
+  "cloudpickle",
+  "dill",
+  "joblib",
+  "marshal",
+  "shelve",
+  "eval",
+  "exec",
+  "compile",
+}
 ALLOWED_MARK = "reliability-allowed: numpy-only unpickler of the sha256-pinned Kinetics weights"
 ALLOWED_DIR = "ava_tx/trunks/"
 
@@ -23,16 +34,23 @@ def violations(source: str):
   """[(line, token)] of banned names (not attribute names such as `x.compile`) and of
   `allow_pickle=True` / unsafe `yaml.load` uses in Python source text."""
   found = []
-  tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-            if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
+  tokens = [
+    t
+    for t in tokenize.generate_tokens(io.StringIO(source).readline)
+    if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)
+  ]
   for i, token in enumerate(tokens):
     previous = tokens[i - 1].string if i else ""
     if token.type != tokenize.NAME or previous == ".":
-      if token.type == tokenize.NAME and token.string == "load" and i >= 2 and \
-          tokens[i - 2].string == "yaml":
+      if (
+        token.type == tokenize.NAME
+        and token.string == "load"
+        and i >= 2
+        and tokens[i - 2].string == "yaml"
+      ):
         found.append((token.start[0], "yaml.load"))
       continue
-    following = [t.string for t in tokens[i + 1:i + 3]]
+    following = [t.string for t in tokens[i + 1 : i + 3]]
     if token.string in BANNED_NAMES and previous not in ("def", "class"):
       found.append((token.start[0], token.string))
     elif token.string == "allow_pickle" and following == ["=", "True"]:
@@ -48,11 +66,19 @@ def _python_files():
 
 
 def test_the_scanner_finds_what_it_bans():
-  source = ("import pickle\nfrom dill import loads\nx = eval('1')\nexec('y = 1')\n"
-            "np.load(f, allow_pickle=True)\nyaml.load(s)\nmodel.compile()\n"
-            "# pickle in a comment\ns = 'eval in a string'\n")
-  assert violations(source) == [(1, "pickle"), (2, "dill"), (3, "eval"), (4, "exec"),
-                                (5, "allow_pickle=True"), (6, "yaml.load")]
+  source = (
+    "import pickle\nfrom dill import loads\nx = eval('1')\nexec('y = 1')\n"
+    "np.load(f, allow_pickle=True)\nyaml.load(s)\nmodel.compile()\n"
+    "# pickle in a comment\ns = 'eval in a string'\n"
+  )
+  assert violations(source) == [
+    (1, "pickle"),
+    (2, "dill"),
+    (3, "eval"),
+    (4, "exec"),
+    (5, "allow_pickle=True"),
+    (6, "yaml.load"),
+  ]
 
 
 def test_no_pickle_or_eval_in_the_package():

@@ -8,7 +8,8 @@ import math
 import pytest
 
 hypothesis = pytest.importorskip(
-    "hypothesis", reason="hypothesis is in the test extra of setup.py (pip install -e '.[test]')")
+  "hypothesis", reason="hypothesis is in the test extra of setup.py (pip install -e '.[test]')"
+)
 from hypothesis import given  # pylint: disable=wrong-import-position
 from hypothesis import settings  # pylint: disable=wrong-import-position
 from hypothesis import strategies as st  # pylint: disable=wrong-import-position
@@ -22,13 +23,22 @@ from ava_tx.data import label_map_util  # pylint: disable=wrong-import-position
 FAST = settings(max_examples=150, deadline=None, derandomize=True)
 SLOW = settings(max_examples=40, deadline=None, derandomize=True)
 
-VALID_GROUNDTRUTH = ("-5KQ66BBWC4,0902,0.077,0.151,0.283,0.811,80,1\n"
-                     "-5KQ66BBWC4,0902,0.332,0.194,0.481,0.891,12,0\n"
-                     "-5KQ66BBWC4,0903,0.1,0.2,0.3,0.4,17,1\n")
-VALID_LABEL_MAP = 'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\nitem {\n  name: "x"\n  id: 3\n}\n'
+VALID_GROUNDTRUTH = (
+  "-5KQ66BBWC4,0902,0.077,0.151,0.283,0.811,80,1\n"
+  "-5KQ66BBWC4,0902,0.332,0.194,0.481,0.891,12,0\n"
+  "-5KQ66BBWC4,0903,0.1,0.2,0.3,0.4,17,1\n"
+)
+VALID_LABEL_MAP = (
+  'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\nitem {\n  name: "x"\n  id: 3\n}\n'
+)
 
-_FIELD = st.one_of(st.text(max_size=8), st.floats(allow_nan=True, allow_infinity=True).map(str),
-                   st.integers(-10**6, 10**6).map(str), st.just(""), st.just('"'))
+_FIELD = st.one_of(
+  st.text(max_size=8),
+  st.floats(allow_nan=True, allow_infinity=True).map(str),
+  st.integers(-(10**6), 10**6).map(str),
+  st.just(""),
+  st.just('"'),
+)
 
 
 @st.composite
@@ -76,8 +86,11 @@ def test_groundtruth_reader_raises_only_annotation_error(text):
 @FAST
 @given(data=st.binary(max_size=200))
 def test_readers_on_random_bytes_raise_only_annotation_error(data):
-  for reader in (ava_annotations.read_annotations, ava_annotations.read_detections,
-                 ava_annotations.read_person_boxes):
+  for reader in (
+    ava_annotations.read_annotations,
+    ava_annotations.read_detections,
+    ava_annotations.read_person_boxes,
+  ):
     _check_read(reader, data)
   try:
     label_map_util.read_label_map(io.BytesIO(data))
@@ -86,8 +99,11 @@ def test_readers_on_random_bytes_raise_only_annotation_error(data):
 
 
 @FAST
-@given(text=mutated_csv(base="".join(r + ",0.5\n" for r in
-                                     (l.rsplit(",", 1)[0] for l in VALID_GROUNDTRUTH.split()))))
+@given(
+  text=mutated_csv(
+    base="".join(r + ",0.5\n" for r in (l.rsplit(",", 1)[0] for l in VALID_GROUNDTRUTH.split()))
+  )
+)
 def test_detections_reader_raises_only_annotation_error(text):
   _check_read(ava_annotations.read_detections, text)
   try:
@@ -102,10 +118,13 @@ def mutated_label_map(draw):
   for _ in range(draw(st.integers(0, 4))):
     position = draw(st.integers(0, len(text)))
     if draw(st.booleans()):
-      text = text[:position] + draw(st.sampled_from(list('{}:"#\n ,0123456789-') + ["id", "name",
-                                                                                    "item"])) + text[position:]
+      text = (
+        text[:position]
+        + draw(st.sampled_from(list('{}:"#\n ,0123456789-') + ["id", "name", "item"]))
+        + text[position:]
+      )
     else:
-      text = text[:position] + text[position + draw(st.integers(1, 5)):]
+      text = text[:position] + text[position + draw(st.integers(1, 5)) :]
   return text
 
 
@@ -122,15 +141,23 @@ def test_label_map_reader_raises_only_annotation_error(text):
 
 
 def _valid_example() -> bytes:
-  clip = ava_clips.KeyframeClip(video_id="v", request=ava_clips.KeyframeRequest(902),
-                                frames=[b"\xff\xd8frame0", b"\xff\xd8frame1"],
-                                first_frame_index=0, keyframe_index=1, height=48, width=64)
-  return ava_clips.clip_to_sequence_example(clip, ava_clips.ClipSettings(clip_frames=2)
-                                            ).SerializeToString()
+  clip = ava_clips.KeyframeClip(
+    video_id="v",
+    request=ava_clips.KeyframeRequest(902),
+    frames=[b"\xff\xd8frame0", b"\xff\xd8frame1"],
+    first_frame_index=0,
+    keyframe_index=1,
+    height=48,
+    width=64,
+  )
+  return ava_clips.clip_to_sequence_example(
+    clip, ava_clips.ClipSettings(clip_frames=2)
+  ).SerializeToString()
 
 
-_DECODE = tf.function(decoder_lib.AvaSequenceDecoder().decode,
-                      input_signature=[tf.TensorSpec([], tf.string)])
+_DECODE = tf.function(
+  decoder_lib.AvaSequenceDecoder().decode, input_signature=[tf.TensorSpec([], tf.string)]
+)
 
 
 @st.composite
@@ -164,6 +191,8 @@ def test_decoder_raises_only_invalid_argument(data):
 
 def test_the_unmutated_example_decodes():
   decoded = _DECODE(tf.constant(_valid_example()))
-  assert decoded[decoder_lib.FIELDS.encoded_frames].numpy().tolist() == [b"\xff\xd8frame0",
-                                                                         b"\xff\xd8frame1"]
+  assert decoded[decoder_lib.FIELDS.encoded_frames].numpy().tolist() == [
+    b"\xff\xd8frame0",
+    b"\xff\xd8frame1",
+  ]
   assert int(decoded[decoder_lib.FIELDS.keyframe_index]) == 1

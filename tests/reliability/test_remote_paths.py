@@ -74,7 +74,8 @@ def test_temporary_names_are_unique_and_in_the_same_directory():
 
 def test_pipeline_config_copy_to_remote_model_dir(ram_dir):
   config = config_util.parse_pipeline_config(
-      "model { action_transformer { num_classes: 3 } }\ntrain_config { batch_size: 2 }\n")
+    "model { action_transformer { num_classes: 3 } }\ntrain_config { batch_size: 2 }\n"
+  )
   path = config_util.save_pipeline_config(config, file_io.join(ram_dir, "models", "run1"))
   assert path == ram_dir + "/models/run1/pipeline.config"
   assert config_util.load_pipeline_config(path) == config
@@ -101,8 +102,9 @@ def test_evaluator_outputs_to_remote_dir(ram_dir):
 
 def test_synthetic_data_and_converter_shards_on_remote_paths(ram_dir):
   data = file_io.join(ram_dir, "data")
-  config = synth_writer.SynthConfig(num_videos=2, seconds=5, seed=7, width=96, height=72,
-                                    val_fraction=0.5)
+  config = synth_writer.SynthConfig(
+    num_videos=2, seconds=5, seed=7, width=96, height=72, val_fraction=0.5
+  )
   summary = synth_writer.generate_dataset(config, data)
   assert sorted(gfile.listdir(data + "/videos")) == ["synth_0000.mp4", "synth_0001.mp4"]
   assert summary["splits"]["train"]["video_bytes"] == file_io.size(data + "/videos/synth_0000.mp4")
@@ -113,9 +115,14 @@ def test_synthetic_data_and_converter_shards_on_remote_paths(ram_dir):
     rows = ava_annotations.read_annotations(f).annotations
   prefix = file_io.join(ram_dir, "tfrecords", "train")
   result = ava_conversion.convert(
-      annotations_csv=paths["train_groundtruth"], video_dir=data + "/videos",
-      output_prefix=prefix, num_shards=2, settings=ava_clips.ClipSettings(clip_frames=4),
-      label_map=paths["label_map"], log=lambda *a, **k: None)
+    annotations_csv=paths["train_groundtruth"],
+    video_dir=data + "/videos",
+    output_prefix=prefix,
+    num_shards=2,
+    settings=ava_clips.ClipSettings(clip_frames=4),
+    label_map=paths["label_map"],
+    log=lambda *a, **k: None,
+  )
   shards = sorted(gfile.glob(tfrecord_writer.shard_file_pattern(prefix)))
   assert len(shards) == 2
   num_records = sum(1 for _ in tf.data.TFRecordDataset(shards))

@@ -36,16 +36,24 @@ def run_training(strategy, model_dir, num_steps, *, hooks=(), checkpoint_every_n
     return holder["model"]
 
   result = train_loop.train_loop(
-      strategy=strategy, model_fn=model_fn,
-      optimizer_fn=lambda: optimizer_lib.build_optimizer(
-          learning_rate=optimizer_lib.WarmupCosineDecay(
-              base_learning_rate=0.5, warmup_learning_rate=0.05, warmup_steps=3,
-              total_steps=num_steps)),
-      dataset_fn=fake.make_dataset_fn(GLOBAL_BATCH),
-      config=train_loop.TrainLoopConfig(
-          model_dir=model_dir, num_steps=num_steps, checkpoint_every_n=checkpoint_every_n,
-          summary_every_n=2, l2_weight_decay=1e-3, gradient_clip_norm=2.0),
-      step_hooks=hooks)
+    strategy=strategy,
+    model_fn=model_fn,
+    optimizer_fn=lambda: optimizer_lib.build_optimizer(
+      learning_rate=optimizer_lib.WarmupCosineDecay(
+        base_learning_rate=0.5, warmup_learning_rate=0.05, warmup_steps=3, total_steps=num_steps
+      )
+    ),
+    dataset_fn=fake.make_dataset_fn(GLOBAL_BATCH),
+    config=train_loop.TrainLoopConfig(
+      model_dir=model_dir,
+      num_steps=num_steps,
+      checkpoint_every_n=checkpoint_every_n,
+      summary_every_n=2,
+      l2_weight_decay=1e-3,
+      gradient_clip_norm=2.0,
+    ),
+    step_hooks=hooks,
+  )
   variables = {v.name: v.numpy().tolist() for v in holder["model"].trainable_variables}
   return result, variables
 
@@ -67,19 +75,23 @@ def main(argv):
   sleep = float(argv[4]) if len(argv) > 4 else 0.0
   if mode == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     output = {}
     for name, devices in (("two", ["/cpu:0", "/cpu:1"]), ("one", ["/cpu:0"])):
       strategy = strategy_lib.build_strategy(devices=devices)
       assert strategy.num_replicas_in_sync == len(devices)
       losses = []
       _, variables = run_training(
-          strategy, f"{model_dir}/{name}", num_steps,
-          hooks=[lambda step, step_losses, out=losses: out.append(
-              step_losses[LossFields.total_loss])])
-      output[name] = dict(losses=losses, variables=variables,
-                          clips_per_step=_clips_per_step(f"{model_dir}/{name}"))
+        strategy,
+        f"{model_dir}/{name}",
+        num_steps,
+        hooks=[
+          lambda step, step_losses, out=losses: out.append(step_losses[LossFields.total_loss])
+        ],
+      )
+      output[name] = dict(
+        losses=losses, variables=variables, clips_per_step=_clips_per_step(f"{model_dir}/{name}")
+      )
     _print("RESULT", json.dumps(output))
   elif mode == "train":
     strategy = strategy_lib.build_strategy()
@@ -92,11 +104,20 @@ def main(argv):
       time.sleep(sleep)
 
     result, variables = run_training(strategy, model_dir, num_steps, hooks=[hook])
-    _print("RESULT", json.dumps(dict(
-        steps=steps, losses=losses, variables=variables, global_step=result.global_step,
-        num_replicas=strategy.num_replicas_in_sync,
-        multi_worker=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
-        chief=strategy_lib.is_chief(strategy))))
+    _print(
+      "RESULT",
+      json.dumps(
+        dict(
+          steps=steps,
+          losses=losses,
+          variables=variables,
+          global_step=result.global_step,
+          num_replicas=strategy.num_replicas_in_sync,
+          multi_worker=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
+          chief=strategy_lib.is_chief(strategy),
+        )
+      ),
+    )
   else:
     raise SystemExit(f"unknown mode {mode!r}")
 

@@ -23,10 +23,11 @@ class FakeDetectionModel(detection_model.DetectionModel):
   def __init__(self, *, seed: int = 1):
     super().__init__(num_classes=NUM_CLASSES, name="fake_detection_model")
     self.classifier = keras.layers.Dense(
-        NUM_CLASSES, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-        name="classifier")
+      NUM_CLASSES, kernel_initializer=keras.initializers.GlorotUniform(seed=seed), name="classifier"
+    )
     self.box_head = keras.layers.Dense(
-        4, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1), name="box_head")
+      4, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1), name="box_head"
+    )
 
   def preprocess(self, inputs):
     """float32 [batch_size, num_frames, height, width, 3] -> (the same, true shapes)."""
@@ -35,10 +36,13 @@ class FakeDetectionModel(detection_model.DetectionModel):
 
   def predict(self, preprocessed_inputs, true_image_shapes=None, *, training):
     del true_image_shapes, training
-    features = tf.reshape(preprocessed_inputs, [tf.shape(preprocessed_inputs)[0],
-                                                NUM_FRAMES * HEIGHT * WIDTH * 3])
-    return {PredictionFields.action_logits: self.classifier(features),
-            PredictionFields.box_encodings: tf.sigmoid(self.box_head(features))}
+    features = tf.reshape(
+      preprocessed_inputs, [tf.shape(preprocessed_inputs)[0], NUM_FRAMES * HEIGHT * WIDTH * 3]
+    )
+    return {
+      PredictionFields.action_logits: self.classifier(features),
+      PredictionFields.box_encodings: tf.sigmoid(self.box_head(features)),
+    }
 
   def loss(self, prediction_dict, true_image_shapes=None):
     del true_image_shapes
@@ -49,22 +53,27 @@ class FakeDetectionModel(detection_model.DetectionModel):
     clip_labels = tf.reduce_max(classes * valid, axis=1)
     logits = prediction_dict[PredictionFields.action_logits]
     action_loss = tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=clip_labels, logits=logits))
-    box_loss = tf.reduce_mean(tf.abs(prediction_dict[PredictionFields.box_encodings]
-                                     - boxes[:, 0]))
-    return {LossFields.action_classification_loss: action_loss,
-            LossFields.box_localization_loss: box_loss,
-            LossFields.total_loss: action_loss + box_loss}
+      tf.nn.sigmoid_cross_entropy_with_logits(labels=clip_labels, logits=logits)
+    )
+    box_loss = tf.reduce_mean(tf.abs(prediction_dict[PredictionFields.box_encodings] - boxes[:, 0]))
+    return {
+      LossFields.action_classification_loss: action_loss,
+      LossFields.box_localization_loss: box_loss,
+      LossFields.total_loss: action_loss + box_loss,
+    }
 
   def postprocess(self, prediction_dict, true_image_shapes=None):
     del true_image_shapes
     boxes = prediction_dict[PredictionFields.box_encodings]
     batch_size = tf.shape(boxes)[0]
-    return {DetectionFields.detection_boxes: boxes[:, tf.newaxis],
-            DetectionFields.detection_scores: tf.ones([batch_size, 1]),
-            DetectionFields.detection_action_scores: tf.sigmoid(
-                prediction_dict[PredictionFields.action_logits])[:, tf.newaxis],
-            DetectionFields.num_detections: tf.ones([batch_size], tf.int32)}
+    return {
+      DetectionFields.detection_boxes: boxes[:, tf.newaxis],
+      DetectionFields.detection_scores: tf.ones([batch_size, 1]),
+      DetectionFields.detection_action_scores: tf.sigmoid(
+        prediction_dict[PredictionFields.action_logits]
+      )[:, tf.newaxis],
+      DetectionFields.num_detections: tf.ones([batch_size], tf.int32),
+    }
 
   def restore_from_objects(self, fine_tune_checkpoint_type="detection"):
     if fine_tune_checkpoint_type == "classification":
@@ -82,11 +91,11 @@ def make_example(index, nan_at_index=-1):
   box = tf.concat([ymin, ymin + 0.4], axis=0)
   frames = tf.where(tf.equal(index, nan_at_index), float("nan"), frames)
   return {
-      InputFields.frames: frames,
-      InputFields.keyframe_index: tf.constant(NUM_FRAMES // 2, tf.int32),
-      InputFields.groundtruth_boxes: tf.stack([box, tf.zeros([4])]),
-      InputFields.groundtruth_classes: tf.stack([classes, tf.zeros([NUM_CLASSES])]),
-      InputFields.num_groundtruth_boxes: tf.constant(1, tf.int32),
+    InputFields.frames: frames,
+    InputFields.keyframe_index: tf.constant(NUM_FRAMES // 2, tf.int32),
+    InputFields.groundtruth_boxes: tf.stack([box, tf.zeros([4])]),
+    InputFields.groundtruth_classes: tf.stack([classes, tf.zeros([NUM_CLASSES])]),
+    InputFields.num_groundtruth_boxes: tf.constant(1, tf.int32),
   }
 
 
@@ -96,7 +105,8 @@ def make_dataset_fn(global_batch_size: int, *, nan_at_index: int = -1, shuffle: 
   def dataset_fn(input_context: tf.distribute.InputContext):
     per_replica = input_context.get_per_replica_batch_size(global_batch_size)
     dataset = tf.data.Dataset.range(64).shard(
-        input_context.num_input_pipelines, input_context.input_pipeline_id)
+      input_context.num_input_pipelines, input_context.input_pipeline_id
+    )
     dataset = dataset.map(lambda i: make_example(i, nan_at_index))
     if shuffle:
       dataset = dataset.shuffle(8, seed=3)

@@ -36,12 +36,19 @@ def _environ(tf_config=None):
 def _result(stdout: str) -> dict:
   lines = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
   assert lines, f"no RESULT line in the output:\n{stdout[-3000:]}"
-  return json.loads(lines[-1][len("RESULT "):])
+  return json.loads(lines[-1][len("RESULT ") :])
 
 
 def _run(*args, tf_config=None):
-  process = subprocess.run(_command(*args), cwd=REPO_ROOT, env=_environ(tf_config),
-                           capture_output=True, text=True, timeout=TIMEOUT_SECS, check=False)
+  process = subprocess.run(
+    _command(*args),
+    cwd=REPO_ROOT,
+    env=_environ(tf_config),
+    capture_output=True,
+    text=True,
+    timeout=TIMEOUT_SECS,
+    check=False,
+  )
   assert process.returncode == 0, process.stderr[-5000:]
   return _result(process.stdout)
 
@@ -49,8 +56,7 @@ def _run(*args, tf_config=None):
 def _assert_same_variables(actual, expected, rtol=1e-5, atol=1e-6):
   assert sorted(actual) == sorted(expected)
   for name in expected:
-    np.testing.assert_allclose(actual[name], expected[name], rtol=rtol, atol=atol,
-                               err_msg=name)
+    np.testing.assert_allclose(actual[name], expected[name], rtol=rtol, atol=atol, err_msg=name)
 
 
 def test_two_replicas_match_one_replica_at_same_global_batch(tmp_path):
@@ -68,9 +74,14 @@ def test_two_replicas_match_one_replica_at_same_global_batch(tmp_path):
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(tmp_path):
   model_dir = tmp_path / "killed"
-  process = subprocess.Popen(_command("train", model_dir, 14, 0.3), cwd=REPO_ROOT,
-                             env=_environ(), stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+  process = subprocess.Popen(
+    _command("train", model_dir, 14, 0.3),
+    cwd=REPO_ROOT,
+    env=_environ(),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.DEVNULL,
+    text=True,
+  )
   try:
     for line in process.stdout:
       if line.strip() == "STEP 8":  # checkpoints at 3 and 6 are written
@@ -106,9 +117,16 @@ def test_two_worker_multi_worker_mirrored_on_loopback(tmp_path):
   processes = []
   for task_id in range(2):
     tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": task_id}}
-    processes.append(subprocess.Popen(
-        _command("train", model_dir, 4), cwd=REPO_ROOT, env=_environ(tf_config),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    processes.append(
+      subprocess.Popen(
+        _command("train", model_dir, 4),
+        cwd=REPO_ROOT,
+        env=_environ(tf_config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+      )
+    )
   outputs = []
   try:
     for process in processes:

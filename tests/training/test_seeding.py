@@ -21,12 +21,18 @@ def _train(tmp_path, data, name, seed):
   path = tiny_dataset.write_config(config, tmp_path / f"{name}.config")
   keras.backend.clear_session()
   losses = []
-  result = model_lib.train(pipeline_config_path=str(path), model_dir=str(tmp_path / name),
-                           record_summaries=False,
-                           step_hooks=[lambda step, step_losses: losses.append(step_losses)])
+  result = model_lib.train(
+    pipeline_config_path=str(path),
+    model_dir=str(tmp_path / name),
+    record_summaries=False,
+    step_hooks=[lambda step, step_losses: losses.append(step_losses)],
+  )
   reader = tf.train.load_checkpoint(result.checkpoint_path)
-  weights = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-             if name.startswith("model/") and name.endswith("VARIABLE_VALUE")}
+  weights = {
+    name: reader.get_tensor(name)
+    for name in reader.get_variable_to_shape_map()
+    if name.startswith("model/") and name.endswith("VARIABLE_VALUE")
+  }
   return losses, weights
 
 
@@ -54,8 +60,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, run_cache_dir):
   for name in weights_a:
     assert close(weights_a[name], weights_b[name]), name
   # Another seed: other initial weights, so nearly every variable differs by far more than that.
-  assert losses_c[0]["Loss/total_loss"] != pytest.approx(losses_a[0]["Loss/total_loss"],
-                                                         rel=1e-4)
+  assert losses_c[0]["Loss/total_loss"] != pytest.approx(losses_a[0]["Loss/total_loss"], rel=1e-4)
   differing = [n for n in weights_a if not close(weights_a[n], weights_c[n])]
   assert len(differing) > len(weights_a) // 2
 
@@ -67,6 +72,7 @@ def test_seed_must_be_positive():
 
 def test_seed_everything_fixes_python_numpy_and_tensorflow_draws():
   import random
+
   draws = []
   for _ in range(2):
     seeding.seed_everything(5)

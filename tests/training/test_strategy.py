@@ -11,8 +11,10 @@ from ava_tx.training import strategy as strategy_lib
 def test_parse_tf_config():
   assert strategy_lib.parse_tf_config({}) == {}
   assert strategy_lib.parse_tf_config({"TF_CONFIG": "  "}) == {}
-  config = {"cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]},
-            "task": {"type": "worker", "index": 0}}
+  config = {
+    "cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]},
+    "task": {"type": "worker", "index": 0},
+  }
   parsed = strategy_lib.parse_tf_config({"TF_CONFIG": json.dumps(config)})
   assert parsed == config
   assert strategy_lib.num_workers_in_tf_config(parsed) == 3
@@ -39,8 +41,11 @@ def test_one_device_and_single_worker_tf_config():
   assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
   assert strategy.extended.worker_devices[0].endswith("CPU:0")
   # One worker in TF_CONFIG is not a cluster: the requested strategy stays.
-  single = {"TF_CONFIG": json.dumps({"cluster": {"worker": ["127.0.0.1:1"]},
-                                     "task": {"type": "worker", "index": 0}})}
+  single = {
+    "TF_CONFIG": json.dumps(
+      {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}
+    )
+  }
   strategy = strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE, environ=single)
   assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
 
@@ -49,19 +54,28 @@ def test_bad_arguments():
   with pytest.raises(ValueError, match="strategy_name must be one of"):
     strategy_lib.build_strategy(strategy_name="tpu", environ={})
   with pytest.raises(ValueError, match="exactly one device"):
-    strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE,
-                                devices=["/cpu:0", "/cpu:1"], environ={})
+    strategy_lib.build_strategy(
+      strategy_name=strategy_lib.ONE_DEVICE, devices=["/cpu:0", "/cpu:1"], environ={}
+    )
   with pytest.raises(ValueError, match="non-empty"):
     strategy_lib.build_strategy(devices=[], environ={})
   with pytest.raises(ValueError, match="cannot be given with multi_worker_mirrored"):
-    strategy_lib.build_strategy(strategy_name=strategy_lib.MULTI_WORKER_MIRRORED,
-                                devices=["/cpu:0"], environ={})
+    strategy_lib.build_strategy(
+      strategy_name=strategy_lib.MULTI_WORKER_MIRRORED, devices=["/cpu:0"], environ={}
+    )
 
 
 def test_several_workers_in_tf_config_select_multi_worker():
-  two = {"TF_CONFIG": json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
-                                  "task": {"type": "worker", "index": 0}})}
+  two = {
+    "TF_CONFIG": json.dumps(
+      {
+        "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+        "task": {"type": "worker", "index": 0},
+      }
+    )
+  }
   # The devices check runs after the switch, without starting a cluster.
   with pytest.raises(ValueError, match="cannot be given with multi_worker_mirrored"):
-    strategy_lib.build_strategy(strategy_name=strategy_lib.MIRRORED, devices=["/cpu:0"],
-                                environ=two)
+    strategy_lib.build_strategy(
+      strategy_name=strategy_lib.MIRRORED, devices=["/cpu:0"], environ=two
+    )

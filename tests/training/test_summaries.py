@@ -14,14 +14,17 @@ GREEN, RED = summaries.GT_COLOR, summaries.DETECTION_COLOR
 def _draw(label_names=None, **kwargs):
   """An 8x8 black keyframe (scaled to 400x400), one valid GT box and one valid detection."""
   return summaries.draw_keyframe(
-      np.zeros([8, 8, 3], np.float32),
-      groundtruth_boxes=np.array([[0.25, 0.25, 0.75, 0.75], [0.0, 0.0, 0.1, 0.1]]),
-      groundtruth_classes=np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),
-      num_groundtruth_boxes=1,
-      detection_boxes=np.array([[0.1, 0.1, 0.9, 0.9], [0.6, 0.6, 0.7, 0.7]]),
-      detection_scores=np.array([0.9, 0.95]),
-      detection_action_scores=np.array([[0.2, 0.87, 0.1], [0.1, 0.2, 0.3]]),
-      num_detections=1, label_names=label_names, **kwargs)
+    np.zeros([8, 8, 3], np.float32),
+    groundtruth_boxes=np.array([[0.25, 0.25, 0.75, 0.75], [0.0, 0.0, 0.1, 0.1]]),
+    groundtruth_classes=np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),
+    num_groundtruth_boxes=1,
+    detection_boxes=np.array([[0.1, 0.1, 0.9, 0.9], [0.6, 0.6, 0.7, 0.7]]),
+    detection_scores=np.array([0.9, 0.95]),
+    detection_action_scores=np.array([[0.2, 0.87, 0.1], [0.1, 0.2, 0.3]]),
+    num_detections=1,
+    label_names=label_names,
+    **kwargs,
+  )
 
 
 def _layout(image):
@@ -39,7 +42,7 @@ def test_panels_are_the_keyframe_scaled_up_side_by_side():
   header, width, gap = _layout(image)
   assert image.dtype == np.uint8 and image.shape[2] == 3
   assert 10 < header < 40 and 0 < gap < 20
-  truth, predicted = image[header:, :width], image[header:, width + gap:]
+  truth, predicted = image[header:, :width], image[header:, width + gap :]
   # GT box edges (x = 0.25 * 399 ~ 100) in green on the left only; the detection's
   # (x = 0.1 * 399 ~ 40) in red on the right only.
   assert _count(truth[250:300, 99:102], GREEN) >= 50
@@ -57,38 +60,48 @@ def test_labels_are_class_names_in_text_pixels():
   header, width, gap = _layout(named)
   # Titles: white text in both headers.
   assert _count(named[:header, :width], (255, 255, 255)) > 20
-  assert _count(named[:header, width + gap:], (255, 255, 255)) > 20
+  assert _count(named[:header, width + gap :], (255, 255, 255)) > 20
   # GT label at the box's top-left (from x, y ~ 100): green text on a black block; "sit" is
   # wider than "1", and the gloss in parentheses is dropped.
-  gt_named = named[header + 100:header + 140, 100:300]
-  gt_index = indices[header + 100:header + 140, 100:300]
+  gt_named = named[header + 100 : header + 140, 100:300]
+  gt_index = indices[header + 100 : header + 140, 100:300]
   assert _count(gt_named, GREEN) > _count(gt_index, GREEN) > 10
   assert not np.array_equal(gt_named, gt_index)
   assert summaries.class_name(1, {1: "sit (on a chair)"}) == "sit"
   assert summaries.class_name(7, None) == "7"
   # Detection labels (person score and two classes: three lines) under its top-left corner.
-  lines = named[header + 40:header + 120, width + gap + 40:width + gap + 200]
+  lines = named[header + 40 : header + 120, width + gap + 40 : width + gap + 200]
   rows_with_text = np.flatnonzero(np.all(lines == RED, axis=-1).sum(axis=1) > 1)
   assert rows_with_text.size > 20 and rows_with_text.max() - rows_with_text.min() > 30
 
 
 def test_inverted_boxes_are_drawn_by_their_corners():
   image = summaries.draw_keyframe(
-      np.zeros([8, 8, 3], np.float32), groundtruth_boxes=np.zeros([0, 4]),
-      groundtruth_classes=np.zeros([0, 3]), num_groundtruth_boxes=0,
-      detection_boxes=np.array([[0.9, 0.9, 0.1, 0.1]]), detection_scores=np.array([0.5]),
-      detection_action_scores=np.array([[0.2, 0.3, 0.1]]), num_detections=1)
+    np.zeros([8, 8, 3], np.float32),
+    groundtruth_boxes=np.zeros([0, 4]),
+    groundtruth_classes=np.zeros([0, 3]),
+    num_groundtruth_boxes=0,
+    detection_boxes=np.array([[0.9, 0.9, 0.1, 0.1]]),
+    detection_scores=np.array([0.5]),
+    detection_action_scores=np.array([[0.2, 0.3, 0.1]]),
+    num_detections=1,
+  )
   header, width, gap = _layout(image)
-  predicted = image[header:, width + gap:]
+  predicted = image[header:, width + gap :]
   assert _count(predicted[250:300, 39:42], RED) >= 50  # the left edge, x = 0.1 * 399
 
 
 def test_large_keyframes_are_not_scaled():
   image = summaries.draw_keyframe(
-      np.ones([410, 500, 3], np.float32), groundtruth_boxes=np.zeros([0, 4]),
-      groundtruth_classes=np.zeros([0, 2]), num_groundtruth_boxes=0,
-      detection_boxes=np.zeros([0, 4]), detection_scores=np.zeros([0]),
-      detection_action_scores=np.zeros([0, 2]), num_detections=0)
+    np.ones([410, 500, 3], np.float32),
+    groundtruth_boxes=np.zeros([0, 4]),
+    groundtruth_classes=np.zeros([0, 2]),
+    num_groundtruth_boxes=0,
+    detection_boxes=np.zeros([0, 4]),
+    detection_scores=np.zeros([0]),
+    detection_action_scores=np.zeros([0, 2]),
+    num_detections=0,
+  )
   header = image.shape[0] - 410
   assert image.shape[1] == 2 * 500 + (image.shape[1] - 1000) and header > 0
   np.testing.assert_array_equal(image[header:, :500], 255)  # white frame, nothing drawn
@@ -96,16 +109,16 @@ def test_large_keyframes_are_not_scaled():
 
 def test_draw_batch_keyframes_and_legend():
   batch = {
-      InputFields.frames: tf.fill([3, 2, 8, 8, 3], 1.0),
-      InputFields.groundtruth_boxes: tf.zeros([3, 1, 4]),
-      InputFields.groundtruth_classes: tf.zeros([3, 1, 2]),
-      InputFields.num_groundtruth_boxes: tf.zeros([3], tf.int32),
+    InputFields.frames: tf.fill([3, 2, 8, 8, 3], 1.0),
+    InputFields.groundtruth_boxes: tf.zeros([3, 1, 4]),
+    InputFields.groundtruth_classes: tf.zeros([3, 1, 2]),
+    InputFields.num_groundtruth_boxes: tf.zeros([3], tf.int32),
   }
   detections = {
-      DetectionFields.detection_boxes: tf.zeros([3, 1, 4]),
-      DetectionFields.detection_scores: tf.zeros([3, 1]),
-      DetectionFields.detection_action_scores: tf.zeros([3, 1, 2]),
-      DetectionFields.num_detections: tf.zeros([3], tf.int32),
+    DetectionFields.detection_boxes: tf.zeros([3, 1, 4]),
+    DetectionFields.detection_scores: tf.zeros([3, 1]),
+    DetectionFields.detection_action_scores: tf.zeros([3, 1, 2]),
+    DetectionFields.num_detections: tf.zeros([3], tf.int32),
   }
   images = summaries.draw_batch_keyframes(batch, detections, max_images=2)
   header = images.shape[1] - 400

@@ -25,28 +25,41 @@ class _Stop(Exception):
   """Raised by a hook to emulate a killed run."""
 
 
-def _run(model_dir, num_steps=12, *, hooks=(), nan_at_index=-1, mixed_precision=False,
-         fine_tune_fn=None, **config):
+def _run(
+  model_dir,
+  num_steps=12,
+  *,
+  hooks=(),
+  nan_at_index=-1,
+  mixed_precision=False,
+  fine_tune_fn=None,
+  **config,
+):
   config.setdefault("checkpoint_every_n", 5)
   config.setdefault("summary_every_n", 1)
   return train_loop.train_loop(
-      strategy=strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE),
-      model_fn=fake.FakeDetectionModel,
-      optimizer_fn=lambda: optimizer_lib.build_optimizer(
-          learning_rate=optimizer_lib.WarmupCosineDecay(
-              base_learning_rate=0.5, warmup_learning_rate=0.05, warmup_steps=3,
-              total_steps=num_steps),
-          mixed_precision=mixed_precision),
-      dataset_fn=fake.make_dataset_fn(GLOBAL_BATCH, nan_at_index=nan_at_index),
-      config=train_loop.TrainLoopConfig(model_dir=str(model_dir), num_steps=num_steps,
-                                        **config),
-      fine_tune_fn=fine_tune_fn, step_hooks=hooks)
+    strategy=strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE),
+    model_fn=fake.FakeDetectionModel,
+    optimizer_fn=lambda: optimizer_lib.build_optimizer(
+      learning_rate=optimizer_lib.WarmupCosineDecay(
+        base_learning_rate=0.5, warmup_learning_rate=0.05, warmup_steps=3, total_steps=num_steps
+      ),
+      mixed_precision=mixed_precision,
+    ),
+    dataset_fn=fake.make_dataset_fn(GLOBAL_BATCH, nan_at_index=nan_at_index),
+    config=train_loop.TrainLoopConfig(model_dir=str(model_dir), num_steps=num_steps, **config),
+    fine_tune_fn=fine_tune_fn,
+    step_hooks=hooks,
+  )
 
 
 def _checkpoint_values(path):
   reader = tf.train.load_checkpoint(path)
-  return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(path)
-          if "model" in name or "optimizer" in name}
+  return {
+    name: reader.get_tensor(name)
+    for name, _ in tf.train.list_variables(path)
+    if "model" in name or "optimizer" in name
+  }
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +67,12 @@ def uninterrupted(tmp_path_factory):
   """12 steps in one go, with image summaries; records the losses."""
   model_dir = tmp_path_factory.mktemp("uninterrupted")
   losses = {}
-  result = _run(model_dir, hooks=[lambda step, l: losses.__setitem__(step, l)],
-                image_summary_every_n=6, max_checkpoints_to_keep=2)
+  result = _run(
+    model_dir,
+    hooks=[lambda step, l: losses.__setitem__(step, l)],
+    image_summary_every_n=6,
+    max_checkpoints_to_keep=2,
+  )
   return model_dir, result, losses
 
 
@@ -75,23 +92,26 @@ def test_trains_and_checkpoints(uninterrupted):
 def test_summaries(uninterrupted):
   model_dir, _, losses = uninterrupted
   summaries = summary_events.read_summaries(str(model_dir))
-  for tag in list(losses[1]) + ["learning_rate", "steps_per_sec", "clips_per_sec",
-                                "gradient_global_norm", "gradient_clipped_fraction",
-                                "keyframe_detections"]:
+  for tag in list(losses[1]) + [
+    "learning_rate",
+    "steps_per_sec",
+    "clips_per_sec",
+    "gradient_global_norm",
+    "gradient_clipped_fraction",
+    "keyframe_detections",
+  ]:
     assert tag in summaries, (tag, sorted(summaries))
   scalar = lambda tag, s: summary_events.scalar(summaries[tag][s])
   # Video clips per second: steps per second times the global batch (one summary per step).
   for s in range(1, 13):
     assert scalar("clips_per_sec", s) == pytest.approx(GLOBAL_BATCH * scalar("steps_per_sec", s))
     assert scalar("gradient_clipped_fraction", s) == 0.0  # no clipping configured
-  learning_rate = {s: summary_events.scalar(v) for s, v in
-                   summaries["learning_rate"].items()}
+  learning_rate = {s: summary_events.scalar(v) for s, v in summaries["learning_rate"].items()}
   # The rate used by step s (global step s - 1 before it): warmup 0.05 -> 0.5 over 3 steps.
   assert learning_rate[1] == pytest.approx(0.05)
   assert learning_rate[2] == pytest.approx(0.2)
   assert learning_rate[4] == pytest.approx(0.5)
-  total = {s: summary_events.scalar(v) for s, v in
-           summaries[LossFields.total_loss].items()}
+  total = {s: summary_events.scalar(v) for s, v in summaries[LossFields.total_loss].items()}
   assert total[7] == pytest.approx(losses[7][LossFields.total_loss])
   assert sorted(summaries["keyframe_detections"]) == [6, 12]
   image = tf.make_ndarray(summaries["keyframe_detections"][6].tensor)
@@ -153,8 +173,9 @@ def test_fine_tune_fn_runs_on_built_model_only_when_not_resuming(tmp_path):
     model.classifier.bias.assign(tf.zeros_like(model.classifier.bias))
 
   first_losses = []
-  _run(tmp_path, num_steps=5, fine_tune_fn=fine_tune,
-       hooks=[lambda step, l: first_losses.append(l)])
+  _run(
+    tmp_path, num_steps=5, fine_tune_fn=fine_tune, hooks=[lambda step, l: first_losses.append(l)]
+  )
   assert calls == [4]
   # Zero classifier -> logits 0 -> cross-entropy log(2) on the first step.
   assert first_losses[0][ACTION_LOSS] == pytest.approx(np.log(2.0), rel=1e-6)
@@ -165,15 +186,16 @@ def test_fine_tune_fn_runs_on_built_model_only_when_not_resuming(tmp_path):
 def test_loss_scaling_and_clipping(tmp_path):
   plain, scaled = [], []
   _run(tmp_path / "plain", num_steps=4, hooks=[lambda s, l: plain.append(l)])
-  _run(tmp_path / "scaled", num_steps=4, hooks=[lambda s, l: scaled.append(l)],
-       mixed_precision=True)
+  _run(
+    tmp_path / "scaled", num_steps=4, hooks=[lambda s, l: scaled.append(l)], mixed_precision=True
+  )
   # Loss scales are powers of two: float32 training is unchanged by them.
   assert [l[LossFields.total_loss] for l in scaled] == pytest.approx(
-      [l[LossFields.total_loss] for l in plain], rel=1e-6)
+    [l[LossFields.total_loss] for l in plain], rel=1e-6
+  )
   _run(tmp_path / "clipped", num_steps=4, gradient_clip_norm=1e-3, l2_weight_decay=0.01)
   summaries = summary_events.read_summaries(str(tmp_path / "clipped"))
-  clipped = [summary_events.scalar(v)
-             for v in summaries["gradient_clipped_fraction"].values()]
+  clipped = [summary_events.scalar(v) for v in summaries["gradient_clipped_fraction"].values()]
   assert clipped == [1.0] * 4
   assert train_loop.WEIGHT_DECAY_LOSS in summaries
 
@@ -182,16 +204,25 @@ def test_evaluate_checkpoints(uninterrupted, tmp_path):
   model_dir, _, _ = uninterrupted
   seen = []
   once = checkpoints.evaluate_checkpoints(
-      checkpoint_dir=str(model_dir), evaluate_fn=lambda path, step: seen.append(path) or step)
+    checkpoint_dir=str(model_dir), evaluate_fn=lambda path, step: seen.append(path) or step
+  )
   assert once == [(12, 12)] and seen[0].endswith("ckpt-12")
   continuous = checkpoints.evaluate_checkpoints(
-      checkpoint_dir=str(model_dir), evaluate_fn=lambda path, step: step * 10,
-      continuous=True, timeout_secs=0.5, final_step=12)
+    checkpoint_dir=str(model_dir),
+    evaluate_fn=lambda path, step: step * 10,
+    continuous=True,
+    timeout_secs=0.5,
+    final_step=12,
+  )
   assert continuous == [(12, 120)]
   with pytest.raises(FileNotFoundError, match="No checkpoint"):
     checkpoints.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print)
-  assert checkpoints.evaluate_checkpoints(checkpoint_dir=str(tmp_path), evaluate_fn=print,
-                                          continuous=True, timeout_secs=0.2) == []
+  assert (
+    checkpoints.evaluate_checkpoints(
+      checkpoint_dir=str(tmp_path), evaluate_fn=print, continuous=True, timeout_secs=0.2
+    )
+    == []
+  )
 
 
 def test_config_errors():
@@ -211,8 +242,7 @@ def test_fine_tune_from_checkpoint(uninterrupted, tmp_path):
     models.append(fake.FakeDetectionModel())
     return models[-1]
 
-  fine_tune = train_loop.fine_tune_from_checkpoint(str(model_dir),
-                                                   checkpoint_type="detection")
+  fine_tune = train_loop.fine_tune_from_checkpoint(str(model_dir), checkpoint_type="detection")
   strategy = strategy_lib.build_strategy(strategy_name=strategy_lib.ONE_DEVICE)
   with strategy.scope():
     model = model_fn()
@@ -251,8 +281,12 @@ def test_evaluate_checkpoints_waits_for_new_ones(tmp_path):
   writer.start()
   try:
     results = checkpoints.evaluate_checkpoints(
-        checkpoint_dir=str(tmp_path), evaluate_fn=lambda path, step: os.path.basename(path),
-        continuous=True, timeout_secs=20, final_step=2)
+      checkpoint_dir=str(tmp_path),
+      evaluate_fn=lambda path, step: os.path.basename(path),
+      continuous=True,
+      timeout_secs=20,
+      final_step=2,
+    )
   finally:
     writer.join()
   assert results == [(1, "ckpt-1"), (2, "ckpt-2")]

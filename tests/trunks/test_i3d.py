@@ -11,22 +11,22 @@ TINY = dict(depth_multiplier=0.125, min_depth=4)
 
 # DeepMind InceptionI3d at depth_multiplier 1: (channels, temporal stride, spatial stride).
 EXPECTED_SPECS = {
-    "Conv3d_1a_7x7": (64, 2, 2),
-    "MaxPool3d_2a_3x3": (64, 2, 4),
-    "Conv3d_2b_1x1": (64, 2, 4),
-    "Conv3d_2c_3x3": (192, 2, 4),
-    "MaxPool3d_3a_3x3": (192, 2, 8),
-    "Mixed_3b": (256, 2, 8),
-    "Mixed_3c": (480, 2, 8),
-    "MaxPool3d_4a_3x3": (480, 4, 16),
-    "Mixed_4b": (512, 4, 16),
-    "Mixed_4c": (512, 4, 16),
-    "Mixed_4d": (512, 4, 16),
-    "Mixed_4e": (528, 4, 16),
-    "Mixed_4f": (832, 4, 16),
-    "MaxPool3d_5a_2x2": (832, 8, 32),
-    "Mixed_5b": (832, 8, 32),
-    "Mixed_5c": (1024, 8, 32),
+  "Conv3d_1a_7x7": (64, 2, 2),
+  "MaxPool3d_2a_3x3": (64, 2, 4),
+  "Conv3d_2b_1x1": (64, 2, 4),
+  "Conv3d_2c_3x3": (192, 2, 4),
+  "MaxPool3d_3a_3x3": (192, 2, 8),
+  "Mixed_3b": (256, 2, 8),
+  "Mixed_3c": (480, 2, 8),
+  "MaxPool3d_4a_3x3": (480, 4, 16),
+  "Mixed_4b": (512, 4, 16),
+  "Mixed_4c": (512, 4, 16),
+  "Mixed_4d": (512, 4, 16),
+  "Mixed_4e": (528, 4, 16),
+  "Mixed_4f": (832, 4, 16),
+  "MaxPool3d_5a_2x2": (832, 8, 32),
+  "Mixed_5b": (832, 8, 32),
+  "Mixed_5c": (1024, 8, 32),
 }
 
 
@@ -83,14 +83,24 @@ def test_depth_multiplier_and_min_depth_scale_every_conv():
   assert i3d.scaled_depth(20, 0.5, 16) == 16
   full = i3d.InceptionI3D(final_endpoint="Mixed_5c")
   full.build([None, None, None, None, 3])
-  assert full.named_variables()["Mixed_5c/Branch_1/Conv3d_0b_3x3/conv_3d/w"].shape == [3, 3, 3, 192, 384]
+  assert full.named_variables()["Mixed_5c/Branch_1/Conv3d_0b_3x3/conv_3d/w"].shape == [
+    3,
+    3,
+    3,
+    192,
+    384,
+  ]
 
 
 def test_unit3d_has_no_bias_no_gamma_and_deepmind_epsilon():
   unit = i3d.Unit3D(filters=5, kernel_size=(3, 3, 3))
   unit.build([None, 4, 6, 6, 2])
   assert sorted(unit.named_variables()) == [
-      "batch_norm/beta", "batch_norm/moving_mean", "batch_norm/moving_variance", "conv_3d/w"]
+    "batch_norm/beta",
+    "batch_norm/moving_mean",
+    "batch_norm/moving_variance",
+    "conv_3d/w",
+  ]
   assert len(unit.weights) == 4
   assert [v.shape.as_list() for v in unit.trainable_weights] == [[3, 3, 3, 2, 5], [5]]
   assert unit.batch_norm.epsilon == 1e-3
@@ -128,9 +138,14 @@ def test_bad_arguments_and_inputs_raise_clear_errors():
 
 
 def test_get_config_round_trip():
-  model = i3d.InceptionI3D(first_endpoint="Conv3d_2b_1x1", final_endpoint="Mixed_3c",
-                           depth_multiplier=0.25, min_depth=8, freeze_batch_norm=True,
-                           name="trunk")
+  model = i3d.InceptionI3D(
+    first_endpoint="Conv3d_2b_1x1",
+    final_endpoint="Mixed_3c",
+    depth_multiplier=0.25,
+    min_depth=8,
+    freeze_batch_norm=True,
+    name="trunk",
+  )
   config = model.get_config()
   assert config["first_endpoint"] == "Conv3d_2b_1x1"
   assert config["freeze_batch_norm"] is True
@@ -138,16 +153,20 @@ def test_get_config_round_trip():
   assert clone.get_config() == config
   model.build([None, None, None, None, 16])
   clone.build([None, None, None, None, 16])
-  assert ({k: v.shape for k, v in clone.named_variables().items()}
-          == {k: v.shape for k, v in model.named_variables().items()})
-  for layer_cls, layer in [(i3d.Unit3D, model.endpoint_layers()["Conv3d_2c_3x3"]),
-                           (i3d.InceptionBlock, model.endpoint_layers()["Mixed_3c"])]:
+  assert {k: v.shape for k, v in clone.named_variables().items()} == {
+    k: v.shape for k, v in model.named_variables().items()
+  }
+  for layer_cls, layer in [
+    (i3d.Unit3D, model.endpoint_layers()["Conv3d_2c_3x3"]),
+    (i3d.InceptionBlock, model.endpoint_layers()["Mixed_3c"]),
+  ]:
     assert layer_cls.from_config(layer.get_config()).get_config() == layer.get_config()
 
 
 def _bn_layers(model):
-  return [layer for layer in model._flatten_layers()
-          if isinstance(layer, keras.layers.BatchNormalization)]
+  return [
+    layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)
+  ]
 
 
 def _train_step(model, inputs):
@@ -173,8 +192,9 @@ def test_frozen_batch_norm_keeps_moving_statistics_and_trains_beta():
   for i, bn in enumerate(bns):
     bn.moving_mean.assign(tf.fill(bn.moving_mean.shape, 0.01 * i))
     bn.moving_variance.assign(tf.fill(bn.moving_variance.shape, 1.0 + 0.1 * i))
-  before = {id(bn): (bn.moving_mean.numpy(), bn.moving_variance.numpy(), bn.beta.numpy())
-            for bn in bns}
+  before = {
+    id(bn): (bn.moving_mean.numpy(), bn.moving_variance.numpy(), bn.beta.numpy()) for bn in bns
+  }
   inference = model(inputs, training=False)["Mixed_3b"]
   training = _train_step(model, inputs)["Mixed_3b"]
   np.testing.assert_allclose(training.numpy(), inference.numpy(), rtol=1e-5, atol=1e-5)
@@ -197,32 +217,40 @@ def test_unfrozen_batch_norm_updates_moving_statistics():
   for bn in bns:
     # Moving mean starts at 0 and moves by (1 - 0.999) * batch mean.
     assert not np.array_equal(bn.moving_mean.numpy(), np.zeros(bn.moving_mean.shape)), bn.name
-    assert not np.array_equal(bn.moving_variance.numpy(), np.ones(bn.moving_variance.shape)), bn.name
+    assert not np.array_equal(bn.moving_variance.numpy(), np.ones(bn.moving_variance.shape)), (
+      bn.name
+    )
   # The update follows sonnet's decay 0.999: new = 0.999 * old + 0.001 * batch mean.
   stem = model.endpoint_layers()["Conv3d_1a_7x7"]
   stem_bn = stem.batch_norm
   mean_before = stem_bn.moving_mean.numpy()
   batch_mean = tf.reduce_mean(stem.conv_3d(inputs), axis=[0, 1, 2, 3]).numpy()
   stem(inputs, training=True)
-  np.testing.assert_allclose(stem_bn.moving_mean.numpy(),
-                             0.999 * mean_before + 0.001 * batch_mean, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(
+    stem_bn.moving_mean.numpy(), 0.999 * mean_before + 0.001 * batch_mean, rtol=1e-4, atol=1e-6
+  )
 
 
-@pytest.mark.parametrize("pool_size, strides, shape", [
-    ((3, 3, 3), (1, 1, 1), (2, 5, 7, 6, 3)),   # Mixed blocks' Branch_3.
-    ((1, 3, 3), (1, 2, 2), (1, 4, 9, 8, 2)),   # MaxPool3d_2a_3x3, MaxPool3d_3a_3x3.
-    ((3, 3, 3), (2, 2, 2), (1, 7, 8, 9, 2)),   # MaxPool3d_4a_3x3.
-    ((2, 2, 2), (2, 2, 2), (1, 5, 6, 7, 2)),   # MaxPool3d_5a_2x2.
-    ((3, 2, 1), (1, 1, 1), (1, 5, 6, 7, 2)),   # Uneven stride-1 windows (shifted maxima).
-])
+@pytest.mark.parametrize(
+  "pool_size, strides, shape",
+  [
+    ((3, 3, 3), (1, 1, 1), (2, 5, 7, 6, 3)),  # Mixed blocks' Branch_3.
+    ((1, 3, 3), (1, 2, 2), (1, 4, 9, 8, 2)),  # MaxPool3d_2a_3x3, MaxPool3d_3a_3x3.
+    ((3, 3, 3), (2, 2, 2), (1, 7, 8, 9, 2)),  # MaxPool3d_4a_3x3.
+    ((2, 2, 2), (2, 2, 2), (1, 5, 6, 7, 2)),  # MaxPool3d_5a_2x2.
+    ((3, 2, 1), (1, 1, 1), (1, 5, 6, 7, 2)),  # Uneven stride-1 windows (shifted maxima).
+  ],
+)
 @pytest.mark.parametrize("padding", ["same", "valid"])
-def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(pool_size, strides, shape,
-                                                                    padding):
+def test_separable_max_pool_equals_the_3d_pool_values_and_gradients(
+  pool_size, strides, shape, padding
+):
   # Distinct values, so every window's maximum is unique and the gradients must agree too.
-  x = tf.constant(np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape),
-                  tf.float32)
-  pools = [cls(pool_size=pool_size, strides=strides, padding=padding)
-           for cls in (keras.layers.MaxPool3D, i3d.SeparableMaxPool3D)]
+  x = tf.constant(np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape), tf.float32)
+  pools = [
+    cls(pool_size=pool_size, strides=strides, padding=padding)
+    for cls in (keras.layers.MaxPool3D, i3d.SeparableMaxPool3D)
+  ]
   results = []
   for pool in pools:
     with tf.GradientTape() as tape:
@@ -258,8 +286,12 @@ def test_separable_max_pool_gives_a_tied_maximum_the_gradient_once():
 def _trunks_without_and_with(option: str, final_endpoint: str):
   """Two small trunks with the same weights, `option` False then True, and their outputs."""
   frames = tf.random.stateless_uniform((1, 8, 32, 32, 3), seed=(1, 2), minval=-1.0, maxval=1.0)
-  trunks = [i3d.InceptionI3D(final_endpoint=final_endpoint, depth_multiplier=0.125, min_depth=8,
-                             **{option: value}) for value in (False, True)]
+  trunks = [
+    i3d.InceptionI3D(
+      final_endpoint=final_endpoint, depth_multiplier=0.125, min_depth=8, **{option: value}
+    )
+    for value in (False, True)
+  ]
   for trunk in trunks:
     trunk(frames)
   trunks[1].set_weights(trunks[0].get_weights())
@@ -281,18 +313,23 @@ def test_separable_max_pool_option_switches_every_pool_and_keeps_the_outputs():
   np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kernel, stride, shape, bias", [
-    (7, 2, (2, 8, 12, 10, 3), False),   # The stem: 7x7x7, stride 2, 3 channels.
-    (7, 2, (1, 7, 9, 13, 3), False),    # Odd sizes: 'SAME' pads 2 before and 2 or 3 after.
-    (3, 2, (1, 5, 6, 7, 4), True),      # A kernel that is not a multiple of the stride.
-    (4, 2, (1, 6, 8, 8, 2), True),      # One that is.
-    (5, 3, (1, 7, 10, 11, 2), False),   # Stride 3.
-])
+@pytest.mark.parametrize(
+  "kernel, stride, shape, bias",
+  [
+    (7, 2, (2, 8, 12, 10, 3), False),  # The stem: 7x7x7, stride 2, 3 channels.
+    (7, 2, (1, 7, 9, 13, 3), False),  # Odd sizes: 'SAME' pads 2 before and 2 or 3 after.
+    (3, 2, (1, 5, 6, 7, 4), True),  # A kernel that is not a multiple of the stride.
+    (4, 2, (1, 6, 8, 8, 2), True),  # One that is.
+    (5, 3, (1, 7, 10, 11, 2), False),  # Stride 3.
+  ],
+)
 def test_space_to_depth_conv_equals_conv3d_values_and_gradients(kernel, stride, shape, bias):
   rng = np.random.default_rng(3)
   x = tf.constant(rng.normal(size=shape), tf.float32)
-  convs = [cls(5, kernel, strides=stride, padding="same", use_bias=bias, activation="relu")
-           for cls in (keras.layers.Conv3D, i3d.SpaceToDepthConv3D)]
+  convs = [
+    cls(5, kernel, strides=stride, padding="same", use_bias=bias, activation="relu")
+    for cls in (keras.layers.Conv3D, i3d.SpaceToDepthConv3D)
+  ]
   for conv in convs:
     conv.build(x.shape)
   convs[0].set_weights([rng.normal(size=w.shape) for w in convs[0].get_weights()])
@@ -305,8 +342,7 @@ def test_space_to_depth_conv_equals_conv3d_values_and_gradients(kernel, stride, 
       y = conv(x)
       loss = tf.reduce_sum(y * tf.reshape(tf.range(tf.size(y), dtype=tf.float32), tf.shape(y)))
     results.append([y.numpy()] + [g.numpy() for g in tape.gradient(loss, [x] + conv.weights)])
-  assert results[1][0].shape == results[0][0].shape == tuple(
-      convs[0].compute_output_shape(shape))
+  assert results[1][0].shape == results[0][0].shape == tuple(convs[0].compute_output_shape(shape))
   assert np.count_nonzero(results[0][0]) > 0
   for got, want in zip(results[1], results[0]):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
@@ -328,6 +364,7 @@ def test_space_to_depth_stem_option_changes_only_the_stem_and_keeps_outputs_and_
   convs = [_layers(trunk, keras.layers.Conv3D) for trunk in trunks]
   assert not any(isinstance(c, i3d.SpaceToDepthConv3D) for c in convs[0])
   assert [isinstance(c, i3d.SpaceToDepthConv3D) for c in convs[1]] == [True] + [False] * (
-      len(convs[1]) - 1)
+    len(convs[1]) - 1
+  )
   assert sorted(trunks[1].named_variables()) == sorted(trunks[0].named_variables())
   np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-5)

@@ -26,8 +26,10 @@ LOGITS = [SCOPE + "Logits/Conv3d_0c_1x1/conv_3d/b", SCOPE + "Logits/Conv3d_0c_1x
 def real_shapes():
   """Variable name -> shape of DeepMind's real rgb_imagenet checkpoint index."""
   if not Path(str(REAL_PREFIX) + ".index").exists():
-    pytest.skip(f"real I3D checkpoint index not available at {REAL_PREFIX}.index "
-                "(../shared is absent outside the project workspace)")
+    pytest.skip(
+      f"real I3D checkpoint index not available at {REAL_PREFIX}.index "
+      "(../shared is absent outside the project workspace)"
+    )
   return dict(tf.train.list_variables(str(REAL_PREFIX)))
 
 
@@ -47,7 +49,7 @@ def _synthetic_shapes(model):
   for name, shape in _trunk_shapes(model).items():
     for new, old in inverse.items():
       if name.startswith(new + "/"):
-        name = old + name[len(new):]
+        name = old + name[len(new) :]
     shapes[SCOPE + name] = shape
   shapes[LOGITS[0]] = [400]
   shapes[LOGITS[1]] = [1, 1, 1, 1024, 400]
@@ -68,17 +70,27 @@ def test_real_index_maps_one_to_one_up_to_mixed_5c(real_shapes, full_i3d):
   for name, target in mapping.checkpoint_to_trunk.items():
     assert list(real_shapes[name]) == trunk_shapes[target], name
   # The real index's naming quirk is present and mapped explicitly; no reshapes are needed.
-  assert sorted(mapping.renamed) == sorted(QUIRK + s for s in [
-      "/batch_norm/beta", "/batch_norm/moving_mean", "/batch_norm/moving_variance", "/conv_3d/w"])
-  assert mapping.checkpoint_to_trunk[QUIRK + "/conv_3d/w"] == "Mixed_5b/Branch_2/Conv3d_0b_3x3/conv_3d/w"
+  assert sorted(mapping.renamed) == sorted(
+    QUIRK + s
+    for s in [
+      "/batch_norm/beta",
+      "/batch_norm/moving_mean",
+      "/batch_norm/moving_variance",
+      "/conv_3d/w",
+    ]
+  )
+  assert (
+    mapping.checkpoint_to_trunk[QUIRK + "/conv_3d/w"] == "Mixed_5b/Branch_2/Conv3d_0b_3x3/conv_3d/w"
+  )
   assert mapping.reshaped == ()
   assert sum(int(np.prod(trunk_shapes[t])) for t in targets) == 12_704_544 - 1024 * 400 - 400
 
 
 def test_real_index_up_to_mixed_4f_ignores_later_endpoints(real_shapes):
   trunk = i3d_checkpoint.build_full_i3d("Mixed_4f")
-  mapping = i3d_checkpoint.map_deepmind_variables(real_shapes, _trunk_shapes(trunk),
-                                                  final_endpoint="Mixed_4f")
+  mapping = i3d_checkpoint.map_deepmind_variables(
+    real_shapes, _trunk_shapes(trunk), final_endpoint="Mixed_4f"
+  )
   assert len(mapping.checkpoint_to_trunk) == 3 * 4 + 7 * 24
   assert len(mapping.ignored) == 2 + 2 * 24
   assert all(n in LOGITS or "/Mixed_5" in n for n in mapping.ignored)
@@ -97,8 +109,11 @@ def test_mapping_errors_name_each_variable(full_i3d):
   assert len(i3d_checkpoint.map_deepmind_variables(shapes, trunk_shapes).checkpoint_to_trunk) == 228
   missing = dict(shapes)
   del missing[SCOPE + "Mixed_4c/Branch_1/Conv3d_0b_3x3/batch_norm/moving_mean"]
-  with pytest.raises(ValueError, match=r"'Mixed_4c/Branch_1/Conv3d_0b_3x3/batch_norm/moving_mean'"
-                                       r" \[224\] is missing"):
+  with pytest.raises(
+    ValueError,
+    match=r"'Mixed_4c/Branch_1/Conv3d_0b_3x3/batch_norm/moving_mean'"
+    r" \[224\] is missing",
+  ):
     i3d_checkpoint.map_deepmind_variables(missing, trunk_shapes)
   extra = dict(shapes, **{SCOPE + "Mixed_4c/Branch_1/Conv3d_0b_3x3/batch_norm/gamma": [224]})
   with pytest.raises(ValueError, match="Conv3d_0b_3x3/batch_norm/gamma .* has no InceptionI3D"):
@@ -131,8 +146,12 @@ def _write_fake_tf1_checkpoint(prefix, shapes):
       value = np.abs(value) + 0.5
     values[name] = value
   names = sorted(values)
-  tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                    tensors=[tf.constant(values[n]) for n in names])
+  tf.raw_ops.SaveV2(
+    prefix=prefix,
+    tensor_names=names,
+    shape_and_slices=[""] * len(names),
+    tensors=[tf.constant(values[n]) for n in names],
+  )
   return values
 
 
@@ -159,9 +178,9 @@ def converted(tmp_path_factory, full_i3d):
 def _unit_reference(x, raw, name, strides=(1, 1, 1)):
   """conv (SAME, no bias) -> (y - mean) / sqrt(var + 1e-3) + beta -> relu, from raw arrays."""
   y = tf.nn.conv3d(x, raw[f"{name}/conv_3d/w"], strides=[1, *strides, 1], padding="SAME")
-  y = ((y - raw[f"{name}/batch_norm/moving_mean"])
-       / np.sqrt(raw[f"{name}/batch_norm/moving_variance"] + 1e-3)
-       + raw[f"{name}/batch_norm/beta"])
+  y = (y - raw[f"{name}/batch_norm/moving_mean"]) / np.sqrt(
+    raw[f"{name}/batch_norm/moving_variance"] + 1e-3
+  ) + raw[f"{name}/batch_norm/beta"]
   return tf.nn.relu(y)
 
 
@@ -191,8 +210,9 @@ def test_converted_values_arrive_in_place_for_trunk_and_head_tail(converted):
     np.testing.assert_array_equal(variable.numpy(), values[f"{SCOPE}Logits/{name}"], err_msg=name)
   # The quirky release name lands in the uniformly named unit.
   np.testing.assert_array_equal(
-      tail.named_variables()["Mixed_5b/Branch_2/Conv3d_0b_3x3/conv_3d/w"].numpy(),
-      values[QUIRK + "/conv_3d/w"])
+    tail.named_variables()["Mixed_5b/Branch_2/Conv3d_0b_3x3/conv_3d/w"].numpy(),
+    values[QUIRK + "/conv_3d/w"],
+  )
   assert "Converted 230 arrays (12,704,544 values)" in summary
   assert "(deepmind_tf1) up to Logits" in summary
   assert f"renamed (release naming quirk): {QUIRK}/conv_3d/w" in summary
@@ -202,7 +222,7 @@ def test_converted_values_arrive_in_place_for_trunk_and_head_tail(converted):
 
 def test_forward_pass_agrees_with_raw_arrays(converted):
   values, result, _ = converted
-  raw = {k[len(SCOPE):]: v for k, v in values.items()}
+  raw = {k[len(SCOPE) :]: v for k, v in values.items()}
   trunk = i3d.InceptionI3D(final_endpoint="Conv3d_1a_7x7")
   trunk.build([None, None, None, None, 3])
   i3d_checkpoint.restore_endpoints(result.output_path, trunk.endpoint_layers())
@@ -214,20 +234,30 @@ def test_forward_pass_agrees_with_raw_arrays(converted):
   got_training = trunk(clip, training=True)["Conv3d_1a_7x7"]  # BN not frozen: batch statistics.
   assert not np.allclose(got_training.numpy(), expected.numpy(), atol=1e-3)
   # Mixed_5b, whose Branch_2 carries the release's naming quirk, with frozen batch norm.
-  tail = i3d.InceptionI3D(first_endpoint="MaxPool3d_5a_2x2", final_endpoint="Mixed_5b",
-                          freeze_batch_norm=True)
+  tail = i3d.InceptionI3D(
+    first_endpoint="MaxPool3d_5a_2x2", final_endpoint="Mixed_5b", freeze_batch_norm=True
+  )
   tail.build([None, None, None, None, 832])
   i3d_checkpoint.restore_endpoints(result.output_path, tail.endpoint_layers())
   features = tf.random.stateless_uniform([1, 4, 6, 6, 832], seed=[7, 8])
   got = tail(features, training=True)["Mixed_5b"]
   pooled = tf.nn.max_pool3d(features, ksize=2, strides=2, padding="SAME")
   branch_0 = _unit_reference(pooled, raw, "Mixed_5b/Branch_0/Conv3d_0a_1x1")
-  branch_1 = _unit_reference(_unit_reference(pooled, raw, "Mixed_5b/Branch_1/Conv3d_0a_1x1"),
-                             raw, "Mixed_5b/Branch_1/Conv3d_0b_3x3")
-  branch_2 = _unit_reference(_unit_reference(pooled, raw, "Mixed_5b/Branch_2/Conv3d_0a_1x1"),
-                             raw, "Mixed_5b/Branch_2/Conv3d_0a_3x3")
-  branch_3 = _unit_reference(tf.nn.max_pool3d(pooled, ksize=3, strides=1, padding="SAME"),
-                             raw, "Mixed_5b/Branch_3/Conv3d_0b_1x1")
+  branch_1 = _unit_reference(
+    _unit_reference(pooled, raw, "Mixed_5b/Branch_1/Conv3d_0a_1x1"),
+    raw,
+    "Mixed_5b/Branch_1/Conv3d_0b_3x3",
+  )
+  branch_2 = _unit_reference(
+    _unit_reference(pooled, raw, "Mixed_5b/Branch_2/Conv3d_0a_1x1"),
+    raw,
+    "Mixed_5b/Branch_2/Conv3d_0a_3x3",
+  )
+  branch_3 = _unit_reference(
+    tf.nn.max_pool3d(pooled, ksize=3, strides=1, padding="SAME"),
+    raw,
+    "Mixed_5b/Branch_3/Conv3d_0b_1x1",
+  )
   expected = tf.concat([branch_0, branch_1, branch_2, branch_3], axis=-1)
   assert got.shape.as_list() == [1, 2, 3, 3, 832]
   np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-3)
@@ -240,9 +270,12 @@ def test_restore_errors_are_clear(converted, tmp_path):
     i3d_checkpoint.restore_endpoints(result.output_path, unbuilt.endpoint_layers())
   small = i3d.InceptionI3D(final_endpoint="Conv3d_1a_7x7", depth_multiplier=0.5)
   small.build([None, None, None, None, 3])
-  with pytest.raises(ValueError, match=r"endpoint 'Conv3d_1a_7x7'(.|\n)*Conv3d_1a_7x7/conv_3d/"
-                                       r"kernel has shape \[7, 7, 7, 3, 32\] but the checkpoint "
-                                       r"has \[7, 7, 7, 3, 64\]"):
+  with pytest.raises(
+    ValueError,
+    match=r"endpoint 'Conv3d_1a_7x7'(.|\n)*Conv3d_1a_7x7/conv_3d/"
+    r"kernel has shape \[7, 7, 7, 3, 32\] but the checkpoint "
+    r"has \[7, 7, 7, 3, 64\]",
+  ):
     i3d_checkpoint.restore_endpoints(result.output_path, small.endpoint_layers())
   # The endpoint is present but one of its variables (the batch norm) is not.
   conv_only = tf.Module()
@@ -267,9 +300,18 @@ def test_restore_errors_are_clear(converted, tmp_path):
 def test_cli_reports_missing_checkpoint_without_traceback(tmp_path):
   missing = tmp_path / "rgb_imagenet" / "model.ckpt"
   proc = subprocess.run(
-      [sys.executable, "-m", "data_tools.convert_i3d_checkpoint", f"--checkpoint={missing}",
-       f"--output_dir={tmp_path / 'out'}"],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    [
+      sys.executable,
+      "-m",
+      "data_tools.convert_i3d_checkpoint",
+      f"--checkpoint={missing}",
+      f"--output_dir={tmp_path / 'out'}",
+    ],
+    cwd=REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert proc.returncode != 0
   assert f"{missing}.index does not exist" in proc.stderr
   assert "Traceback" not in proc.stderr

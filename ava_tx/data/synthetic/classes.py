@@ -17,6 +17,7 @@ class SyntheticClass:
     name: AVA label name, verbatim.
     label_type: AVA group: PERSON_MOVEMENT, OBJECT_MANIPULATION or PERSON_INTERACTION.
   """
+
   id: int
   name: str
   label_type: str
@@ -34,8 +35,19 @@ LISTEN_TO_PERSON = SyntheticClass(74, "listen to (a person)", "PERSON_INTERACTIO
 TALK_TO = SyntheticClass(79, "talk to (e.g., self, a person, a group)", "PERSON_INTERACTION")
 WATCH_PERSON = SyntheticClass(80, "watch (a person)", "PERSON_INTERACTION")
 
-SYNTHETIC_CLASSES = (BEND_BOW, JUMP_LEAP, RUN_JOG, SIT, STAND, WALK, CARRY_HOLD, HAND_WAVE,
-                     LISTEN_TO_PERSON, TALK_TO, WATCH_PERSON)
+SYNTHETIC_CLASSES = (
+  BEND_BOW,
+  JUMP_LEAP,
+  RUN_JOG,
+  SIT,
+  STAND,
+  WALK,
+  CARRY_HOLD,
+  HAND_WAVE,
+  LISTEN_TO_PERSON,
+  TALK_TO,
+  WATCH_PERSON,
+)
 """All classes the generator can emit, sorted by AVA id. The label map written lists these."""
 
 POSE_CLASSES = (BEND_BOW, JUMP_LEAP, RUN_JOG, SIT, STAND, WALK)

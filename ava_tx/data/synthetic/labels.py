@@ -43,6 +43,7 @@ class PersonLabel:
     action_ids: sorted AVA label ids.
     person_index: index of the person in scene.persons.
   """
+
   person_id: int
   box: tuple
   action_ids: tuple
@@ -69,8 +70,11 @@ class SceneGeometry:
     area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
     c = self.clipped
     c_h, c_w = c[..., 2] - c[..., 0], c[..., 3] - c[..., 1]
-    self.visible = ((c_h * c_w >= MIN_VISIBLE_FRACTION * area) & (c_h >= MIN_VISIBLE_SIZE) &
-                    (c_w >= MIN_VISIBLE_SIZE))
+    self.visible = (
+      (c_h * c_w >= MIN_VISIBLE_FRACTION * area)
+      & (c_h >= MIN_VISIBLE_SIZE)
+      & (c_w >= MIN_VISIBLE_SIZE)
+    )
     self._faced = {}
 
   def faced(self, i, t):
@@ -110,7 +114,7 @@ def person_action_ids(geometry, i, k):
   ids = {scene_lib.POSE_OF_ACTIVITY[scene_lib.Activity(int(p.activity[k]))].id}
   if p.waving[k]:
     ids.add(classes.HAND_WAVE.id)
-  if p.holding[window.start:window.stop].all():
+  if p.holding[window.start : window.stop].all():
     ids.add(classes.CARRY_HOLD.id)
   faced = geometry.faced(i, k)
   if faced >= 0:

@@ -39,6 +39,7 @@ def _down(angle, direction):
 class _Skeleton:
   """Joint positions (float64 [2], [x, y] in pixels) and limb radii of one person in one
   frame. `front` limbs are drawn over the torso, `back` ones behind it."""
+
   hip: np.ndarray
   neck: np.ndarray
   head: np.ndarray
@@ -89,13 +90,23 @@ def _skeleton(track, t):
   back_elbow, back_hand, front_elbow, front_hand = _arm_joints(track, t, shoulder)
   back_knee, front_knee = hip + back_thigh, hip + front_thigh
   return _Skeleton(
-      hip=hip, neck=neck, head=neck + (_NECK * height + head_radius) * up, shoulder=shoulder,
-      back_knee=back_knee, back_foot=back_knee + back_shin, front_knee=front_knee,
-      front_foot=front_knee + front_shin, back_elbow=back_elbow, back_hand=back_hand,
-      front_elbow=front_elbow, front_hand=front_hand,
-      leg_radius=max(_LEG_RADIUS * height, _MIN_RADIUS),
-      arm_radius=max(_ARM_RADIUS * height, _MIN_RADIUS),
-      torso_radius=max(_TORSO_RADIUS * height, _MIN_RADIUS), head_radius=head_radius)
+    hip=hip,
+    neck=neck,
+    head=neck + (_NECK * height + head_radius) * up,
+    shoulder=shoulder,
+    back_knee=back_knee,
+    back_foot=back_knee + back_shin,
+    front_knee=front_knee,
+    front_foot=front_knee + front_shin,
+    back_elbow=back_elbow,
+    back_hand=back_hand,
+    front_elbow=front_elbow,
+    front_hand=front_hand,
+    leg_radius=max(_LEG_RADIUS * height, _MIN_RADIUS),
+    arm_radius=max(_ARM_RADIUS * height, _MIN_RADIUS),
+    torso_radius=max(_TORSO_RADIUS * height, _MIN_RADIUS),
+    head_radius=head_radius,
+  )
 
 
 def _leg_vectors(track, t):
@@ -107,11 +118,16 @@ def _leg_vectors(track, t):
   swing = float(track.leg_swing[t])
   legs = []
   for sign in (1.0, -1.0):
-    thigh_angle = ((1 - sitting) * sign * swing +
-                   sitting * (0.5 * math.pi - (0.1 if sign < 0 else 0.0)))
+    thigh_angle = (1 - sitting) * sign * swing + sitting * (
+      0.5 * math.pi - (0.1 if sign < 0 else 0.0)
+    )
     shin_angle = (1 - sitting) * sign * swing
-    legs.append((_THIGH * height * _down(thigh_angle, direction),
-                 _SHIN * height * _down(shin_angle, direction)))
+    legs.append(
+      (
+        _THIGH * height * _down(thigh_angle, direction),
+        _SHIN * height * _down(shin_angle, direction),
+      )
+    )
   return legs
 
 
@@ -127,23 +143,24 @@ def _arm_joints(track, t, shoulder):
   front_angle = (1 - raised) * -back_angle + raised * _RAISED_ARM_ANGLE
   front_elbow = shoulder + _UPPER_ARM * height * _down(front_angle, direction)
   front_hand = front_elbow + _FOREARM * height * _down(
-      front_angle + raised * float(track.forearm[t]) + (1 - raised) * 0.25, direction)
+    front_angle + raised * float(track.forearm[t]) + (1 - raised) * 0.25, direction
+  )
   return back_elbow, back_hand, front_elbow, front_hand
 
 
 def _body_capsules(pose, appearance):
   """The capsules whose extent is the person box, back to front."""
   return [
-      ("capsule", pose.shoulder, pose.back_elbow, pose.arm_radius, appearance.shirt),
-      ("capsule", pose.back_elbow, pose.back_hand, pose.arm_radius, appearance.skin),
-      ("capsule", pose.hip, pose.back_knee, pose.leg_radius, appearance.pants),
-      ("capsule", pose.back_knee, pose.back_foot, pose.leg_radius, appearance.pants),
-      ("capsule", pose.hip, pose.neck, pose.torso_radius, appearance.shirt),
-      ("capsule", pose.hip, pose.front_knee, pose.leg_radius, appearance.pants),
-      ("capsule", pose.front_knee, pose.front_foot, pose.leg_radius, appearance.pants),
-      ("capsule", pose.head, pose.head, pose.head_radius, appearance.skin),
-      ("capsule", pose.shoulder, pose.front_elbow, pose.arm_radius, appearance.shirt),
-      ("capsule", pose.front_elbow, pose.front_hand, pose.arm_radius, appearance.skin),
+    ("capsule", pose.shoulder, pose.back_elbow, pose.arm_radius, appearance.shirt),
+    ("capsule", pose.back_elbow, pose.back_hand, pose.arm_radius, appearance.skin),
+    ("capsule", pose.hip, pose.back_knee, pose.leg_radius, appearance.pants),
+    ("capsule", pose.back_knee, pose.back_foot, pose.leg_radius, appearance.pants),
+    ("capsule", pose.hip, pose.neck, pose.torso_radius, appearance.shirt),
+    ("capsule", pose.hip, pose.front_knee, pose.leg_radius, appearance.pants),
+    ("capsule", pose.front_knee, pose.front_foot, pose.leg_radius, appearance.pants),
+    ("capsule", pose.head, pose.head, pose.head_radius, appearance.skin),
+    ("capsule", pose.shoulder, pose.front_elbow, pose.arm_radius, appearance.shirt),
+    ("capsule", pose.front_elbow, pose.front_hand, pose.arm_radius, appearance.skin),
   ]
 
 
@@ -159,8 +176,9 @@ def _face_and_object(pose, track, t):
   eye = head + np.array([0.45 * head_direction, -0.25]) * head_radius
   extras.append(("capsule", eye, eye, max(0.18 * head_radius, 0.6), _DARK))
   mouth_centre = head + np.array([0.5 * head_direction, 0.45]) * head_radius
-  half_size = np.array([0.28 * head_radius,
-                        0.5 * (0.1 + 0.55 * float(track.mouth[t])) * head_radius])
+  half_size = np.array(
+    [0.28 * head_radius, 0.5 * (0.1 + 0.55 * float(track.mouth[t])) * head_radius]
+  )
   extras.append(("rect", mouth_centre - half_size, mouth_centre + half_size, None, _DARK))
   return extras
 
@@ -211,8 +229,12 @@ def _rect_mask(p0, p1, height, width):
   xs = np.arange(c0, c1)[None, :] + 0.5
   # At least the pixel holding the centre is drawn, so a closed mouth stays a visible line.
   cy, cx = 0.5 * (p0[1] + p1[1]), 0.5 * (p0[0] + p1[0])
-  inside = (ys >= min(p0[1], cy - 0.5)) & (ys <= max(p1[1], cy + 0.5)) & \
-           (xs >= min(p0[0], cx - 0.5)) & (xs <= max(p1[0], cx + 0.5))
+  inside = (
+    (ys >= min(p0[1], cy - 0.5))
+    & (ys <= max(p1[1], cy + 0.5))
+    & (xs >= min(p0[0], cx - 0.5))
+    & (xs <= max(p1[0], cx + 0.5))
+  )
   return slice(r0, r1), slice(c0, c1), inside
 
 
@@ -264,8 +286,10 @@ def render_background(scene, t):
 
 def depth_order(scene, t):
   """Person indices back to front in frame t (larger ground_y is nearer the camera)."""
-  return sorted(range(len(scene.persons)),
-                key=lambda i: (scene.persons[i].ground_y[t], scene.persons[i].person_id))
+  return sorted(
+    range(len(scene.persons)),
+    key=lambda i: (scene.persons[i].ground_y[t], scene.persons[i].person_id),
+  )
 
 
 def render_frame(scene, t):
@@ -291,8 +315,7 @@ def render_video(scene):
       not clipped (see labels.visible_box for the annotation rule).
   """
   frames = np.stack([render_frame(scene, t) for t in range(scene.num_frames)])
-  boxes = np.array([[person_box_absolute(p, t) for p in scene.persons]
-                    for t in range(scene.num_frames)]).reshape(scene.num_frames,
-                                                               len(scene.persons), 4)
+  boxes = np.array(
+    [[person_box_absolute(p, t) for p in scene.persons] for t in range(scene.num_frames)]
+  ).reshape(scene.num_frames, len(scene.persons), 4)
   return frames, boxes
-

@@ -16,25 +16,26 @@ from ava_tx.data.synthetic import classes
 
 class Activity(enum.IntEnum):
   """What a person's body does in a frame. Decides the pose label (see `POSE_OF_ACTIVITY`)."""
-  STAND = 0      # Standing still (static stance, static torso lean).
-  WALK = 1       # Walking: moving horizontally at 0.45-0.75 heights/s.
-  RUN = 2        # Running: moving horizontally at 1.3-2.0 heights/s.
-  JUMP = 3       # Repeated hops (feet leave the ground), little horizontal motion.
-  BOW = 4        # Bending forward at the waist and back up.
-  SIT_DOWN = 5   # Transition standing -> seated.
-  SEATED = 6     # Seated.
-  GET_UP = 7     # Transition seated -> standing.
+
+  STAND = 0  # Standing still (static stance, static torso lean).
+  WALK = 1  # Walking: moving horizontally at 0.45-0.75 heights/s.
+  RUN = 2  # Running: moving horizontally at 1.3-2.0 heights/s.
+  JUMP = 3  # Repeated hops (feet leave the ground), little horizontal motion.
+  BOW = 4  # Bending forward at the waist and back up.
+  SIT_DOWN = 5  # Transition standing -> seated.
+  SEATED = 6  # Seated.
+  GET_UP = 7  # Transition seated -> standing.
 
 
 POSE_OF_ACTIVITY = {
-    Activity.STAND: classes.STAND,
-    Activity.WALK: classes.WALK,
-    Activity.RUN: classes.RUN_JOG,
-    Activity.JUMP: classes.JUMP_LEAP,
-    Activity.BOW: classes.BEND_BOW,
-    Activity.SIT_DOWN: classes.SIT,
-    Activity.SEATED: classes.SIT,
-    Activity.GET_UP: classes.STAND,
+  Activity.STAND: classes.STAND,
+  Activity.WALK: classes.WALK,
+  Activity.RUN: classes.RUN_JOG,
+  Activity.JUMP: classes.JUMP_LEAP,
+  Activity.BOW: classes.BEND_BOW,
+  Activity.SIT_DOWN: classes.SIT,
+  Activity.SEATED: classes.SIT,
+  Activity.GET_UP: classes.STAND,
 }
 """Pose class of each activity. Sitting down is `sit` and getting up is `stand`: halfway
 through either transition the body is drawn identically, only the direction of motion differs."""
@@ -48,6 +49,7 @@ class Appearance:
     height: float, standing height in pixels (head top to feet).
     skin, shirt, pants, object_colour: uint8 [3] RGB colours.
   """
+
   height: float
   skin: np.ndarray
   shirt: np.ndarray
@@ -81,6 +83,7 @@ class PersonTrack:
     waving: bool, a hand-wave episode is under way.
     holding: bool, an object is held in the back hand.
   """
+
   person_id: int
   appearance: Appearance
   x: np.ndarray
@@ -105,15 +108,25 @@ class PersonTrack:
     """A person standing still, facing `body_dir`, for `num_frames` frames (a start for tests)."""
     zeros = np.zeros(num_frames)
     return cls(
-        person_id=person_id, appearance=appearance, x=np.full(num_frames, float(x)),
-        ground_y=np.full(num_frames, float(ground_y)), jump=zeros.copy(),
-        body_dir=np.full(num_frames, body_dir, np.int8),
-        head_dir=np.full(num_frames, body_dir, np.int8), sit=zeros.copy(), tilt=zeros.copy(),
-        leg_swing=zeros.copy(), arm_swing=zeros.copy(), arm_raise=zeros.copy(),
-        forearm=zeros.copy(), mouth=zeros.copy(),
-        activity=np.full(num_frames, Activity.STAND, np.int8),
-        talking=np.zeros(num_frames, bool), waving=np.zeros(num_frames, bool),
-        holding=np.zeros(num_frames, bool))
+      person_id=person_id,
+      appearance=appearance,
+      x=np.full(num_frames, float(x)),
+      ground_y=np.full(num_frames, float(ground_y)),
+      jump=zeros.copy(),
+      body_dir=np.full(num_frames, body_dir, np.int8),
+      head_dir=np.full(num_frames, body_dir, np.int8),
+      sit=zeros.copy(),
+      tilt=zeros.copy(),
+      leg_swing=zeros.copy(),
+      arm_swing=zeros.copy(),
+      arm_raise=zeros.copy(),
+      forearm=zeros.copy(),
+      mouth=zeros.copy(),
+      activity=np.full(num_frames, Activity.STAND, np.int8),
+      talking=np.zeros(num_frames, bool),
+      waving=np.zeros(num_frames, bool),
+      holding=np.zeros(num_frames, bool),
+    )
 
   @property
   def num_frames(self):
@@ -134,6 +147,7 @@ class Scene:
     horizon: float, y of the horizon line; the floor below it is drawn darker.
     persons: list of PersonTrack, in person_id order.
   """
+
   width: int
   height: int
   fps: int

@@ -17,10 +17,12 @@ from ava_tx.data.synthetic import scene as scene_lib
 
 Activity = scene_lib.Activity
 
-_OBJECT_PALETTE = np.array([[250, 200, 20], [240, 60, 200], [30, 230, 230], [250, 120, 30]],
-                           np.uint8)
-_SKIN_TONES = np.array([[255, 220, 185], [230, 180, 140], [190, 135, 95], [140, 95, 60],
-                        [95, 65, 45]], np.float64)
+_OBJECT_PALETTE = np.array(
+  [[250, 200, 20], [240, 60, 200], [30, 230, 230], [250, 120, 30]], np.uint8
+)
+_SKIN_TONES = np.array(
+  [[255, 220, 185], [230, 180, 140], [190, 135, 95], [140, 95, 60], [95, 65, 45]], np.float64
+)
 
 
 def _uniform(rng, lo, hi):
@@ -52,8 +54,12 @@ def _make_texture(rng, height, width, num_objects, object_size):
   fx = (xs - x0)[None, :, None]
   y1 = (y0 + 1) % grid.shape[0]
   x1 = (x0 + 1) % grid.shape[1]
-  tex = ((1 - fy) * (1 - fx) * grid[y0][:, x0] + (1 - fy) * fx * grid[y0][:, x1] +
-         fy * (1 - fx) * grid[y1][:, x0] + fy * fx * grid[y1][:, x1])
+  tex = (
+    (1 - fy) * (1 - fx) * grid[y0][:, x0]
+    + (1 - fy) * fx * grid[y0][:, x1]
+    + fy * (1 - fx) * grid[y1][:, x0]
+    + fy * fx * grid[y1][:, x1]
+  )
   # Stripes with a whole number of periods across the texture keep it periodic.
   ky, kx = rng.integers(1, 6), rng.integers(2, 12)
   stripes = np.sin(2 * np.pi * (ky * np.arange(th)[:, None] / th + kx * np.arange(tw)[None] / tw))
@@ -63,7 +69,7 @@ def _make_texture(rng, height, width, num_objects, object_size):
   for _ in range(num_objects):
     size = max(2, int(round(object_size * rng.uniform(0.7, 1.3))))
     y, x = rng.integers(0, th - size), rng.integers(0, tw - size)
-    tex[y:y + size, x:x + size] = _OBJECT_PALETTE[rng.integers(len(_OBJECT_PALETTE))]
+    tex[y : y + size, x : x + size] = _OBJECT_PALETTE[rng.integers(len(_OBJECT_PALETTE))]
   return tex
 
 
@@ -76,9 +82,15 @@ class _Body:
     self.x, self.dir, self.phase = x, body_dir, 0.0
     n = num_frames
     self.arrays = dict(
-        x=np.zeros(n), jump=np.zeros(n), body_dir=np.zeros(n, np.int8), sit=np.zeros(n),
-        tilt=np.zeros(n), leg_swing=np.zeros(n), arm_swing=np.zeros(n),
-        activity=np.zeros(n, np.int8))
+      x=np.zeros(n),
+      jump=np.zeros(n),
+      body_dir=np.zeros(n, np.int8),
+      sit=np.zeros(n),
+      tilt=np.zeros(n),
+      leg_swing=np.zeros(n),
+      arm_swing=np.zeros(n),
+      activity=np.zeros(n, np.int8),
+    )
 
   @property
   def done(self):
@@ -109,8 +121,12 @@ class _Body:
       self.x += direction * speed / self.fps
       self.phase += 2 * math.pi * cadence / self.fps
       leg = amplitude * math.sin(self.phase)
-      self._emit(Activity.RUN if run else Activity.WALK, tilt=0.15 if run else 0.0, leg=leg,
-                 arm=(0.9 if run else 0.6) * leg)
+      self._emit(
+        Activity.RUN if run else Activity.WALK,
+        tilt=0.15 if run else 0.0,
+        leg=leg,
+        arm=(0.9 if run else 0.6) * leg,
+      )
 
   def jump(self, seconds):
     rng = self.rng
@@ -128,8 +144,13 @@ class _Body:
     rng = self.rng
     depth = _uniform(rng, 0.8, 1.2)
     ramp, hold = _frames(0.5, self.fps), _frames(hold_seconds, self.fps)
-    profile = np.concatenate([_smoothstep(np.arange(1, ramp + 1) / ramp), np.ones(hold),
-                              _smoothstep(np.arange(ramp - 1, -1, -1) / ramp)])
+    profile = np.concatenate(
+      [
+        _smoothstep(np.arange(1, ramp + 1) / ramp),
+        np.ones(hold),
+        _smoothstep(np.arange(ramp - 1, -1, -1) / ramp),
+      ]
+    )
     for value in profile:
       self._emit(Activity.BOW, tilt=depth * value, leg=0.1)
 
@@ -175,8 +196,11 @@ def _simulate_body(rng, body, width, entering):
       towards_middle = 1 if body.x < width / 2 else -1
       stay = 0.7 if choice == "walk" else 0.85
       direction = towards_middle if rng.random() < stay else -towards_middle
-      body.locomote(_uniform(rng, 2.0, 4.0 if choice == "walk" else 2.5), run=choice == "run",
-                    direction=direction)
+      body.locomote(
+        _uniform(rng, 2.0, 4.0 if choice == "walk" else 2.5),
+        run=choice == "run",
+        direction=direction,
+      )
     elif choice == "jump":
       body.jump(_uniform(rng, 2.0, 3.0))
     elif choice == "bow":
@@ -264,8 +288,9 @@ def _add_conversations(rng, persons, positions, onscreen, in_conversation, fps, 
   for _ in range(rng.poisson(max(1.0, n * num_frames / fps / 12.0))):
     a, b = _random_interval(rng, num_frames, fps, 3.0, 7.0)
     i = int(rng.integers(n))
-    others = [j for j in range(n)
-              if j != i and onscreen[j, a] and not in_conversation[j, a:b].any()]
+    others = [
+      j for j in range(n) if j != i and onscreen[j, a] and not in_conversation[j, a:b].any()
+    ]
     if in_conversation[i, a:b].any() or not others or not onscreen[i, a]:
       continue
     j = min(others, key=lambda j: abs(positions[j, a] - positions[i, a]))
@@ -277,8 +302,8 @@ def _add_conversations(rng, persons, positions, onscreen, in_conversation, fps, 
     speaker, t = (i, j)[int(rng.integers(2))], a
     while t < b:
       length = min(b - t, _frames(_uniform(rng, 1.0, 2.5), fps))
-      persons[speaker].talking[t:t + length] = True
-      persons[speaker].mouth[t:t + length] = _talk_mouth(rng, length, fps)
+      persons[speaker].talking[t : t + length] = True
+      persons[speaker].mouth[t : t + length] = _talk_mouth(rng, length, fps)
       t += length + _frames(_uniform(rng, 0.15, 0.6), fps)
       speaker = j if speaker == i else i
 
@@ -310,17 +335,36 @@ def simulate_scene(rng, *, width, height, fps, num_frames):
   angle = _uniform(rng, 0, 2 * math.pi)
   velocity = np.array([math.sin(angle), math.cos(angle)]) * speed / fps
   scroll = np.arange(num_frames)[:, None] * velocity[None, :]
-  texture = _make_texture(rng, height, width, num_objects=int(rng.integers(4, 10)),
-                          object_size=0.14 * 0.6 * height)
+  texture = _make_texture(
+    rng, height, width, num_objects=int(rng.integers(4, 10)), object_size=0.14 * 0.6 * height
+  )
   num_initial, num_entering = int(rng.integers(3, 6)), int(rng.integers(0, 3))
-  persons = [_simulate_person(rng, pid, entering=pid >= num_initial, horizon=horizon,
-                              width=width, height=height, fps=fps, num_frames=num_frames)
-             for pid in range(num_initial + num_entering)]
+  persons = [
+    _simulate_person(
+      rng,
+      pid,
+      entering=pid >= num_initial,
+      horizon=horizon,
+      width=width,
+      height=height,
+      fps=fps,
+      num_frames=num_frames,
+    )
+    for pid in range(num_initial + num_entering)
+  ]
   _add_overlays(rng, persons, fps, num_frames)
   for p in persons:
     del p.visible_hint
-  return scene_lib.Scene(width=width, height=height, fps=fps, num_frames=num_frames,
-                         texture=texture, scroll=scroll, horizon=horizon, persons=persons)
+  return scene_lib.Scene(
+    width=width,
+    height=height,
+    fps=fps,
+    num_frames=num_frames,
+    texture=texture,
+    scroll=scroll,
+    horizon=horizon,
+    persons=persons,
+  )
 
 
 def _simulate_person(rng, pid, *, entering, horizon, width, height, fps, num_frames):
@@ -328,8 +372,9 @@ def _simulate_person(rng, pid, *, entering, horizon, width, height, fps, num_fra
   their movement (_simulate_body) and appearance. Sets `visible_hint`, a rough on-screen test
   for choosing partners (the labels use the exact box rule)."""
   person_height = _uniform(rng, 0.35, 0.8) * height
-  ground_y = (horizon + (person_height / (0.8 * height)) * (0.97 * height - horizon) +
-              _uniform(rng, -3, 3))
+  ground_y = (
+    horizon + (person_height / (0.8 * height)) * (0.97 * height - horizon) + _uniform(rng, -3, 3)
+  )
   if entering:
     side = -1 if rng.random() < 0.5 else 1
     x = width / 2 + side * (width / 2 + 0.6 * person_height)
@@ -339,13 +384,15 @@ def _simulate_person(rng, pid, *, entering, horizon, width, height, fps, num_fra
   _simulate_body(rng, body, width, entering)
   skin = np.clip(_SKIN_TONES[rng.integers(len(_SKIN_TONES))] + rng.normal(0, 8, 3), 0, 255)
   appearance = scene_lib.Appearance(
-      height=person_height, skin=skin.astype(np.uint8), shirt=_random_colour(rng),
-      pants=_random_colour(rng, 20, 160),
-      object_colour=_OBJECT_PALETTE[rng.integers(len(_OBJECT_PALETTE))])
+    height=person_height,
+    skin=skin.astype(np.uint8),
+    shirt=_random_colour(rng),
+    pants=_random_colour(rng, 20, 160),
+    object_colour=_OBJECT_PALETTE[rng.integers(len(_OBJECT_PALETTE))],
+  )
   track = scene_lib.PersonTrack.still(pid, appearance, num_frames, x=0.0, ground_y=ground_y)
   for name, values in body.arrays.items():
     getattr(track, name)[:] = values
   track.head_dir[:] = track.body_dir
-  track.visible_hint = ((track.x > 0.1 * person_height) &
-                        (track.x < width - 0.1 * person_height))
+  track.visible_hint = (track.x > 0.1 * person_height) & (track.x < width - 0.1 * person_height)
   return track

@@ -16,15 +16,18 @@ Activity = scene_lib.Activity
 
 # name -> (class, cue description, population description)
 CUES = {
-    "talk": (classes.TALK_TO, "own mouth open", "persons facing someone"),
-    "listen": (classes.LISTEN_TO_PERSON, "faced person's mouth open", "persons facing someone"),
-    "watch": (classes.WATCH_PERSON, "someone faced at the keyframe", "all persons"),
-    "wave": (classes.HAND_WAVE, "front arm raised", "all persons"),
-    "walk": (classes.WALK, "legs apart (|thigh angle| > 0.15 rad)", "walking or standing"),
-    "run": (classes.RUN_JOG, "legs wide apart (|thigh angle| > 0.35 rad)",
-            "running, walking or standing"),
-    "bow": (classes.BEND_BOW, "torso tilted (> 0.3 rad)", "bowing or standing"),
-    "sit": (classes.SIT, "half seated (0 < sit < 1)", "sitting down or getting up"),
+  "talk": (classes.TALK_TO, "own mouth open", "persons facing someone"),
+  "listen": (classes.LISTEN_TO_PERSON, "faced person's mouth open", "persons facing someone"),
+  "watch": (classes.WATCH_PERSON, "someone faced at the keyframe", "all persons"),
+  "wave": (classes.HAND_WAVE, "front arm raised", "all persons"),
+  "walk": (classes.WALK, "legs apart (|thigh angle| > 0.15 rad)", "walking or standing"),
+  "run": (
+    classes.RUN_JOG,
+    "legs wide apart (|thigh angle| > 0.35 rad)",
+    "running, walking or standing",
+  ),
+  "bow": (classes.BEND_BOW, "torso tilted (> 0.3 rad)", "bowing or standing"),
+  "sit": (classes.SIT, "half seated (0 < sit < 1)", "sitting down or getting up"),
 }
 
 
@@ -37,17 +40,18 @@ def person_cues(geometry, i, k, action_ids):
   upright = act in (Activity.STAND, Activity.WALK)
   swing = abs(p.leg_swing[k])
   out = {
-      "talk": (faced >= 0, p.mouth[k] > MOUTH_OPEN),
-      "listen": (faced >= 0, faced_open),
-      "watch": (True, faced >= 0),
-      "wave": (True, p.arm_raise[k] >= 0.5),
-      "walk": (upright, swing > 0.15),
-      "run": (upright or act == Activity.RUN, swing > 0.35),
-      "bow": (act in (Activity.STAND, Activity.BOW), p.tilt[k] > 0.3),
-      "sit": (act in (Activity.SIT_DOWN, Activity.GET_UP), 0 < p.sit[k] < 1),
+    "talk": (faced >= 0, p.mouth[k] > MOUTH_OPEN),
+    "listen": (faced >= 0, faced_open),
+    "watch": (True, faced >= 0),
+    "wave": (True, p.arm_raise[k] >= 0.5),
+    "walk": (upright, swing > 0.15),
+    "run": (upright or act == Activity.RUN, swing > 0.35),
+    "bow": (act in (Activity.STAND, Activity.BOW), p.tilt[k] > 0.3),
+    "sit": (act in (Activity.SIT_DOWN, Activity.GET_UP), 0 < p.sit[k] < 1),
   }
-  return {name: (pop, bool(cue), CUES[name][0].id in action_ids)
-          for name, (pop, cue) in out.items()}
+  return {
+    name: (pop, bool(cue), CUES[name][0].id in action_ids) for name, (pop, cue) in out.items()
+  }
 
 
 def _four_zeros():
@@ -79,6 +83,16 @@ class CueCounter:
     rows = []
     for name, (cls, cue, population) in CUES.items():
       pos, pos_cue, neg, neg_cue = self.counts[name]
-      rows.append((name, cls, cue, population, pos, pos_cue / pos if pos else float("nan"),
-                   neg, neg_cue / neg if neg else float("nan")))
+      rows.append(
+        (
+          name,
+          cls,
+          cue,
+          population,
+          pos,
+          pos_cue / pos if pos else float("nan"),
+          neg,
+          neg_cue / neg if neg else float("nan"),
+        )
+      )
     return rows

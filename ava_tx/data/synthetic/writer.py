@@ -31,8 +31,11 @@ LABEL_MAP = "label_map.pbtxt"
 SUMMARY = "summary.json"
 SPLITS = ("train", "val")
 # Per split: ground truth, excluded keyframes, person-detector boxes.
-SPLIT_FILES = {"groundtruth": "%s.csv", "excluded": "%s_excluded_timestamps.csv",
-               "person_boxes": "%s_predicted_boxes.csv"}
+SPLIT_FILES = {
+  "groundtruth": "%s.csv",
+  "excluded": "%s_excluded_timestamps.csv",
+  "person_boxes": "%s_predicted_boxes.csv",
+}
 BOX_FORMAT = "%.3f"  # AVA ground truth writes 3 decimals.
 KEYFRAME_MARGIN_START = ava_constants.FIRST_TIMESTAMP - ava_constants.SEGMENT_START_SEC
 KEYFRAME_MARGIN_END = ava_constants.SEGMENT_END_SEC - ava_constants.LAST_TIMESTAMP
@@ -41,6 +44,7 @@ KEYFRAME_MARGIN_END = ava_constants.SEGMENT_END_SEC - ava_constants.LAST_TIMESTA
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
   """What to generate. Every field is a flag of data_tools/synth_ava.py."""
+
   num_videos: int = 8
   seconds: int = 10
   seed: int = 0
@@ -57,21 +61,29 @@ class SynthConfig:
     """Raises ValueError naming the bad field."""
     min_seconds = KEYFRAME_MARGIN_START + KEYFRAME_MARGIN_END
     checks = [
-        (self.num_videos >= 1, "num_videos must be >= 1, got %d" % self.num_videos),
-        (self.seconds >= min_seconds,
-         "seconds must be >= %d (keyframes start %d s after the video start and end %d s "
-         "before its end), got %d" % (min_seconds, KEYFRAME_MARGIN_START, KEYFRAME_MARGIN_END,
-                                       self.seconds)),
-        (self.width >= 32 and self.width % 2 == 0, "width must be even and >= 32 (yuv420p), "
-         "got %d" % self.width),
-        (self.height >= 32 and self.height % 2 == 0, "height must be even and >= 32 (yuv420p), "
-         "got %d" % self.height),
-        (self.fps >= 2, "fps must be >= 2, got %d" % self.fps),
-        (self.segment_start >= 0, "segment_start must be >= 0, got %d" % self.segment_start),
-        (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1), got %s" % self.val_fraction),
-        (0 <= self.excluded_fraction < 1,
-         "excluded_fraction must be in [0, 1), got %s" % self.excluded_fraction),
-        ("," not in self.video_id_prefix, "video_id_prefix must not contain a comma"),
+      (self.num_videos >= 1, "num_videos must be >= 1, got %d" % self.num_videos),
+      (
+        self.seconds >= min_seconds,
+        "seconds must be >= %d (keyframes start %d s after the video start and end %d s "
+        "before its end), got %d"
+        % (min_seconds, KEYFRAME_MARGIN_START, KEYFRAME_MARGIN_END, self.seconds),
+      ),
+      (
+        self.width >= 32 and self.width % 2 == 0,
+        "width must be even and >= 32 (yuv420p), got %d" % self.width,
+      ),
+      (
+        self.height >= 32 and self.height % 2 == 0,
+        "height must be even and >= 32 (yuv420p), got %d" % self.height,
+      ),
+      (self.fps >= 2, "fps must be >= 2, got %d" % self.fps),
+      (self.segment_start >= 0, "segment_start must be >= 0, got %d" % self.segment_start),
+      (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1), got %s" % self.val_fraction),
+      (
+        0 <= self.excluded_fraction < 1,
+        "excluded_fraction must be in [0, 1), got %s" % self.excluded_fraction,
+      ),
+      ("," not in self.video_id_prefix, "video_id_prefix must not contain a comma"),
     ]
     for ok, message in checks:
       if not ok:
@@ -91,19 +103,23 @@ class SynthConfig:
 
   def keyframe_timestamps(self):
     """AVA timestamps of the keyframes of every video (whole movie seconds)."""
-    return range(self.segment_start + KEYFRAME_MARGIN_START,
-                 self.segment_start + self.seconds - KEYFRAME_MARGIN_END + 1)
+    return range(
+      self.segment_start + KEYFRAME_MARGIN_START,
+      self.segment_start + self.seconds - KEYFRAME_MARGIN_END + 1,
+    )
 
   def keyframe_frame_index(self, timestamp):
-    return ava_constants.keyframe_frame_index(timestamp, segment_start=self.segment_start,
-                                              fps=self.fps)
+    return ava_constants.keyframe_frame_index(
+      timestamp, segment_start=self.segment_start, fps=self.fps
+    )
 
 
 def make_scene(config, index):
   """The simulated scene of video `index`: a function of (seed, index) only."""
   rng = np.random.default_rng([config.seed, index, 0])
-  return simulate.simulate_scene(rng, width=config.width, height=config.height, fps=config.fps,
-                                 num_frames=config.num_frames)
+  return simulate.simulate_scene(
+    rng, width=config.width, height=config.height, fps=config.fps, num_frames=config.num_frames
+  )
 
 
 def _mean_2x2(c):
@@ -126,8 +142,9 @@ def rgb_to_yuv420p(rgb):
   v = 128.0 + (112.0 * r2 - 93.786 * g2 - 18.214 * b2) / 255.0
   height, width = rgb.shape[:2]
   planes = [np.floor(p + 0.5).clip(0, 255).astype(np.uint8) for p in (y, u, v)]
-  return np.concatenate([planes[0], planes[1].reshape(height // 4, width),
-                         planes[2].reshape(height // 4, width)])
+  return np.concatenate(
+    [planes[0], planes[1].reshape(height // 4, width), planes[2].reshape(height // 4, width)]
+  )
 
 
 def encode_video(path, frames, fps, *, crf=18):
@@ -189,8 +206,9 @@ def _person_box_rows(rng, geometry, k, video_id, timestamp, config):
     box_height = rng.uniform(0.2, 0.7)
     box_width = min(0.9, box_height * rng.uniform(0.3, 0.6) * scene.height / scene.width)
     y, x = rng.uniform(0, 1 - box_height), rng.uniform(0, 1 - box_width)
-    detections.append((np.array([y, x, y + box_height, x + box_width]),
-                       float(rng.uniform(0.05, 0.6))))
+    detections.append(
+      (np.array([y, x, y + box_height, x + box_width]), float(rng.uniform(0.05, 0.6)))
+    )
   detections.sort(key=lambda d: -d[1])
   key = "%s,%s" % (video_id, ava_constants.format_timestamp(timestamp))
   rows = []
@@ -204,6 +222,7 @@ def _person_box_rows(rng, geometry, k, video_id, timestamp, config):
 @dataclasses.dataclass
 class VideoResult:
   """Everything generated for one video (the CSV rows as text lines)."""
+
   video_id: str
   split: str
   groundtruth_rows: list
@@ -226,13 +245,22 @@ def generate_video(config, index, output_dir):
   geometry = labels_lib.SceneGeometry(scene)
   excluded_rng = np.random.default_rng([config.seed, index, 1])
   boxes_rng = np.random.default_rng([config.seed, index, 2])
-  result = VideoResult(video_id, config.split_of(index), [], [], [], collections.Counter(), 0, 0,
-                       statistics.CueCounter(), file_io.size(path))
+  result = VideoResult(
+    video_id,
+    config.split_of(index),
+    [],
+    [],
+    [],
+    collections.Counter(),
+    0,
+    0,
+    statistics.CueCounter(),
+    file_io.size(path),
+  )
   for timestamp in config.keyframe_timestamps():
     k = config.keyframe_frame_index(timestamp)
     key = "%s,%s" % (video_id, ava_constants.format_timestamp(timestamp))
-    result.person_box_rows += _person_box_rows(boxes_rng, geometry, k, video_id, timestamp,
-                                               config)
+    result.person_box_rows += _person_box_rows(boxes_rng, geometry, k, video_id, timestamp, config)
     if excluded_rng.random() < config.excluded_fraction:
       result.excluded_rows.append(key + "\n")
       continue
@@ -240,11 +268,11 @@ def generate_video(config, index, output_dir):
     for label in labels_lib.keyframe_labels(geometry, k):
       result.num_boxes += 1
       result.class_counts.update(label.action_ids)
-      result.cues.add(
-          statistics.person_cues(geometry, label.person_index, k, label.action_ids))
+      result.cues.add(statistics.person_cues(geometry, label.person_index, k, label.action_ids))
       for action_id in label.action_ids:
-        result.groundtruth_rows.append("%s,%s,%d,%d\n" % (key, _format_box(label.box), action_id,
-                                                           label.person_id))
+        result.groundtruth_rows.append(
+          "%s,%s,%d,%d\n" % (key, _format_box(label.box), action_id, label.person_id)
+        )
   return result
 
 
@@ -254,8 +282,10 @@ def _write_text(path, lines):
 
 def output_paths(output_dir):
   """{name: path} of every annotation file ('label_map', 'summary', '<split>_<kind>')."""
-  paths = {"label_map": os.path.join(output_dir, LABEL_MAP),
-           "summary": os.path.join(output_dir, SUMMARY)}
+  paths = {
+    "label_map": os.path.join(output_dir, LABEL_MAP),
+    "summary": os.path.join(output_dir, SUMMARY),
+  }
   for split in SPLITS:
     for kind, pattern in SPLIT_FILES.items():
       paths["%s_%s" % (split, kind)] = os.path.join(output_dir, pattern % split)
@@ -284,10 +314,14 @@ def generate_dataset(config, output_dir, *, num_workers=1, progress=None):
   cues = statistics.CueCounter()
   for split in SPLITS:
     split_results = [r for r in results if r.split == split]
-    for kind, attr in (("groundtruth", "groundtruth_rows"), ("excluded", "excluded_rows"),
-                       ("person_boxes", "person_box_rows")):
-      _write_text(paths["%s_%s" % (split, kind)],
-                  [row for r in split_results for row in getattr(r, attr)])
+    for kind, attr in (
+      ("groundtruth", "groundtruth_rows"),
+      ("excluded", "excluded_rows"),
+      ("person_boxes", "person_box_rows"),
+    ):
+      _write_text(
+        paths["%s_%s" % (split, kind)], [row for r in split_results for row in getattr(r, attr)]
+      )
     for r in split_results:
       cues.merge(r.cues)
     summary["splits"][split] = _split_summary(split_results)
@@ -321,20 +355,28 @@ def _split_summary(split_results):
   for r in split_results:
     counts.update(r.class_counts)
   return {
-      "videos": len(split_results),
-      "keyframes": sum(r.num_keyframes for r in split_results),
-      "excluded_keyframes": sum(len(r.excluded_rows) for r in split_results),
-      "boxes": sum(r.num_boxes for r in split_results),
-      "person_detector_boxes": sum(len(r.person_box_rows) for r in split_results),
-      "video_bytes": sum(r.video_bytes for r in split_results),
-      "class_counts": {str(c.id): counts[c.id] for c in classes.SYNTHETIC_CLASSES},
+    "videos": len(split_results),
+    "keyframes": sum(r.num_keyframes for r in split_results),
+    "excluded_keyframes": sum(len(r.excluded_rows) for r in split_results),
+    "boxes": sum(r.num_boxes for r in split_results),
+    "person_detector_boxes": sum(len(r.person_box_rows) for r in split_results),
+    "video_bytes": sum(r.video_bytes for r in split_results),
+    "class_counts": {str(c.id): counts[c.id] for c in classes.SYNTHETIC_CLASSES},
   }
 
 
 def _cue_rows(cues):
   """The single-frame cue table (statistics.CueCounter) as summary.json rows."""
   return [
-      {"cue": name, "class_id": cls.id, "description": cue, "population": population,
-       "positives": pos, "p_cue_given_positive": round(p_pos, 4), "negatives": neg,
-       "p_cue_given_negative": round(p_neg, 4)}
-      for name, cls, cue, population, pos, p_pos, neg, p_neg in cues.table()]
+    {
+      "cue": name,
+      "class_id": cls.id,
+      "description": cue,
+      "population": population,
+      "positives": pos,
+      "p_cue_given_positive": round(p_pos, 4),
+      "negatives": neg,
+      "p_cue_given_negative": round(p_neg, 4),
+    }
+    for name, cls, cue, population, pos, p_pos, neg, p_neg in cues.table()
+  ]
