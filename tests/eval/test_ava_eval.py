@@ -125,49 +125,27 @@ def test_cli_bad_input_exits_nonzero_with_file_and_line(files, capsys, tmp_path)
 
 
 def test_cli_as_module_without_tensorflow(files):
-  completed = subprocess.run(
+  arguments = ["-l", files["labelmap.pbtxt"], "-g", files["gt.csv"], "-d", files["det.csv"]]
+  arguments += ["-e", files["excluded.csv"]]
+  run = lambda command: subprocess.run(
+    [sys.executable] + command + arguments,
+    cwd=REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  completed = run(
     [
-      sys.executable,
       "-c",
       "import sys; from ava_tx.eval import ava_eval, evaluator;"
       "code = ava_eval.main(sys.argv[1:]);"
       "assert 'tensorflow' not in sys.modules, 'evaluation imported TensorFlow';"
       "sys.exit(code)",
-      "-l",
-      files["labelmap.pbtxt"],
-      "-g",
-      files["gt.csv"],
-      "-d",
-      files["det.csv"],
-      "-e",
-      files["excluded.csv"],
-    ],
-    cwd=REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
+    ]
   )
   assert completed.returncode == 0, completed.stderr
   assert "PascalBoxes_Precision/mAP@0.5IOU: 0.750000" in completed.stdout
-  module = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "ava_tx.eval.ava_eval",
-      "-l",
-      files["labelmap.pbtxt"],
-      "-g",
-      files["gt.csv"],
-      "-d",
-      files["det.csv"],
-      "-e",
-      files["excluded.csv"],
-    ],
-    cwd=REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-  )
+  module = run(["-m", "ava_tx.eval.ava_eval"])
   assert module.returncode == 0, module.stderr
   assert module.stdout.splitlines()[-1].startswith("PascalBoxes_Precision/mAP@0.5IOU: 0.750000")
 
