@@ -147,7 +147,9 @@ def _iou(a, b):
 @pytest.mark.slow
 def test_overfit_one_clip_with_tx_head():
   keras.utils.set_random_seed(0)
-  _check_detections(_overfit(_model(_tx_head()), num_steps=200))
+  # 200 steps were not enough for every start: seeds 1 and 4 reached 6.3x and 6.7x, and seed 0
+  # itself 9.4x in one CI run (against 171x alone); at 300 steps seeds 1 and 4 reach 66x and 119x.
+  _check_detections(_overfit(_model(_tx_head()), num_steps=300))
 
 
 @pytest.mark.slow
