@@ -121,6 +121,7 @@ def export_info(config, *, input_type, attention_outputs, checkpoint_step):
     "image_width": model_config.image_width,
     "proposals": _AT.ProposalSource.Name(model_config.proposals),
     "uses_person_boxes": model_builder.uses_person_detector_boxes(model_config),
+    "has_rpn": model_builder.uses_rpn(model_config),
     "num_classes": model_config.num_classes,
     "label_map": [[class_id, name] for class_id, name in classes],
     "label_map_path": label_map_path,

@@ -172,6 +172,11 @@ def build_rpn(config, anchor_stride):
   )
 
 
+def uses_rpn(config) -> bool:
+  """Whether an `ActionTransformer` config's proposals include the RPN's."""
+  return config.proposals in (_AT.RPN, _AT.RPN_AND_PERSON_DETECTOR)
+
+
 def uses_person_detector_boxes(config) -> bool:
   """Whether an `ActionTransformer` config's proposals include person-detector boxes."""
   return config.proposals in (_AT.PERSON_DETECTOR, _AT.RPN_AND_PERSON_DETECTOR)
@@ -182,7 +187,7 @@ def build_proposal_providers(config, anchor_stride):
   if config.proposals == _AT.GROUNDTRUTH:
     return (proposal_providers.GroundtruthProposals(),)
   providers = []
-  if config.proposals in (_AT.RPN, _AT.RPN_AND_PERSON_DETECTOR):
+  if uses_rpn(config):
     providers.append(proposal_providers.RpnProposals(build_rpn(config, anchor_stride)))
   if uses_person_detector_boxes(config):
     providers.append(proposal_providers.PersonDetectorProposals())

@@ -24,7 +24,6 @@ from ava_tx.core import errors
 
 EXPORT_INFO_PATH = os.path.join("assets.extra", "export_info.json")
 SIGNATURE = "serving_default"
-_PROPOSALS_WITH_RPN = ("RPN", "RPN_AND_PERSON_DETECTOR")  # export_info's `proposals` values.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +32,7 @@ class ModelInfo:
 
   label_map: ((AVA id, name), ...) in class-index order. model_fps: frame rate of the stored
   frames the model was trained on (frame_stride counts those frames). has_rpn: the model
-  proposes boxes itself (an export without the `proposals` field counts as not).
+  proposes boxes itself (an export from before the `has_rpn` field counts as not).
   """
 
   num_frames: int
@@ -73,7 +72,7 @@ def model_info_from_export_info(info: dict, *, frame_stride: int, source: str) -
       num_heads=int(info.get("num_heads", 0)),
       checkpoint_step=info.get("checkpoint_step"),
       model_fps=float(info.get("frame_rate", ava_constants.FPS)),
-      has_rpn=info.get("proposals") in _PROPOSALS_WITH_RPN,
+      has_rpn=bool(info.get("has_rpn", False)),
     )
   except (KeyError, TypeError, ValueError) as e:
     raise errors.InputError("%s: missing or bad field %s" % (source, e)) from None

@@ -225,3 +225,18 @@ def test_head_type_without_a_builder_names_the_known_types(monkeypatch):
   ):
     model_builder.build_head(config)
   assert set(model_builder.HEAD_BUILDERS) == {_AT.ACTION_TRANSFORMER, _AT.I3D}
+
+
+@pytest.mark.parametrize(
+  "source, rpn, person_boxes",
+  [
+    ("RPN", True, False),
+    ("RPN_AND_PERSON_DETECTOR", True, True),
+    ("PERSON_DETECTOR", False, True),
+    ("GROUNDTRUTH", False, False),
+  ],
+)
+def test_proposal_source_predicates(source, rpn, person_boxes):
+  config = _AT(proposals=_AT.ProposalSource.Value(source))
+  assert model_builder.uses_rpn(config) is rpn
+  assert model_builder.uses_person_detector_boxes(config) is person_boxes

@@ -290,6 +290,7 @@ def test_export_writes_the_layout_and_export_info(exported):
       "image_width": 64,
       "proposals": "PERSON_DETECTOR",
       "uses_person_boxes": True,
+      "has_rpn": False,
       "num_classes": 11,
       "label_map": exported["label_map"],
       "label_map_path": str(root / "label_map.pbtxt"),

@@ -82,18 +82,8 @@ def test_label_map_override_must_have_the_model_ids(tmp_path):
     detector_lib.with_label_map(info, str(tmp_path / "other.pbtxt"))
 
 
-@pytest.mark.parametrize(
-  "proposals, has_rpn",
-  [
-    ("RPN", True),
-    ("RPN_AND_PERSON_DETECTOR", True),
-    ("PERSON_DETECTOR", False),
-    ("GROUNDTRUTH", False),
-    (None, False),
-  ],
-)  # None: an export from before the field.
-def test_has_rpn_follows_the_exported_proposal_source(proposals, has_rpn):
-  info = dict(INFO) if proposals is None else dict(INFO, proposals=proposals)
-  assert (
-    detector_lib.model_info_from_export_info(info, frame_stride=4, source="x").has_rpn is has_rpn
-  )
+@pytest.mark.parametrize("has_rpn", [True, False, None])  # None: an export from before the field.
+def test_has_rpn_is_read_from_the_export_info(has_rpn):
+  info = dict(INFO) if has_rpn is None else dict(INFO, has_rpn=has_rpn)
+  read = detector_lib.model_info_from_export_info(info, frame_stride=4, source="x")
+  assert read.has_rpn is bool(has_rpn)
