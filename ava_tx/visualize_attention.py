@@ -63,6 +63,7 @@ def main(argv):
     "attention of person %d (score %.2f), layer %d, keyframe %g s: %s"
     % (result.person, result.person_score, result.layer, result.timestamp, result.html_path)
   )
+  print(result.people.summary())
   return 0
 
 

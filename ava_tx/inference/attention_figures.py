@@ -53,6 +53,32 @@ def time_step_masses(attention: np.ndarray) -> np.ndarray:
   return np.asarray(attention, np.float64).sum(axis=(2, 3))
 
 
+def box_masses(attention: np.ndarray, boxes: np.ndarray):
+  """How much of each head's attention falls on each person's keyframe box.
+
+  A feature cell belongs to a box when its centre lies inside it, at every time step (the box
+  of the keyframe stands for the person over the clip: people move little in two seconds).
+  Boxes may overlap; each box's mass is counted on its own.
+
+  Args:
+    attention: float [num_heads, t, h, w], each head summing to 1 over space-time.
+    boxes: float [n, 4] normalized [ymin, xmin, ymax, xmax].
+  Returns:
+    (masses, area_shares): float [num_heads, n], the attention inside each box, and float [n],
+    the share of cells inside each box, i.e. what a uniform attention would put there.
+  """
+  attention = np.asarray(attention, np.float64)
+  boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+  height, width = attention.shape[-2:]
+  ys = (np.arange(height) + 0.5) / height
+  xs = (np.arange(width) + 0.5) / width
+  rows = (ys >= boxes[:, 0:1]) & (ys <= boxes[:, 2:3])  # [n, h]
+  cols = (xs >= boxes[:, 1:2]) & (xs <= boxes[:, 3:4])  # [n, w]
+  inside = rows[:, :, None] & cols[:, None, :]  # [n, h, w]
+  masses = np.einsum("khw,nhw->kn", attention.sum(axis=1), inside.astype(np.float64))
+  return masses, inside.mean(axis=(1, 2))
+
+
 def centre_frames(num_frames: int, num_time_steps: int) -> np.ndarray:
   """Index of the clip frame at the centre of each feature time step's span of frames.
 

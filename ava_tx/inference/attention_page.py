@@ -6,7 +6,8 @@ Output files in `output_dir`:
   attention_head<k>.png     head k's heat maps over the frames of the feature time steps;
   keys_head<k>.png          head k's key embeddings as colours (3-component PCA);
   frames/frame_<i>.png      the clip's frames, as the model saw them (sampled, edge-padded);
-  index.html                all of it beside the clip, with the attention mass per time step.
+  index.html                all of it beside the clip, with the attention mass per time step
+                            and on each person's box (the query's own and the others').
 """
 
 import dataclasses
@@ -38,6 +39,46 @@ class AttentionFigure:
   layer: int
   person_score: float
   masses: np.ndarray  # float [num_heads, t]: attention on each feature time step.
+  people: "PeopleAttention"
+
+
+# Detections with at least this person score count as people in the box-mass table.
+PEOPLE_MIN_SCORE = 0.5
+
+
+@dataclasses.dataclass
+class PeopleAttention:
+  """Attention of the query on each person's keyframe box (attention_figures.box_masses)."""
+
+  detections: np.ndarray  # int [n]: detection indices, the query first, then the others.
+  boxes: np.ndarray  # float [n, 4] normalized.
+  masses: np.ndarray  # float [num_heads, n]: attention inside each box.
+  area_shares: np.ndarray  # float [n]: share of the feature cells inside each box.
+
+  def summary(self) -> str:
+    """One line per head: mass on the query's own box and on the other people's boxes."""
+    lines = []
+    for head, masses in enumerate(self.masses):
+      others = ", ".join(
+        "person %d %.2f (area %.2f)" % (d, m, a)
+        for d, m, a in zip(self.detections[1:], masses[1:], self.area_shares[1:])
+      )
+      lines.append(
+        "head %d: own box %.2f (area %.2f); %s"
+        % (head, masses[0], self.area_shares[0], others or "no other person")
+      )
+    return "\n".join(lines)
+
+
+def people_attention(attention, outputs, person: int) -> PeopleAttention:
+  """The query's attention on its own box and on every other detection scored as a person."""
+  num = int(outputs[ServingFields.num_detections][0])
+  scores = np.asarray(outputs[ServingFields.detection_scores][0, :num])
+  others = [i for i in range(num) if i != person and scores[i] >= PEOPLE_MIN_SCORE]
+  detections = np.array([person] + others, np.int64)
+  boxes = np.clip(np.asarray(outputs[ServingFields.detection_boxes][0], np.float64), 0, 1)
+  masses, shares = figures.box_masses(attention, boxes[detections])
+  return PeopleAttention(detections, boxes[detections], masses, shares)
 
 
 def _resize(frame, height):
@@ -85,7 +126,8 @@ def render_attention(
   outputs, clip, full_frames, info, *, person, layer, output_dir, display_height=160, caption=""
 ):
   """Writes the figure's PNGs from the detector's outputs (batch of one clip); returns the
-  attention masses [num_heads, t] and the figure's path."""
+  attention masses [num_heads, t], the figure's path, the person's detection and the attention
+  on each person's box."""
   if ServingFields.detection_attention_weights not in outputs:
     raise errors.InputError(
       "the model's outputs hold no attention weights: export it with --export_attention"
@@ -134,10 +176,27 @@ def render_attention(
       os.path.join(output_dir, "frames", "frame_%02d.png" % i),
       _resize(full_frames[index], display_height // 2),
     )
-  return figures.time_step_masses(attention), figure_path, detections
+  people = people_attention(attention, outputs, person)
+  return figures.time_step_masses(attention), figure_path, detections, people
 
 
-def write_html(path, *, title, caption, masses, num_clip_frames, num_heads, clip_native_indices):
+def _people_table(people):
+  """HTML rows: per head, the attention inside each person's box beside the box's area share."""
+  names = ["person %d (query)" % people.detections[0]] + [
+    "person %d" % d for d in people.detections[1:]
+  ]
+  header = "".join("<th>%s</th>" % name for name in names)
+  rows = "".join(
+    "<tr><th>head %d</th>%s</tr>" % (head, "".join("<td>%.3f</td>" % m for m in masses))
+    for head, masses in enumerate(people.masses)
+  )
+  area = "".join("<td>%.3f</td>" % share for share in people.area_shares)
+  return "<tr><th></th>%s</tr>%s<tr><th>box area share</th>%s</tr>" % (header, rows, area)
+
+
+def write_html(
+  path, *, title, caption, masses, num_clip_frames, num_heads, clip_native_indices, people
+):
   """The page: the clip's frames, the figure, per-head strips and attention masses."""
   frames = "".join(
     '<img src="frames/frame_%02d.png" title="frame %d (video frame %d)">'
@@ -167,6 +226,11 @@ over the clip). Keys: the first three principal components of each head's key em
 as red, green and blue, each scaled to [0, 1] over the clip.</p>
 <h2>Attention on each feature time step</h2>
 <table><tr><th></th>{steps}</tr>{rows}</table>
+<h2>Attention on each person's box</h2>
+<p>Attention of the query inside each keyframe box (the query's own and every other detection
+with a person score of at least {min_score}), summed over time steps, beside the share of the
+feature cells inside the box: what a uniform attention would put there.</p>
+<table>{people}</table>
 {heads}
 </body></html>
 """.format(
@@ -175,6 +239,8 @@ as red, green and blue, each scaled to [0, 1] over the clip.</p>
     frames=frames,
     steps=steps,
     rows=rows,
+    people=_people_table(people),
+    min_score=PEOPLE_MIN_SCORE,
     heads=heads,
   )
   with open(path, "w", encoding="utf-8") as f:
@@ -215,7 +281,7 @@ def visualize(
   os.makedirs(output_dir, exist_ok=True)
   layers = info.num_layers or outputs[ServingFields.detection_attention_weights].shape[2]
   layer_index = layer % layers
-  masses, figure_path, detections = render_attention(
+  masses, figure_path, detections, people = render_attention(
     outputs, clip, full, info, person=person, layer=layer, output_dir=output_dir
   )
   caption = _caption(video_path, timestamp, person, layer_index, layers, detections, info.label_map)
@@ -227,10 +293,11 @@ def visualize(
     num_clip_frames=len(clip.native_indices),
     num_heads=masses.shape[0],
     clip_native_indices=clip.native_indices,
+    people=people,
   )
   score = float(detections.person_scores[0])
   return AttentionFigure(
-    output_dir, html_path, figure_path, timestamp, person, layer_index, score, masses
+    output_dir, html_path, figure_path, timestamp, person, layer_index, score, masses, people
   )
 
 

@@ -32,6 +32,28 @@ def test_selected_attention_sums_to_one_over_space_time_for_each_head():
     figures.select_attention(weights, person=0, layer=2)
 
 
+def test_box_masses_count_the_cells_whose_centre_is_inside_each_box():
+  attention = np.zeros([2, 2, 2, 4])  # heads, t, h, w.
+  attention[0, 1, 0, 3] = 1.0  # Head 0: all on one top-right cell at step 1.
+  attention[1] = 1.0 / 16  # Head 1: uniform.
+  boxes = np.array(
+    [
+      [0.0, 0.5, 0.5, 1.0],  # Top-right quadrant: row 0, columns 2 and 3.
+      [0.5, 0.0, 1.0, 0.5],  # Bottom-left quadrant.
+      [0.0, 0.0, 0.2, 0.1],  # Holds no cell centre (the first is at y 0.25, x 0.125).
+      [
+        0.25,
+        0.125,
+        0.75,
+        0.375,
+      ],  # Centres on its edges count: cells (0, 0), (0, 1), (1, 0), (1, 1).
+    ]
+  )
+  masses, shares = figures.box_masses(attention, boxes)
+  np.testing.assert_allclose(masses, [[1, 0, 0, 0], [0.25, 0.25, 0, 0.5]], atol=1e-12)
+  np.testing.assert_allclose(shares, [0.25, 0.25, 0, 0.5], atol=1e-12)
+
+
 def test_centre_frames_of_feature_time_steps():
   assert figures.centre_frames(16, 4).tolist() == [2, 6, 10, 14]
   assert figures.centre_frames(64, 16).tolist()[:3] == [2, 6, 10]
@@ -91,6 +113,22 @@ def test_page_for_a_fake_model(tmp_path):
   assert len(list((out / "frames").glob("frame_*.png"))) == 8
   page = (out / "index.html").read_text()
   assert 'src="figure.png"' in page and 'src="frames/frame_07.png"' in page
+  # The query (person 1, score 0.3) and the one other detection scored as a person (0, 0.9).
+  # Cell centres of the 3x4 map: y 1/6, 1/2, 5/6; x 1/8, 3/8, 5/8, 7/8. Person 1's box
+  # [0.3, 0.4, 0.9, 0.8] holds cells (1, 2) and (2, 2); person 0's [0.1, 0.2, 0.6, 0.5] holds
+  # (0, 1) and (1, 1).
+  people = result.people
+  assert people.detections.tolist() == [1, 0]
+  np.testing.assert_allclose(people.area_shares, [2 / 12, 2 / 12])
+  outputs = detector(np.zeros([1, 8, 4, 4, 3], np.uint8))
+  maps = outputs["detection_attention_weights"][0, 1, 0].astype(np.float64)  # [heads, t, h, w].
+  own = maps[:, :, 1, 2].sum(axis=1) + maps[:, :, 2, 2].sum(axis=1)
+  other = maps[:, :, 0, 1].sum(axis=1) + maps[:, :, 1, 1].sum(axis=1)
+  np.testing.assert_allclose(people.masses, np.stack([own, other], axis=1), atol=1e-6)
+  assert people.summary().splitlines()[1] == (
+    "head 1: own box %.2f (area 0.17); person 0 %.2f (area 0.17)" % (own[1], other[1])
+  )
+  assert "Attention on each person's box" in page and "person 1 (query)" in page
   with pytest.raises(errors.InputError, match="--person 2: the keyframe has 2 detections"):
     attention_page.visualize(detector, str(video), str(tmp_path / "out2"), timestamp=1, person=2)
   with pytest.raises(errors.InputError, match="--layer 2: the model has 2 layers"):
