@@ -7,6 +7,7 @@ files, not the model's quality.
 """
 
 from pathlib import Path
+import re
 import subprocess
 import sys
 
@@ -132,6 +133,7 @@ def test_predict_csv_evaluates_and_attention_figure(export_dir, tmp_path):
     ],
   )
   assert "attention of person 1" in stdout and "layer 2" in stdout
+  assert re.search(r"^head 1: own box 0\.\d\d \(area 0\.\d\d\); ", stdout, re.MULTILINE)
   # 8 frames -> 2 feature time steps; frames shown 160 high (96x72 -> 213x160); 2 heads.
   assert Image.open(figure_dir / "figure.png").size == (96 + 2 * (213 + 4) + 4, 5 * 164 + 4)
   assert Image.open(figure_dir / "attention_head1.png").size == (2 * 213, 160)
