@@ -13,7 +13,9 @@ two boxes each. Two stored layouts:
   tiny:  64-frame clips at 30 fps, short side 120; the parser samples 16 frames at stride 4 and
          outputs 16x112x112 (tiny_synthetic_cpu.config).
 The "JPEG decode bound" is the raw tf.io.decode_jpeg rate of the same stored frames (a tf.data
-map with the same parallelism) divided by the distinct frames a clip needs.
+map with the same parallelism) divided by the distinct frames a clip needs. The conversion's
+bound is decoding the video once and JPEG-encoding each frame it stores once (the converter's
+encoder, at the layout's stored size), in one process like the conversion it is compared with.
 """
 
 import os
@@ -25,6 +27,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from ava_tx.core import ava_constants
 from ava_tx.core import command_line
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_clips
@@ -86,10 +89,34 @@ def prepare_source(work, seconds):
   writer.encode_video(str(work / "videos" / "bench.mp4"), np.stack(frames), 30)
   rows = [
     "bench,%04d,0.1,0.2,0.6,0.9,12,0\nbench,%04d,0.3,0.5,0.9,0.95,80,1\n" % (t, t)
-    for t in range(2, seconds - 1)
+    for t in keyframe_timestamps(seconds)
   ]
   (work / "gt.csv").write_text("".join(rows))
   return work / "videos" / "bench.mp4", len(rows), source
+
+
+def keyframe_timestamps(seconds):
+  """The source's keyframes (1 Hz, whole clips inside the video)."""
+  return range(2, seconds - 1)
+
+
+def decode_encode_bound(path, name, timestamps):
+  """The conversion's bound: (seconds, frames) to decode the video once and encode once each
+  frame that the clips of `timestamps` store, with the converter's encoder and settings."""
+  settings = clip_settings(name)
+  before = settings.clip_frames // 2
+  stored = set()
+  for timestamp in timestamps:
+    k = ava_constants.keyframe_frame_index(timestamp, segment_start=0, fps=settings.fps)
+    stored.update(range(max(0, k - before), k + settings.clip_frames - before))
+  encoder = settings.encoder()
+  encoded = 0
+  start = time.perf_counter()
+  for _, frame in video_frames.iter_video_frames(str(path), fps=30, wanted=stored.__contains__):
+    if frame is not None:
+      encoder.encode_av_frame(frame)
+      encoded += 1
+  return time.perf_counter() - start, encoded
 
 
 def raw_video_decode_rate(path):
@@ -124,15 +151,20 @@ def convert(work, name, num_workers=1):
   return _convert(work, name, LAYOUTS[name][0], num_workers)
 
 
-def _convert(work, name, short_side, num_workers):
-  settings = ava_clips.ClipSettings(
+def clip_settings(name, short_side=None):
+  """The converter's settings of a layout (or another stored short side)."""
+  return ava_clips.ClipSettings(
     fps=30,
     clip_frames=64,
     segment_start=0,
-    short_side=short_side,
+    short_side=LAYOUTS[name][0] if short_side is None else short_side,
     image_format="JPEG",
     jpeg_quality=90,
   )
+
+
+def _convert(work, name, short_side, num_workers):
+  settings = clip_settings(name, short_side)
   start = time.perf_counter()
   summary = ava_conversion.convert(
     annotations_csv=str(work / "gt.csv"),
@@ -205,9 +237,11 @@ def main(argv):
     images = stored_jpegs(summary["file_pattern"], 256)
     height, width = tf.io.decode_jpeg(images[0]).shape[:2]
     raw = raw_decode_rate(images)
+    bound_seconds, encoded = decode_encode_bound(video, name, keyframe_timestamps(FLAGS.seconds))
     print(
       "[%s] conversion (1 process, short side %d, 64 frames/keyframe, %.0f kB/keyframe): "
-      "%.2f keyframes/s (%.0f stored frames/s) | raw JPEG decode of the stored %dx%d "
+      "%.2f keyframes/s (%.0f stored frames/s) | decode once + encode once (%d frames): "
+      "%.2f keyframes/s; conversion/bound = %.2f | raw JPEG decode of the stored %dx%d "
       "frames: %.0f frames/s"
       % (
         name,
@@ -215,6 +249,9 @@ def main(argv):
         summary["bytes"] / 1e3 / keyframes,
         keyframes / seconds,
         summary["frames"] / seconds,
+        encoded,
+        keyframes / bound_seconds,
+        bound_seconds / seconds,
         height,
         width,
         raw,
