@@ -121,9 +121,9 @@ def synthetic_batch(size: ModelSize, num_classes: int, seed: int = 0):
 def train_step(model, *, jit_compile: bool = False):
   """tf.function(batch) -> total loss: the loop's loss, gradients and an SGD update.
 
-  Without autograph (as every tf.function of the suite): the model has no data-dependent Python
-  control flow, so the graph is the same, and converting its code costs about a quarter of the
-  first call's tracing."""
+  Without autograph (as the inference functions timed in suite/inference.py): the model has no
+  data-dependent Python control flow, so the graph is the same, and converting its code costs
+  about a quarter of the first call's tracing."""
   optimizer = keras.optimizers.SGD(0.001, momentum=0.9)
 
   def step(batch):
