@@ -23,8 +23,9 @@ Sections:
              the JPEG-decode bound of the same stored frames, fraction of a tiny-config training
              step spent waiting for input (benchmarks.data_benchmark's source video).
 
---quick runs every section at small sizes (about a minute on a quiet 2-core machine) and is
-what CI runs (tests/benchmarks/test_run.py); it enforces no target.
+--quick runs every section at small sizes (a few minutes on 2 cores) and enforces no
+target. CI runs it through tests/benchmarks/test_run.py with AVA_TX_BENCHMARK_TEST_SIZES=1 (both
+trunks end at Mixed_3c: the same sections and rows, traced faster; benchmarks/suite/models.py).
 """
 
 import json

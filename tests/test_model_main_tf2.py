@@ -13,8 +13,6 @@ from google.protobuf import text_format
 import pytest
 
 from ava_tx.builders import config_util
-from ava_tx.data import ava_clips
-from ava_tx.data import ava_conversion
 from tests.experiments import tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,29 +20,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _tiny_pipeline(tmp_path, cache_dir):
   data = tiny_dataset.write_dataset(tmp_path / "data", cache_dir)
-  for split in ("train", "val"):
-    ava_conversion.convert(
-      annotations_csv=str(data / f"{split}.csv"),
-      video_dir=str(data / "videos"),
-      output_prefix=str(tmp_path / "shards" / split),
-      num_shards=2,
-      settings=ava_clips.ClipSettings(clip_frames=16),
-      label_map=str(data / "label_map.pbtxt"),
-      person_boxes_csv=str(data / f"{split}_predicted_boxes.csv"),
-      log=lambda *args, **kwargs: None,
-    )
-  config = config_util.load_pipeline_config(str(REPO / "configs" / "tiny_synthetic_cpu.config"))
+  shards = tiny_dataset.convert(data, tmp_path / "shards", cache_dir)
+  # 8 frames at 64x64, 1/8-width trunk to Mixed_3c, batch 2 (the seeding test's model).
+  config = tiny_dataset.tiny_config()
   model = config.model.action_transformer
-  model.num_frames, model.image_height, model.image_width = 8, 64, 64
-  model.trunk.depth_multiplier = 0.125
   model.rpn.num_proposals_train = model.rpn.num_proposals_test = 8
   model.rpn.pre_nms_top_k_train = model.rpn.pre_nms_top_k_test = 64
-  config.train_config.batch_size = 2
   for reader in (config.train_input_reader, config.eval_input_reader):
     reader.label_map_path = str(data / "label_map.pbtxt")
-    reader.frame_stride = 2
-  config.train_input_reader.input_path[:] = [str(tmp_path / "shards" / "train-?????-of-?????")]
-  config.eval_input_reader.input_path[:] = [str(tmp_path / "shards" / "val-?????-of-?????")]
+  config.train_input_reader.input_path[:] = [str(shards / "train-?????-of-?????")]
+  config.eval_input_reader.input_path[:] = [str(shards / "val-?????-of-?????")]
   config.eval_config.label_map_path = str(data / "label_map.pbtxt")
   config.eval_config.groundtruth_csv_path = str(data / "val.csv")
   config.eval_config.excluded_timestamps_path = str(data / "val_excluded_timestamps.csv")

@@ -22,15 +22,16 @@ _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def _stage_functions(model, config, batch):
-  """tf.functions of each inference stage on one batch, and the whole detection."""
+  """tf.functions of each inference stage on one batch, and the whole detection (without
+  autograph, as models.train_step)."""
   frames, _ = model.preprocess(batch[InputFields.frames])
   endpoint = config.trunk.final_endpoint
-  trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint])
+  trunk = tf.function(lambda x: model.trunk(x, training=False)[endpoint], autograph=False)
   features = trunk(frames)
   stages = {"trunk": lambda: trunk(frames)}
   if model.rpn is not None:
     centre = tf.gather(features, features.shape[1] // 2, axis=1)
-    rpn = tf.function(lambda f: model.rpn(f, training=False))
+    rpn = tf.function(lambda f: model.rpn(f, training=False), autograph=False)
     stages["rpn"] = lambda: rpn(centre)
     rpn_out = rpn(centre)
     boxes, mask = rpn_out.proposal_boxes, tf.cast(rpn_out.proposal_mask, tf.float32)
@@ -39,14 +40,14 @@ def _stage_functions(model, config, batch):
     mask = tf.cast(
       tf.sequence_mask(batch[InputFields.num_proposal_boxes], boxes.shape[1]), tf.float32
     )
-  head = tf.function(lambda f, b: model.second_stage_head(f, b, training=False))
+  head = tf.function(lambda f, b: model.second_stage_head(f, b, training=False), autograph=False)
   predictions = dict(head(features, boxes))
   predictions[PredictionFields.proposal_boxes] = boxes
   predictions[meta_arch.TargetFields.proposal_mask] = mask
-  post = tf.function(model.postprocess)
+  post = tf.function(model.postprocess, autograph=False)
   stages["head"] = lambda: head(features, boxes)
   stages["post-processing"] = lambda: post(predictions)
-  detect = tf.function(lambda b: train_loop.compute_detections(model, b))
+  detect = tf.function(lambda b: train_loop.compute_detections(model, b), autograph=False)
   stages["whole detection"] = lambda: detect(batch)
   return stages
 
@@ -124,7 +125,7 @@ def paper_rows(rates, repeats):
 def _forward_cost(size, repeats):
   model, config = models.build(size)
   batch = models.synthetic_batch(dataclasses.replace(size, batch_size=1), config.num_classes)
-  detect = tf.function(lambda b: train_loop.compute_detections(model, b))
+  detect = tf.function(lambda b: train_loop.compute_detections(model, b), autograph=False)
   seconds = common.median_seconds(detect, batch, repeats=repeats)
   return seconds, flops.function_flops(detect, batch).forward
 

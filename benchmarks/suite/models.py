@@ -5,9 +5,14 @@ Sizes used by the suite (`--quick` shrinks them):
          frozen, detector boxes as proposals, batch 4).
   mid:   configs/ava_tx_highres_64f_400.config at 32x224x224, full-width trunk, RPN with
          R=64 proposals, batch 2, random weights (the timing does not depend on them).
+
+With the environment variable AVA_TX_BENCHMARK_TEST_SIZES=1, `--quick` also stops both trunks at
+Mixed_3c instead of Mixed_4f (tests/benchmarks/test_run.py: tracing the train step, not running
+it, is most of a --quick run's time, and a shorter trunk traces in about 3/4 of the time).
 """
 
 import dataclasses
+import os
 from typing import Optional
 
 import numpy as np
@@ -25,6 +30,8 @@ from ava_tx.training import train_loop
 TINY_CONFIG = "configs/tiny_synthetic_cpu.config"
 PAPER_CONFIG = "configs/ava_tx_highres_64f_400.config"
 _MAX_BOXES = 8
+TEST_SIZES_ENV = "AVA_TX_BENCHMARK_TEST_SIZES"
+_TEST_ENDPOINT = "Mixed_3c"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,14 +46,25 @@ class ModelSize:
   depth_multiplier: Optional[float] = None
   num_proposals: Optional[int] = None
   freeze_up_to_endpoint: Optional[str] = None  # "" unfreezes everything
+  final_endpoint: Optional[str] = None  # the trunk's last block; None: the config's
 
 
 def sizes(quick: bool):
-  """The tiny and mid sizes (smaller with --quick)."""
+  """The tiny and mid sizes (smaller with --quick; trunks to Mixed_3c for the test, see above)."""
   if quick:
+    endpoint = _TEST_ENDPOINT if os.environ.get(TEST_SIZES_ENV) == "1" else None
     return (
-      ModelSize("tiny", TINY_CONFIG, 2, 8, 64),
-      ModelSize("mid", PAPER_CONFIG, 1, 8, 112, depth_multiplier=0.25, num_proposals=16),
+      ModelSize("tiny", TINY_CONFIG, 2, 8, 64, final_endpoint=endpoint),
+      ModelSize(
+        "mid",
+        PAPER_CONFIG,
+        1,
+        8,
+        112,
+        depth_multiplier=0.25,
+        num_proposals=16,
+        final_endpoint=endpoint,
+      ),
     )
   return (
     ModelSize("tiny", TINY_CONFIG, 4, 16, 112),
@@ -69,6 +87,8 @@ def model_config(size: ModelSize):
     )
   if size.freeze_up_to_endpoint is not None:
     config.trunk.freeze_up_to_endpoint = size.freeze_up_to_endpoint
+  if size.final_endpoint is not None:
+    config.trunk.final_endpoint = size.final_endpoint
   return config
 
 
@@ -99,7 +119,11 @@ def synthetic_batch(size: ModelSize, num_classes: int, seed: int = 0):
 
 
 def train_step(model, *, jit_compile: bool = False):
-  """tf.function(batch) -> total loss: the loop's loss, gradients and an SGD update."""
+  """tf.function(batch) -> total loss: the loop's loss, gradients and an SGD update.
+
+  Without autograph (as the inference functions timed in suite/inference.py): the model has no
+  data-dependent Python control flow, so the graph is the same, and converting its code costs
+  about a quarter of the first call's tracing."""
   optimizer = keras.optimizers.SGD(0.001, momentum=0.9)
 
   def step(batch):
@@ -110,7 +134,7 @@ def train_step(model, *, jit_compile: bool = False):
     optimizer.apply_gradients(zip(gradients, variables))
     return losses[LossFields.total_loss]
 
-  return tf.function(step, jit_compile=jit_compile)
+  return tf.function(step, jit_compile=jit_compile, autograph=False)
 
 
 def training_flops(model, batch) -> flops.FlopCount:

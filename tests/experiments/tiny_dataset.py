@@ -29,8 +29,16 @@ def write_dataset(directory, cache_dir=None):
   return run_cache.copy_of(cache_dir, "tiny_dataset", _generate, directory)
 
 
-def convert(data_dir, shard_dir):
-  """Both splits of `write_dataset`'s output as 2 shards each, `CLIP_FRAMES` frames a clip."""
+def convert(data_dir, shard_dir, cache_dir=None):
+  """Both splits of `write_dataset`'s output as 2 shards each, `CLIP_FRAMES` frames a clip,
+  written to `shard_dir` as `{train,val}-0000N-of-00002`; returns `shard_dir`.
+
+  With `cache_dir` (the `run_cache_dir` fixture) the conversion runs once per test run and is
+  copied (`data_dir` must then be `write_dataset(..., cache_dir)`'s: the same files each time)."""
+  if cache_dir is not None:
+    return run_cache.copy_of(
+      cache_dir, "tiny_shards", lambda target: convert(data_dir, target), shard_dir
+    )
   for split in ("train", "val"):
     ava_conversion.convert(
       annotations_csv=str(data_dir / f"{split}.csv"),
@@ -42,6 +50,7 @@ def convert(data_dir, shard_dir):
       person_boxes_csv=str(data_dir / f"{split}_predicted_boxes.csv"),
       log=lambda *args, **kwargs: None,
     )
+  return shard_dir
 
 
 def tiny_config():

@@ -39,7 +39,7 @@ def _train(tmp_path, data, name, seed):
 @pytest.mark.slow
 def test_same_seed_same_run_other_seed_other_run(tmp_path, run_cache_dir):
   data = tiny_dataset.write_dataset(tmp_path / "data", run_cache_dir)
-  tiny_dataset.convert(data, tmp_path / "shards")
+  tiny_dataset.convert(data, tmp_path / "shards", run_cache_dir)
   losses_a, weights_a = _train(tmp_path, data, "a", seed=7)
   losses_b, weights_b = _train(tmp_path, data, "b", seed=7)
   losses_c, weights_c = _train(tmp_path, data, "c", seed=8)
@@ -56,7 +56,10 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, run_cache_dir):
   assert weights_a.keys() == weights_b.keys() == weights_c.keys() and len(weights_a) > 20
   # Within 1% of each variable's largest magnitude: three steps of updates that differ only by
   # summation order (a full run of the suite measured 9e-6 in a bias whose largest value is 2e-3).
-  close = lambda a, b: np.allclose(a, b, rtol=0.0, atol=1e-2 * max(np.abs(a).max(), 1e-12))
+  # The floor of 1e-6: the Tx key projections' biases start at 0 and get no gradient (a softmax
+  # ignores a shift of all its logits), so they hold only rounding noise (a loaded run measured
+  # values of 1e-11 differing by 1e-11 between the two same-seed runs).
+  close = lambda a, b: np.allclose(a, b, rtol=0.0, atol=1e-2 * max(np.abs(a).max(), 1e-6))
   for name in weights_a:
     assert close(weights_a[name], weights_b[name]), name
   # Another seed: other initial weights, so nearly every variable differs by far more than that.
