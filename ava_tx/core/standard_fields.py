@@ -12,8 +12,10 @@ class InputFields:
   """Keys of the dictionaries produced by the input pipeline (decoder -> parser -> model).
 
   After the parser, per example (batch dimension added by batching):
-    frames: float32 [num_frames, height, width, 3], normalized as the I3D checkpoint expects
-      (RGB in [-1, 1]).
+    frames: uint8 [num_frames, height, width, 3], RGB, as the parser delivers them (4x smaller
+      than float32 to batch, prefetch and copy to an accelerator); the model's preprocess
+      normalizes them to [-1, 1] as the I3D checkpoint expects. preprocess also accepts float32
+      frames already in [-1, 1] (synthetic batches, callers that normalize themselves).
     keyframe_index: int32 [], index of the keyframe within `frames` (num_frames // 2).
     groundtruth_boxes: float32 [max_num_boxes, 4], normalized, zero-padded.
     groundtruth_classes: float32 [max_num_boxes, num_classes], multi-hot over contiguous class

@@ -95,22 +95,32 @@ def pad_or_truncate(tensor, size: int, value=0):
 
 def normalize_frames(frames):
   """uint8 or float [0, 255] frames -> float32 in [-1, 1] (x / 127.5 - 1), as the Kinetics
-  I3D checkpoint expects."""
+  I3D checkpoint expects. The model applies it (ActionTransformerMetaArch.preprocess) to the
+  parser's uint8 frames."""
   return tf.cast(frames, tf.float32) * (1.0 / 127.5) - 1.0
 
 
-def resize_and_normalize(frames, output_size: Sequence[int]):
-  """uint8 [num_frames, h, w, 3] -> float32 [num_frames, *output_size, 3] in [-1, 1]: bilinear
-  resize (none if already that size; values stay in [0, 255]), then normalize_frames. The one
-  frame preprocessing of training, evaluation and the exported model."""
+def resize_frame(image, output_size: Sequence[int]):
+  """uint8 [h, w, 3] -> uint8 [*output_size, 3]: bilinear resize (no antialiasing) rounded to
+  the nearest grey level; an image already that size is returned unchanged (lossless). The one
+  frame resize of training, evaluation and the exported model; applied per frame, so the float
+  intermediate is one frame, never a clip."""
   size = [int(output_size[0]), int(output_size[1])]
-  same_size = tf.reduce_all(tf.shape(frames)[1:3] == tf.constant(size))
-  frames = tf.cond(
-    same_size,
-    lambda: tf.cast(frames, tf.float32),
-    lambda: tf.image.resize(frames, size, method="bilinear", antialias=False),
+  same_size = tf.reduce_all(tf.shape(image)[0:2] == tf.constant(size))
+
+  def resized():
+    image_float = tf.image.resize(image, size, method="bilinear", antialias=False)
+    return tf.cast(tf.round(tf.clip_by_value(image_float, 0.0, 255.0)), tf.uint8)
+
+  return tf.cond(same_size, lambda: image, resized)
+
+
+def resize_frames(frames, output_size: Sequence[int]):
+  """uint8 [num_frames, h, w, 3] -> uint8 [num_frames, *output_size, 3], `resize_frame` on
+  each frame."""
+  return tf.map_fn(
+    lambda image: resize_frame(image, output_size), frames, fn_output_signature=tf.uint8
   )
-  return normalize_frames(frames)
 
 
 class _GroundTruth(NamedTuple):
@@ -140,7 +150,8 @@ class AvaParser:
   """Turns a decoded example (DecodedFields) into model inputs (InputFields).
 
   Output per example (before batching), see standard_fields.InputFields:
-    frames: float32 [num_frames, output_height, output_width, 3] in [-1, 1];
+    frames: uint8 [num_frames, output_height, output_width, 3], RGB (the model normalizes:
+      ActionTransformerMetaArch.preprocess, `normalize_frames`);
     keyframe_index: int32 [] = num_frames // 2;
     groundtruth_boxes: float32 [max_num_boxes, 4]; groundtruth_classes: float32
     [max_num_boxes, num_classes]; groundtruth_person_ids: int32 [max_num_boxes] (-1 pad);
@@ -206,8 +217,9 @@ class AvaParser:
     self._id_to_index = table
 
   def _decode_frames(self, encoded_frames, keyframe_index, crop_window=None):
-    """Decodes the sampled frames (uint8 [num_frames, h, w, 3]); with crop_window (int32 [4]:
-    y0, x0, crop_height, crop_width) only that window, JPEGs decoding just the window."""
+    """Decodes the sampled frames, each resized to the output size (`resize_frame`): uint8
+    [num_frames, output_height, output_width, 3]; with crop_window (int32 [4]: y0, x0,
+    crop_height, crop_width) only that window, JPEGs decoding just the window."""
     indices = temporal_sample_indices(
       keyframe_index,
       tf.shape(encoded_frames)[0],
@@ -218,6 +230,9 @@ class AvaParser:
     selected = tf.gather(encoded_frames, unique)
 
     def decode_one(data):
+      return resize_frame(decode_window(data), self.output_size)
+
+    def decode_window(data):
       if crop_window is None:
         return tf.io.decode_image(data, channels=3, expand_animations=False)
       y0, x0, h, w = tf.unstack(crop_window)
@@ -347,8 +362,8 @@ class AvaParser:
     return groundtruth, proposals
 
   def _model_inputs(self, decoded, frames, groundtruth, proposals):
-    """Resized frames and the kept boxes padded to fixed sizes: the InputFields dict."""
-    frames = resize_and_normalize(frames, self.output_size)
+    """The (resized, uint8) frames and the kept boxes padded to fixed sizes: the InputFields
+    dict."""
     frames = tf.ensure_shape(frames, [self.num_frames, *self.output_size, 3])
     keep = groundtruth.keep
     boxes = tf.boolean_mask(groundtruth.boxes, keep)

@@ -133,7 +133,8 @@ class DetectionInferenceModule(tf.Module):
     return self.detect_frames(frames, person_boxes, num_person_boxes)
 
   def _preprocess_video(self, video):
-    """uint8 [batch_size, T, H, W, 3] -> float32 [batch_size, num_frames, *image_size, 3]."""
+    """uint8 [batch_size, T, H, W, 3] -> uint8 [batch_size, num_frames, *image_size, 3], each
+    frame resized as the parser does (`parser.resize_frame`); the model normalizes."""
     name = ServingFields.input_tensor
     video = _checked_rank(video, 5, name, "uint8 video [batch_size, num_frames, height, width, 3]")
     shape = tf.shape(video)
@@ -149,7 +150,7 @@ class DetectionInferenceModule(tf.Module):
       ]
     ):
       flat = tf.reshape(video, [-1, shape[2], shape[3], 3])
-    frames = parser_lib.resize_and_normalize(flat, self.image_size)
+    frames = parser_lib.resize_frames(flat, self.image_size)
     return tf.reshape(frames, [shape[0], self.num_frames, *self.image_size, 3])
 
   def _decode_frames(self, encoded):
@@ -221,7 +222,7 @@ class DetectionInferenceModule(tf.Module):
       parse_one,
       serialized,
       fn_output_signature=(
-        tf.TensorSpec([self.num_frames, *self.image_size, 3], tf.float32),
+        tf.TensorSpec([self.num_frames, *self.image_size, 3], tf.uint8),
         tf.TensorSpec([num_proposals, 4], tf.float32),
         tf.TensorSpec([], tf.int32),
       ),
@@ -231,7 +232,8 @@ class DetectionInferenceModule(tf.Module):
     """The model on preprocessed clips; returns the output dict of the module docstring.
 
     Args:
-      frames: float32 [batch_size, num_frames, image_height, image_width, 3] in [-1, 1].
+      frames: [batch_size, num_frames, image_height, image_width, 3], uint8 (the parser's
+        frames) or float32 in [-1, 1] (see ActionTransformerMetaArch.preprocess).
       person_boxes, num_person_boxes: as the call's (required when uses_person_boxes).
     """
     model = self.model

@@ -31,6 +31,7 @@ from ava_tx.core import detection_model
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
+from ava_tx.data import parser as parser_lib
 from ava_tx.layers import losses as losses_lib
 from ava_tx.layers import target_assigner
 from ava_tx.meta_architectures import postprocessing
@@ -195,13 +196,23 @@ class ActionTransformerMetaArch(detection_model.DetectionModel):
     return self._providers[0].is_groundtruth
 
   def preprocess(self, inputs):
-    """See DetectionModel.preprocess: frames already in [-1, 1]; optional bilinear resize."""
-    inputs = tf.convert_to_tensor(inputs, tf.float32)
+    """See DetectionModel.preprocess; then an optional bilinear resize.
+
+    Args:
+      inputs: [batch_size, num_frames, height, width, 3], either uint8 RGB (the parser's
+        frames), normalized here to float32 x / 127.5 - 1 (`parser.normalize_frames`), or
+        float32 already in [-1, 1], used unchanged. The dtype decides.
+    """
+    inputs = tf.convert_to_tensor(inputs)
     if inputs.shape.rank != 5 or inputs.shape[-1] != 3:
       raise ValueError(
-        "preprocess expects frames float32 [batch_size, num_frames, height, "
-        f"width, 3] in [-1, 1], got shape {inputs.shape}."
+        "preprocess expects frames uint8, or float32 in [-1, 1], [batch_size, num_frames, "
+        f"height, width, 3], got shape {inputs.shape}."
       )
+    if inputs.dtype == tf.uint8:
+      inputs = parser_lib.normalize_frames(inputs)
+    else:
+      inputs = tf.cast(inputs, tf.float32)
     cfg = self._preprocessing
     if cfg.resize_height is not None:
       shape = tf.shape(inputs)

@@ -216,6 +216,14 @@ class _PanelPainter:
     return np.asarray(canvas)
 
 
+def keyframe_in_unit_range(frame):
+  """A frame as float in [0, 1]: uint8 RGB (the parser's frames) / 255, float in [-1, 1] (the
+  model's preprocessed frames) mapped by (x + 1) / 2."""
+  if frame.dtype == np.uint8:
+    return frame.astype(np.float32) / 255.0
+  return (frame + 1.0) / 2.0
+
+
 def draw_batch_keyframes(
   batch: Mapping[str, tf.Tensor],
   detections: Mapping[str, tf.Tensor],
@@ -226,9 +234,10 @@ def draw_batch_keyframes(
   """Keyframes of a batch with GT and detections drawn (see `draw_keyframe`).
 
   Args:
-    batch: keyed by InputFields: frames float32 [batch_size, num_frames, height, width, 3] in
-      [-1, 1], groundtruth_boxes, groundtruth_classes, num_groundtruth_boxes and optionally
-      keyframe_index int32 [batch_size] (default num_frames // 2).
+    batch: keyed by InputFields: frames [batch_size, num_frames, height, width, 3], uint8
+      or float32 in [-1, 1] (`keyframe_in_unit_range`), groundtruth_boxes,
+      groundtruth_classes, num_groundtruth_boxes and optionally keyframe_index int32
+      [batch_size] (default num_frames // 2).
     detections: keyed by DetectionFields, each with a leading batch_size dimension.
     max_images: draw the first this many examples.
     **kwargs: passed to `draw_keyframe`.
@@ -250,7 +259,7 @@ def draw_batch_keyframes(
   for b in range(min(max_images, frames.shape[0])):
     images.append(
       draw_keyframe(
-        (frames[b, int(keyframes[b])] + 1.0) / 2.0,
+        keyframe_in_unit_range(frames[b, int(keyframes[b])]),
         groundtruth_boxes=np.asarray(batch[InputFields.groundtruth_boxes][b]),
         groundtruth_classes=np.asarray(batch[InputFields.groundtruth_classes][b]),
         num_groundtruth_boxes=int(batch[InputFields.num_groundtruth_boxes][b]),

@@ -136,9 +136,10 @@ def compute_detection_losses(
 
   Args:
     model: an `ava_tx.core.detection_model.DetectionModel`.
-    batch: one replica's batch keyed by InputFields; `frames` is float32
-      [batch_size, num_frames, height, width, 3]; its ground truth (and person-detector
-      boxes, if any) go to `model.provide_groundtruth_from_batch`.
+    batch: one replica's batch keyed by InputFields; `frames` is uint8 (or
+      float32 in [-1, 1]) [batch_size, num_frames, height, width, 3], see
+      `model.preprocess`; its ground truth (and person-detector boxes, if any) go to
+      `model.provide_groundtruth_from_batch`.
     training: passed to `model.predict`.
 
   Returns:

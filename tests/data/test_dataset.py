@@ -70,14 +70,14 @@ def test_eval_pipeline_frames_and_boxes(shards):
   batches = list(ds.as_numpy_iterator())
   assert [len(b[F.source_id]) for b in batches] == [2, 2]
   first = batches[0]
-  assert first[F.frames].shape == (2, 4, 24, 32, 3) and first[F.frames].dtype == np.float32
+  assert first[F.frames].shape == (2, 4, 24, 32, 3) and first[F.frames].dtype == np.uint8
   assert first[F.groundtruth_classes].shape == (2, 3, 4)
   ids = [s.decode() for b in batches for s in b[F.source_id]]
   # Shard 0 holds video a, shard 1 video b; evaluation interleaves them in a fixed order.
   assert ids == ["a,0001", "b,0001", "a,0002", "b,0002"]
   # a,0001: keyframe at frame 30; stride 3, 4 frames, keyframe at position 2 -> 24, 27, 30, 33.
-  expected = np.stack([frames["a"][i] for i in (24, 27, 30, 33)]) / 127.5 - 1.0
-  np.testing.assert_allclose(first[F.frames][0], expected, atol=1e-6)
+  expected = np.stack([frames["a"][i] for i in (24, 27, 30, 33)])
+  np.testing.assert_array_equal(first[F.frames][0], expected)
   assert first[F.keyframe_index].tolist() == [2, 2]
   assert first[F.num_groundtruth_boxes].tolist() == [2, 1]
   np.testing.assert_allclose(
@@ -96,8 +96,8 @@ def test_eval_pipeline_frames_and_boxes(shards):
   assert first[F.original_image_spatial_shape].tolist() == [[24, 32], [24, 32]]
   # b,0002 = frame 60 of 62 (0..61): 63 is clamped to the last frame -> [54, 57, 60, 61].
   last = batches[1]
-  expected = np.stack([frames["b"][i] for i in (54, 57, 60, 61)]) / 127.5 - 1.0
-  np.testing.assert_allclose(last[F.frames][1], expected, atol=1e-6)
+  expected = np.stack([frames["b"][i] for i in (54, 57, 60, 61)])
+  np.testing.assert_array_equal(last[F.frames][1], expected)
 
 
 def test_training_pipeline_is_deterministic_with_a_seed(shards):

@@ -108,9 +108,9 @@ def test_eval_parse_exact_frames_boxes_and_padding():
   )
   decoded = _decoded(frames, 1, [[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0]], [12, 80, 17], [2, 1])
   out = parser(decoded, is_training=False)
-  # Frames [0, 0, 1, 3] (edge repeated), same size: exact values in [-1, 1].
-  expected = np.stack([frames[i] for i in (0, 0, 1, 3)]).astype(np.float32) / 127.5 - 1.0
-  np.testing.assert_allclose(out[F.frames].numpy(), expected, atol=1e-6)
+  # Frames [0, 0, 1, 3] (edge repeated), already the output size: the stored uint8, bit-exact.
+  assert out[F.frames].dtype == tf.uint8
+  np.testing.assert_array_equal(out[F.frames].numpy(), np.stack([frames[i] for i in (0, 0, 1, 3)]))
   assert out[F.keyframe_index].numpy() == 2
   # Box 2 has only label 17, outside the map: dropped.
   assert out[F.num_groundtruth_boxes].numpy() == 1
@@ -140,7 +140,7 @@ def test_training_flip_is_exact():
   flipped = 0
   for s in range(8):
     out = parser(decoded, is_training=True, seed=tf.constant([7, s], tf.int64))
-    image = np.round((out[F.frames].numpy()[0] + 1.0) * 127.5).astype(np.uint8)
+    image = out[F.frames].numpy()[0]
     box = out[F.groundtruth_boxes].numpy()[0]
     if np.array_equal(image, frames[2][:, ::-1]):
       flipped += 1
@@ -208,7 +208,7 @@ def test_jpeg_crop_decodes_only_the_window():
   buffer = io.BytesIO()
   Image.fromarray(frame).save(buffer, format="JPEG", quality=95)
   data = buffer.getvalue()
-  parser = parser_lib.AvaParser(num_frames=2, label_map_ids=[1])
+  parser = parser_lib.AvaParser(num_frames=2, output_size=(30, 40), label_map_ids=[1])
   window = tf.constant([7, 13, 30, 40])
   cropped = parser._decode_frames(tf.constant([data]), tf.constant(0), window).numpy()
   full = tf.io.decode_jpeg(data, channels=3).numpy()[7:37, 13:53]
@@ -228,3 +228,31 @@ def test_truncation_is_counted():
   assert out[F.num_groundtruth_boxes].numpy() == 1
   assert out[F.num_truncated_groundtruth_boxes].numpy() == 2
   np.testing.assert_allclose(out[F.groundtruth_boxes].numpy(), [[0, 0, 0.5, 0.5]])
+
+
+def test_resize_frame_is_the_rounded_float_bilinear_resize():
+  frame = _frames(1, h=9, w=13)[0]
+  resized = parser_lib.resize_frame(tf.constant(frame), (5, 7))
+  assert resized.dtype == tf.uint8 and resized.shape == (5, 7, 3)
+  reference = tf.image.resize(frame.astype(np.float32), (5, 7), method="bilinear").numpy()
+  np.testing.assert_array_equal(resized.numpy(), np.round(reference).astype(np.uint8))
+  assert 0 < np.abs(resized.numpy() - reference).max() <= 0.5  # Rounding happened.
+  same = parser_lib.resize_frame(tf.constant(frame), (9, 13))
+  np.testing.assert_array_equal(same.numpy(), frame)  # Already that size: lossless.
+  clip = parser_lib.resize_frames(tf.constant(np.stack([frame, frame[::-1]])), (5, 7))
+  np.testing.assert_array_equal(clip.numpy()[0], resized.numpy())
+  np.testing.assert_array_equal(
+    clip.numpy()[1], parser_lib.resize_frame(tf.constant(frame[::-1]), (5, 7)).numpy()
+  )
+
+
+def test_eval_parse_resizes_each_frame_to_uint8():
+  frames = _frames(3, h=9, w=13)
+  parser = parser_lib.AvaParser(num_frames=2, output_size=(6, 8), label_map_ids=[12])
+  out = parser(_decoded(frames, 1, [[0.1, 0.2, 0.5, 0.6]], [12], [1]), is_training=False)
+  assert out[F.frames].dtype == tf.uint8 and out[F.frames].shape == (2, 6, 8, 3)
+  for position, index in enumerate((0, 1)):
+    reference = tf.image.resize(frames[index].astype(np.float32), (6, 8), method="bilinear")
+    np.testing.assert_array_equal(
+      out[F.frames].numpy()[position], np.round(reference.numpy()).astype(np.uint8)
+    )

@@ -103,7 +103,7 @@ def _reference(module, frames, boxes, num_boxes):
 
 def _inputs_and_references(module, config):
   clip = fx.video()
-  frames = tf.stack([parser_lib.resize_and_normalize(c, (64, 64)) for c in clip])
+  frames = tf.stack([parser_lib.resize_frames(c, (64, 64)) for c in clip])
   video_reference = _reference(module, frames, fx.BOXES, fx.NUM_BOXES)
   boxes = {S.person_boxes: fx.BOXES, S.num_person_boxes: fx.NUM_BOXES}
   stored = fx.video(num_frames=20, height=48, width=64, seed=1)

@@ -132,6 +132,22 @@ def test_preprocess_resizes():
     model.preprocess(tf.zeros([2, 20, 30, 3]))
 
 
+def test_preprocess_normalizes_uint8_and_keeps_float_frames():
+  model = _model()
+  clip = np.random.default_rng(5).integers(0, 256, (2, 2, 6, 7, 3), dtype=np.uint8)
+  clip[0, 0, 0, 0] = [0, 255, 128]
+  from_uint8, shapes = model.preprocess(tf.constant(clip))
+  assert from_uint8.dtype == tf.float32
+  np.testing.assert_array_equal(shapes.numpy(), [[6, 7, 3]] * 2)
+  np.testing.assert_allclose(
+    from_uint8.numpy()[0, 0, 0, 0], [-1.0, 1.0, 128 / 127.5 - 1], atol=1e-6
+  )
+  normalized = clip.astype(np.float32) / 127.5 - 1.0
+  from_float, _ = model.preprocess(tf.constant(normalized))
+  np.testing.assert_array_equal(from_float.numpy(), normalized)  # Float: used unchanged.
+  np.testing.assert_allclose(from_uint8.numpy(), normalized, atol=1e-6)
+
+
 def _train_step(model, frames, optimizer):
   with tf.GradientTape() as tape:
     pred = model.predict(frames, None, training=True)

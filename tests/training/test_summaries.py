@@ -124,6 +124,15 @@ def test_draw_batch_keyframes_and_legend():
   header = images.shape[1] - 400
   assert images.shape[0] == 2 and images.shape[2] > 800 and images.dtype == np.uint8
   np.testing.assert_array_equal(images[:, header:, :400], 255)  # white frames, nothing drawn
+  # The parser's uint8 frames draw the same picture as float frames in [-1, 1].
+  batch[InputFields.frames] = tf.fill([3, 2, 8, 8, 3], tf.constant(255, tf.uint8))
+  np.testing.assert_array_equal(summaries.draw_batch_keyframes(batch, detections), images)
+  np.testing.assert_allclose(
+    summaries.keyframe_in_unit_range(np.array([0, 51, 255], np.uint8)), [0.0, 0.2, 1.0]
+  )
+  np.testing.assert_allclose(
+    summaries.keyframe_in_unit_range(np.array([-1.0, 0.0, 1.0])), [0, 0.5, 1]
+  )
   with pytest.raises(ValueError, match="num_frames"):
     summaries.draw_batch_keyframes({InputFields.frames: tf.zeros([2, 8, 8, 3])}, detections)
   legend = summaries.legend_markdown({0: "stand", 1: "sit"})
