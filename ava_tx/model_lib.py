@@ -215,7 +215,7 @@ def build_evaluator(config, output_dir):
 
 def _evaluate_batches(dataset, model, status, evaluator):
   """Runs the model on every batch and feeds the evaluator; checks the restore once."""
-  detect = tf.function(lambda batch: train_loop.compute_detections(model, batch))
+  detect = tf.function(lambda batch: train_loop.compute_detections(model, batch), autograph=False)
   restored = False
   for batch in dataset:
     detections = detect(batch)

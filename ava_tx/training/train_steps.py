@@ -67,7 +67,7 @@ class TrainSteps:
     self.loss_scaling = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
     # XLA compiles the per-replica computation; the cross-replica reduction stays outside.
     self.replica_step = (
-      tf.function(self._replica_step, jit_compile=True)
+      tf.function(self._replica_step, jit_compile=True, autograph=False)
       if config.jit_compile
       else self._replica_step
     )
@@ -112,7 +112,7 @@ class TrainSteps:
   def global_step(self) -> int:
     return int(self.optimizer.iterations.numpy())
 
-  @tf.function
+  @tf.function(autograph=False)
   def train_step(self, batch):
     losses, norm, clipped, learning_rate = self.strategy.run(self.replica_step, args=(batch,))
     reduce = self.strategy.reduce
@@ -125,13 +125,13 @@ class TrainSteps:
       reduce(mean_op, learning_rate, axis=None),
     )
 
-  @tf.function
+  @tf.function(autograph=False)
   def detect_step(self, batch):
     """The first replica's detections (for image summaries)."""
     per_replica = self.strategy.run(lambda b: self.detect_fn(self.model, b), args=(batch,))
     return first_replica(self.strategy, per_replica)
 
-  @tf.function
+  @tf.function(autograph=False)
   def build_step(self, batch):
     """Forward pass only, to create the model's variables before fine-tune restoring."""
 
