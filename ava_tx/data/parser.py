@@ -100,27 +100,26 @@ def normalize_frames(frames):
   return tf.cast(frames, tf.float32) * (1.0 / 127.5) - 1.0
 
 
-def resize_frame(image, output_size: Sequence[int]):
-  """uint8 [h, w, 3] -> uint8 [*output_size, 3]: bilinear resize (no antialiasing) rounded to
-  the nearest grey level; an image already that size is returned unchanged (lossless). The one
-  frame resize of training, evaluation and the exported model; applied per frame, so the float
-  intermediate is one frame, never a clip."""
+def resize_frames(frames, output_size: Sequence[int]):
+  """uint8 [h, w, 3] or [n, h, w, 3] -> uint8 [*output_size, 3] or [n, *output_size, 3]:
+  bilinear resize (no antialiasing) rounded to the nearest grey level, every image of a stack
+  in one batched resize (the same values as resizing each alone); frames already that size
+  are returned unchanged (lossless). The one frame resize of training, evaluation and the
+  exported model: the parser calls it per frame inside its decode map, so the float
+  intermediate there is one frame; the exported model calls it once on all its frames."""
   size = [int(output_size[0]), int(output_size[1])]
-  same_size = tf.reduce_all(tf.shape(image)[0:2] == tf.constant(size))
+  frames = tf.convert_to_tensor(frames)
+  if frames.shape.rank not in (3, 4):
+    raise ValueError(
+      "resize_frames: expected uint8 [h, w, 3] or [n, h, w, 3], got shape %s" % frames.shape
+    )
+  same_size = tf.reduce_all(tf.shape(frames)[-3:-1] == tf.constant(size))
 
   def resized():
-    image_float = tf.image.resize(image, size, method="bilinear", antialias=False)
-    return tf.cast(tf.round(tf.clip_by_value(image_float, 0.0, 255.0)), tf.uint8)
+    frames_float = tf.image.resize(frames, size, method="bilinear", antialias=False)
+    return tf.cast(tf.round(tf.clip_by_value(frames_float, 0.0, 255.0)), tf.uint8)
 
-  return tf.cond(same_size, lambda: image, resized)
-
-
-def resize_frames(frames, output_size: Sequence[int]):
-  """uint8 [num_frames, h, w, 3] -> uint8 [num_frames, *output_size, 3], `resize_frame` on
-  each frame."""
-  return tf.map_fn(
-    lambda image: resize_frame(image, output_size), frames, fn_output_signature=tf.uint8
-  )
+  return tf.cond(same_size, lambda: frames, resized)
 
 
 class _GroundTruth(NamedTuple):
@@ -217,7 +216,7 @@ class AvaParser:
     self._id_to_index = table
 
   def _decode_frames(self, encoded_frames, keyframe_index, crop_window=None):
-    """Decodes the sampled frames, each resized to the output size (`resize_frame`): uint8
+    """Decodes the sampled frames, each resized to the output size (`resize_frames`): uint8
     [num_frames, output_height, output_width, 3]; with crop_window (int32 [4]: y0, x0,
     crop_height, crop_width) only that window, JPEGs decoding just the window."""
     indices = temporal_sample_indices(
@@ -230,7 +229,7 @@ class AvaParser:
     selected = tf.gather(encoded_frames, unique)
 
     def decode_one(data):
-      return resize_frame(decode_window(data), self.output_size)
+      return resize_frames(decode_window(data), self.output_size)
 
     def decode_window(data):
       if crop_window is None:

@@ -134,7 +134,8 @@ class DetectionInferenceModule(tf.Module):
 
   def _preprocess_video(self, video):
     """uint8 [batch_size, T, H, W, 3] -> uint8 [batch_size, num_frames, *image_size, 3], each
-    frame resized as the parser does (`parser.resize_frame`); the model normalizes."""
+    frame resized as the parser does (`parser.resize_frames`, one batched resize of all
+    batch_size * T frames); the model normalizes."""
     name = ServingFields.input_tensor
     video = _checked_rank(video, 5, name, "uint8 video [batch_size, num_frames, height, width, 3]")
     shape = tf.shape(video)

@@ -230,20 +230,44 @@ def test_truncation_is_counted():
   np.testing.assert_allclose(out[F.groundtruth_boxes].numpy(), [[0, 0, 0.5, 0.5]])
 
 
-def test_resize_frame_is_the_rounded_float_bilinear_resize():
+def test_resize_frames_is_the_rounded_float_bilinear_resize():
   frame = _frames(1, h=9, w=13)[0]
-  resized = parser_lib.resize_frame(tf.constant(frame), (5, 7))
+  resized = parser_lib.resize_frames(tf.constant(frame), (5, 7))
   assert resized.dtype == tf.uint8 and resized.shape == (5, 7, 3)
   reference = tf.image.resize(frame.astype(np.float32), (5, 7), method="bilinear").numpy()
   np.testing.assert_array_equal(resized.numpy(), np.round(reference).astype(np.uint8))
   assert 0 < np.abs(resized.numpy() - reference).max() <= 0.5  # Rounding happened.
-  same = parser_lib.resize_frame(tf.constant(frame), (9, 13))
-  np.testing.assert_array_equal(same.numpy(), frame)  # Already that size: lossless.
-  clip = parser_lib.resize_frames(tf.constant(np.stack([frame, frame[::-1]])), (5, 7))
-  np.testing.assert_array_equal(clip.numpy()[0], resized.numpy())
+
+
+def test_resize_frames_batched_equals_each_frame_alone():
+  frames = np.random.default_rng(3).integers(0, 256, (4, 9, 13, 3), dtype=np.uint8)
+  batched = parser_lib.resize_frames(tf.constant(frames), (5, 7))
+  assert batched.dtype == tf.uint8 and batched.shape == (4, 5, 7, 3)
+  alone = [parser_lib.resize_frames(tf.constant(f), (5, 7)).numpy() for f in frames]
+  np.testing.assert_array_equal(batched.numpy(), np.stack(alone))
+  assert len({a.tobytes() for a in alone}) == 4  # Distinct frames, so the order is checked.
+  upsampled = parser_lib.resize_frames(tf.constant(frames[:2]), (11, 17))
   np.testing.assert_array_equal(
-    clip.numpy()[1], parser_lib.resize_frame(tf.constant(frame[::-1]), (5, 7)).numpy()
+    upsampled.numpy()[1], parser_lib.resize_frames(tf.constant(frames[1]), (11, 17)).numpy()
   )
+
+
+def test_resize_frames_of_that_size_are_returned_bit_exact():
+  frames = np.random.default_rng(4).integers(0, 256, (3, 9, 13, 3), dtype=np.uint8)
+  np.testing.assert_array_equal(parser_lib.resize_frames(tf.constant(frames), (9, 13)), frames)
+  np.testing.assert_array_equal(
+    parser_lib.resize_frames(tf.constant(frames[0]), (9, 13)), frames[0]
+  )
+  traced = tf.function(
+    lambda x: parser_lib.resize_frames(x, (9, 13)),
+    input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
+  )
+  np.testing.assert_array_equal(traced(frames), frames)  # Size known only at run time.
+
+
+def test_resize_frames_rejects_other_ranks():
+  with pytest.raises(ValueError, match=r"\[h, w, 3\] or \[n, h, w, 3\]"):
+    parser_lib.resize_frames(tf.zeros([9, 13], tf.uint8), (5, 7))
 
 
 def test_eval_parse_resizes_each_frame_to_uint8():
