@@ -27,7 +27,6 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from ava_tx.core import ava_constants
 from ava_tx.core import command_line
 from ava_tx.core.tf_setup import tf
 from ava_tx.data import ava_clips
@@ -104,11 +103,10 @@ def decode_encode_bound(path, name, timestamps):
   """The conversion's bound: (seconds, frames) to decode the video once and encode once each
   frame that the clips of `timestamps` store, with the converter's encoder and settings."""
   settings = clip_settings(name)
-  before = settings.clip_frames // 2
   stored = set()
   for timestamp in timestamps:
-    k = ava_constants.keyframe_frame_index(timestamp, segment_start=0, fps=settings.fps)
-    stored.update(range(max(0, k - before), k + settings.clip_frames - before))
+    window = ava_clips.clip_window(timestamp, settings)
+    stored.update(range(window.first, window.last + 1))
   encoder = settings.encoder()
   encoded = 0
   start = time.perf_counter()

@@ -13,7 +13,7 @@ for 64 frames of 120x120. The AVA train split (~211k keyframes) at 64 frames of 
 
 import bisect
 import dataclasses
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 from ava_tx.core import ava_constants
 from ava_tx.core import errors
@@ -80,18 +80,42 @@ class SkippedKeyframe:
   reason: str
 
 
-def _windows(requests, settings):
-  """Yields (request, keyframe frame index, first, last) or a SkippedKeyframe."""
+class ClipWindow(NamedTuple):
+  """Video frame indices of a keyframe's clip: the keyframe's, the first stored and the last
+  stored (inclusive). `first` is cut at the video's start; `last` is not cut at its end (the
+  video's length is not known here: the extractors cut it)."""
+
+  keyframe: int
+  first: int
+  last: int
+
+
+def clip_window(timestamp: int, settings: ClipSettings) -> ClipWindow:
+  """The frames a converter with `settings` stores for the keyframe at `timestamp`:
+  clip_frames // 2 before the keyframe, the keyframe, and the rest after it.
+
+  Args:
+    timestamp: keyframe timestamp in whole movie seconds.
+    settings: ClipSettings (fps, clip_frames, segment_start are used).
+  Returns:
+    ClipWindow; e.g. 902 with segment_start 900, fps 30, clip_frames 64 -> (60, 28, 91).
+  Raises:
+    ValueError: if the keyframe lies before the segment start.
+  """
+  k = ava_constants.keyframe_frame_index(
+    timestamp, segment_start=settings.segment_start, fps=settings.fps
+  )
   before = settings.clip_frames // 2
-  after = settings.clip_frames - 1 - before
+  return ClipWindow(k, max(0, k - before), k + settings.clip_frames - 1 - before)
+
+
+def _windows(requests, settings):
+  """Yields (request, ClipWindow, None) or (request, None, reason to skip), in timestamp order."""
   for request in sorted(requests, key=lambda r: r.timestamp):
     if request.timestamp < settings.segment_start:
       yield request, None, "timestamp before the segment start %s" % settings.segment_start
       continue
-    k = ava_constants.keyframe_frame_index(
-      request.timestamp, segment_start=settings.segment_start, fps=settings.fps
-    )
-    yield request, (k, max(0, k - before), k + after), None
+    yield request, clip_window(request.timestamp, settings), None
 
 
 def extract_clips(
