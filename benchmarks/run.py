@@ -24,8 +24,9 @@ Sections:
              step spent waiting for input (benchmarks.data_benchmark's source video).
 
 --quick runs every section at small sizes (a few minutes on 2 cores) and enforces no
-target. CI runs it through tests/benchmarks/test_run.py with AVA_TX_BENCHMARK_TEST_SIZES=1 (both
-trunks end at Mixed_3c: the same sections and rows, traced faster; benchmarks/suite/models.py).
+target. CI runs it through tests/benchmarks/test_run.py, which calls `run(...,
+trunk_final_endpoint="Mixed_3c")` (both trunks end there: the same sections and rows, traced
+faster; benchmarks/suite/models.py).
 """
 
 import json
@@ -69,8 +70,10 @@ def _format(value):
 
 def markdown(result) -> str:
   """The results as one markdown table under a header line."""
+  cut = result.get("trunk_final_endpoint")
   lines = [
-    f"Benchmark suite ({'quick' if result['quick'] else 'full'}), {result['date']}, "
+    f"Benchmark suite ({'quick' if result['quick'] else 'full'}"
+    f"{f', trunks to {cut}' if cut else ''}), {result['date']}, "
     f"{result['cpu_count']} CPUs, load average {result['loadavg_start']} -> "
     f"{result['loadavg_end']}: `{result['command']}`",
     "",
@@ -92,7 +95,7 @@ def _write(result, output_dir):
     f.write(markdown(result))
 
 
-def _section_rows(name, state, quick, runs, data_work_dir):
+def _section_rows(name, state, quick, runs, data_work_dir, trunk_final_endpoint):
   # Imported here: `import tensorflow` is slow, and --help should not pay it.
   from benchmarks.suite import common
   from benchmarks.suite import data
@@ -106,27 +109,39 @@ def _section_rows(name, state, quick, runs, data_work_dir):
   if "rates" not in state:
     state["rates"], _ = common.matmul_rows(quick)
   if name == "training":
-    return training.rows(state["rates"], quick, runs)
+    return training.rows(state["rates"], quick, runs, trunk_final_endpoint)
   if name == "inference":
     rows = []
-    for size in models.sizes(quick):
+    for size in models.sizes(quick, trunk_final_endpoint):
       rows += inference.split_rows(size, runs)
     if not quick:
       rows += inference.paper_rows(state["rates"], runs)
     return rows
   if name == "scaling":
-    return inference.scaling_rows(quick, runs)
+    return inference.scaling_rows(quick, runs, trunk_final_endpoint)
   if name == "data":
-    return data.rows(quick, data_work_dir)
+    return data.rows(quick, data_work_dir, trunk_final_endpoint)
   raise app.UsageError(f"--sections: unknown section {name!r}")
 
 
-def run(*, quick, sections, runs, output_dir, data_work_dir, command="python -m benchmarks.run"):
-  """Runs the sections; returns the result dict (also written to output_dir)."""
+def run(
+  *,
+  quick,
+  sections,
+  runs,
+  output_dir,
+  data_work_dir,
+  command="python -m benchmarks.run",
+  trunk_final_endpoint=None,
+):
+  """Runs the sections; returns the result dict (also written to output_dir).
+  `trunk_final_endpoint`: where the tiny and mid sizes' trunks end (e.g. "Mixed_3c", which the
+  test uses to trace faster); None, as the command line runs: the configs' own (Mixed_4f)."""
   import dataclasses  # pylint: disable=import-outside-toplevel
 
   result = dict(
     quick=quick,
+    trunk_final_endpoint=trunk_final_endpoint,
     date=time.strftime("%Y-%m-%d %H:%M %Z"),
     cpu_count=os.cpu_count(),
     command=command,
@@ -141,7 +156,7 @@ def run(*, quick, sections, runs, output_dir, data_work_dir, command="python -m 
   for name in sections:
     start = time.perf_counter()
     try:
-      rows = _section_rows(name, state, quick, runs, data_work_dir)
+      rows = _section_rows(name, state, quick, runs, data_work_dir, trunk_final_endpoint)
       result["rows"] += [dataclasses.asdict(r) for r in rows]
     except Exception:  # pylint: disable=broad-except
       # One failing section must not lose the others' figures; main() exits non-zero.

@@ -47,9 +47,10 @@ def _layout_rows(work, name, source, batch_size, num_batches):
   return rows, summary["file_pattern"]
 
 
-def wait_fraction_row(file_pattern, quick, steps):
-  """Tiny config: fraction of each training step spent in next(iterator)."""
-  tiny, _ = models.sizes(quick)
+def wait_fraction_row(file_pattern, quick, steps, trunk_final_endpoint=None):
+  """Tiny config: fraction of each training step spent in next(iterator).
+  `trunk_final_endpoint`: see models.sizes."""
+  tiny, _ = models.sizes(quick, trunk_final_endpoint)
   tiny = dataclasses.replace(tiny, num_frames=16, image_size=112)
   config = models.model_config(tiny)
   config.num_classes = 2  # the benchmark's label ids 12 and 80
@@ -92,7 +93,7 @@ def wait_fraction_row(file_pattern, quick, steps):
   )
 
 
-def rows(quick: bool, work_dir: str):
+def rows(quick: bool, work_dir: str, trunk_final_endpoint=None):
   work = Path(work_dir)
   seconds = 6 if quick else 12
   video, _, source = data_benchmark.prepare_source(work, seconds)
@@ -109,5 +110,5 @@ def rows(quick: bool, work_dir: str):
     )
     result += layout_rows
     if name == "tiny":
-      result.append(wait_fraction_row(pattern, quick, 3 if quick else 20))
+      result.append(wait_fraction_row(pattern, quick, 3 if quick else 20, trunk_final_endpoint))
   return result

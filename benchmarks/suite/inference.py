@@ -130,9 +130,10 @@ def _forward_cost(size, repeats):
   return seconds, flops.function_flops(detect, batch).forward
 
 
-def scaling_rows(quick, repeats):
-  """Inference cost of the mid model as R goes 16 -> 64 -> 300 and T 16 -> 32 -> 64."""
-  _, mid = models.sizes(quick)
+def scaling_rows(quick, repeats, trunk_final_endpoint=None):
+  """Inference cost of the mid model as R goes 16 -> 64 -> 300 and T 16 -> 32 -> 64.
+  `trunk_final_endpoint`: see models.sizes."""
+  _, mid = models.sizes(quick, trunk_final_endpoint)
   rows = []
   frames = (8, 16, 32) if quick else (16, 32, 64)
   costs = {}  # The mid size itself is on both axes: measured (built, traced) once.

@@ -6,13 +6,13 @@ Sizes used by the suite (`--quick` shrinks them):
   mid:   configs/ava_tx_highres_64f_400.config at 32x224x224, full-width trunk, RPN with
          R=64 proposals, batch 2, random weights (the timing does not depend on them).
 
-With the environment variable AVA_TX_BENCHMARK_TEST_SIZES=1, `--quick` also stops both trunks at
-Mixed_3c instead of Mixed_4f (tests/benchmarks/test_run.py: tracing the train step, not running
-it, is most of a --quick run's time, and a shorter trunk traces in about 3/4 of the time).
+`sizes(..., trunk_final_endpoint="Mixed_3c")` stops both trunks there instead of at the configs'
+Mixed_4f (tests/benchmarks/test_run.py passes it through `benchmarks.run.run`: tracing the train
+step, not running it, is most of a --quick run's time, and a shorter trunk traces in about 3/4
+of the time).
 """
 
 import dataclasses
-import os
 from typing import Optional
 
 import numpy as np
@@ -30,8 +30,6 @@ from ava_tx.training import train_loop
 TINY_CONFIG = "configs/tiny_synthetic_cpu.config"
 PAPER_CONFIG = "configs/ava_tx_highres_64f_400.config"
 _MAX_BOXES = 8
-TEST_SIZES_ENV = "AVA_TX_BENCHMARK_TEST_SIZES"
-_TEST_ENDPOINT = "Mixed_3c"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,10 +47,11 @@ class ModelSize:
   final_endpoint: Optional[str] = None  # the trunk's last block; None: the config's
 
 
-def sizes(quick: bool):
-  """The tiny and mid sizes (smaller with --quick; trunks to Mixed_3c for the test, see above)."""
+def sizes(quick: bool, trunk_final_endpoint: Optional[str] = None):
+  """The tiny and mid sizes (smaller with --quick); both trunks end at `trunk_final_endpoint`
+  (an I3D endpoint name, e.g. "Mixed_3c"; None: the configs' own, Mixed_4f)."""
+  endpoint = trunk_final_endpoint
   if quick:
-    endpoint = _TEST_ENDPOINT if os.environ.get(TEST_SIZES_ENV) == "1" else None
     return (
       ModelSize("tiny", TINY_CONFIG, 2, 8, 64, final_endpoint=endpoint),
       ModelSize(
@@ -67,8 +66,8 @@ def sizes(quick: bool):
       ),
     )
   return (
-    ModelSize("tiny", TINY_CONFIG, 4, 16, 112),
-    ModelSize("mid", PAPER_CONFIG, 2, 32, 224, num_proposals=64),
+    ModelSize("tiny", TINY_CONFIG, 4, 16, 112, final_endpoint=endpoint),
+    ModelSize("mid", PAPER_CONFIG, 2, 32, 224, num_proposals=64, final_endpoint=endpoint),
   )
 
 

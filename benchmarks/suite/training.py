@@ -115,9 +115,10 @@ def _stem_rows(size, repeats, frozen_step):
   ]
 
 
-def rows(rates, quick: bool, repeats: int):
-  """--quick leaves out bfloat16 (its small-channel convolutions are slow on CPU) and XLA."""
-  tiny, mid = models.sizes(quick)
+def rows(rates, quick: bool, repeats: int, trunk_final_endpoint=None):
+  """--quick leaves out bfloat16 (its small-channel convolutions are slow on CPU) and XLA.
+  `trunk_final_endpoint`: see models.sizes."""
+  tiny, mid = models.sizes(quick, trunk_final_endpoint)
   result, tiny_step = _step_rows(tiny, rates, repeats, with_bf16=not quick)
   result += _stem_rows(tiny, repeats, tiny_step)
   result += _step_rows(mid, rates, repeats, with_bf16=not quick)[0]

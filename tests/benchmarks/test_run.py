@@ -1,10 +1,11 @@
 """`python -m benchmarks.run --quick` (what CI runs): the table's structure and sane values.
 
 No timing target is asserted: the figures depend on the machine and its load. The test runs
-`--quick` with its trunks cut at Mixed_3c (benchmarks.suite.models.TEST_SIZES_ENV): the same
+`--quick` with its trunks cut at Mixed_3c (`run(..., trunk_final_endpoint=...)`): the same
 sections, rows and code paths, traced in less time.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -15,17 +16,28 @@ from benchmarks.suite import models
 _SECTIONS = ("machine", "training", "inference", "scaling", "data")
 
 
+@pytest.mark.parametrize("quick", [True, False])
+def test_sizes_end_both_trunks_where_asked(quick):
+  default = models.sizes(quick)
+  assert [s.name for s in default] == ["tiny", "mid"]
+  assert [models.model_config(s).trunk.final_endpoint for s in default] == ["Mixed_4f"] * 2
+  cut = models.sizes(quick, "Mixed_3c")
+  assert [models.model_config(s).trunk.final_endpoint for s in cut] == ["Mixed_3c"] * 2
+  # Only the trunk's end differs.
+  assert [dataclasses.replace(s, final_endpoint=None) for s in cut] == list(default)
+
+
 @pytest.mark.slow
-def test_quick_suite_writes_one_table_with_references(tmp_path, monkeypatch):
-  monkeypatch.setenv(models.TEST_SIZES_ENV, "1")
+def test_quick_suite_writes_one_table_with_references(tmp_path):
   result = run.run(
     quick=True,
     sections=_SECTIONS,
     runs=1,
     output_dir=str(tmp_path),
     data_work_dir=str(tmp_path / "data"),
+    trunk_final_endpoint="Mixed_3c",
   )
-  assert result["errors"] == {}
+  assert result["errors"] == {} and result["trunk_final_endpoint"] == "Mixed_3c"
   rows = result["rows"]
   assert {r["section"].split(",")[0] for r in rows} >= {
     "machine",
@@ -61,5 +73,6 @@ def test_quick_suite_writes_one_table_with_references(tmp_path, monkeypatch):
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved["rows"] == rows
   table = (tmp_path / "results.md").read_text().splitlines()
+  assert table[0].startswith("Benchmark suite (quick, trunks to Mixed_3c), ")
   assert table[2].startswith("| section | figure | value |")
   assert sum(line.startswith("| ") for line in table) == len(rows) + 1
