@@ -2,15 +2,16 @@ r"""The paper's head comparisons (Tables 1-3) on any AVA-format dataset, same da
 
   python -m ava_tx.experiments.compare_heads --data_dir workspace/data/synthetic \
       --output_dir workspace/compare_heads [--rows gt_i3d,gt_tx_highres] [--seeds 1,2,3] \
-      [--steps 2000] [--tfrecord_dir DIR_WITH_SHARDS]
+      [--steps 300] [--tfrecord_dir DIR_WITH_SHARDS]
 
 Rows (`--rows`, default all): ground-truth boxes (Table 1) gt_i3d, gt_tx_lowres, gt_tx_highres,
 gt_tx_highres_noloc, gt_tx_highres_1x1; proposals (Table 3, `--proposals`, default the
 detector boxes) prop_i3d, prop_tx_highres, prop_tx_i3d; every row also reports the person
 AP@0.5 and @0.75 of its regressed boxes (Table 2). Writes OUTPUT_DIR/comparison.md and
 comparison.json; running the same command again skips finished runs and resumes unfinished ones.
-Each row is `--base_config` (default configs/tiny_synthetic_cpu.config) with another head
-and proposal mode; see docs/COMPARISON.md for the recipe and the results.
+Each row is `--base_config` (default configs/compare_heads_kinetics_cpu.config: the Kinetics-400
+I3D fine-tuned, so the weights must have been fetched as the README's setup does) with another
+head and proposal mode; see docs/COMPARISON.md for the recipe and the results.
 """
 
 import dataclasses
@@ -26,7 +27,8 @@ from ava_tx.core import command_line
 from ava_tx.core import errors
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_DEFAULT_BASE = os.path.join(_REPO, "configs", "tiny_synthetic_cpu.config")
+_DEFAULT_BASE = os.path.join(_REPO, "configs", "compare_heads_kinetics_cpu.config")
+_DEFAULT_STEPS = 300
 
 FLAGS = flags.FLAGS
 
@@ -50,7 +52,7 @@ class Options:
   base_config: str = _DEFAULT_BASE
   rows: Sequence[str] = ()
   seeds: Sequence[str] = ("1",)
-  steps: int = 2000
+  steps: int = _DEFAULT_STEPS
   proposals: str = "detector"
   interaction_classes: Optional[Sequence[str]] = None
   motion_classes: Optional[Sequence[str]] = None
@@ -84,7 +86,7 @@ def define_flags():
   flags.DEFINE_string("base_config", _DEFAULT_BASE, "Pipeline config every row starts from.")
   flags.DEFINE_list("rows", [], "Rows to run (default all).")
   flags.DEFINE_list("seeds", ["1"], "Training seeds (positive integers).")
-  flags.DEFINE_integer("steps", 2000, "Training steps of every run.")
+  flags.DEFINE_integer("steps", _DEFAULT_STEPS, "Training steps of every run.")
   flags.DEFINE_enum("proposals", "detector", ["detector", "rpn"], "Proposals of the Table 3 rows.")
   flags.DEFINE_list(
     "interaction_classes",
@@ -128,6 +130,20 @@ def _groups(label_map_path, options):
   return groups
 
 
+def _check_pretrained_weights(base, base_config_path):
+  """InputError before any conversion or training if the base config starts from Kinetics
+  weights that are not there (the README's setup fetches them)."""
+  from ava_tx.trunks import i3d_checkpoint
+
+  trunk = base.model.action_transformer.trunk
+  if not trunk.fine_tune_checkpoint or trunk.fine_tune_checkpoint_type != "classification":
+    return
+  try:
+    i3d_checkpoint.converted_checkpoint_prefix(trunk.fine_tune_checkpoint)
+  except FileNotFoundError as e:
+    raise errors.InputError(f"{base_config_path}: trunk.fine_tune_checkpoint: {e}") from None
+
+
 def _header(settings, seeds_done):
   return (
     f"Head comparison: {settings['steps']} steps per run, base config "
@@ -160,6 +176,7 @@ def run(options: Options, log=print) -> str:
   )
   groups = _groups(paths.label_map, options)
   base = head_comparison.base_config(options.base_config, paths, steps=options.steps)
+  _check_pretrained_weights(base, options.base_config)
   reader = base.train_input_reader
   comparison_data.ensure_shards(
     paths,

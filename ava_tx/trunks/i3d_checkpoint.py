@@ -380,7 +380,7 @@ def restore_endpoints(checkpoint_path: str, layers_by_endpoint: dict) -> list[st
     ValueError: a layer is not built, or an endpoint with variables is absent from the
       checkpoint, or a variable shape differs (e.g. a depth_multiplier != 1 trunk).
   """
-  checkpoint_path = _converted_checkpoint_prefix(checkpoint_path)
+  checkpoint_path = converted_checkpoint_prefix(checkpoint_path)
   stored = dict(tf.train.list_variables(checkpoint_path))
   stored_endpoints = {name.split("/")[0] for name in stored} - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
   to_restore = {}
@@ -405,13 +405,16 @@ def restore_endpoints(checkpoint_path: str, layers_by_endpoint: dict) -> list[st
   return list(to_restore)
 
 
-def _converted_checkpoint_prefix(path: str) -> str:
+def converted_checkpoint_prefix(path: str) -> str:
   """`path`, or for a directory its latest checkpoint (else `<path>/i3d`); FileNotFoundError
   if there is no index file."""
   if tf.io.gfile.isdir(path):
     path = tf.train.latest_checkpoint(path) or os.path.join(path, CONVERTED_CHECKPOINT_NAME)
   if not tf.io.gfile.exists(path + ".index"):
-    raise FileNotFoundError(f"No converted I3D checkpoint at {path} ({path}.index does not exist).")
+    raise FileNotFoundError(
+      f"No converted I3D checkpoint at {path} ({path}.index does not exist). The Kinetics-400 "
+      f"weights: python -m data_tools.fetch_kinetics_i3d --output_dir {os.path.dirname(path)}"
+    )
   return path
 
 

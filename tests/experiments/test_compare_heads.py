@@ -8,6 +8,8 @@ import sys
 import pytest
 
 from ava_tx import model_lib
+from ava_tx.builders import config_util
+from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.experiments import compare_heads
 from ava_tx.experiments import head_comparison
@@ -140,3 +142,31 @@ def test_unknown_row_is_a_one_line_error(tmp_path):
     .startswith("compare_heads: error: --rows: unknown row(s) ['nope']")
   )
   assert "Traceback" not in result.stderr
+
+
+def test_missing_kinetics_weights_are_named_before_any_work(tmp_path, run_cache_dir):
+  data = tiny_dataset.write_dataset(tmp_path / "data", run_cache_dir)
+  config = tiny_dataset.tiny_config()
+  config.model.action_transformer.trunk.depth_multiplier = 1.0
+  config.model.action_transformer.trunk.fine_tune_checkpoint = str(tmp_path / "nowhere" / "i3d")
+  base = tiny_dataset.write_config(config, tmp_path / "base.config")
+  output_dir = tmp_path / "out"
+  options = compare_heads.Options(
+    output_dir=str(output_dir), data_dir=str(data), base_config=str(base), rows=ROWS, steps=2
+  )
+  with pytest.raises(errors.InputError) as raised:
+    compare_heads.run(options, log=lambda *a, **k: None)
+  message = str(raised.value)
+  assert message.startswith(f"{base}: trunk.fine_tune_checkpoint: No converted I3D checkpoint at")
+  assert f"fetch_kinetics_i3d --output_dir {tmp_path / 'nowhere'}" in message
+  assert not output_dir.exists()  # Refused before converting or training anything.
+
+
+def test_default_base_config_is_the_kinetics_recipe():
+  assert compare_heads.Options(output_dir="x").base_config == str(
+    REPO / "configs" / "compare_heads_kinetics_cpu.config"
+  )
+  config = config_util.load_pipeline_config(compare_heads.Options(output_dir="x").base_config)
+  trunk = config.model.action_transformer.trunk
+  assert trunk.fine_tune_checkpoint == "workspace/pretrained/i3d_kinetics400_rgb/i3d"
+  assert (trunk.depth_multiplier, trunk.freeze_batch_norm) == (1.0, True)
