@@ -35,7 +35,7 @@ def test_sample_config_loads_validates_and_round_trips(path, tmp_path):
   config_validation.validate_pipeline_config(config)
   saved = config_util.save_pipeline_config(config, str(tmp_path))
   assert config_util.load_pipeline_config(saved) == config
-  if path.name.startswith("tiny"):
+  if path.name.endswith("_cpu.config"):  # The CPU configs run as they are, on workspace/ paths.
     assert config_util.find_placeholders(config) == []
   else:
     # Every user path of a paper config is marked for the user to fill in.
