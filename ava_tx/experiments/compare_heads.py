@@ -2,16 +2,18 @@ r"""The paper's head comparisons (Tables 1-3) on any AVA-format dataset, same da
 
   python -m ava_tx.experiments.compare_heads --data_dir workspace/data/synthetic \
       --output_dir workspace/compare_heads [--rows gt_i3d,gt_tx_highres] [--seeds 1,2,3] \
-      [--steps 300] [--tfrecord_dir DIR_WITH_SHARDS]
+      [--steps 300] [--tfrecord_dir DIR_WITH_SHARDS] [--base_config CONFIG] \
+      [--head_sizes paper|base]
 
 Rows (`--rows`, default all): ground-truth boxes (Table 1) gt_i3d, gt_tx_lowres, gt_tx_highres,
 gt_tx_highres_noloc, gt_tx_highres_1x1; proposals (Table 3, `--proposals`, default the
 detector boxes) prop_i3d, prop_tx_highres, prop_tx_i3d; every row also reports the person
 AP@0.5 and @0.75 of its regressed boxes (Table 2). Writes OUTPUT_DIR/comparison.md and
 comparison.json; running the same command again skips finished runs and resumes unfinished ones.
-Each row is `--base_config` (default configs/compare_heads_kinetics_cpu.config: the Kinetics-400
-I3D fine-tuned, so the weights must have been fetched as the README's setup does) with another
-head and proposal mode; see docs/COMPARISON.md for the recipe and the results.
+Each row is `--base_config` (default configs/tiny_kinetics_demo_cpu.config, the demo's recipe: the
+Kinetics-400 I3D fine-tuned, so the weights must have been fetched as the README's setup does)
+with the paper's Tx head sizes (`--head_sizes paper`, the default; `base` keeps the config's) and
+another head and proposal mode; see docs/COMPARISON.md for the recipe and the results.
 """
 
 import dataclasses
@@ -27,7 +29,7 @@ from ava_tx.core import command_line
 from ava_tx.core import errors
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_DEFAULT_BASE = os.path.join(_REPO, "configs", "compare_heads_kinetics_cpu.config")
+_DEFAULT_BASE = os.path.join(_REPO, "configs", "tiny_kinetics_demo_cpu.config")
 _DEFAULT_STEPS = 300
 
 FLAGS = flags.FLAGS
@@ -50,6 +52,7 @@ class Options:
   segment_start: float = 900
   num_workers: int = 1
   base_config: str = _DEFAULT_BASE
+  head_sizes: str = "paper"
   rows: Sequence[str] = ()
   seeds: Sequence[str] = ("1",)
   steps: int = _DEFAULT_STEPS
@@ -84,6 +87,12 @@ def define_flags():
   flags.DEFINE_float("segment_start", 900, "Movie second of each video's first frame (conversion).")
   flags.DEFINE_integer("num_workers", 1, "Conversion worker processes.")
   flags.DEFINE_string("base_config", _DEFAULT_BASE, "Pipeline config every row starts from.")
+  flags.DEFINE_enum(
+    "head_sizes",
+    "paper",
+    ["paper", "base"],
+    "Tx head sizes: the paper's (D=128, dropout 0.3, defaults) or the base config's.",
+  )
   flags.DEFINE_list("rows", [], "Rows to run (default all).")
   flags.DEFINE_list("seeds", ["1"], "Training seeds (positive integers).")
   flags.DEFINE_integer("steps", _DEFAULT_STEPS, "Training steps of every run.")
@@ -147,7 +156,8 @@ def _check_pretrained_weights(base, base_config_path):
 def _header(settings, seeds_done):
   return (
     f"Head comparison: {settings['steps']} steps per run, base config "
-    f"`{settings['base_config']}`, proposals of the Table 3 rows: {settings['proposals']}; "
+    f"`{settings['base_config']}` with {settings['head_sizes']} Tx head sizes, "
+    f"proposals of the Table 3 rows: {settings['proposals']}; "
     f"data `{settings['data']}`; machine {platform.machine()}, {os.cpu_count()} CPUs. "
     f"Cells: mean ± sample sd over the seeds ({', '.join(map(str, seeds_done))}).\n"
   )
@@ -158,6 +168,10 @@ def run(options: Options, log=print) -> str:
   from ava_tx.experiments import comparison_rows  # Protos only: checked before TensorFlow loads.
 
   rows = comparison_rows.select_rows(options.rows)
+  if options.head_sizes not in comparison_rows.HEAD_SIZES:
+    raise errors.InputError(
+      f"--head_sizes: expected one of {comparison_rows.HEAD_SIZES}, got {options.head_sizes!r}"
+    )
   seeds = _seeds(options.seeds)
   if options.steps <= 0:
     raise errors.InputError(f"--steps: must be positive, got {options.steps}")
@@ -175,7 +189,9 @@ def run(options: Options, log=print) -> str:
     video_dir=options.video_dir,
   )
   groups = _groups(paths.label_map, options)
-  base = head_comparison.base_config(options.base_config, paths, steps=options.steps)
+  base = head_comparison.base_config(
+    options.base_config, paths, steps=options.steps, head_sizes=options.head_sizes
+  )
   _check_pretrained_weights(base, options.base_config)
   reader = base.train_input_reader
   comparison_data.ensure_shards(
@@ -191,6 +207,7 @@ def run(options: Options, log=print) -> str:
     proposals=options.proposals,
     data=paths.tfrecord_dir,
     base_config=os.path.relpath(options.base_config, _REPO),
+    head_sizes=options.head_sizes,
     base_config_text=text_format.MessageToString(base),
   )
   results = head_comparison.run_comparison(

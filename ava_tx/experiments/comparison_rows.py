@@ -132,6 +132,36 @@ def select_rows(names) -> list:
   return [row for row in ROWS if not names or row.name in names]
 
 
+HEAD_SIZES = ("paper", "base")
+"""--head_sizes: "paper" gives every Tx row the paper's head sizes; "base" keeps the base's."""
+
+_PAPER_TX = action_transformer_pb2.ActionTransformerHead()
+_SIZE_FIELDS = (
+  "high_res_reduced_channels",
+  "ffn_hidden_size",
+  "location_embedding_size",
+  "location_embedding_hidden_size",
+)
+
+
+def set_head_sizes(model_config, head_sizes: str) -> None:
+  """Sets the Action Transformer head's sizes of an `ActionTransformer` config.
+
+  "paper": D=128 and dropout 0.3 written out, the other sizes cleared to the proto's defaults
+  (which are the paper's, as configs/ava_tx_highres_64f_400.config); the query preprocessor,
+  layers, heads and location embedding stay the base's (the rows set them). "base": unchanged.
+  """
+  if head_sizes not in HEAD_SIZES:
+    raise errors.InputError(f"--head_sizes: expected one of {HEAD_SIZES}, got {head_sizes!r}")
+  if head_sizes == "base":
+    return
+  tx = model_config.action_transformer_head
+  tx.hidden_size = _PAPER_TX.hidden_size
+  tx.dropout_rate = _PAPER_TX.dropout_rate
+  for name in _SIZE_FIELDS:
+    tx.ClearField(name)
+
+
 def apply_row(pipeline_config, row: Row, *, proposals: str) -> None:
   """Edits a copy of the base `TrainEvalPipelineConfig` in place into `row`'s config."""
   model_config = pipeline_config.model.action_transformer

@@ -32,9 +32,11 @@ RESULT = "result.json"
 _log = logging.getLogger(__name__)
 
 
-def base_config(base_config_path, paths, *, steps):
-  """The base pipeline config pointed at the dataset, with the shared budget."""
+def base_config(base_config_path, paths, *, steps, head_sizes="paper"):
+  """The base pipeline config pointed at the dataset, with the shared budget and head sizes
+  (`comparison_rows.set_head_sizes`)."""
   config = config_util.load_pipeline_config(base_config_path)
+  comparison_rows.set_head_sizes(config.model.action_transformer, head_sizes)
   labels = label_map_util.read_label_map(paths.label_map)
   config.model.action_transformer.num_classes = len(labels)
   config.train_config.num_steps = steps

@@ -12,6 +12,7 @@ from ava_tx.builders import config_util
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import tf
 from ava_tx.experiments import compare_heads
+from ava_tx.experiments import comparison_rows
 from ava_tx.experiments import head_comparison
 from tests.experiments import REPO
 from tests.experiments import tiny_dataset
@@ -162,11 +163,32 @@ def test_missing_kinetics_weights_are_named_before_any_work(tmp_path, run_cache_
   assert not output_dir.exists()  # Refused before converting or training anything.
 
 
-def test_default_base_config_is_the_kinetics_recipe():
-  assert compare_heads.Options(output_dir="x").base_config == str(
-    REPO / "configs" / "compare_heads_kinetics_cpu.config"
-  )
-  config = config_util.load_pipeline_config(compare_heads.Options(output_dir="x").base_config)
+def test_default_base_is_the_demo_config_with_the_paper_head():
+  options = compare_heads.Options(output_dir="x")
+  assert options.base_config == str(REPO / "configs" / "tiny_kinetics_demo_cpu.config")
+  assert options.head_sizes == "paper"
+  config = config_util.load_pipeline_config(options.base_config)
   trunk = config.model.action_transformer.trunk
   assert trunk.fine_tune_checkpoint == "workspace/pretrained/i3d_kinetics400_rgb/i3d"
   assert (trunk.depth_multiplier, trunk.freeze_batch_norm) == (1.0, True)
+  comparison_rows.set_head_sizes(config.model.action_transformer, options.head_sizes)
+  tx = config.model.action_transformer.action_transformer_head
+  sizes = (
+    tx.hidden_size,
+    round(tx.dropout_rate, 6),
+    tx.ffn_hidden_size,
+    tx.high_res_reduced_channels,
+    tx.location_embedding_size,
+    tx.location_embedding_hidden_size,
+  )
+  assert sizes == (128, 0.3, 512, 128, 64, 64)  # configs/ava_tx_highres_64f_400.config's head.
+  assert (tx.num_layers, tx.num_heads) == (3, 2)
+
+
+def test_unknown_head_sizes_is_a_one_line_error(tmp_path):
+  options = compare_heads.Options(output_dir=str(tmp_path / "out"), head_sizes="huge")
+  with pytest.raises(
+    errors.InputError, match=r"^--head_sizes: expected one of \('paper', 'base'\)"
+  ):
+    compare_heads.run(options, log=lambda *a, **k: None)
+  assert not (tmp_path / "out").exists()

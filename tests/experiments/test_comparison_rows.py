@@ -81,3 +81,33 @@ def test_select_rows_keeps_table_order():
   names = [row.name for row in rows_lib.select_rows(["prop_i3d", "gt_i3d"])]
   assert names == ["gt_i3d", "prop_i3d"]
   assert len(rows_lib.select_rows([])) == len(rows_lib.ROWS) == 8
+
+
+def test_head_sizes_paper_changes_only_the_tx_sizes_and_base_nothing():
+  base = config_util.load_pipeline_config(str(REPO / "configs" / "tiny_kinetics_demo_cpu.config"))
+  kept = _row_config_from(base, "base")
+  assert kept == base.model.action_transformer
+  paper = _row_config_from(base, "paper")
+  tx, before = paper.action_transformer_head, base.model.action_transformer.action_transformer_head
+  assert (before.hidden_size, before.ffn_hidden_size, before.high_res_reduced_channels) == (
+    32,
+    32,
+    16,
+  )
+  assert (tx.hidden_size, tx.ffn_hidden_size, tx.high_res_reduced_channels) == (128, 512, 128)
+  for field in ("query_preprocessor", "num_layers", "num_heads", "use_location_embedding"):
+    assert getattr(tx, field) == getattr(before, field), field
+  paper.ClearField("action_transformer_head")
+  other = type(paper)()
+  other.CopyFrom(base.model.action_transformer)
+  other.ClearField("action_transformer_head")
+  assert paper == other
+  with pytest.raises(errors.InputError, match=r"--head_sizes: expected one of"):
+    rows_lib.set_head_sizes(other, "huge")
+
+
+def _row_config_from(pipeline_config, head_sizes):
+  model_config = type(pipeline_config.model.action_transformer)()
+  model_config.CopyFrom(pipeline_config.model.action_transformer)
+  rows_lib.set_head_sizes(model_config, head_sizes)
+  return model_config
