@@ -55,7 +55,8 @@ def fine_tune_fn_for(model_config):
   """`model -> None` initialising a new run from `trunk.fine_tune_checkpoint`, or None if unset.
 
   trunk.fine_tune_checkpoint_type "classification" restores the converted Kinetics I3D
-  checkpoint into every I3D block (trunk and I3D head), "detection" the trunk of a checkpoint
+  checkpoint into every I3D block (trunk and I3D head, unless
+  i3d_head.initialize_from_fine_tune_checkpoint is false), "detection" the trunk of a checkpoint
   of this project's training, "full" all of that checkpoint's model (see protos/trunk.proto).
   """
   path = model_config.trunk.fine_tune_checkpoint
@@ -65,8 +66,11 @@ def fine_tune_fn_for(model_config):
   if checkpoint_type != "classification":
     return train_loop.fine_tune_from_checkpoint(path, checkpoint_type=checkpoint_type)
 
+  include_i3d_head = model_config.i3d_head.initialize_from_fine_tune_checkpoint
+
   def fine_tune(model):
-    restored = i3d_checkpoint.restore_endpoints(path, model_builder.i3d_endpoint_layers(model))
+    layers = model_builder.i3d_endpoint_layers(model, include_i3d_head=include_i3d_head)
+    restored = i3d_checkpoint.restore_endpoints(path, layers)
     _log.info("Initialised %d I3D blocks from %s", len(restored), path)
 
   return fine_tune

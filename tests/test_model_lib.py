@@ -15,7 +15,8 @@ from ava_tx.trunks import i3d_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_fine_tune_checkpoint_initialises_trunk_and_i3d_head(tmp_path):
+@pytest.mark.parametrize("head_too", [True, False])
+def test_fine_tune_checkpoint_initialises_trunk_and_i3d_head(tmp_path, head_too):
   # A converted checkpoint (the converter's output format) with known values.
   source = i3d_checkpoint.build_full_i3d("Mixed_5c")
   rng = np.random.default_rng(0)
@@ -30,6 +31,7 @@ def test_fine_tune_checkpoint_initialises_trunk_and_i3d_head(tmp_path):
   config.image_height = config.image_width = 64
   config.rpn.num_proposals_test, config.rpn.pre_nms_top_k_test = 4, 16
   config.trunk.fine_tune_checkpoint = path
+  config.i3d_head.initialize_from_fine_tune_checkpoint = head_too
   model = model_builder.build(config)
   model.provide_groundtruth(
     groundtruth_boxes=tf.zeros([1, 1, 4]),
@@ -37,15 +39,23 @@ def test_fine_tune_checkpoint_initialises_trunk_and_i3d_head(tmp_path):
     num_groundtruth_boxes=tf.constant([0]),
   )
   model.predict(model.preprocess(tf.zeros([1, 8, 64, 64, 3]))[0], None, training=False)
+  layers = model_builder.i3d_endpoint_layers(model)
+  initial = {name: [v.numpy() for v in layers[name].variables] for name in ("Mixed_5b", "Mixed_5c")}
 
   model_lib.fine_tune_fn_for(config)(model)
 
-  layers = model_builder.i3d_endpoint_layers(model)
+  trunk_only = set(model_builder.i3d_endpoint_layers(model, include_i3d_head=False))
+  assert "Mixed_4f" in trunk_only and not trunk_only & {"MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c"}
+  assert trunk_only | {"MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c"} == set(layers)
   expected = source.endpoint_layers()
   for name in ("Conv3d_1a_7x7", "Mixed_4f", "Mixed_5b", "Mixed_5c"):
     got = sorted(layers[name].variables, key=lambda v: v.name.split("/", 2)[-1])
     want = sorted(expected[name].variables, key=lambda v: v.name.split("/", 2)[-1])
     assert len(got) == len(want) > 0
+    if name in initial and not head_too:  # The head's blocks keep their random weights.
+      for g, w in zip(layers[name].variables, initial[name]):
+        np.testing.assert_array_equal(g.numpy(), w, err_msg=f"{name}: {g.name}")
+      continue
     for g, w in zip(got, want):
       np.testing.assert_array_equal(g.numpy(), w.numpy(), err_msg=f"{name}: {g.name}")
 

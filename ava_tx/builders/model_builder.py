@@ -271,14 +271,17 @@ def _postprocess_config(post) -> meta_arch.PostprocessConfig:
   )
 
 
-def i3d_endpoint_layers(model):
-  """Endpoint name -> layer of every I3D block in `model` (trunk and I3D-head Mixed_5*).
+def i3d_endpoint_layers(model, *, include_i3d_head=True):
+  """Endpoint name -> layer of every I3D block in `model` (trunk and I3D-head Mixed_5*, or
+  the trunk's alone with include_i3d_head=False).
 
   The converted Kinetics checkpoint (data_tools.convert_i3d_checkpoint) is keyed by these
   names, so `ava_tx.trunks.i3d_checkpoint.restore_endpoints(path, i3d_endpoint_layers(model))`
   initialises both the trunk and the I3D head's Mixed_5b/5c from it.
   """
   layers = dict(model.restore_from_objects("classification"))
+  if not include_i3d_head:
+    return layers
   for layer in model.submodules:
     if isinstance(layer, i3d.InceptionI3D) and layer.endpoints[0] == _I3D_HEAD_FIRST_ENDPOINT:
       layers.update(layer.endpoint_layers())

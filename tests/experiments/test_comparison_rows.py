@@ -80,7 +80,16 @@ def test_unknown_proposal_mode_and_row():
 def test_select_rows_keeps_table_order():
   names = [row.name for row in rows_lib.select_rows(["prop_i3d", "gt_i3d"])]
   assert names == ["gt_i3d", "prop_i3d"]
-  assert len(rows_lib.select_rows([])) == len(rows_lib.ROWS) == 8
+  assert len(rows_lib.select_rows([])) == len(rows_lib.ROWS) - 1 == 8
+  ablation = rows_lib.select_rows(["gt_i3d_random_mixed5"])
+  assert [row.name for row in ablation] == ["gt_i3d_random_mixed5"]
+
+
+def test_ablation_row_leaves_the_i3d_head_at_random_weights():
+  random5 = _row_config("gt_i3d_random_mixed5")
+  assert random5.head_type == _AT.I3D
+  assert not random5.i3d_head.initialize_from_fine_tune_checkpoint
+  assert _row_config("gt_i3d").i3d_head.initialize_from_fine_tune_checkpoint
 
 
 def test_head_sizes_paper_changes_only_the_tx_sizes_and_base_nothing():
