@@ -155,8 +155,9 @@ def graph_def_from_json(model: dict, weights: dict, *, where="model.json"):
       fusion.
   """
   from google.protobuf import json_format  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from tensorflow.core.framework import graph_pb2  # pylint: disable=import-outside-toplevel
+
+  from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
 
   topology = dict(model["modelTopology"])
   parsed = json_format.ParseDict(topology, graph_pb2.GraphDef(), ignore_unknown_fields=True)
@@ -226,7 +227,7 @@ def signature_names(model: dict, where="model.json"):
 
 def concrete_function(graph_def, input_name: str, outputs: dict):
   """A tf function images -> {key: tensor} running the GraphDef from input_name to outputs."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
 
   def import_graph():
     tf.compat.v1.import_graph_def(graph_def, name="")
@@ -241,7 +242,7 @@ def concrete_function(graph_def, input_name: str, outputs: dict):
 
 def load(json_path: str):
   """(function images -> {output key: tensor}, input tf.TensorSpec) of a model.json."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
 
   model, weights = read_model_json(json_path)
   graph_def = graph_def_from_json(model, weights, where=json_path)
@@ -255,7 +256,7 @@ def load(json_path: str):
 def save_saved_model(json_path: str, export_dir: str) -> dict:
   """Converts a TFJS graph model to a SavedModel at export_dir with the function `serve`
   (images -> {output key: tensor}); returns {"input": [shape, dtype], "outputs": [keys]}."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
 
   function, spec = load(json_path)
   module = tf.Module()

