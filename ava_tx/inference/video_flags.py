@@ -48,8 +48,9 @@ def define_flags():
   )
   flags.DEFINE_float(
     "person_detector_min_score",
-    person_detector.DEFAULT_MIN_SCORE,
-    "Detector boxes scoring below this are not used.",
+    None,
+    "Detector boxes scoring below this are not used (default: the model's own, %s)."
+    % ", ".join("%s %g" % (k, v.min_score) for k, v in sorted(person_detector.DECODERS.items())),
   )
 
 

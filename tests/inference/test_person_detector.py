@@ -62,20 +62,61 @@ def test_letterbox_keeps_the_aspect_ratio_and_pads_below_and_right():
 
 
 def test_decoders():
-  boxes, scores = person_detector.DECODERS["movenet-multipose"].decode(_movenet_output())
+  movenet = person_detector.DECODERS["movenet-multipose"]
+  boxes, scores = movenet.decode({"Identity": _movenet_output()})
   np.testing.assert_allclose(boxes[0], [0.1, 0.2, 0.5, 0.6], rtol=1e-6)
   np.testing.assert_allclose(scores, [p[1] for p in _PEOPLE], rtol=1e-6)
+  square = np.arange(256 * 256 * 3).reshape(256, 256, 3).astype(np.uint8)
+  assert movenet.prepare(square).dtype == np.int32
+  np.testing.assert_array_equal(movenet.prepare(square)[0], square)
   centernet = person_detector.DECODERS["centernet"]
   rows = np.array(
     [[[51.2, 102.4, 256.0, 512.0, 0.7, 0.0], [0, 0, 10, 10, 0.9, 2.0], [0, 0, 5, 5, 0.4, 80.0]]]
   )
-  boxes, scores = centernet.decode(rows)  # x1, y1, x2, y2 pixels of 512; class 0 (80) = person.
+  # x1, y1, x2, y2 pixels of 512; class 0 (or 80) is a person.
+  boxes, scores = centernet.decode({"tower_0_detections": rows})
   np.testing.assert_allclose(boxes, [[0.2, 0.1, 1.0, 0.5], [0, 0, 5 / 512, 5 / 512]])
   np.testing.assert_allclose(scores, [0.7, 0.4])
 
 
+def test_nanodet_decoder():
+  nanodet = person_detector.DECODERS["nanodet"]
+  pixel = np.zeros([416, 416, 3], np.uint8)
+  pixel[0, 0] = [123, 116, 104]  # RGB; NanoDet takes BGR minus its means, over its deviations.
+  prepared = nanodet.prepare(pixel)
+  assert prepared.shape == (1, 3, 416, 416) and prepared.dtype == np.float32
+  np.testing.assert_allclose(
+    prepared[0, :, 0, 0],
+    [(104 - 103.53) / 57.375, (116 - 116.28) / 57.12, (123 - 123.675) / 58.395],
+    rtol=1e-6,
+  )
+  outputs = {}
+  for level, cells in enumerate((52 * 52, 26 * 26, 13 * 13)):
+    outputs["Identity" + ("_%d" % level if level else "")] = np.zeros([1, cells, 80])
+    outputs["Identity_%d" % (level + 3)] = np.zeros([1, cells, 44])
+  # Stride 8, row 10, column 20: the point (x 160, y 80). Left 2 strides, top 1, right 3,
+  # bottom 0.5 (logits that put all weight on one bin, or half on bins 0 and 1).
+  cell = 10 * 52 + 20
+  outputs["Identity"][0, cell, 0], outputs["Identity"][0, cell, 1] = 0.9, 0.99
+  logits = np.full([4, 11], -100.0)
+  logits[0, 2] = logits[1, 1] = logits[2, 3] = logits[3, 0] = logits[3, 1] = 0.0
+  outputs["Identity_3"][0, cell] = logits.reshape(-1)
+  # Stride 32, the last cell (row 12, column 12: the point 384, 384), all sides 1 stride.
+  logits = np.full([4, 11], -100.0)
+  logits[:, 1] = 0.0
+  outputs["Identity_5"][0, -1] = logits.reshape(-1)
+  outputs["Identity_2"][0, -1, 0] = 0.6
+  boxes, scores = nanodet.decode(outputs)
+  assert boxes.shape == (52 * 52 + 26 * 26 + 13 * 13, 4)
+  np.testing.assert_allclose(boxes[cell] * 416, [80 - 8, 160 - 16, 80 + 4, 160 + 24], atol=1e-9)
+  np.testing.assert_allclose(boxes[-1] * 416, [352, 352, 416, 416], atol=1e-9)
+  assert scores[cell] == 0.9 and scores[-1] == 0.6  # Person scores only (class 0).
+  assert np.count_nonzero(scores) == 2
+
+
 def test_boxes_are_mapped_back_to_the_frame_thresholded_and_suppressed(tmp_path):
   _write_fake_detector(tmp_path)
+  assert person_detector.PersonDetector(str(tmp_path)).min_score == 0.3  # MoveNet's default.
   detector = person_detector.PersonDetector(str(tmp_path), min_score=0.3)
   assert detector.model == "movenet-multipose"
   # 100 x 200: scaled by 1.28 to 128 x 256 at the top of the 256 square, so a fraction y of

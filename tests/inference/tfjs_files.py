@@ -6,7 +6,8 @@ graph
   images [1, 8, 8, 3] float32
   -> _FusedConv2D 3x3x3x4, stride 1, SAME, + bias, Relu            (float32 weights)
   -> FusedDepthwiseConv2dNative 3x3x4x1, stride 2, SAME, + bias, Relu6   (uint8-quantized kernel)
-  -> Reshape [1, 64] -> _FusedMatMul 64x5 + bias                  (float16 kernel) -> Identity
+  -> Reshape [1, 64] (an int64 Const stored as int32, as TFJS stores them)
+  -> _FusedMatMul 64x5 + bias                                     (float16 kernel) -> Identity
 
 and returns the weights the loader must reconstruct (the quantized ones as stored, i.e. after
 dequantization) and the float32 originals. `reference(images, weights)` computes the graph
@@ -69,6 +70,8 @@ def tfjs_graph_def(weights: dict):
     shape=_attr(shape=tf.TensorShape([1, 8, 8, 3]).as_proto()),
   )
   for name, value in weights.items():
+    if name == "reshape/shape":
+      value = value.astype(np.int64)  # TFJS stores int64 constants as int32 weights.
     empty = tf.make_tensor_proto(value)
     empty.ClearField("tensor_content")
     empty.ClearField("float_val")
@@ -114,7 +117,7 @@ def tfjs_graph_def(weights: dict):
     "Reshape",
     ["dw/Relu6", "reshape/shape"],
     T=f32,
-    Tshape=_attr(type=tf.int32.as_datatype_enum),
+    Tshape=_attr(type=tf.int64.as_datatype_enum),
   )
   _node(
     graph,
