@@ -94,22 +94,22 @@ def test_nanodet_decoder():
   for level, cells in enumerate((52 * 52, 26 * 26, 13 * 13)):
     outputs["Identity" + ("_%d" % level if level else "")] = np.zeros([1, cells, 80])
     outputs["Identity_%d" % (level + 3)] = np.zeros([1, cells, 44])
-  # Stride 8, row 10, column 20: the point (x 160, y 80). Left 2 strides, top 1, right 3,
+  # Stride 8, row 10, column 20: the centre (x 164, y 84). Left 2 strides, top 1, right 3,
   # bottom 0.5 (logits that put all weight on one bin, or half on bins 0 and 1).
   cell = 10 * 52 + 20
   outputs["Identity"][0, cell, 0], outputs["Identity"][0, cell, 1] = 0.9, 0.99
   logits = np.full([4, 11], -100.0)
   logits[0, 2] = logits[1, 1] = logits[2, 3] = logits[3, 0] = logits[3, 1] = 0.0
   outputs["Identity_3"][0, cell] = logits.reshape(-1)
-  # Stride 32, the last cell (row 12, column 12: the point 384, 384), all sides 1 stride.
+  # Stride 32, the last cell (row 12, column 12: the centre 400, 400), all sides 1 stride.
   logits = np.full([4, 11], -100.0)
   logits[:, 1] = 0.0
   outputs["Identity_5"][0, -1] = logits.reshape(-1)
   outputs["Identity_2"][0, -1, 0] = 0.6
   boxes, scores = nanodet.decode(outputs)
   assert boxes.shape == (52 * 52 + 26 * 26 + 13 * 13, 4)
-  np.testing.assert_allclose(boxes[cell] * 416, [80 - 8, 160 - 16, 80 + 4, 160 + 24], atol=1e-9)
-  np.testing.assert_allclose(boxes[-1] * 416, [352, 352, 416, 416], atol=1e-9)
+  np.testing.assert_allclose(boxes[cell] * 416, [84 - 8, 164 - 16, 84 + 4, 164 + 24], atol=1e-9)
+  np.testing.assert_allclose(boxes[-1] * 416, [368, 368, 432, 432], atol=1e-9)
   assert scores[cell] == 0.9 and scores[-1] == 0.6  # Person scores only (class 0).
   assert np.count_nonzero(scores) == 2
 
