@@ -222,7 +222,13 @@ def fetch_and_convert(
   tarball, downloaded = download_tarball(
     cache_dir or default_cache_dir(output_dir), url=url, timeout=timeout
   )
-  files = read_members(tarball, models)
+  manifest = _convert_all(read_members(tarball, models), models, output_dir, url, default_model)
+  return FetchResult(output_dir, manifest, downloaded=downloaded, converted=True)
+
+
+def _convert_all(files, models, output_dir, url, default_model) -> dict:
+  """Converts the models into a staging directory beside output_dir, writes the manifest there,
+  then puts it in output_dir's place; returns the manifest."""
   parent = os.path.dirname(os.path.abspath(output_dir))
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=os.path.basename(output_dir) + ".partial-", dir=parent)
@@ -249,7 +255,7 @@ def fetch_and_convert(
   finally:
     if os.path.isdir(staging):
       shutil.rmtree(staging)
-  return FetchResult(output_dir, manifest, downloaded=downloaded, converted=True)
+  return manifest
 
 
 def _write_manifest(directory: str, manifest: dict) -> None:
