@@ -116,31 +116,18 @@ def _expand_fused(node, graph_def, where):
     if base.op != "MatMul":
       bias.attr["data_format"].CopyFrom(node.attr["data_format"])
     chain.append(bias)
-    previous, steps, extra = bias.name, steps[1:], extra[1:]
-  if len(steps) > 1 or (steps and steps[0] not in _ACTIVATIONS | {"Prelu"}):
+    previous, steps = bias.name, steps[1:]
+  if len(steps) > 1 or (steps and steps[0] not in _ACTIVATIONS):
     raise errors.InputError(
       f"{where}: node {node.name!r} ({node.op}) fuses {fused_ops}; only BiasAdd followed by one "
-      f"of {sorted(_ACTIVATIONS | {'Prelu'})} is supported"
+      f"of {sorted(_ACTIVATIONS)} is supported"
     )
   for step in steps:
-    if step == "Prelu":  # max(x, 0) + alpha * min(x, 0)
-      pos = node_def_pb2.NodeDef(name=node.name + "/prelu_pos", op="Relu", input=[previous])
-      neg_in = node_def_pb2.NodeDef(name=node.name + "/prelu_negx", op="Neg", input=[previous])
-      neg = node_def_pb2.NodeDef(name=node.name + "/prelu_neg", op="Relu", input=[neg_in.name])
-      scaled = node_def_pb2.NodeDef(
-        name=node.name + "/prelu_scaled", op="Mul", input=[extra[0], neg.name]
-      )
-      chain += [pos, neg_in, neg, scaled]
-      out = node_def_pb2.NodeDef(name=node.name + "/prelu", op="Sub", input=[pos.name, scaled.name])
-      for n in (pos, neg_in, neg, scaled, out):
-        n.attr["T"].CopyFrom(node.attr["T"])
-    else:
-      out = node_def_pb2.NodeDef(name=node.name + "/" + step.lower(), op=step, input=[previous])
-      out.attr["T"].CopyFrom(node.attr["T"])
-      if step == "LeakyRelu":
-        out.attr["alpha"].f = node.attr["leakyrelu_alpha"].f
+    out = node_def_pb2.NodeDef(name=node.name + "/" + step.lower(), op=step, input=[previous])
+    out.attr["T"].CopyFrom(node.attr["T"])
+    if step == "LeakyRelu":
+      out.attr["alpha"].f = node.attr["leakyrelu_alpha"].f
     chain.append(out)
-    previous = out.name
   # The last op takes the fused node's name, so consumers stay connected.
   chain[-1].name = node.name
   graph_def.node.extend(chain)

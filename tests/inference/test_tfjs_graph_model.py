@@ -99,6 +99,27 @@ def test_the_saved_model_serves_the_same_outputs(tmp_path):
   np.testing.assert_array_equal(served, got)
 
 
+def test_other_fused_activations(tmp_path):
+  stored, _, _ = tfjs_files.write_tfjs_model(tmp_path / "m")
+  path = tmp_path / "m" / "model.json"
+  model = json.loads(path.read_text())
+  nodes = {n["name"]: n for n in model["modelTopology"]["node"]}
+  # The convolution's Relu becomes LeakyRelu (alpha 0.25), the matmul gets a Sigmoid.
+  nodes["conv/Relu"]["attr"]["fused_ops"]["list"]["s"] = ["Qmlhc0FkZA==", "TGVha3lSZWx1"]
+  nodes["conv/Relu"]["attr"]["leakyrelu_alpha"] = {"f": 0.25}
+  nodes["fc/BiasAdd"]["attr"]["fused_ops"]["list"]["s"] = ["Qmlhc0FkZA==", "U2lnbW9pZA=="]
+  path.write_text(json.dumps(model))
+  function, _ = tfjs_graph_model.load(str(path))
+  images = _images(4)
+  x = tf.nn.conv2d(images, stored["conv/kernel"], 1, "SAME") + stored["conv/bias"]
+  x = tf.nn.leaky_relu(x, alpha=0.25)
+  x = tf.nn.depthwise_conv2d(x, stored["dw/kernel"], [1, 2, 2, 1], "SAME") + stored["dw/bias"]
+  x = tf.reshape(tf.nn.relu6(x), [1, -1])
+  expected = tf.sigmoid(tf.matmul(x, stored["fc/kernel"]) + stored["fc/bias"]).numpy()
+  got = function(tf.constant(images))["Identity"].numpy()
+  np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
 def test_unsupported_fusions_and_missing_weights_are_named(tmp_path):
   tfjs_files.write_tfjs_model(tmp_path / "m")
   path = tmp_path / "m" / "model.json"
