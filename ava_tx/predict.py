@@ -1,7 +1,7 @@
 r"""Runs an exported model (or a checkpoint) on video files: AVA detections CSV, annotated videos.
 
   python -m ava_tx.predict --saved_model_dir=EXPORT/saved_model --output_dir=OUT \
-      [--label_map_path=LABELS] [--person_boxes_csv=BOXES.csv] \
+      [--label_map_path=LABELS] [--person_boxes_csv=BOXES.csv | --person_detector=DIR] \
       VIDEO [VIDEO ...]
 
 VIDEO: any file PyAV decodes (mp4, mkv, avi, webm, gif, ...) or a folder of frame images
@@ -10,7 +10,9 @@ VIDEO: any file PyAV decodes (mp4, mkv, avi, webm, gif, ...) or a folder of fram
 frame_stride), edge frames repeated where the clip leaves the video. Writes OUT/detections.csv
 (AVA layout, for `python -m ava_tx.eval.ava_eval`), and unless --no_video OUT/<stem>.mp4 and
 OUT/<stem>/keyframe_<t>.png. A video that fails is reported and the others still run; the exit
-status is 1 if any failed. See docs/INFERENCE.md.
+status is 1 if any failed. A model whose proposals are person-detector boxes takes them from
+--person_boxes_csv, or else from the person detector that data_tools.fetch_person_detector
+wrote (--person_detector, default workspace/pretrained/person_detector). See docs/INFERENCE.md.
 """
 
 import logging

@@ -2,7 +2,7 @@ r"""The Action Transformer's attention for one keyframe and person (the paper's 
 
   python -m ava_tx.visualize_attention --saved_model_dir=EXPORT/saved_model --video=FILE \
       --output_dir=OUT [--timestamp=S] [--person=K] [--layer=L] \
-      [--person_boxes_csv=BOXES.csv]
+      [--person_boxes_csv=BOXES.csv | --person_detector=DIR]
 
 The model must be exported with --export_attention. For the keyframe at --timestamp (seconds
 from the first frame, + --segment_start; default: the middle of the video) and the K-th person

@@ -1,13 +1,19 @@
-r"""Person AP of OpenCV's HOG people detector against a dataset's stored detector boxes.
+r"""Person AP of person detectors against a dataset's ground truth, beside its stored boxes.
 
   python -m benchmarks.person_detector_ap --data_dir=workspace/data/synthetic --split=val \
+      [--detectors=hog,nanodet,movenet-multipose] [--person_detector=DIR] \
       [--min_frame_heights=240,480] [--max_keyframes=0]
 
 For every ground-truth keyframe of SPLIT.csv, decodes the keyframe frame of
-videos/<video_id>.mp4, runs the HOG detector (one run per --min_frame_heights value) and
-measures class-agnostic person AP at IoU 0.5 and 0.75 (`ava_tx.eval.localization_ap`, COCO's
-matching), beside the AP of the stored person-detector boxes SPLIT_predicted_boxes.csv on the
-same keyframes. Prints one line per detector and the HOG time per keyframe.
+videos/<video_id>.mp4, runs each detector of --detectors and measures class-agnostic person AP
+at IoU 0.5 and 0.75 (`ava_tx.eval.localization_ap`, COCO's matching), beside the AP of the
+stored person-detector boxes SPLIT_predicted_boxes.csv on the same keyframes. Prints one line
+per detector and its time per keyframe.
+
+Detectors: `hog` (below; one run per --min_frame_heights value) and the models that
+data_tools.fetch_person_detector converted into --person_detector (`nanodet`,
+`movenet-multipose`, `centernet` when fetched; `ava_tx.inference.person_detector`, boxes
+scoring at least --min_score).
 
 The detector: Dalal & Triggs' linear SVM on HOG features of a 64x128 window
 (`cv2.HOGDescriptor_getDefaultPeopleDetector`, weights inside opencv-python), slid over an image
@@ -33,6 +39,7 @@ from ava_tx.core import command_line
 from ava_tx.data import ava_annotations
 from ava_tx.data import video_frames
 from ava_tx.eval import localization_ap
+from ava_tx.inference import person_detector
 
 FLAGS = flags.FLAGS
 
@@ -41,6 +48,18 @@ FLAGS = flags.FLAGS
 def define_flags():
   flags.DEFINE_string("data_dir", None, "Dataset directory (synth_ava layout).")
   flags.DEFINE_string("split", "val", "Split: SPLIT.csv and SPLIT_predicted_boxes.csv.")
+  flags.DEFINE_list(
+    "detectors",
+    ["hog"],
+    "Detectors to measure: hog and/or models of --person_detector "
+    "(nanodet, movenet-multipose, centernet).",
+  )
+  flags.DEFINE_string(
+    "person_detector", person_detector.DEFAULT_DIR, "What fetch_person_detector wrote."
+  )
+  flags.DEFINE_float(
+    "min_score", 0.05, "Boxes of the --person_detector models scoring lower are dropped."
+  )
   flags.DEFINE_list(
     "min_frame_heights", ["240", "480"], "HOG runs: frames scaled up to these heights first."
   )
@@ -187,22 +206,29 @@ def main(argv):
     )
   )
   frames = keyframe_frames(data_dir, keys, FLAGS.segment_start)
-  for height in FLAGS.min_frame_heights:
-    detector = HogPersonDetector(min_frame_height=int(height), hit_threshold=FLAGS.hit_threshold)
-    boxes, scores, times = {}, {}, []
-    for key in keys:
-      started = time.perf_counter()
-      boxes[key], scores[key] = detector.detect(frames[key])
-      times.append(time.perf_counter() - started)
-    print(
-      _ap_line(
-        "HOG, frames scaled to height %s" % height,
-        groundtruth,
-        boxes,
-        scores,
-        "  %.3f s/keyframe (median)" % np.median(times),
+  for name in FLAGS.detectors:
+    if name == "hog":
+      runs = [
+        (
+          "HOG, frames scaled to height %s" % height,
+          HogPersonDetector(min_frame_height=int(height), hit_threshold=FLAGS.hit_threshold),
+        )
+        for height in FLAGS.min_frame_heights
+      ]
+    else:
+      model = person_detector.PersonDetector(
+        FLAGS.person_detector, model=name, min_score=FLAGS.min_score
       )
-    )
+      runs = [("%s (score >= %g)" % (name, FLAGS.min_score), model)]
+    for title, detector in runs:
+      boxes, scores, times = {}, {}, []
+      for key in keys:
+        started = time.perf_counter()
+        boxes[key], scores[key] = detector.detect(frames[key])
+        times.append(time.perf_counter() - started)
+      print(
+        _ap_line(title, groundtruth, boxes, scores, "  %.3f s/keyframe (median)" % np.median(times))
+      )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
 #   5. export it as a SavedModel (with the attention outputs),
 #   6. run predict on a held-out validation video (annotated mp4, keyframe PNGs, detections CSV),
 #   7. draw the Tx head's attention (the paper's Figure 4) for one person of that video,
+#   8. run predict on a real video nobody here made (../shared's cricket clip, when present)
+#      with no box CSV: the person detector that setup_env.sh fetched finds the people,
 #   and print a short table of the results and where each output is.
 # Everything goes under ./workspace (see WORKSPACE.md). Sizes can be changed by environment:
 #   DEMO_VIDEOS (default 96), DEMO_SECONDS (20), DEMO_STEPS (default: the config's num_steps),
@@ -29,15 +31,15 @@ start=$(date +%s)
 stamp() { echo "[demo $(( $(date +%s) - start ))s] $*"; }
 
 if [ ! -f "$DATA/summary.json" ]; then
-  stamp "1/7 generating $VIDEOS synthetic videos of $SECONDS_PER_VIDEO s"
+  stamp "1/8 generating $VIDEOS synthetic videos of $SECONDS_PER_VIDEO s"
   $PY -m data_tools.synth_ava --output_dir "$DATA" --num_videos "$VIDEOS" \
       --seconds "$SECONDS_PER_VIDEO" --seed 0 --num_workers "$WORKERS"
 else
-  stamp "1/7 synthetic data already in $DATA"
+  stamp "1/8 synthetic data already in $DATA"
 fi
 
 for split in train val; do
-  stamp "2/7 converting $split to TFRecords"
+  stamp "2/8 converting $split to TFRecords"
   $PY -m data_tools.create_ava_tf_record --annotations_csv "$DATA/$split.csv" \
       --video_dir "$DATA/videos" --output_prefix "$SHARDS/$split" --num_shards 4 \
       --num_workers "$WORKERS" --label_map_path "$DATA/label_map.pbtxt" \
@@ -46,32 +48,46 @@ done
 
 # The Kinetics-400 weights (setup_env.sh fetched them; this is a no-op then).
 $PY -m data_tools.fetch_kinetics_i3d --output_dir workspace/pretrained/i3d_kinetics400_rgb
-stamp "3/7 training (${STEPS:+$STEPS steps, }$CONFIG -> $MODEL)"
+stamp "3/8 training (${STEPS:+$STEPS steps, }$CONFIG -> $MODEL)"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
     ${STEPS:+--num_train_steps "$STEPS"}
 
-stamp "4/7 evaluating the last checkpoint"
+stamp "4/8 evaluating the last checkpoint"
 $PY -m ava_tx.model_main_tf2 --pipeline_config_path "$CONFIG" --model_dir "$MODEL" \
     --checkpoint_dir "$MODEL" --eval_once
 EXPORT=workspace/exported/tiny_kinetics_demo
 PREDICT=workspace/predict/tiny_kinetics_demo
 ATTENTION=workspace/attention/tiny_kinetics_demo
 HELD_OUT=$(tail -n 1 "$DATA/val.csv" | cut -d, -f1)  # a held-out (validation) video
-stamp "5/7 exporting the SavedModel (video input, attention outputs) to $EXPORT"
+stamp "5/8 exporting the SavedModel (video input, attention outputs) to $EXPORT"
 $PY -m ava_tx.exporter_main_v2 --input_type video_tensor --pipeline_config_path "$CONFIG" \
     --trained_checkpoint_dir "$MODEL" --output_directory "$EXPORT" --export_attention
 
 # The demo model's proposals are person-detector boxes (no RPN; README), so predict takes the
 # synthetic detector's boxes for the video, as it would take AVA's released detector boxes.
-stamp "6/7 predict on the held-out video $HELD_OUT"
+stamp "6/8 predict on the held-out video $HELD_OUT"
 $PY -m ava_tx.predict --saved_model_dir "$EXPORT/saved_model" --output_dir "$PREDICT" \
     --segment_start 900 --person_boxes_csv "$DATA/val_predicted_boxes.csv" \
     "$DATA/videos/$HELD_OUT.mp4"
 
-stamp "7/7 attention of the Tx head for the first person at second 10 of $HELD_OUT"
+stamp "7/8 attention of the Tx head for the first person at second 10 of $HELD_OUT"
 $PY -m ava_tx.visualize_attention --saved_model_dir "$EXPORT/saved_model" \
     --video "$DATA/videos/$HELD_OUT.mp4" --output_dir "$ATTENTION" --segment_start 900 \
     --timestamp 910 --person_boxes_csv "$DATA/val_predicted_boxes.csv"
+
+# A real video with no detector CSV: predict runs the fetched person detector (NanoDet,
+# docs/INFERENCE.md) on each keyframe. The model was trained on synthetic people only.
+CRICKET=../shared/data/video/v_CricketShot_g04_c01_rgb.gif
+PREDICT_REAL=workspace/predict/cricket
+if [ -f "$CRICKET" ]; then
+  stamp "8/8 predict on the real clip $CRICKET (person boxes from the fetched detector)"
+  $PY -m ava_tx.predict --saved_model_dir "$EXPORT/saved_model" --output_dir "$PREDICT_REAL" \
+      "$CRICKET"
+  REAL_OUT="$PREDICT_REAL/detections.csv, $PREDICT_REAL/v_CricketShot_g04_c01_rgb.mp4"
+else
+  stamp "8/8 skipped: no real clip at $CRICKET (../shared is not beside this checkout)"
+  REAL_OUT="(skipped: $CRICKET absent)"
+fi
 
 METRICS=$(ls -t "$MODEL"/eval/metrics*.json | head -n 1)
 stamp "done"
@@ -83,4 +99,5 @@ outputs
   SavedModel                     $EXPORT/saved_model
   predictions on $HELD_OUT      $PREDICT/detections.csv, $PREDICT/$HELD_OUT.mp4, $PREDICT/$HELD_OUT/*.png
   attention figure               $ATTENTION/index.html, $ATTENTION/figure.png
+  predictions on the cricket clip $REAL_OUT
 EOT

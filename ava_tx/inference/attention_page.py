@@ -320,7 +320,8 @@ def _person_box_inputs(info, box_source, video_path, timestamp, clip, full_frame
     return {}
   if box_source is None:
     raise errors.InputError(
-      "this model takes person-detector boxes: give --person_boxes_csv (the model has no RPN)"
+      "this model takes person-detector boxes: give --person_boxes_csv or --person_detector "
+      "(the model has no RPN)"
     )
   from ava_tx.inference import person_boxes
 

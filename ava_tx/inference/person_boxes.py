@@ -1,4 +1,5 @@
-"""Person boxes for models whose proposals include person-detector boxes, from a detector CSV.
+"""Person boxes for models whose proposals include person-detector boxes: from a detector CSV,
+or from a person detector run on each keyframe (`DetectorPersonBoxes`).
 
 A box source is an object with
   check_video(video_id, path): raises errors.InputError if it cannot serve this video;
@@ -67,6 +68,25 @@ class NoPersonBoxes:
     return _empty()
 
 
+class DetectorPersonBoxes:
+  """Boxes of a person detector (`person_detector.PersonDetector`) run on each keyframe's full
+  frame; serves any video."""
+
+  needs_frames = True
+
+  def __init__(self, detector):
+    self.detector = detector
+
+  def check_video(self, video_id: str, video_path: str) -> None:
+    del video_id, video_path
+
+  def boxes(self, video_id: str, timestamp: float, frame=None):
+    del video_id
+    if frame is None:
+      raise ValueError("DetectorPersonBoxes needs the keyframe's frame (timestamp %s)" % timestamp)
+    return self.detector.detect(frame)
+
+
 def pad_person_boxes(per_clip):
   """Batches [(boxes [n_i, 4], scores [n_i])] into (float32 [batch_size, max(1, max n_i), 4]
   zero-padded, int32 [batch_size] counts)."""
@@ -79,19 +99,41 @@ def pad_person_boxes(per_clip):
   return boxes, counts
 
 
-def make_box_source(*, csv_path=None, min_score=0.0, uses_person_boxes=False, has_rpn=False):
+def make_box_source(
+  *,
+  csv_path=None,
+  min_score=0.0,
+  uses_person_boxes=False,
+  has_rpn=False,
+  detector_dir=None,
+  detector_options=None,
+):
   """The box source the flags ask for (None when the model takes no person boxes and none are
-  given). A model that takes person boxes and also has an RPN gets NoPersonBoxes without a CSV.
+  given). Without a CSV, a model that takes person boxes and also has an RPN gets
+  NoPersonBoxes unless `detector_dir` is given; one without an RPN gets the person detector of
+  `detector_dir` (default `person_detector.DEFAULT_DIR`).
+
+  Args:
+    detector_options: keyword arguments of `person_detector.PersonDetector` (model, min_score).
 
   Raises:
-    errors.InputError: no box CSV for a model whose only proposals are person boxes.
+    errors.InputError: no person detector in the directory (the message names the fetch
+      command).
   """
   if csv_path:
     return CsvPersonBoxes(csv_path, min_score=min_score)
   if uses_person_boxes:
-    if has_rpn:
+    if has_rpn and not detector_dir:
       return NoPersonBoxes()
-    raise errors.InputError(
-      "this model takes person-detector boxes (it has no RPN): give --person_boxes_csv"
-    )
+    from ava_tx.inference import person_detector  # pylint: disable=import-outside-toplevel
+
+    directory = detector_dir or person_detector.DEFAULT_DIR
+    if not detector_dir and person_detector.read_manifest(directory) is None:
+      raise errors.InputError(
+        "this model takes person-detector boxes (it has no RPN): give --person_boxes_csv or "
+        "--person_detector, or fetch the default person detector with `%s`"
+        % (person_detector.FETCH_COMMAND % directory)
+      )
+    detector = person_detector.PersonDetector(directory, **(detector_options or {}))
+    return DetectorPersonBoxes(detector)
   return None

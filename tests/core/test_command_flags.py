@@ -20,6 +20,7 @@ COMMANDS = (
   "ava_tx.experiments.compare_heads",
   "data_tools.classify_kinetics",
   "data_tools.fetch_kinetics_i3d",
+  "data_tools.fetch_person_detector",
   "data_tools.convert_i3d_checkpoint",
   "data_tools.create_ava_tf_record",
   "data_tools.create_ava_tf_record_beam",
@@ -135,7 +136,15 @@ def test_key_flags(runs):
   assert shown("data_tools.create_ava_tf_record") == conversion | {"num_workers"}
   if "data_tools.create_ava_tf_record_beam" in runs["commands"]:  # Else: no apache_beam.
     assert shown("data_tools.create_ava_tf_record_beam") == conversion | {"keyframes_per_task"}
-  video = {"segment_start", "folder_fps", "person_boxes_csv", "person_box_min_score"}
+  video = {
+    "segment_start",
+    "folder_fps",
+    "person_boxes_csv",
+    "person_box_min_score",
+    "person_detector",
+    "person_detector_model",
+    "person_detector_min_score",
+  }
   assert video < shown("ava_tx.predict") and video < shown("ava_tx.visualize_attention")
   assert shown("ava_tx.visualize_attention") == video | {
     "saved_model_dir",

@@ -160,3 +160,42 @@ def test_checkpoint_detector_equals_the_saved_model(export_dir):
   assert set(actual) == set(expected)
   for name in expected:
     np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=name)
+
+
+def test_raw_video_without_a_csv_gets_the_fetched_person_detectors_boxes(export_dir, tmp_path):
+  """No --person_boxes_csv: the default person detector (workspace/pretrained/person_detector,
+  what setup_env.sh fetches) finds the people of the real cricket clip for both commands."""
+  from ava_tx.inference import person_detector
+  from tests.trunks import kinetics_files
+
+  gif = kinetics_files.require(kinetics_files.CRICKET_GIF, "the cricket clip")
+  if person_detector.read_manifest(str(REPO / person_detector.DEFAULT_DIR)) is None:
+    pytest.skip(
+      "no fetched person detector in workspace/pretrained/person_detector (run `python -m "
+      "data_tools.fetch_person_detector --output_dir workspace/pretrained/person_detector`)"
+    )
+  out = tmp_path / "out"
+  stdout = _run(
+    "ava_tx.predict",
+    ["--saved_model_dir=%s" % export_dir, "--output_dir=%s" % out, "--no_video", gif],
+  )
+  assert "1 of 1 videos done, 4 clips" in stdout
+  read = ava_annotations.read_detections(str(out / "detections.csv")).annotations
+  assert sorted(read) == [(gif.stem, t) for t in range(4)]
+  # Two to five of the clip's five people at each keyframe, each box taller than wide.
+  assert all(2 <= len({b.box for b in boxes}) <= 6 for boxes in read.values()), read
+  for boxes in read.values():
+    for b in boxes:
+      ymin, xmin, ymax, xmax = b.box
+      assert 0.1 < ymax - ymin < 0.5 and ymax - ymin > xmax - xmin, b.box
+  stdout = _run(
+    "ava_tx.visualize_attention",
+    [
+      "--saved_model_dir=%s" % export_dir,
+      "--video=%s" % gif,
+      "--output_dir=%s" % (tmp_path / "attention"),
+      "--timestamp=1",
+    ],
+  )
+  assert "attention of person 0" in stdout
+  assert (tmp_path / "attention" / "figure.png").exists()

@@ -10,6 +10,7 @@ import pytest
 from ava_tx.core import errors
 from ava_tx.data import ava_annotations
 from ava_tx.eval import ava_eval
+from ava_tx.inference import person_detector
 from ava_tx.inference import predict_lib
 from ava_tx.inference import rendering
 from tests.data import video_fixtures
@@ -103,9 +104,11 @@ def test_person_boxes_from_csv_reach_the_model(clip_mp4, tmp_path):
   assert [b.box for b in read[("walk", 2)]] == [(0.0, 0.0, 1.0, 1.0)]
 
 
-def test_box_source_without_a_csv_depends_on_the_rpn(clip_mp4, tmp_path):
+def test_box_source_without_a_csv_depends_on_the_rpn(clip_mp4, tmp_path, monkeypatch):
   boxes_lib = predict_lib.person_boxes_lib
   assert boxes_lib.make_box_source(uses_person_boxes=False) is None
+  # No fetched person detector (test_person_detector.py covers the one found there).
+  monkeypatch.setattr(person_detector, "DEFAULT_DIR", str(tmp_path / "no_detector"))
   with pytest.raises(errors.InputError, match="it has no RPN.*--person_boxes_csv"):
     boxes_lib.make_box_source(uses_person_boxes=True)
   # RPN_AND_PERSON_DETECTOR without a CSV: zero detector boxes at every keyframe, so the
