@@ -182,12 +182,13 @@ def test_raw_video_without_a_csv_gets_the_fetched_person_detectors_boxes(export_
   assert "1 of 1 videos done, 4 clips" in stdout
   read = ava_annotations.read_detections(str(out / "detections.csv")).annotations
   assert sorted(read) == [(gif.stem, t) for t in range(4)]
-  # Two to five of the clip's five people at each keyframe, each box taller than wide.
-  assert all(2 <= len({b.box for b in boxes}) <= 6 for boxes in read.values()), read
-  for boxes in read.values():
-    for b in boxes:
-      ymin, xmin, ymax, xmax = b.box
-      assert 0.1 < ymax - ymin < 0.5 and ymax - ymin > xmax - xmin, b.box
+  # Two to five of the clip's five people at each keyframe: boxes 0.1-0.5 of the frame high and
+  # taller than wide. NanoDet also marks the odd letter of the banner (0.15 boxes per frame,
+  # docs/INFERENCE.md): small and wide, not counted, but at most one per keyframe.
+  for keyframe, rows in read.items():
+    boxes = {b.box for b in rows}  # A box has one row per action class.
+    people = {b for b in boxes if 0.1 < b[2] - b[0] < 0.5 and b[2] - b[0] > b[3] - b[1]}
+    assert 2 <= len(people) <= 6 and len(boxes - people) <= 1, (keyframe, sorted(boxes))
   stdout = _run(
     "ava_tx.visualize_attention",
     [
