@@ -21,16 +21,16 @@ model by default) are kept after non-maximum suppression. Models (`DECODERS`):
 """
 
 import dataclasses
-import json
 import os
 from typing import Optional
 
 import numpy as np
 
 from ava_tx.core import errors
+from ava_tx.core import pretrained_fetch
 
 DEFAULT_DIR = os.path.join("workspace", "pretrained", "person_detector")
-MANIFEST_NAME = "source.json"
+MANIFEST_NAME = pretrained_fetch.MANIFEST_NAME
 FETCH_COMMAND = "python -m data_tools.fetch_person_detector --output_dir %s"
 
 
@@ -119,15 +119,8 @@ DECODERS = {
 
 def read_manifest(directory: str) -> Optional[dict]:
   """DIR/source.json of a finished fetch whose models' SavedModels exist, else None."""
-  path = os.path.join(directory, MANIFEST_NAME)
-  if not os.path.isfile(path):
-    return None
-  try:
-    with open(path) as f:
-      manifest = json.load(f)
-  except ValueError:
-    return None
-  models = manifest.get("models") if isinstance(manifest, dict) else None
+  manifest = pretrained_fetch.read_manifest(directory)
+  models = manifest.get("models") if manifest is not None else None
   if not isinstance(models, dict) or not models:
     return None
   for name in models:

