@@ -166,14 +166,10 @@ def read_members(tarball: str, models: Sequence[str]) -> dict:
   return found
 
 
-def _convert(files: dict, model: str, tfjs_dir: str, export_dir: str) -> dict:
-  for name in MODELS[model]["files"]:
-    with open(os.path.join(tfjs_dir, os.path.basename(name)), "wb") as f:
-      f.write(files[name])
+def _convert(files: dict, model: str, export_dir: str) -> dict:
+  """Converts `model` from the tarball's members in memory ({member name: bytes})."""
   json_name = next(n for n in MODELS[model]["files"] if n.endswith(".json"))
-  signature = tfjs_graph_model.save_saved_model(
-    os.path.join(tfjs_dir, os.path.basename(json_name)), export_dir
-  )
+  signature = tfjs_graph_model.save_saved_model(json_name, export_dir, read_file=files.__getitem__)
   return {
     "member": json_name,
     "source": MODELS[model]["source"],
@@ -232,12 +228,7 @@ def _convert_all(files, models, output_dir, url, default_model) -> dict:
   staging = tempfile.mkdtemp(prefix=os.path.basename(output_dir) + ".partial-", dir=parent)
   os.chmod(staging, 0o755)  # mkdtemp's 0o700 would stay on output_dir.
   try:
-    tfjs_dir = os.path.join(staging, "tfjs")
-    os.makedirs(tfjs_dir)
-    converted = {
-      model: _convert(files, model, tfjs_dir, os.path.join(staging, model)) for model in models
-    }
-    shutil.rmtree(tfjs_dir)
+    converted = {model: _convert(files, model, os.path.join(staging, model)) for model in models}
     manifest = {
       "package": f"{PACKAGE}@{VERSION}",
       "package_licence": PACKAGE_LICENCE,

@@ -17,7 +17,7 @@ package is used.
 """
 
 import json
-import os
+import posixpath
 import re
 
 import numpy as np
@@ -173,21 +173,28 @@ def graph_def_from_json(model: dict, weights: dict, *, where="model.json"):
   return graph_def
 
 
-def read_model_json(json_path: str):
-  """(model dict, weights dict) of a TFJS graph model's model.json and its shards beside it."""
-  with open(json_path) as f:
-    try:
-      model = json.load(f)
-    except ValueError as error:
-      raise errors.InputError(f"{json_path}: not JSON ({error})") from error
+def _read_from_disk(path: str) -> bytes:
+  with open(path, "rb") as f:
+    return f.read()
+
+
+def read_model_json(json_path: str, read_file=_read_from_disk):
+  """(model dict, weights dict) of a TFJS graph model's model.json and its shards beside it.
+
+  read_file: path -> bytes; by default the files on disk, or e.g. the members of an archive
+    read into memory ({member name: bytes}.__getitem__), so nothing is written to read them.
+  """
+  try:
+    model = json.loads(read_file(json_path))
+  except ValueError as error:
+    raise errors.InputError(f"{json_path}: not JSON ({error})") from error
   for key in ("modelTopology", "weightsManifest"):
     if key not in model:
       raise errors.InputError(f"{json_path}: no {key!r}; not a TensorFlow.js graph model")
-  folder = os.path.dirname(json_path)
+  folder = posixpath.dirname(json_path)
 
   def read_shard(path):
-    with open(os.path.join(folder, path), "rb") as shard:
-      return shard.read()
+    return read_file(posixpath.join(folder, path))
 
   return model, read_weights(model["weightsManifest"], read_shard, where=json_path)
 
@@ -231,11 +238,12 @@ def concrete_function(graph_def, input_name: str, outputs: dict):
   )
 
 
-def load(json_path: str):
-  """(function images -> {output key: tensor}, input tf.TensorSpec) of a model.json."""
+def load(json_path: str, read_file=_read_from_disk):
+  """(function images -> {output key: tensor}, input tf.TensorSpec) of a model.json
+  (`read_model_json` says what read_file is)."""
   from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
 
-  model, weights = read_model_json(json_path)
+  model, weights = read_model_json(json_path, read_file)
   graph_def = graph_def_from_json(model, weights, where=json_path)
   input_name, outputs = signature_names(model, where=json_path)
   function = concrete_function(graph_def, input_name, outputs)
@@ -244,12 +252,12 @@ def load(json_path: str):
   return function, spec
 
 
-def save_saved_model(json_path: str, export_dir: str) -> dict:
+def save_saved_model(json_path: str, export_dir: str, read_file=_read_from_disk) -> dict:
   """Converts a TFJS graph model to a SavedModel at export_dir with the function `serve`
   (images -> {output key: tensor}); returns {"input": [shape, dtype], "outputs": [keys]}."""
   from ava_tx.core.tf_setup import tf  # pylint: disable=import-outside-toplevel
 
-  function, spec = load(json_path)
+  function, spec = load(json_path, read_file)
   module = tf.Module()
   module.serve = tf.function(lambda images: function(images), input_signature=[spec])
   tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})

@@ -99,6 +99,19 @@ def test_the_saved_model_serves_the_same_outputs(tmp_path):
   np.testing.assert_array_equal(served, got)
 
 
+def test_files_read_from_memory_give_the_same_model(tmp_path):
+  stored, _, _ = tfjs_files.write_tfjs_model(tmp_path / "m")
+  # As the fetch reads an archive's members: {member name: bytes}, nothing written to disk.
+  members = {"pkg/models/" + p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+  assert len(members) >= 2  # model.json and its weight shard(s).
+  function, _ = tfjs_graph_model.load("pkg/models/model.json", read_file=members.__getitem__)
+  images = _images(3)
+  got = function(tf.constant(images))["Identity"].numpy()
+  np.testing.assert_allclose(got, tfjs_files.reference(images, stored), rtol=0, atol=1e-5)
+  with pytest.raises(KeyError, match="pkg/models/model.json"):
+    tfjs_graph_model.load("pkg/models/model.json", read_file={}.__getitem__)
+
+
 def test_other_fused_activations(tmp_path):
   stored, _, _ = tfjs_files.write_tfjs_model(tmp_path / "m")
   path = tmp_path / "m" / "model.json"
