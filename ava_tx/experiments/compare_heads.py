@@ -170,10 +170,7 @@ def run(options: Options, log=print) -> str:
   from ava_tx.experiments import comparison_rows  # Protos only: checked before TensorFlow loads.
 
   rows = comparison_rows.select_rows(options.rows)
-  if options.head_sizes not in comparison_rows.HEAD_SIZES:
-    raise errors.InputError(
-      f"--head_sizes: expected one of {comparison_rows.HEAD_SIZES}, got {options.head_sizes!r}"
-    )
+  comparison_rows.check_head_sizes(options.head_sizes)
   seeds = _seeds(options.seeds)
   if options.steps <= 0:
     raise errors.InputError(f"--steps: must be positive, got {options.steps}")

@@ -45,8 +45,6 @@ class Row:
     groundtruth_boxes: True: ground-truth boxes are the proposals; False: the comparison's
       proposal mode (--proposals).
     set_head: edits the ActionTransformer config's head fields.
-    in_default: False for the ablations that explain a result (run only when --rows names
-      them): the default set is the paper's rows.
   """
 
   name: str
@@ -54,7 +52,6 @@ class Row:
   label: str
   groundtruth_boxes: bool
   set_head: Callable[..., None]
-  in_default: bool = True
 
 
 def _i3d_head(model_config) -> None:
@@ -86,7 +83,7 @@ def _tx(query_preprocessor, *, location_embedding=True, layers_heads=None, with_
   return set_head
 
 
-ROWS = (
+PAPER_ROWS = (
   Row("gt_i3d", "Table 1", "I3D head", True, _i3d_head),
   Row("gt_tx_lowres", "Table 1", "Tx LowRes", True, _tx(_TX.LOW_RES)),
   Row(
@@ -133,33 +130,33 @@ ABLATION_ROWS = (
     "I3D head, Mixed_5 from random weights",
     True,
     _i3d_head_from_random,
-    in_default=False,
   ),
 )
 """Rows that explain a result rather than reproduce one: the I3D head's Mixed_5b/5c normally
 start from the Kinetics checkpoint like the trunk (the paper), while the Tx head starts from
-random weights; this row separates that pretraining from the head's architecture."""
-ROWS = ROWS + ABLATION_ROWS
+random weights; this row separates that pretraining from the head's architecture. Run only
+when --rows names them."""
+ROWS = PAPER_ROWS + ABLATION_ROWS
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 KEY_ROWS = ("gt_i3d", "gt_tx_highres")
 """The pair the seed spread is reported for (the paper's central Table 1 comparison)."""
 
 
 def select_rows(names) -> list:
-  """The rows named (in ROWS order), or the paper's (every row `in_default`); InputError
-  naming an unknown one."""
+  """The rows named (in ROWS order), or PAPER_ROWS; InputError naming an unknown one."""
   names = list(names or [])
   unknown = [n for n in names if n not in ROWS_BY_NAME]
   if unknown:
     raise errors.InputError(f"--rows: unknown row(s) {unknown}; known: {', '.join(ROWS_BY_NAME)}")
-  return [row for row in ROWS if row.name in names or (not names and row.in_default)]
+  return [row for row in ROWS if row.name in names] if names else list(PAPER_ROWS)
 
 
 HEAD_SIZES = ("paper", "base")
 """--head_sizes: "paper" gives every Tx row the paper's head sizes; "base" keeps the base's."""
 
-_PAPER_TX = action_transformer_pb2.ActionTransformerHead()
 _SIZE_FIELDS = (
+  "hidden_size",
+  "dropout_rate",
   "high_res_reduced_channels",
   "ffn_hidden_size",
   "location_embedding_size",
@@ -167,22 +164,24 @@ _SIZE_FIELDS = (
 )
 
 
+def check_head_sizes(head_sizes: str) -> None:
+  """InputError unless head_sizes is one of HEAD_SIZES."""
+  if head_sizes not in HEAD_SIZES:
+    raise errors.InputError(f"--head_sizes: expected one of {HEAD_SIZES}, got {head_sizes!r}")
+
+
 def set_head_sizes(model_config, head_sizes: str) -> None:
   """Sets the Action Transformer head's sizes of an `ActionTransformer` config.
 
-  "paper": D=128 and dropout 0.3 written out, the other sizes cleared to the proto's defaults
-  (which are the paper's, as configs/ava_tx_highres_64f_400.config); the query preprocessor,
-  layers, heads and location embedding stay the base's (the rows set them). "base": unchanged.
+  "paper": every size field (D, dropout, HighRes channels, FFN, location embedding) cleared to
+  the proto's default, which is the paper's (D=128, dropout 0.3; as
+  configs/ava_tx_highres_64f_400.config); the query preprocessor, layers, heads and location
+  embedding switch stay the base's (the rows set them). "base": unchanged.
   """
-  if head_sizes not in HEAD_SIZES:
-    raise errors.InputError(f"--head_sizes: expected one of {HEAD_SIZES}, got {head_sizes!r}")
-  if head_sizes == "base":
-    return
-  tx = model_config.action_transformer_head
-  tx.hidden_size = _PAPER_TX.hidden_size
-  tx.dropout_rate = _PAPER_TX.dropout_rate
-  for name in _SIZE_FIELDS:
-    tx.ClearField(name)
+  check_head_sizes(head_sizes)
+  if head_sizes == "paper":
+    for name in _SIZE_FIELDS:
+      model_config.action_transformer_head.ClearField(name)
 
 
 def apply_row(pipeline_config, row: Row, *, proposals: str) -> None:
