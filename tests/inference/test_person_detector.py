@@ -161,19 +161,23 @@ def test_a_missing_detector_names_the_fetch_command(tmp_path, monkeypatch):
 
 
 class _StubDetector:
-  """Boxes from the frame's size; records the frames it saw."""
+  """One fixed box; records the shape and grey level (rows below the moving square) of each
+  frame it saw."""
 
   def __init__(self):
-    self.shapes = []
+    self.shapes, self.levels = [], []
 
   def detect(self, frame):
     self.shapes.append(frame.shape)
+    self.levels.append(float(frame[20:].mean()))
     return np.array([[0.1, 0.2, 0.3, 0.4]], np.float32), np.array([0.8], np.float32)
 
 
 def test_predict_runs_the_detector_on_each_keyframes_full_frame(tmp_path):
   video = tmp_path / "walk.mp4"
-  video_fixtures.write_video(video, video_fixtures.signature_frames(75))
+  # 25 fps: keyframes 0, 1, 2 s are frames 0, 25, 50, whose grey levels differ (at 30 fps
+  # frames 0, 30 and 60 share one: the levels repeat every 30 frames).
+  video_fixtures.write_video(video, video_fixtures.signature_frames(75), fps=25)
   stub = _StubDetector()
   detector = fakes.FakeDetector(fakes.fake_info(uses_person_boxes=True))
   options = predict_lib.PredictOptions(output_dir=str(tmp_path), write_video=False, batch_size=8)
@@ -186,6 +190,11 @@ def test_predict_runs_the_detector_on_each_keyframes_full_frame(tmp_path):
   )
   assert result.error is None
   assert stub.shapes == [(48, 64, 3)] * 3  # Keyframes 0, 1, 2 at the video's own size.
+  # Each is the keyframe's own frame, not another frame of its clip: the signature frames' grey
+  # level encodes their index (neighbours differ by 7).
+  assert len({video_fixtures.gray_level(i) for i in (0, 25, 50)}) == 3
+  for level, index in zip(stub.levels, (0, 25, 50)):
+    assert abs(level - video_fixtures.gray_level(index)) < 3, (stub.levels, index)
   read = ava_annotations.read_detections(str(tmp_path / "detections.csv")).annotations
   assert sorted(read) == [("walk", 0), ("walk", 1), ("walk", 2)]
   assert [b.box for b in read[("walk", 1)]] == [(0.1, 0.2, 0.3, 0.4)]  # ymin, xmin, ymax, xmax
