@@ -15,7 +15,8 @@ Sections:
              achieved GFLOP/s (ava_tx.core.flops, training rule) / float32 matmul, peak memory,
              mixed_bfloat16 against float32, the tiny config's stem trained against frozen,
              the trunk's step with XLA against without.
-  inference: per-clip time split trunk / RPN / head / post-processing at the tiny and mid sizes;
+  inference: per-clip time split trunk / RPN / head / post-processing at the tiny and mid sizes
+             (and the whole detection in mixed_bfloat16 beside float32, not with --quick);
              at paper size (64x400x400, R=300; not with --quick) through
              benchmarks.paper_size_forward's workers, with peak memory.
   scaling:   inference time of the mid size as R goes 16 -> 64 -> 300 and T 16 -> 32 -> 64.
@@ -113,7 +114,7 @@ def _section_rows(name, state, quick, runs, data_work_dir, trunk_final_endpoint)
   if name == "inference":
     rows = []
     for size in models.sizes(quick, trunk_final_endpoint):
-      rows += inference.split_rows(size, runs)
+      rows += inference.split_rows(size, runs, with_bf16=not quick)
     if not quick:
       rows += inference.paper_rows(state["rates"], runs)
     return rows

@@ -74,7 +74,7 @@ def alternate_seconds(functions: dict, repeats: int = 3) -> dict:
 
 
 # ----------------------------------------------------------------------------------- memory
-def _status_kib(field):
+def status_kib(field):
   with open("/proc/self/status") as status:
     return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.M).group(1))
 
@@ -87,9 +87,9 @@ def peak_extra_mib(function: Callable, *args) -> float:
   """
   with open("/proc/self/clear_refs", "w") as clear_refs:
     clear_refs.write("5")
-  before = _status_kib("VmRSS")
+  before = status_kib("VmRSS")
   _fetch(function(*args))
-  return (_status_kib("VmHWM") - before) / 1024.0
+  return (status_kib("VmHWM") - before) / 1024.0
 
 
 # ---------------------------------------------------------------------------------- matmul

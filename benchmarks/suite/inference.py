@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from ava_tx.core import flops
+from ava_tx.core import precision
 from ava_tx.core.standard_fields import InputFields
 from ava_tx.core.standard_fields import PredictionFields
 from ava_tx.core.tf_setup import tf
@@ -52,12 +53,21 @@ def _stage_functions(model, config, batch):
   return stages
 
 
-def split_rows(size, repeats):
-  """Per-clip seconds of each stage, beside the whole detection's."""
+def split_rows(size, repeats, with_bf16=False):
+  """Per-clip seconds of each stage, beside the whole detection's; `with_bf16`: also the whole
+  detection of the same model built under mixed_bfloat16, beside the float32 one."""
   model, config = models.build(size)
   batch = models.synthetic_batch(dataclasses.replace(size, batch_size=1), config.num_classes)
-  seconds = common.alternate_seconds(_stage_functions(model, config, batch), repeats)
+  functions = _stage_functions(model, config, batch)
+  if with_bf16:
+    bf16_model, _ = models.build(size, precision.MIXED_BFLOAT16)
+    bf16_detect = tf.function(
+      lambda b: train_loop.compute_detections(bf16_model, b), autograph=False
+    )
+    functions["bfloat16"] = lambda: bf16_detect(batch)
+  seconds = common.alternate_seconds(functions, repeats)
   whole = seconds.pop("whole detection")
+  bf16_whole = seconds.pop("bfloat16", None)
   section = f"inference per clip, {size.name}"
   rows = [
     common.row(
@@ -66,6 +76,12 @@ def split_rows(size, repeats):
   ]
   for stage, value in seconds.items():
     rows.append(common.row(section, stage, value, "s/clip", "whole detection", whole))
+  if bf16_whole is not None:
+    rows.append(
+      common.row(
+        section, "mixed_bfloat16 whole detection", bf16_whole, "s/clip", "whole detection", whole
+      )
+    )
   return rows
 
 

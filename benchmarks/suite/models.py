@@ -71,6 +71,12 @@ def sizes(quick: bool, trunk_final_endpoint: Optional[str] = None):
   )
 
 
+def paper_training_size(batch_size: int) -> ModelSize:
+  """The paper's training clip: configs/ava_tx_highres_64f_400.config as it is (64x400x400,
+  full-width trunk, its RPN; only the batch size set)."""
+  return ModelSize("paper size", PAPER_CONFIG, batch_size, 64, 400)
+
+
 def model_config(size: ModelSize):
   """The ActionTransformer proto of `size` (fine-tune checkpoint cleared)."""
   config = config_util.load_pipeline_config(size.config_path).model.action_transformer

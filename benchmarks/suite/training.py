@@ -7,6 +7,7 @@ from ava_tx.core import precision
 from ava_tx.core.tf_setup import tf
 from benchmarks.suite import common
 from benchmarks.suite import models
+from benchmarks.suite import step_memory
 
 
 def _step_rows(size, rates, repeats, with_bf16):
@@ -40,13 +41,7 @@ def _step_rows(size, rates, repeats, with_bf16):
       rates["float32"],
       note=f"{count.training / 1e9:.1f} GFLOP/step (forward {count.forward / 1e9:.1f})",
     ),
-    common.row(
-      section,
-      "peak memory of a step",
-      common.peak_extra_mib(step, batch),
-      "MiB",
-      note="RSS above the process before the step",
-    ),
+    _memory_row(section, size),
   ]
   if with_bf16:
     rows.append(
@@ -60,6 +55,18 @@ def _step_rows(size, rates, repeats, with_bf16):
       )
     )
   return rows, functions["float32"]
+
+
+def _memory_row(section, size):
+  """Peak memory of the float32 step's first execution, in a fresh process (step_memory)."""
+  memory = step_memory.spawn(size)
+  return common.row(
+    section,
+    f"peak memory of a step, batch {size.batch_size}",
+    memory["step_peak_mib"],
+    "MiB",
+    note=f"first execution in a fresh process; process peak {memory['process_peak_mib']:.0f} MiB",
+  )
 
 
 def _trunk_xla_rows(size, repeats):
@@ -124,4 +131,8 @@ def rows(rates, quick: bool, repeats: int, trunk_final_endpoint=None):
   result += _step_rows(mid, rates, repeats, with_bf16=not quick)[0]
   if not quick:
     result += _trunk_xla_rows(tiny, repeats) + _trunk_xla_rows(mid, repeats)
+    # Memory per clip at paper size (GPU sizing, docs/PERFORMANCE.md): one clip, then two.
+    for batch_size in (1, 2):
+      paper = models.paper_training_size(batch_size)
+      result.append(_memory_row(f"train step, {paper.name}", paper))
   return result

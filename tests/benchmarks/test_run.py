@@ -60,6 +60,11 @@ def test_quick_suite_writes_one_table_with_references(tmp_path):
   achieved = by_figure[("train step, tiny", "float32 achieved")]
   # Loose: on a shared machine the matmul reference and the step see different loads.
   assert achieved["reference_value"] == float32["value"] and 0.0 < achieved["ratio"] < 10.0
+  # Measured in a fresh process each (step_memory): a step holds at least its input batch
+  # (2x8x64x64x3 and 1x8x112x112x3 float32 frames, 0.8 and 1.2 MB) and its activations.
+  for size, batch in (("tiny", 2), ("mid", 1)):
+    memory = by_figure[(f"train step, {size}", f"peak memory of a step, batch {batch}")]
+    assert memory["value"] > 1.0 and "process peak" in memory["note"], memory
   waiting = by_figure[("data, tiny layout", "time waiting for input / step time")]
   assert 0.0 <= waiting["value"] <= 1.0
   assert [r["figure"] for r in rows if r["section"] == "inference scaling in R"] == [
