@@ -53,6 +53,7 @@ INSTALL_REQUIRES = [
   "absl-py>=1.4,<3",
   "pycocotools==2.0.11",
   "av==18.1.0",
+  "opencv-python-headless==5.1.0.95",  # training crops' resize (tf-models-official needs it too)
   "protobuf>=5.28",
   "setuptools<81",  # tensorflow_hub (via tf-models-official) needs pkg_resources
 ]

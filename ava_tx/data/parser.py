@@ -7,6 +7,9 @@ whatever its parallelism.
 
 from typing import NamedTuple, Sequence
 
+import cv2
+import numpy as np
+
 from ava_tx.core import standard_fields
 from ava_tx.core.tf_setup import tf
 
@@ -122,6 +125,44 @@ def resize_frames(frames, output_size: Sequence[int]):
   return tf.cond(same_size, lambda: frames, resized)
 
 
+def resize_crops_opencv(frames, output_size: Sequence[int], mirror=False):
+  """uint8 [n, h, w, 3] -> uint8 [n, *output_size, 3] with OpenCV's bilinear resize
+  (`cv2.INTER_LINEAR`: half-pixel centres as `resize_frames`, but fixed-point weights, so a value
+  may differ from `resize_frames`' by one grey level; frames already that size are copied
+  unchanged), each frame mirrored left-right when `mirror` (bool scalar, may be a tensor).
+
+  The resize and flip of training's random crops only. On the CPU TensorFlow's bilinear kernel
+  took about 5 times OpenCV's, and `tf.reverse` of a uint8 clip as long as its JPEG decoding: the
+  input pipeline's largest costs (docs/PERFORMANCE.md). Evaluation and the exported model keep
+  `resize_frames`, so those two see exactly the same frames. It runs in a `tf.numpy_function`
+  (OpenCV releases the GIL while it works), so a pipeline using it cannot be serialized into a
+  graph (tf.data service); training pipelines here are not."""
+  height, width = int(output_size[0]), int(output_size[1])
+
+  def resize(stack, flip):
+    resized = np.empty((stack.shape[0], height, width, 3), np.uint8)
+    scratch = np.empty((height, width, 3), np.uint8)
+    for index, frame in enumerate(stack):
+      target = scratch if flip else resized[index]
+      if frame.shape[:2] == (height, width):
+        target[...] = frame
+      else:
+        cv2.resize(frame, (width, height), dst=target, interpolation=cv2.INTER_LINEAR)
+      if flip:
+        cv2.flip(scratch, 1, dst=resized[index])
+    return resized
+
+  frames = tf.convert_to_tensor(frames)
+  if frames.shape.rank != 4 or frames.dtype != tf.uint8:
+    raise ValueError(
+      "resize_crops_opencv: expected uint8 [n, h, w, 3], got %s %s" % (frames.dtype, frames.shape)
+    )
+  mirror = tf.convert_to_tensor(mirror, tf.bool)
+  result = tf.numpy_function(resize, [frames, mirror], tf.uint8, stateful=False)
+  result.set_shape([frames.shape[0], height, width, 3])
+  return result
+
+
 class _GroundTruth(NamedTuple):
   """Ground truth of one example while it is parsed: boxes float32 [num_boxes, 4], classes
   float32 [num_boxes, num_classes], person_ids int32 [num_boxes], keep bool [num_boxes]."""
@@ -215,10 +256,13 @@ class AvaParser:
       table[label_id] = index
     self._id_to_index = table
 
-  def _decode_frames(self, encoded_frames, keyframe_index, crop_window=None):
-    """Decodes the sampled frames, each resized to the output size (`resize_frames`): uint8
-    [num_frames, output_height, output_width, 3]; with crop_window (int32 [4]: y0, x0,
-    crop_height, crop_width) only that window, JPEGs decoding just the window."""
+  def _decode_frames(self, encoded_frames, keyframe_index, crop_window=None, mirror=False):
+    """Decodes the sampled frames, each resized to the output size: uint8 [num_frames,
+    output_height, output_width, 3]. Without crop_window (evaluation) each frame is decoded and
+    resized by `resize_frames` in turn, as the exported model does; with crop_window (int32 [4]:
+    y0, x0, crop_height, crop_width; training) only that window is decoded (JPEGs decode just
+    the window) and the clip's crops are resized, and mirrored when `mirror` (bool), together by
+    `resize_crops_opencv`. `mirror` is used only with a crop_window."""
     indices = temporal_sample_indices(
       keyframe_index,
       tf.shape(encoded_frames)[0],
@@ -227,9 +271,6 @@ class AvaParser:
     )
     unique, positions = tf.unique(indices)  # Repeated edge frames are decoded once.
     selected = tf.gather(encoded_frames, unique)
-
-    def decode_one(data):
-      return resize_frames(decode_window(data), self.output_size)
 
     def decode_window(data):
       if crop_window is None:
@@ -243,7 +284,14 @@ class AvaParser:
         ],
       )
 
-    images = tf.map_fn(decode_one, selected, fn_output_signature=tf.uint8)
+    if crop_window is not None:
+      crops = tf.map_fn(decode_window, selected, fn_output_signature=tf.uint8)
+      return tf.gather(resize_crops_opencv(crops, self.output_size, mirror), positions)
+    images = tf.map_fn(
+      lambda data: resize_frames(decode_window(data), self.output_size),
+      selected,
+      fn_output_signature=tf.uint8,
+    )
     return tf.gather(images, positions)
 
   def _sample_crop(self, height, width, seed):
@@ -318,12 +366,16 @@ class AvaParser:
       stored_shape = decoded[DECODED.original_image_spatial_shape]
       crop_window, crop_box = self._sample_crop(stored_shape[0], stored_shape[1], crop_seed)
       groundtruth, proposals = self._crop_targets(groundtruth, proposals, crop_box)
-    frames = self._decode_frames(
-      decoded[DECODED.encoded_frames], decoded[DECODED.keyframe_index], crop_window
-    )
+    flip = False
     if self.random_flip:
       flip = tf.random.stateless_uniform([], flip_seed) < 0.5
-      frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+    # With a crop, the frames are mirrored as they are resized (resize_crops_opencv).
+    frames = self._decode_frames(
+      decoded[DECODED.encoded_frames], decoded[DECODED.keyframe_index], crop_window, flip
+    )
+    if self.random_flip:
+      if crop_window is None:
+        frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
       groundtruth = groundtruth._replace(boxes=_flip_if(flip, groundtruth.boxes))
       if proposals is not None:
         proposals = proposals._replace(boxes=_flip_if(flip, proposals.boxes))

@@ -155,6 +155,34 @@ def test_training_flip_is_exact():
   np.testing.assert_array_equal(again[F.frames].numpy(), first[F.frames].numpy())
 
 
+def test_training_crop_path_flips_frames_with_their_boxes():
+  # A crop of the whole frame at the stored size: the crop path (resize_crops_opencv, which
+  # mirrors while it resizes) must give exactly the stored frames, mirrored with the boxes.
+  frames = _frames()
+  parser = parser_lib.AvaParser(
+    num_frames=3,
+    frame_stride=2,
+    output_size=(8, 12),
+    label_map_ids=[12],
+    random_crop=True,
+    min_crop_fraction=1.0,
+    random_flip=True,
+  )
+  decoded = _decoded(frames, 1, [[0.1, 0.2, 0.5, 0.6]], [12], [1])
+  expected = np.stack([frames[0], frames[1], frames[3]])  # Keyframe 1: indices 0 (edge), 1, 3.
+  flipped = 0
+  for s in range(8):
+    out = parser(decoded, is_training=True, seed=tf.constant([5, s], tf.int64))
+    box = out[F.groundtruth_boxes].numpy()[0]
+    if np.array_equal(out[F.frames].numpy(), expected[:, :, ::-1]):
+      flipped += 1
+      np.testing.assert_allclose(box, [0.1, 0.4, 0.5, 0.8], atol=1e-6)
+    else:
+      np.testing.assert_array_equal(out[F.frames].numpy(), expected)
+      np.testing.assert_allclose(box, [0.1, 0.2, 0.5, 0.6], atol=1e-6)
+  assert 0 < flipped < 8
+
+
 def test_training_crop_transforms_and_drops_boxes():
   frames = [np.zeros((100, 100, 3), np.uint8)]
   parser = parser_lib.AvaParser(
@@ -250,6 +278,35 @@ def test_resize_frames_batched_equals_each_frame_alone():
   np.testing.assert_array_equal(
     upsampled.numpy()[1], parser_lib.resize_frames(tf.constant(frames[1]), (11, 17)).numpy()
   )
+
+
+@pytest.mark.parametrize("size", [(5, 7), (12, 17), (400, 400)])
+def test_opencv_crop_resize_is_within_a_grey_level_of_resize_frames(size):
+  # Random frames (the worst case for rounding), downscaled, upscaled, and at the paper's size.
+  frames = np.random.default_rng(5).integers(0, 256, (3, 9, 13, 3), dtype=np.uint8)
+  if size == (400, 400):
+    frames = np.random.default_rng(6).integers(0, 256, (2, 340, 300, 3), dtype=np.uint8)
+  fast = tf.function(lambda x: parser_lib.resize_crops_opencv(x, size))(tf.constant(frames))
+  assert fast.dtype == tf.uint8 and fast.shape == (len(frames), *size, 3)
+  reference = parser_lib.resize_frames(tf.constant(frames), size).numpy().astype(int)
+  difference = np.abs(fast.numpy().astype(int) - reference)
+  assert difference.max() == 1  # Fixed-point weights: one grey level at most, and some.
+  assert difference.mean() < 0.3
+
+
+def test_opencv_crop_resize_passes_frames_of_that_size_mirrors_and_rejects_bad_input():
+  frames = np.random.default_rng(4).integers(0, 256, (3, 9, 13, 3), dtype=np.uint8)
+  np.testing.assert_array_equal(parser_lib.resize_crops_opencv(frames, (9, 13)), frames)
+  np.testing.assert_array_equal(
+    parser_lib.resize_crops_opencv(frames, (9, 13), tf.constant(True)), frames[:, :, ::-1]
+  )
+  resized = parser_lib.resize_crops_opencv(frames, (12, 17)).numpy()
+  mirrored = parser_lib.resize_crops_opencv(frames, (12, 17), True).numpy()
+  np.testing.assert_array_equal(mirrored, resized[:, :, ::-1])
+  with pytest.raises(ValueError, match=r"resize_crops_opencv: expected uint8 \[n, h, w, 3\]"):
+    parser_lib.resize_crops_opencv(frames[0], (5, 7))
+  with pytest.raises(ValueError, match="float32"):
+    parser_lib.resize_crops_opencv(frames.astype(np.float32), (5, 7))
 
 
 def test_resize_frames_of_that_size_are_returned_bit_exact():
