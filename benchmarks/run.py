@@ -121,7 +121,7 @@ def _section_rows(name, state, quick, runs, data_work_dir, trunk_final_endpoint)
   if name == "scaling":
     return inference.scaling_rows(quick, runs, trunk_final_endpoint)
   if name == "data":
-    return data.rows(quick, data_work_dir, trunk_final_endpoint)
+    return data.rows(quick, data_work_dir, trunk_final_endpoint, runs)
   raise app.UsageError(f"--sections: unknown section {name!r}")
 
 

@@ -5,6 +5,7 @@ step spent waiting for input (benchmarks.data_benchmark's source video and layou
 
 import dataclasses
 from pathlib import Path
+import statistics
 import time
 
 from ava_tx.data import dataset as dataset_lib
@@ -16,7 +17,22 @@ from benchmarks.suite import models
 _KEYFRAME_EVERY = 30  # frames of the 30 fps video per keyframe (1 Hz)
 
 
-def _layout_rows(work, name, source, batch_size, num_batches):
+def _pipeline_against_bound(pattern, name, batch_size, num_batches, repeats):
+  """Medians of `repeats` alternated measurements of the training pipeline's clips/s and of the
+  JPEG-decode bound of the same stored frames (one of each is too short to trust: a second or
+  less, and the bound swings with the load between them). Returns (clips/s, bound, shape)."""
+  images = data_benchmark.stored_jpegs(pattern, 256)
+  clips, bounds = [], []
+  for _ in range(repeats):
+    bounds.append(data_benchmark.raw_decode_rate(images) / data_benchmark.distinct_frames(name))
+    rate, shape = data_benchmark.pipeline_rate(
+      pattern, data_benchmark.layout_parser(name), batch_size, num_batches
+    )
+    clips.append(rate)
+  return statistics.median(clips), statistics.median(bounds), shape
+
+
+def _layout_rows(work, name, source, batch_size, num_batches, repeats):
   video, timestamps, video_fps = source
   summary, seconds = data_benchmark.convert(work, name)
   keyframes = summary["keyframes"]
@@ -34,14 +50,18 @@ def _layout_rows(work, name, source, batch_size, num_batches):
       f"by the bound; raw video decode alone {video_fps / _KEYFRAME_EVERY:.1f} keyframes/s",
     )
   ]
-  images = data_benchmark.stored_jpegs(summary["file_pattern"], 256)
-  bound = data_benchmark.raw_decode_rate(images) / data_benchmark.distinct_frames(name)
-  clips, shape = data_benchmark.pipeline_rate(
-    summary["file_pattern"], data_benchmark.layout_parser(name), batch_size, num_batches
+  clips, bound, shape = _pipeline_against_bound(
+    summary["file_pattern"], name, batch_size, num_batches, repeats
   )
   rows.append(
     common.row(
-      section, f"input pipeline {tuple(shape)}", clips, "clips/s", "JPEG-decode bound", bound
+      section,
+      f"input pipeline {tuple(shape)}",
+      clips,
+      "clips/s",
+      "JPEG-decode bound",
+      bound,
+      note=f"medians of {repeats} alternated runs of {num_batches} batches",
     )
   )
   return rows, summary["file_pattern"]
@@ -93,7 +113,7 @@ def wait_fraction_row(file_pattern, quick, steps, trunk_final_endpoint=None):
   )
 
 
-def rows(quick: bool, work_dir: str, trunk_final_endpoint=None):
+def rows(quick: bool, work_dir: str, trunk_final_endpoint=None, repeats: int = 3):
   work = Path(work_dir)
   seconds = 6 if quick else 12
   video, _, source = data_benchmark.prepare_source(work, seconds)
@@ -106,7 +126,8 @@ def rows(quick: bool, work_dir: str, trunk_final_endpoint=None):
       name,
       (video, data_benchmark.keyframe_timestamps(seconds), video_fps),
       2,
-      3 if quick else 8,
+      3 if quick else 10,
+      repeats,
     )
     result += layout_rows
     if name == "tiny":
