@@ -33,6 +33,7 @@ COMMANDS = (
   "benchmarks.person_detector_ap",
   "benchmarks.run",
   "benchmarks.stem_benchmark",
+  "benchmarks.suite.step_memory",
 )
 _FLAG_LINE = re.compile(r"^  --(?:\[no\])?(\w+):", re.M)
 
