@@ -7,6 +7,7 @@ sections, rows and code paths, traced in less time.
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -64,7 +65,9 @@ def test_quick_suite_writes_one_table_with_references(tmp_path):
   # (2x8x64x64x3 and 1x8x112x112x3 float32 frames, 0.8 and 1.2 MB) and its activations.
   for size, batch in (("tiny", 2), ("mid", 1)):
     memory = by_figure[(f"train step, {size}", f"peak memory of a step, batch {batch}")]
-    assert memory["value"] > 1.0 and "process peak" in memory["note"], memory
+    process_peak = float(re.search(r"process peak (\d+) MiB", memory["note"]).group(1))
+    # The step's own peak is part of its process's peak (TensorFlow, the model, the graph).
+    assert 1.0 < memory["value"] < process_peak, memory
   waiting = by_figure[("data, tiny layout", "time waiting for input / step time")]
   assert 0.0 <= waiting["value"] <= 1.0
   assert [r["figure"] for r in rows if r["section"] == "inference scaling in R"] == [
