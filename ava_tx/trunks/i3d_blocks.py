@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
+from ava_tx.trunks.i3d_ops import Conv3D
 from ava_tx.trunks.i3d_ops import SpaceToDepthConv3D
 from ava_tx.trunks.i3d_ops import max_pool_class
 
@@ -57,7 +58,7 @@ class Unit3D(keras.layers.Layer):
     self._strides = tuple(int(s) for s in strides)
     self._freeze_batch_norm = bool(freeze_batch_norm)
     self._space_to_depth = bool(space_to_depth)
-    conv_class = SpaceToDepthConv3D if self._space_to_depth else keras.layers.Conv3D
+    conv_class = SpaceToDepthConv3D if self._space_to_depth else Conv3D
     self.conv_3d = conv_class(
       self._filters,
       self._kernel_size,

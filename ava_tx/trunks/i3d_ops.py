@@ -1,6 +1,8 @@
 """Primitive 3D layers of the I3D trunk that compute a keras layer's exact values another way.
 
 SeparableMaxPool3D: a max pool over the strided axes, then shifted maxima along the others.
+Conv3D: keras Conv3D that never hands oneDNN a bfloat16 'SAME' convolution whose kernel is longer
+than its input along an axis (that weight gradient is wrong and writes out of bounds).
 SpaceToDepthConv3D: a strided convolution as a stride-1 convolution over the space-to-depth
 rearranged input (the I3D stem).
 """
@@ -84,7 +86,74 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
   return output, total // 2, total - total // 2
 
 
-class SpaceToDepthConv3D(keras.layers.Conv3D):
+def _plain_options(conv: keras.layers.Conv3D) -> bool:
+  """Whether `conv` is 'SAME', channels_last, undilated and ungrouped (what the rewrites handle)."""
+  return (
+    conv.padding == "same"
+    and conv.data_format == "channels_last"
+    and all(d == 1 for d in conv.dilation_rate)
+    and conv.groups == 1
+  )
+
+
+def _bias_and_activation(conv: keras.layers.Conv3D, net: tf.Tensor) -> tf.Tensor:
+  if conv.use_bias:
+    net = tf.nn.bias_add(net, tf.cast(conv.bias, net.dtype))
+  return conv.activation(net) if conv.activation is not None else net
+
+
+def _zero_pad_by_concat(net: tf.Tensor, axis: int, before: int, after: int) -> tf.Tensor:
+  """Zero-pads one static axis by concatenation. Not tf.pad: Grappler's remapper fuses a Pad
+  into the convolution after it, which the weight gradient still reads, and then gives up
+  optimising the whole graph ("remapper failed: ... missing node .../Pad")."""
+
+  def zeros(count):
+    shape = tf.unstack(tf.shape(net), num=5)
+    shape[axis] = count
+    return [tf.zeros(tf.stack(shape), net.dtype)] if count else []
+
+  if not before and not after:
+    return net
+  return tf.concat(zeros(before) + [net] + zeros(after), axis)
+
+
+class Conv3D(keras.layers.Conv3D):
+  """keras Conv3D; in bfloat16, a 'SAME' convolution whose kernel is longer than its input along
+  some axis is computed as the explicitly zero-padded input convolved 'VALID' (the same values).
+
+  Why: with TensorFlow 2.20 on AVX512_BF16 CPUs, oneDNN's bfloat16 weight gradient
+  (Conv3DBackpropFilterV2) of such a convolution is wrong whenever the output is longer than one
+  cell along that axis (measured along time: input 2..4 frames under a 3-, 5- or 7-frame
+  kernel), and it writes out of bounds: other gradients of the same step come out as garbage,
+  and the process can abort with "double free or corruption". The forward pass and the input
+  gradient are right; float32 and float16 are right. The explicitly padded convolution reads an
+  input at least as long as its kernel, which oneDNN computes correctly
+  (`benchmarks/bf16_conv3d_check.py` shows both on the machine at hand). It arises in I3D when
+  a 3x3x3 block sees 2 frames: Mixed_4 of an 8-frame clip, Mixed_5 (the I3D head) of a
+  16-frame clip. Other dtypes, shapes and options take keras's own path unchanged.
+  """
+
+  def _needs_explicit_padding(self, inputs) -> bool:
+    spatial = inputs.shape[1:4]
+    return (
+      inputs.dtype == tf.bfloat16
+      and _plain_options(self)
+      and all(n is not None for n in spatial)
+      and any(k > n for k, n in zip(self.kernel_size, spatial))
+    )
+
+  def call(self, inputs):
+    if not self._needs_explicit_padding(inputs):
+      return super().call(inputs)
+    net = inputs
+    for axis, (kernel, stride) in enumerate(zip(self.kernel_size, self.strides), start=1):
+      _, before, after = _same_padding(net.shape[axis], kernel, stride)
+      net = _zero_pad_by_concat(net, axis, before, after)
+    net = tf.nn.conv3d(net, tf.cast(self.kernel, net.dtype), [1, *self.strides, 1], "VALID")
+    return _bias_and_activation(self, net)
+
+
+class SpaceToDepthConv3D(Conv3D):
   """keras Conv3D ('SAME', no dilation, channels_last, equal strides s > 1) computed as a
   stride-1 convolution over the space-to-depth rearranged input.
 
@@ -96,19 +165,16 @@ class SpaceToDepthConv3D(keras.layers.Conv3D):
   pathologically slow for some shapes on some CPUs (on a 2-core AVX2 EPYC: 50 s for one
   clip of 8x112x112, against 1 s this way); the rearranged convolution has 24 input
   channels and no stride, which every backend handles well (`benchmarks/stem_benchmark.py`).
-  Inputs without static time, height and width fall back to the plain convolution.
+  Inputs without static time, height and width fall back to the plain convolution (Conv3D).
   """
 
   def call(self, inputs):
     stride = self.strides[0]
     spatial = inputs.shape[1:4]
     if (
-      self.padding != "same"
-      or self.data_format != "channels_last"
+      not _plain_options(self)
       or stride < 2
       or any(s != stride for s in self.strides)
-      or any(d != 1 for d in self.dilation_rate)
-      or self.groups != 1
       or any(n is None for n in spatial)
     ):
       return super().call(inputs)
@@ -137,6 +203,4 @@ class SpaceToDepthConv3D(keras.layers.Conv3D):
     kernel = tf.reshape(kernel, blocks + [stride**3 * channels, self.filters])
     net = tf.nn.conv3d(net, tf.cast(kernel, net.dtype), [1, 1, 1, 1, 1], "VALID")
     net = net[:, : outputs[0], : outputs[1], : outputs[2]]
-    if self.use_bias:
-      net = tf.nn.bias_add(net, tf.cast(self.bias, net.dtype))
-    return self.activation(net) if self.activation is not None else net
+    return _bias_and_activation(self, net)
