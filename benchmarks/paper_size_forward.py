@@ -22,11 +22,9 @@ before each stage by writing 5 to /proc/self/clear_refs). tf.config.experimental
 does not work on CPU ("Allocator stats not available for device 'CPU:0'").
 """
 
-import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 
@@ -35,6 +33,7 @@ from absl import flags
 
 from ava_tx.core import command_line
 from benchmarks import paper_size_report
+from benchmarks import workers
 
 FLAGS = flags.FLAGS
 
@@ -55,7 +54,7 @@ def define_flags():
 
 NUM_FRAMES, HEIGHT, WIDTH = 64, 400, 400
 MATMUL_SIZE = 2048
-_RESULT_PREFIX = "RESULT_JSON "
+RESULT_PREFIX = "RESULT_JSON "
 
 
 # ----------------------------------------------------------------------------- memory helpers
@@ -333,33 +332,25 @@ def run_worker(name, config_path, repeats, num_proposals):
 
 # ------------------------------------------------------------------------------------- driver
 def _spawn(worker):
-  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  command = [
-    sys.executable,
-    "-m",
-    "benchmarks.paper_size_forward",
-    f"--worker={worker}",
-    f"--config={os.path.abspath(FLAGS.config)}",
-    f"--repeats={FLAGS.repeats}",
-  ]
+  args = [f"--worker={worker}", f"--config={os.path.abspath(FLAGS.config)}"]
+  args.append(f"--repeats={FLAGS.repeats}")
   if FLAGS.num_proposals is not None:
-    command.append(f"--num_proposals={FLAGS.num_proposals}")
+    args.append(f"--num_proposals={FLAGS.num_proposals}")
   print(f"running worker {worker} ...", file=sys.stderr, flush=True)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-  process = subprocess.run(
-    command, stdout=subprocess.PIPE, text=True, check=False, cwd=repo_root, env=env
-  )
-  for line in process.stdout.splitlines():
-    if line.startswith(_RESULT_PREFIX):
-      return json.loads(line[len(_RESULT_PREFIX) :])
-  return dict(worker=worker, error=f"exit code {process.returncode}", stages=[])
+  try:
+    return workers.run(
+      "benchmarks.paper_size_forward", args, RESULT_PREFIX, show_stderr=True, env=env
+    )
+  except workers.WorkerError as error:
+    return dict(worker=worker, error=f"exit code {error.returncode}", stages=[])
 
 
 def main(argv):
   del argv
   if FLAGS.worker:
     result = run_worker(FLAGS.worker, FLAGS.config, FLAGS.repeats, FLAGS.num_proposals)
-    print(_RESULT_PREFIX + json.dumps(result), flush=True)
+    workers.emit(RESULT_PREFIX, result)
     return
   start_loadavg = os.getloadavg()
   results = [_spawn(worker) for worker in FLAGS.workers]

@@ -3,10 +3,6 @@ this process, paper size through benchmarks.paper_size_forward's workers), peak 
 the cost grows with R (proposals) and T (frames)."""
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 
 from ava_tx.core import flops
 from ava_tx.core import precision
@@ -16,10 +12,9 @@ from ava_tx.core.tf_setup import tf
 from ava_tx.meta_architectures import action_transformer_meta_arch as meta_arch
 from ava_tx.training import train_loop
 from benchmarks import paper_size_forward
+from benchmarks import workers
 from benchmarks.suite import common
 from benchmarks.suite import models
-
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _stage_functions(model, config, batch):
@@ -86,18 +81,8 @@ def split_rows(size, repeats, with_bf16=False):
 
 
 def _spawn_paper_worker(worker, repeats):
-  command = [
-    sys.executable,
-    "-m",
-    "benchmarks.paper_size_forward",
-    f"--worker={worker}",
-    f"--repeats={repeats}",
-  ]
-  process = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, cwd=_REPO)
-  for line in process.stdout.splitlines():
-    if line.startswith(paper_size_forward._RESULT_PREFIX):  # pylint: disable=protected-access
-      return json.loads(line[len(paper_size_forward._RESULT_PREFIX) :])  # pylint: disable=protected-access
-  raise RuntimeError(f"paper_size_forward worker {worker} failed (exit {process.returncode})")
+  args = [f"--worker={worker}", f"--repeats={repeats}"]
+  return workers.run("benchmarks.paper_size_forward", args, paper_size_forward.RESULT_PREFIX)
 
 
 def paper_rows(rates, repeats):

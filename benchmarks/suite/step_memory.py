@@ -15,18 +15,15 @@ peak (VmHWM after the step, everything included: Python, TensorFlow, the traced 
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 from absl import app
 from absl import flags
 
 from ava_tx.core import command_line
+from benchmarks import workers
 
 FLAGS = flags.FLAGS
 _RESULT_PREFIX = "STEP_MEMORY_JSON "
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @command_line.flag_definitions
@@ -50,20 +47,8 @@ def measure(size) -> dict:
 
 def spawn(size) -> dict:
   """`measure(size)` in a fresh Python process (the repository root as working directory)."""
-  command = [
-    sys.executable,
-    "-m",
-    "benchmarks.suite.step_memory",
-    "--size=" + json.dumps(dataclasses.asdict(size)),
-  ]
-  process = subprocess.run(
-    command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False, cwd=_REPO
-  )
-  for line in process.stdout.splitlines():
-    if line.startswith(_RESULT_PREFIX):
-      return json.loads(line[len(_RESULT_PREFIX) :])
-  tail = "\n".join(process.stderr.splitlines()[-5:])
-  raise RuntimeError(f"step_memory worker failed for {size} (exit {process.returncode}):\n{tail}")
+  args = ["--size=" + json.dumps(dataclasses.asdict(size))]
+  return workers.run("benchmarks.suite.step_memory", args, _RESULT_PREFIX)
 
 
 def main(argv):
@@ -71,7 +56,7 @@ def main(argv):
   from benchmarks.suite import models  # pylint: disable=import-outside-toplevel
 
   size = models.ModelSize(**json.loads(FLAGS.size))
-  print(_RESULT_PREFIX + json.dumps(measure(size)), flush=True)
+  workers.emit(_RESULT_PREFIX, measure(size))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ COMMANDS = (
   "data_tools.create_ava_tf_record",
   "data_tools.create_ava_tf_record_beam",
   "data_tools.synth_ava",
+  "benchmarks.bf16_conv3d_check",
   "benchmarks.conversion_benchmark",
   "benchmarks.count_parameters",
   "benchmarks.data_benchmark",
