@@ -131,6 +131,7 @@ def train(
     raise errors.InputError(f"{pipeline_config_path}: train_input_reader is required for training")
   num_steps = int(num_train_steps or train_config.num_steps)
   strategy = train_builder.build_strategy(train_config)
+  device_type = strategy_lib.device_type(strategy)
   if strategy_lib.is_chief(strategy):
     config_util.save_pipeline_config(config, model_dir)
   train_input = config.train_input_reader
@@ -147,7 +148,7 @@ def train(
     num_steps=num_steps,
     checkpoint_every_n=checkpoint_every_n,
     record_summaries=record_summaries,
-    device_type=strategy_lib.device_type(strategy),
+    device_type=device_type,
   )
   if config.train_input_reader.skip_corrupt_records:
     step_hooks = (
@@ -159,9 +160,15 @@ def train(
       ),
     )
   # The model is built (model_fn) inside the precision scope: its layers take the policy.
+  policy = train_builder.build_precision(train_config, device_type)
+  logging.info(
+    "training precision: %s%s",
+    policy,
+    " (the default on this device)" if not train_config.HasField("precision") else "",
+  )
   with (
     _naming_corrupt_shards(config.train_input_reader, "train_input_reader"),
-    precision_lib.policy_scope(train_builder.build_precision(train_config)),
+    precision_lib.policy_scope(policy),
   ):
     return train_loop.train_loop(
       strategy=strategy,

@@ -45,7 +45,7 @@ def build_optimizer(train_config, num_steps=None):
     adam_beta2=train_config.adam_beta2,
     adam_epsilon=train_config.adam_epsilon,
     decoupled_weight_decay=train_config.decoupled_weight_decay,
-    mixed_precision=precision_lib.needs_loss_scaling(build_precision(train_config)),
+    mixed_precision=_uses_float16(train_config),
   )
 
 
@@ -56,12 +56,25 @@ _PRECISIONS = {
 }
 
 
-def build_precision(train_config):
-  """The Keras policy name of `precision` (the deprecated use_mixed_precision: mixed_float16)."""
+def _uses_float16(train_config) -> bool:
+  """Whether training computes in float16 (the optimizer then needs loss scaling). The default
+  policy is never float16, so this does not depend on the device."""
   if train_config.precision == train_pb2.TrainConfig.PRECISION_UNSPECIFIED:
-    return (
-      precision_lib.MIXED_FLOAT16 if train_config.use_mixed_precision else precision_lib.FLOAT32
-    )
+    return train_config.use_mixed_precision
+  return precision_lib.needs_loss_scaling(_PRECISIONS[train_config.precision])
+
+
+def build_precision(train_config, device_type):
+  """The Keras policy name of `precision` for training on `device_type` ("CPU", "GPU", "TPU").
+
+  Unspecified: mixed_float16 with the deprecated use_mixed_precision, else the device's default
+  (`precision.default_policy`: mixed_bfloat16 on a CPU with bfloat16 instructions, float32
+  elsewhere).
+  """
+  if train_config.precision == train_pb2.TrainConfig.PRECISION_UNSPECIFIED:
+    if train_config.use_mixed_precision:
+      return precision_lib.MIXED_FLOAT16
+    return precision_lib.default_policy(device_type)
   return _PRECISIONS[train_config.precision]
 
 

@@ -26,6 +26,7 @@ from ava_tx.core.tf_setup import tf
 from ava_tx.data import label_map_util
 from ava_tx.experiments import comparison_rows
 from ava_tx.experiments import comparison_table
+from ava_tx.protos import train_pb2
 
 SETTINGS = "settings.json"
 RESULT = "result.json"
@@ -42,6 +43,10 @@ def base_config(base_config_path, paths, *, steps, head_sizes="paper"):
   config.train_config.num_steps = steps
   config.train_config.warmup_steps = min(config.train_config.warmup_steps, steps)
   config.train_config.image_summary_every_n_steps = 0  # Not needed here; costs a compile.
+  # docs/COMPARISON.md's table was measured in float32: keep it so where the base config leaves
+  # the precision to the device's default (mixed_bfloat16 on CPUs with bfloat16 instructions).
+  if not config.train_config.HasField("precision") and not config.train_config.use_mixed_precision:
+    config.train_config.precision = train_pb2.TrainConfig.FLOAT32
   # Batched evaluation is faster on CPU and gives the same detections.
   config.eval_config.batch_size = max(config.eval_config.batch_size, config.train_config.batch_size)
   config.train_config.checkpoint_every_n_steps = max(

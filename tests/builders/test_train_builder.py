@@ -5,6 +5,7 @@ import pytest
 
 from ava_tx.builders import config_validation
 from ava_tx.builders import train_builder
+from ava_tx.core import precision
 from ava_tx.core.tf_setup import keras
 from ava_tx.protos import train_pb2
 
@@ -42,7 +43,7 @@ def test_adamw_takes_its_settings_from_the_config():
 @pytest.mark.parametrize(
   "text, policy, loss_scaling",
   [
-    ("", "float32", False),
+    ("", "float32", False),  # on a GPU: the default is float32 there
     ("use_mixed_precision: true", "mixed_float16", True),  # the deprecated field
     ("precision: MIXED_FLOAT16 use_mixed_precision: true", "mixed_float16", True),
     ("precision: MIXED_BFLOAT16", "mixed_bfloat16", False),
@@ -51,9 +52,49 @@ def test_adamw_takes_its_settings_from_the_config():
 )
 def test_precision_and_its_migration_from_use_mixed_precision(text, policy, loss_scaling):
   config = _train_config(text)
-  assert train_builder.build_precision(config) == policy
+  assert train_builder.build_precision(config, "GPU") == policy
   optimizer = train_builder.build_optimizer(config)
   assert isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer) == loss_scaling
+
+
+@pytest.mark.parametrize("text", ["precision: FLOAT32", "precision: MIXED_BFLOAT16"])
+def test_a_configured_precision_is_the_same_on_every_device(text):
+  config = _train_config(text)
+  assert {train_builder.build_precision(config, d) for d in ("CPU", "GPU", "TPU")} == {
+    train_builder.build_precision(config, "GPU")
+  }
+
+
+def test_unspecified_precision_on_a_cpu_is_that_cpus_default():
+  policy = train_builder.build_precision(_train_config(""), "CPU")
+  assert policy == precision.default_policy("CPU", precision.cpu_flags())
+  native = bool(precision.cpu_flags() & set(precision.NATIVE_BFLOAT16_CPU_FLAGS))
+  assert policy == ("mixed_bfloat16" if native else "float32")
+
+
+@pytest.mark.parametrize(
+  "device, flags, policy",
+  [
+    ("CPU", {"avx2", "avx512f", "avx512_bf16"}, "mixed_bfloat16"),  # AMD Zen 4, Cooper Lake
+    ("CPU", {"avx2", "amx_bf16", "amx_tile"}, "mixed_bfloat16"),  # Sapphire Rapids
+    ("CPU", {"avx2", "avx512f"}, "float32"),  # oneDNN would emulate bfloat16: slower
+    ("CPU", set(), "float32"),  # /proc/cpuinfo unreadable (not Linux)
+    ("GPU", {"avx512_bf16"}, "float32"),
+    ("TPU", {"avx512_bf16"}, "float32"),
+  ],
+)
+def test_default_policy_by_device_and_cpu_flags(device, flags, policy):
+  assert precision.default_policy(device, frozenset(flags)) == policy
+
+
+def test_cpu_flags_reads_every_processor_and_tolerates_a_missing_file(tmp_path):
+  cpuinfo = tmp_path / "cpuinfo"
+  cpuinfo.write_text(
+    "processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\nbugs\t\t: sysret_ss_attrs\n\n"
+    "processor\t: 1\nflags\t\t: fpu avx2 avx512_bf16 amx_bf16\n"
+  )
+  assert precision.cpu_flags(str(cpuinfo)) == {"fpu", "avx2", "avx512_bf16", "amx_bf16"}
+  assert precision.cpu_flags(str(tmp_path / "absent")) == frozenset()
 
 
 def test_use_mixed_precision_contradicting_precision_is_an_error():

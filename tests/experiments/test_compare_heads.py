@@ -4,6 +4,7 @@ resumes a half-trained row and finally re-runs without training anything."""
 import json
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -14,6 +15,7 @@ from ava_tx.core.tf_setup import tf
 from ava_tx.experiments import compare_heads
 from ava_tx.experiments import comparison_rows
 from ava_tx.experiments import head_comparison
+from ava_tx.protos import train_pb2
 from tests.experiments import REPO
 from tests.experiments import tiny_dataset
 
@@ -192,3 +194,29 @@ def test_unknown_head_sizes_is_a_one_line_error(tmp_path):
   ):
     compare_heads.run(options, log=lambda *a, **k: None)
   assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+  "precision, expected",
+  [(None, "FLOAT32"), ("MIXED_BFLOAT16", "MIXED_BFLOAT16"), ("FLOAT32", "FLOAT32")],
+)
+def test_rows_train_in_float32_unless_the_base_config_sets_a_precision(
+  tmp_path, precision, expected
+):
+  base = config_util.load_pipeline_config(str(REPO / "configs" / "tiny_kinetics_demo_cpu.config"))
+  assert not base.train_config.HasField("precision")  # the demo takes the device's default
+  if precision:
+    base.train_config.precision = train_pb2.TrainConfig.Precision.Value(precision)
+  config_util.save_pipeline_config(base, str(tmp_path))
+  base_path = tmp_path / "pipeline.config"
+  label_map = tmp_path / "label_map.pbtxt"
+  label_map.write_text('item { name: "stand" id: 1 }\nitem { name: "sit" id: 2 }\n')
+  paths = types.SimpleNamespace(
+    label_map=str(label_map),
+    shard_pattern=lambda split: str(tmp_path / f"{split}-*"),
+    groundtruth={"val": str(tmp_path / "val.csv")},
+    excluded={"val": None},
+  )
+  config = head_comparison.base_config(str(base_path), paths, steps=10)
+  assert train_pb2.TrainConfig.Precision.Name(config.train_config.precision) == expected
+  assert config.model.action_transformer.num_classes == 2
