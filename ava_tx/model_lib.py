@@ -160,15 +160,9 @@ def train(
       ),
     )
   # The model is built (model_fn) inside the precision scope: its layers take the policy.
-  policy = train_builder.build_precision(train_config, device_type)
-  logging.info(
-    "training precision: %s%s",
-    policy,
-    " (the default on this device)" if not train_config.HasField("precision") else "",
-  )
   with (
     _naming_corrupt_shards(config.train_input_reader, "train_input_reader"),
-    precision_lib.policy_scope(policy),
+    precision_lib.policy_scope(_training_policy(train_config, device_type)),
   ):
     return train_loop.train_loop(
       strategy=strategy,
@@ -180,6 +174,14 @@ def train(
       label_names=label_names(config.train_input_reader.label_map_path),
       step_hooks=step_hooks,
     )
+
+
+def _training_policy(train_config, device_type):
+  """The Keras policy to train in on `device_type`, logged (and whether it is the default)."""
+  policy = train_builder.build_precision(train_config, device_type)
+  default = "" if train_config.HasField("precision") else " (the default on this device)"
+  logging.info("training precision: %s%s", policy, default)
+  return policy
 
 
 @contextlib.contextmanager
