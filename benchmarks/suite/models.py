@@ -2,7 +2,7 @@
 
 Sizes used by the suite (`--quick` shrinks them):
   tiny:  configs/tiny_synthetic_cpu.config as it trains (16x112x112, 1/4-width trunk, stem
-         frozen, detector boxes as proposals, batch 4).
+         trained, detector boxes as proposals, batch 4).
   mid:   configs/ava_tx_highres_64f_400.config at 32x224x224, full-width trunk, RPN with
          R=64 proposals, batch 2, random weights (the timing does not depend on them).
 

@@ -100,15 +100,17 @@ def _trunk_xla_rows(size, repeats):
   ]
 
 
-def _stem_rows(size, repeats, frozen_step):
-  """Tiny config: the step with the stem frozen (as configured; `frozen_step`, the float32 step
+def _stem_rows(size, repeats, trained_step):
+  """Tiny config: the step with the stem trained (as configured; `trained_step`, the float32 step
   _step_rows traced for `size`, reused: tracing a train step costs far more than running it
-  at --quick sizes) and trained."""
-  open_model, config = models.build(dataclasses.replace(size, freeze_up_to_endpoint=""))
+  at --quick sizes) and with it frozen."""
+  frozen_model, config = models.build(
+    dataclasses.replace(size, freeze_up_to_endpoint="Conv3d_1a_7x7")
+  )
   batch = models.synthetic_batch(size, config.num_classes)
-  trained = models.train_step(open_model)
+  frozen = models.train_step(frozen_model)
   seconds = common.alternate_seconds(
-    {"frozen": frozen_step, "trained": lambda: trained(batch)}, repeats
+    {"frozen": lambda: frozen(batch), "trained": trained_step}, repeats
   )
   return [
     common.row(
