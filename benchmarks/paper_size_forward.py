@@ -332,8 +332,11 @@ def run_worker(name, config_path, repeats, num_proposals):
 
 # ------------------------------------------------------------------------------------- driver
 def _spawn(worker):
-  args = [f"--worker={worker}", f"--config={os.path.abspath(FLAGS.config)}"]
-  args.append(f"--repeats={FLAGS.repeats}")
+  args = [
+    f"--worker={worker}",
+    f"--config={os.path.abspath(FLAGS.config)}",
+    f"--repeats={FLAGS.repeats}",
+  ]
   if FLAGS.num_proposals is not None:
     args.append(f"--num_proposals={FLAGS.num_proposals}")
   print(f"running worker {worker} ...", file=sys.stderr, flush=True)

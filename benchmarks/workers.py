@@ -2,8 +2,8 @@
 
 A worker prints its result as one stdout line, `prefix` followed by JSON (`emit`); `run` starts
 `python -m module args...` with the repository root as working directory, and returns that JSON
-or raises WorkerError naming the module, its exit code and the end of its stderr. Fresh processes
-keep one measurement's memory or crash away from the next.
+or raises WorkerError naming the command (module and arguments), its exit code and the end of its
+stderr. Fresh processes keep one measurement's memory or crash away from the next.
 """
 
 import json
@@ -18,9 +18,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class WorkerError(RuntimeError):
   """A worker exited without printing its result line."""
 
-  def __init__(self, module: str, returncode: int, stderr_tail: str):
+  def __init__(self, command: str, returncode: int, stderr_tail: str):
     detail = f":\n{stderr_tail}" if stderr_tail else ""
-    super().__init__(f"worker {module} printed no result (exit code {returncode}){detail}")
+    super().__init__(f"worker {command} printed no result (exit code {returncode}){detail}")
     self.returncode = returncode
 
 
@@ -56,4 +56,4 @@ def run(
     if line.startswith(prefix):
       return json.loads(line[len(prefix) :])
   tail = "" if show_stderr else "\n".join(process.stderr.splitlines()[-5:])
-  raise WorkerError(module, process.returncode, tail)
+  raise WorkerError(" ".join([module, *args]), process.returncode, tail)

@@ -19,6 +19,7 @@ def test_run_returns_the_workers_json_result():
 
 def test_a_worker_without_a_result_raises_with_its_exit_code_and_stderr():
   with pytest.raises(
-    workers.WorkerError, match=r"(?s)bf16_conv3d_check .*exit code 1.*IndexError: list index"
+    workers.WorkerError,
+    match=r"(?s)bf16_conv3d_check --case=99 --layer=keras printed .*exit code 1.*IndexError: list index",
   ):
     workers.run("benchmarks.bf16_conv3d_check", ["--case=99", "--layer=keras"], "BF16_CONV3D_JSON ")
