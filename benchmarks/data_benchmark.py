@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 import shutil
 import time
+from typing import NamedTuple
 
 from absl import app
 from absl import flags
@@ -186,21 +187,67 @@ def stored_jpegs(pattern, limit):
   return images[:limit]
 
 
-def raw_decode_rate(images):
-  """Frames/s of tf.io.decode_jpeg over `images` in a parallel tf.data map."""
-  ds = tf.data.Dataset.from_tensor_slices(images).map(
-    lambda x: tf.reduce_sum(tf.cast(tf.io.decode_jpeg(x, channels=3)[:1, :1], tf.int32)),
-    num_parallel_calls=tf.data.AUTOTUNE,
+class Timing(NamedTuple):
+  """`items` produced in `wall_seconds`, using `cpu_seconds` of the process's CPU time (all
+  threads). On a shared machine the CPU time per item moves less than the rate: time the
+  process spends descheduled is not counted."""
+
+  items: int
+  wall_seconds: float
+  cpu_seconds: float
+
+  @property
+  def rate(self) -> float:
+    return self.items / self.wall_seconds
+
+  @property
+  def cpu_seconds_per_item(self) -> float:
+    return self.cpu_seconds / self.items
+
+
+def _time_next(iterator, count):
+  """Timing of `count` next(iterator) calls; also the last element (None when count is 0)."""
+  element = None
+  wall, cpu = time.perf_counter(), time.process_time()
+  for _ in range(count):
+    element = next(iterator)
+  return Timing(count, time.perf_counter() - wall, time.process_time() - cpu), element
+
+
+def decode_timing(images, num_frames=1280, warmup_frames=128) -> Timing:
+  """tf.io.decode_jpeg over `images` (cycled) in a parallel tf.data map: `num_frames` decodes
+  timed after `warmup_frames` on the same iterator.
+
+  The same iterator matters: a fresh one starts its threads and autotuning again. Timing one
+  pass over 256 frames of a fresh iterator (about 0.1 s at paper size) read anywhere from 12 to
+  37 clips/s on one quiet machine within a minute, and inflated the pipeline/bound ratio up to
+  1.5 (docs/PERFORMANCE.md). Time about as many frames as the pipeline measurement decodes."""
+  if not images or num_frames < 1 or warmup_frames < 0:
+    raise ValueError(
+      f"decode_timing needs images and num_frames >= 1, got {len(images)} images, "
+      f"num_frames={num_frames}, warmup_frames={warmup_frames}"
+    )
+  ds = (
+    tf.data.Dataset.from_tensor_slices(images)
+    .repeat()
+    .map(
+      lambda x: tf.reduce_sum(tf.cast(tf.io.decode_jpeg(x, channels=3)[:1, :1], tf.int32)),
+      num_parallel_calls=tf.data.AUTOTUNE,
+    )
   )
-  for _ in ds.take(8):
-    pass
-  start = time.perf_counter()
-  count = sum(1 for _ in ds)
-  return count / (time.perf_counter() - start)
+  iterator = iter(ds)
+  _time_next(iterator, warmup_frames)
+  return _time_next(iterator, num_frames)[0]
 
 
-def pipeline_rate(pattern, parser, batch_size, num_batches, **dataset_kwargs):
-  """Clips/s of the training input pipeline (after 2 warm-up batches); also the batch shape."""
+def raw_decode_rate(images, num_frames=1280, warmup_frames=128) -> float:
+  """Frames/s of `decode_timing`."""
+  return decode_timing(images, num_frames, warmup_frames).rate
+
+
+def pipeline_timing(pattern, parser, batch_size, num_batches, **dataset_kwargs):
+  """Timing of the training input pipeline in clips (`num_batches` batches after 2 warm-up
+  batches); also the batch shape."""
   ds = dataset_lib.build_dataset(
     file_pattern=pattern,
     parser=parser,
@@ -211,13 +258,15 @@ def pipeline_rate(pattern, parser, batch_size, num_batches, **dataset_kwargs):
     **dataset_kwargs,
   )
   iterator = iter(ds)
-  for _ in range(2):
-    next(iterator)
-  start = time.perf_counter()
-  for _ in range(num_batches):
-    batch = next(iterator)
-  seconds = time.perf_counter() - start
-  return num_batches * batch_size / seconds, batch["frames"].shape
+  _time_next(iterator, 2)
+  timing, batch = _time_next(iterator, num_batches)
+  return timing._replace(items=num_batches * batch_size), batch["frames"].shape
+
+
+def pipeline_rate(pattern, parser, batch_size, num_batches, **dataset_kwargs):
+  """Clips/s of `pipeline_timing`; also the batch shape."""
+  timing, shape = pipeline_timing(pattern, parser, batch_size, num_batches, **dataset_kwargs)
+  return timing.rate, shape
 
 
 def main(argv):
