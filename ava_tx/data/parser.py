@@ -125,11 +125,13 @@ def resize_frames(frames, output_size: Sequence[int]):
   return tf.cond(same_size, lambda: frames, resized)
 
 
-def resize_crops_opencv(frames, output_size: Sequence[int], mirror=False):
+def resize_crops_opencv(frames, output_size: Sequence[int], mirror=False, positions=None):
   """uint8 [n, h, w, 3] -> uint8 [n, *output_size, 3] with OpenCV's bilinear resize
   (`cv2.INTER_LINEAR`: half-pixel centres as `resize_frames`, but fixed-point weights, so a value
   may differ from `resize_frames`' by one grey level; frames already that size are copied
   unchanged), each frame mirrored left-right when `mirror` (bool scalar, may be a tensor).
+  With `positions` (int32 [m], values in [0, n)) the result is [m, ...], frame `positions[i]`
+  at i: the same as gathering the resized frames, without another copy of the clip.
 
   The resize and flip of training's random crops only. On the CPU TensorFlow's bilinear kernel
   took about 5 times OpenCV's, and `tf.reverse` of a uint8 clip as long as its JPEG decoding: the
@@ -139,10 +141,18 @@ def resize_crops_opencv(frames, output_size: Sequence[int], mirror=False):
   graph (tf.data service); training pipelines here are not."""
   height, width = int(output_size[0]), int(output_size[1])
 
-  def resize(stack, flip):
-    resized = np.empty((stack.shape[0], height, width, 3), np.uint8)
+  def resize(stack, flip, order):
+    if order.size and (order.min() < 0 or order.max() >= len(stack)):
+      raise ValueError(f"resize_crops_opencv: positions {order} outside [0, {len(stack)})")
+    resized = np.empty((len(order), height, width, 3), np.uint8)
     scratch = np.empty((height, width, 3), np.uint8)
-    for index, frame in enumerate(stack):
+    done = {}
+    for index, source in enumerate(order.tolist()):
+      if source in done:
+        resized[index] = resized[done[source]]
+        continue
+      done[source] = index
+      frame = stack[source]
       target = scratch if flip else resized[index]
       if frame.shape[:2] == (height, width):
         target[...] = frame
@@ -158,8 +168,11 @@ def resize_crops_opencv(frames, output_size: Sequence[int], mirror=False):
       "resize_crops_opencv: expected uint8 [n, h, w, 3], got %s %s" % (frames.dtype, frames.shape)
     )
   mirror = tf.convert_to_tensor(mirror, tf.bool)
-  result = tf.numpy_function(resize, [frames, mirror], tf.uint8, stateful=False)
-  result.set_shape([frames.shape[0], height, width, 3])
+  if positions is None:
+    positions = tf.range(tf.shape(frames)[0])
+  positions = tf.convert_to_tensor(positions, tf.int32)
+  result = tf.numpy_function(resize, [frames, mirror, positions], tf.uint8, stateful=False)
+  result.set_shape([positions.shape[0], height, width, 3])
   return result
 
 
@@ -286,7 +299,7 @@ class AvaParser:
 
     if crop_window is not None:
       crops = tf.map_fn(decode_window, selected, fn_output_signature=tf.uint8)
-      return tf.gather(resize_crops_opencv(crops, self.output_size, mirror), positions)
+      return resize_crops_opencv(crops, self.output_size, mirror, positions)
     images = tf.map_fn(
       lambda data: resize_frames(decode_window(data), self.output_size),
       selected,

@@ -309,6 +309,20 @@ def test_opencv_crop_resize_passes_frames_of_that_size_mirrors_and_rejects_bad_i
     parser_lib.resize_crops_opencv(frames.astype(np.float32), (5, 7))
 
 
+def test_opencv_crop_resize_places_frames_at_positions_as_a_gather_would():
+  frames = np.random.default_rng(7).integers(0, 256, (3, 9, 13, 3), dtype=np.uint8)
+  positions = tf.constant([0, 0, 1, 2, 2, 2, 1], tf.int32)  # edge repeats, and out of order
+  for mirror in (False, True):
+    whole = parser_lib.resize_crops_opencv(frames, (12, 17), mirror)
+    placed = tf.function(
+      lambda x, m=mirror: parser_lib.resize_crops_opencv(x, (12, 17), m, positions)
+    )(tf.constant(frames))
+    assert placed.shape == (7, 12, 17, 3)
+    np.testing.assert_array_equal(placed, tf.gather(whole, positions))
+  with pytest.raises(ValueError, match=r"positions \[0 3\] outside \[0, 3\)"):
+    parser_lib.resize_crops_opencv(frames, (12, 17), False, [0, 3])
+
+
 def test_resize_frames_of_that_size_are_returned_bit_exact():
   frames = np.random.default_rng(4).integers(0, 256, (3, 9, 13, 3), dtype=np.uint8)
   np.testing.assert_array_equal(parser_lib.resize_frames(tf.constant(frames), (9, 13)), frames)
