@@ -179,7 +179,8 @@ def train(
 def _training_policy(train_config, device_type):
   """The Keras policy to train in on `device_type`, logged (and whether it is the default)."""
   policy = train_builder.build_precision(train_config, device_type)
-  default = "" if train_config.HasField("precision") else " (the default on this device)"
+  configured = train_builder.configured_precision(train_config) is not None
+  default = "" if configured else " (the default on this device)"
   logging.info("training precision: %s%s", policy, default)
   return policy
 

@@ -56,26 +56,27 @@ _PRECISIONS = {
 }
 
 
+def configured_precision(train_config):
+  """The Keras policy name the config asks for, or None when it leaves the choice to the
+  device (`precision` unspecified and no deprecated use_mixed_precision, which means
+  mixed_float16)."""
+  if train_config.precision != train_pb2.TrainConfig.PRECISION_UNSPECIFIED:
+    return _PRECISIONS[train_config.precision]
+  return precision_lib.MIXED_FLOAT16 if train_config.use_mixed_precision else None
+
+
 def _uses_float16(train_config) -> bool:
-  """Whether training computes in float16 (the optimizer then needs loss scaling). The default
-  policy is never float16, so this does not depend on the device."""
-  if train_config.precision == train_pb2.TrainConfig.PRECISION_UNSPECIFIED:
-    return train_config.use_mixed_precision
-  return precision_lib.needs_loss_scaling(_PRECISIONS[train_config.precision])
+  """Whether training computes in float16 (the optimizer then needs loss scaling). The device
+  default is never float16, so this does not depend on the device."""
+  policy = configured_precision(train_config)
+  return policy is not None and precision_lib.needs_loss_scaling(policy)
 
 
 def build_precision(train_config, device_type):
-  """The Keras policy name of `precision` for training on `device_type` ("CPU", "GPU", "TPU").
-
-  Unspecified: mixed_float16 with the deprecated use_mixed_precision, else the device's default
-  (`precision.default_policy`: mixed_bfloat16 on a CPU with bfloat16 instructions, float32
-  elsewhere).
-  """
-  if train_config.precision == train_pb2.TrainConfig.PRECISION_UNSPECIFIED:
-    if train_config.use_mixed_precision:
-      return precision_lib.MIXED_FLOAT16
-    return precision_lib.default_policy(device_type)
-  return _PRECISIONS[train_config.precision]
+  """The Keras policy name for training on `device_type` ("CPU", "GPU", "TPU"): the configured
+  one, else the device's default (`precision.default_policy`: mixed_bfloat16 on a CPU with
+  bfloat16 instructions, float32 elsewhere)."""
+  return configured_precision(train_config) or precision_lib.default_policy(device_type)
 
 
 def build_jit_compile(train_config, device_type):

@@ -14,9 +14,10 @@ attention softmax and the attention weights, the RPN's objectness logits and box
 with a float32 policy), the trunk features in the prediction dict, and every loss.
 
 Training's default (train_config.precision unspecified, `default_policy`): mixed_bfloat16 on a
-CPU with bfloat16 instructions (AVX512_BF16 or AMX-BF16), where it trained the demo 1.37x faster
-at the same mAP (docs/PERFORMANCE.md, Mixed precision); float32 on every other CPU (oneDNN then
-emulates bfloat16, slower than float32) and on GPUs and TPUs (choose a mixed policy there).
+CPU with bfloat16 instructions (AVX512_BF16 or AMX-BF16), where it trained the demo 1.32x
+faster at the same mAP over 4 seeds (docs/PERFORMANCE.md, Mixed precision); float32 on every
+other CPU (oneDNN then emulates bfloat16, slower than float32) and on GPUs and TPUs (choose a
+mixed policy there).
 
 The policy is global in Keras and is read when a layer is constructed: call `set_policy`
 before building the model, or build it inside `policy_scope` (model_lib does so from

@@ -20,6 +20,7 @@ from google.protobuf import text_format
 
 from ava_tx import model_lib
 from ava_tx.builders import config_util
+from ava_tx.builders import train_builder
 from ava_tx.core import errors
 from ava_tx.core.tf_setup import keras
 from ava_tx.core.tf_setup import tf
@@ -45,7 +46,7 @@ def base_config(base_config_path, paths, *, steps, head_sizes="paper"):
   config.train_config.image_summary_every_n_steps = 0  # Not needed here; costs a compile.
   # docs/COMPARISON.md's table was measured in float32: keep it so where the base config leaves
   # the precision to the device's default (mixed_bfloat16 on CPUs with bfloat16 instructions).
-  if not config.train_config.HasField("precision") and not config.train_config.use_mixed_precision:
+  if train_builder.configured_precision(config.train_config) is None:
     config.train_config.precision = train_pb2.TrainConfig.FLOAT32
   # Batched evaluation is faster on CPU and gives the same detections.
   config.eval_config.batch_size = max(config.eval_config.batch_size, config.train_config.batch_size)

@@ -56,6 +56,8 @@ def test_adamw_takes_its_settings_from_the_config():
 def test_precision_and_its_migration_from_use_mixed_precision(text, policy, loss_scaling):
   config = _train_config(text)
   assert train_builder.build_precision(config, "GPU") == policy
+  # Only the empty config leaves the choice to the device (model_lib logs it as the default).
+  assert train_builder.configured_precision(config) == (policy if text else None)
   optimizer = train_builder.build_optimizer(config)
   assert isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer) == loss_scaling
 
