@@ -21,6 +21,7 @@ encoder, at the layout's stored size), in one process like the conversion it is 
 import os
 from pathlib import Path
 import shutil
+import statistics
 import time
 from typing import NamedTuple
 
@@ -46,6 +47,7 @@ def define_flags():
   flags.DEFINE_integer("seconds", 12, "Length of the source video.")
   flags.DEFINE_integer("num_batches", 6, "Timed batches per pipeline (after 2 warm-up batches).")
   flags.DEFINE_integer("batch_size", 2, "Clips per batch.")
+  flags.DEFINE_integer("repeats", 3, "Alternated pipeline and bound measurements (medians).")
 
 
 _GIF = (
@@ -240,11 +242,6 @@ def decode_timing(images, num_frames=1280, warmup_frames=128) -> Timing:
   return _time_next(iterator, num_frames)[0]
 
 
-def raw_decode_rate(images, num_frames=1280, warmup_frames=128) -> float:
-  """Frames/s of `decode_timing`."""
-  return decode_timing(images, num_frames, warmup_frames).rate
-
-
 def pipeline_timing(pattern, parser, batch_size, num_batches, **dataset_kwargs):
   """Timing of the training input pipeline in clips (`num_batches` batches after 2 warm-up
   batches); also the batch shape."""
@@ -263,10 +260,41 @@ def pipeline_timing(pattern, parser, batch_size, num_batches, **dataset_kwargs):
   return timing._replace(items=num_batches * batch_size), batch["frames"].shape
 
 
-def pipeline_rate(pattern, parser, batch_size, num_batches, **dataset_kwargs):
-  """Clips/s of `pipeline_timing`; also the batch shape."""
-  timing, shape = pipeline_timing(pattern, parser, batch_size, num_batches, **dataset_kwargs)
-  return timing.rate, shape
+class PipelineAgainstBound(NamedTuple):
+  """Medians of alternated measurements: the training pipeline's clips/s and the JPEG-decode
+  bound's (decoding the same stored frames), their CPU milliseconds per clip, the batch shape."""
+
+  clips_per_second: float
+  bound_clips_per_second: float
+  pipeline_cpu_ms: float
+  bound_cpu_ms: float
+  shape: tuple
+
+  @property
+  def ratio(self) -> float:
+    return self.clips_per_second / self.bound_clips_per_second
+
+
+def pipeline_against_bound(pattern, name, batch_size, num_batches, repeats):
+  """`repeats` alternated measurements of layout `name`'s training pipeline (`num_batches`
+  batches) and of decoding as many of the same stored frames as those batches need; one of each
+  is too short to trust (a second or less, and the machine's load swings between them)."""
+  images = stored_jpegs(pattern, 256)
+  frames_per_clip = distinct_frames(name)
+  frames = batch_size * num_batches * frames_per_clip
+  pipelines, bounds = [], []
+  for _ in range(repeats):
+    bounds.append(decode_timing(images, num_frames=frames))
+    timing, shape = pipeline_timing(pattern, layout_parser(name), batch_size, num_batches)
+    pipelines.append(timing)
+  median = statistics.median
+  return PipelineAgainstBound(
+    clips_per_second=median(t.rate for t in pipelines),
+    bound_clips_per_second=median(t.rate for t in bounds) / frames_per_clip,
+    pipeline_cpu_ms=median(t.cpu_seconds_per_item for t in pipelines) * 1e3,
+    bound_cpu_ms=median(t.cpu_seconds_per_item for t in bounds) * frames_per_clip * 1e3,
+    shape=tuple(shape),
+  )
 
 
 def main(argv):
@@ -281,15 +309,11 @@ def main(argv):
   for name, (short_side, _) in LAYOUTS.items():
     summary, seconds = convert(work, name)
     keyframes = summary["keyframes"]
-    images = stored_jpegs(summary["file_pattern"], 256)
-    height, width = tf.io.decode_jpeg(images[0]).shape[:2]
-    raw = raw_decode_rate(images)
     bound_seconds, encoded = decode_encode_bound(video, name, keyframe_timestamps(FLAGS.seconds))
     print(
       "[%s] conversion (1 process, short side %d, 64 frames/keyframe, %.0f kB/keyframe): "
       "%.2f keyframes/s (%.0f stored frames/s) | decode once + encode once (%d frames): "
-      "%.2f keyframes/s; conversion/bound = %.2f | raw JPEG decode of the stored %dx%d "
-      "frames: %.0f frames/s"
+      "%.2f keyframes/s; conversion/bound = %.2f"
       % (
         name,
         short_side,
@@ -299,19 +323,26 @@ def main(argv):
         encoded,
         keyframes / bound_seconds,
         bound_seconds / seconds,
-        height,
-        width,
-        raw,
       )
     )
-    clips, shape = pipeline_rate(
-      summary["file_pattern"], layout_parser(name), FLAGS.batch_size, FLAGS.num_batches
+    result = pipeline_against_bound(
+      summary["file_pattern"], name, FLAGS.batch_size, FLAGS.num_batches, FLAGS.repeats
     )
-    distinct = distinct_frames(name)
     print(
-      "[%s] input pipeline (training, augmentation, batches %s): %.2f clips/s | JPEG decode "
-      "bound: %.2f clips/s (%d distinct frames per clip); pipeline/bound = %.2f"
-      % (name, tuple(shape), clips, raw / distinct, distinct, clips / (raw / distinct))
+      "[%s] input pipeline (training, augmentation, batches %s): %.2f clips/s, %.0f CPU-ms/clip "
+      "| JPEG decode bound (%d distinct frames per clip): %.2f clips/s, %.0f CPU-ms/clip; "
+      "pipeline/bound = %.2f (medians of %d)"
+      % (
+        name,
+        result.shape,
+        result.clips_per_second,
+        result.pipeline_cpu_ms,
+        distinct_frames(name),
+        result.bound_clips_per_second,
+        result.bound_cpu_ms,
+        result.ratio,
+        FLAGS.repeats,
+      )
     )
 
 

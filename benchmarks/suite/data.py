@@ -5,7 +5,6 @@ step spent waiting for input (benchmarks.data_benchmark's source video and layou
 
 import dataclasses
 from pathlib import Path
-import statistics
 import time
 
 from ava_tx.data import dataset as dataset_lib
@@ -15,37 +14,6 @@ from benchmarks.suite import common
 from benchmarks.suite import models
 
 _KEYFRAME_EVERY = 30  # frames of the 30 fps video per keyframe (1 Hz)
-
-
-def _pipeline_against_bound(pattern, name, batch_size, num_batches, repeats):
-  """Medians of `repeats` alternated measurements of the training pipeline and of the
-  JPEG-decode bound of the same stored frames (one of each is too short to trust: a second or
-  less, and the bound swings with the load between them). Returns (clips/s, bound clips/s,
-  batch shape, note); the note gives the CPU time per clip of both (less moved by the load)."""
-  images = data_benchmark.stored_jpegs(pattern, 256)
-  frames_per_clip = data_benchmark.distinct_frames(name)
-  # The bound decodes as many frames as the pipeline's timed batches need.
-  frames = batch_size * num_batches * frames_per_clip
-  pipelines, bounds = [], []
-  for _ in range(repeats):
-    bounds.append(data_benchmark.decode_timing(images, num_frames=frames))
-    timing, shape = data_benchmark.pipeline_timing(
-      pattern, data_benchmark.layout_parser(name), batch_size, num_batches
-    )
-    pipelines.append(timing)
-  bound_cpu_ms = statistics.median(t.cpu_seconds_per_item for t in bounds) * frames_per_clip * 1e3
-  pipeline_cpu_ms = statistics.median(t.cpu_seconds_per_item for t in pipelines) * 1e3
-  note = (
-    f"medians of {repeats} alternated runs of {num_batches} batches; CPU time per clip: "
-    f"pipeline {pipeline_cpu_ms:.0f} ms, decoding {bound_cpu_ms:.0f} ms "
-    f"({bound_cpu_ms / pipeline_cpu_ms:.2f})"
-  )
-  return (
-    statistics.median(t.rate for t in pipelines),
-    statistics.median(t.rate for t in bounds) / frames_per_clip,
-    shape,
-    note,
-  )
 
 
 def _layout_rows(work, name, source, batch_size, num_batches, repeats):
@@ -66,18 +34,20 @@ def _layout_rows(work, name, source, batch_size, num_batches, repeats):
       f"by the bound; raw video decode alone {video_fps / _KEYFRAME_EVERY:.1f} keyframes/s",
     )
   ]
-  clips, bound, shape, note = _pipeline_against_bound(
+  result = data_benchmark.pipeline_against_bound(
     summary["file_pattern"], name, batch_size, num_batches, repeats
   )
   rows.append(
     common.row(
       section,
-      f"input pipeline {tuple(shape)}",
-      clips,
+      f"input pipeline {result.shape}",
+      result.clips_per_second,
       "clips/s",
       "JPEG-decode bound",
-      bound,
-      note=note,
+      result.bound_clips_per_second,
+      note=f"medians of {repeats} alternated runs of {num_batches} batches; CPU time per clip: "
+      f"pipeline {result.pipeline_cpu_ms:.0f} ms, decoding {result.bound_cpu_ms:.0f} ms "
+      f"({result.bound_cpu_ms / result.pipeline_cpu_ms:.2f})",
     )
   )
   return rows, summary["file_pattern"]
