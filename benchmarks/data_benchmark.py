@@ -223,7 +223,7 @@ def decode_timing(images, num_frames=1280, warmup_frames=128) -> Timing:
   The same iterator matters: a fresh one starts its threads and autotuning again. Timing one
   pass over 256 frames of a fresh iterator (about 0.1 s at paper size) read anywhere from 12 to
   37 clips/s on one quiet machine within a minute, and inflated the pipeline/bound ratio up to
-  1.5 (docs/PERFORMANCE.md). Time about as many frames as the pipeline measurement decodes."""
+  1.5 (docs/INPUT_PIPELINE.md). Time about as many frames as the pipeline measurement decodes."""
   if not images or num_frames < 1 or warmup_frames < 0:
     raise ValueError(
       f"decode_timing needs images and num_frames >= 1, got {len(images)} images, "

@@ -15,7 +15,7 @@ with a float32 policy), the trunk features in the prediction dict, and every los
 
 Training's default (train_config.precision unspecified, `default_policy`): mixed_bfloat16 on a
 CPU with bfloat16 instructions (AVX512_BF16 or AMX-BF16), where it trained the demo 1.32x
-faster at the same mAP over 4 seeds (docs/PERFORMANCE.md, Mixed precision); float32 on every
+faster at the same mAP over 4 seeds (docs/MIXED_PRECISION.md); float32 on every
 other CPU (oneDNN then emulates bfloat16, slower than float32) and on GPUs and TPUs (choose a
 mixed policy there).
 

@@ -135,7 +135,7 @@ def resize_crops_opencv(frames, output_size: Sequence[int], mirror=False, positi
 
   The resize and flip of training's random crops only. On the CPU TensorFlow's bilinear kernel
   took about 5 times OpenCV's, and `tf.reverse` of a uint8 clip as long as its JPEG decoding: the
-  input pipeline's largest costs (docs/PERFORMANCE.md). Evaluation and the exported model keep
+  input pipeline's largest costs (docs/INPUT_PIPELINE.md). Evaluation and the exported model keep
   `resize_frames`, so those two see exactly the same frames. It runs in a `tf.numpy_function`
   (OpenCV releases the GIL while it works), so a pipeline using it cannot be serialized into a
   graph (tf.data service); training pipelines here are not."""
